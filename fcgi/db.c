@@ -1,0 +1,189 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The responder's database connection: opened at the first query,
+ * closed and re-opened after the server goes away, so service resumes
+ * by itself when PostgreSQL is back.  Every statement is parameterised;
+ * every result is owned by the request's arena.  A transaction may be
+ * scoped to a tenant: tollgate.tenant_id is set with set_config(...,
+ * true), local to the transaction, and row-level security does the rest.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "tollgate.h"
+
+static PGconn	*db;
+
+static void
+db_notice(void *arg, const char *msg)
+{
+	/* Notices (e.g. "relation already exists") are not worth a line. */
+}
+
+PGconn *
+db_conn(void)
+{
+	const char	*keys[5], *vals[5];
+	char		 opts[64], why[256];
+
+	if (db != NULL && PQstatus(db) == CONNECTION_OK)
+		return db;
+	db_close();
+	if (conf.database_url == NULL)
+		return NULL;
+	snprintf(opts, sizeof(opts), "-c statement_timeout=%d",
+	    conf.statement_timeout_ms);
+	keys[0] = "dbname";		vals[0] = conf.database_url;
+	keys[1] = "connect_timeout";	vals[1] = "3";
+	keys[2] = "application_name";	vals[2] = "tollgate";
+	keys[3] = "options";		vals[3] = opts;
+	keys[4] = NULL;			vals[4] = NULL;
+	db = PQconnectdbParams(keys, vals, 1);
+	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
+		log_scrub(db != NULL ? PQerrorMessage(db) : "out of memory",
+		    why, sizeof(why));
+		log_warnx("database connection failed: %s", why);
+		db_close();
+		return NULL;
+	}
+	PQsetNoticeProcessor(db, db_notice, NULL);
+	log_debug("database connected");
+	return db;
+}
+
+void
+db_close(void)
+{
+	if (db != NULL)
+		PQfinish(db);
+	db = NULL;
+}
+
+/* Is this failure the server going away rather than the statement? */
+static int
+db_failure_is_outage(const PGresult *res)
+{
+	const char	*state;
+
+	if (PQstatus(db) != CONNECTION_OK)
+		return 1;
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (state == NULL)
+		return 1;
+	/* 08: connection exception; 57P0x: shutdown, cannot connect now. */
+	return strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0;
+}
+
+static void
+db_clear(void *p)
+{
+	PQclear(p);
+}
+
+/*
+ * Run one parameterised statement.  With "out" the result (rows or not)
+ * is returned, owned by the request.  A connection found dead before any
+ * transaction is open is re-opened and the statement tried once more:
+ * after a database restart the first request of each responder would
+ * otherwise fail.
+ */
+enum db_rc
+db_exec(struct req *r, const char *sql, int n, const char *const *vals,
+    PGresult **out)
+{
+	PGresult	*res = NULL;
+	ExecStatusType	 st;
+	const char	*state;
+	char		 why[512];
+	int		 attempt;
+
+	if (out != NULL)
+		*out = NULL;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (db_conn() == NULL)
+			return DB_UNAVAILABLE;
+		res = PQexecParams(db, sql, n, NULL, vals, NULL, NULL, 0);
+		st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			if (out != NULL) {
+				arena_defer(&r->arena, db_clear, res);
+				*out = res;
+			} else
+				PQclear(res);
+			return DB_OK;
+		}
+		if (!db_failure_is_outage(res))
+			break;
+		PQclear(res);
+		res = NULL;
+		db_close();
+		if (r->in_tx) {
+			r->in_tx = 0;
+			break;
+		}
+	}
+	if (res == NULL) {
+		log_warnx("database unavailable during a statement");
+		return DB_UNAVAILABLE;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "23505") == 0) {
+		PQclear(res);
+		return DB_CONFLICT;
+	}
+	log_scrub(PQresultErrorMessage(res), why, sizeof(why));
+	log_err("statement failed (%s): %s", state != NULL ? state : "-", why);
+	PQclear(res);
+	return DB_ERROR;
+}
+
+/* Open a transaction, scoped to tenant_id when it is not NULL. */
+enum db_rc
+db_begin(struct req *r, const char *tenant_id)
+{
+	enum db_rc	 rc;
+
+	if ((rc = db_exec(r, "BEGIN", 0, NULL, NULL)) != DB_OK)
+		return rc;
+	r->in_tx = 1;
+	if (tenant_id != NULL &&
+	    (rc = db_exec(r, "SELECT set_config('tollgate.tenant_id', $1, true)",
+	    1, &tenant_id, NULL)) != DB_OK) {
+		db_rollback(r);
+		return rc;
+	}
+	return DB_OK;
+}
+
+enum db_rc
+db_commit(struct req *r)
+{
+	enum db_rc	 rc;
+
+	rc = db_exec(r, "COMMIT", 0, NULL, NULL);
+	r->in_tx = 0;
+	return rc;
+}
+
+void
+db_rollback(struct req *r)
+{
+	PGresult	*res;
+
+	r->in_tx = 0;
+	if (db == NULL || PQstatus(db) != CONNECTION_OK)
+		return;
+	res = PQexec(db, "ROLLBACK");
+	PQclear(res);
+}
+
+enum db_rc
+db_ping(struct req *r)
+{
+	return db_exec(r, "SELECT 1", 0, NULL, NULL);
+}

@@ -1,0 +1,598 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * One request from FastCGI parameters to the response: parsing with
+ * caps, routing, the body, the error shape of SPEC 5, the response head
+ * and the log line.  Also the responder's accept loop, which owns the
+ * one struct req it reuses and releases after every request.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "tollgate.h"
+
+#define REQ_URI_MAX	8192
+
+static volatile sig_atomic_t	req_stop;
+
+void
+req_init(struct req *r)
+{
+	memset(r, 0, sizeof(*r));
+	arena_init(&r->arena);
+	buf_init(&r->body, REQ_BODY_MAX);
+	buf_init(&r->out, REQ_RESP_MAX);
+	r->route = -1;
+}
+
+static const char *
+req_param(char **envp, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	for (; envp != NULL && *envp != NULL; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* A method is an upper-case token of at most 16 characters. */
+static int
+req_method_valid(const char *m)
+{
+	size_t	 n;
+
+	for (n = 0; m[n] != '\0'; n++)
+		if (m[n] < 'A' || m[n] > 'Z')
+			return 0;
+	return n > 0 && n <= 16;
+}
+
+/*
+ * Fill the request from the FastCGI parameters.  The path comes from
+ * REQUEST_URI, which lighttpd and Apache both pass undecoded; it is
+ * split from the query and percent-decoded once.
+ */
+int
+req_from_params(struct req *r, char **envp, const char **cause)
+{
+	const char	*uri, *q, *v;
+	long long	 len;
+	size_t		 plen;
+
+	if ((v = req_param(envp, "REQUEST_METHOD")) == NULL ||
+	    !req_method_valid(v)) {
+		*cause = "bad request method";
+		return -1;
+	}
+	r->method = v;
+	if ((uri = req_param(envp, "REQUEST_URI")) == NULL)
+		uri = req_param(envp, "SCRIPT_NAME");
+	if (uri == NULL || uri[0] != '/' || strlen(uri) > REQ_URI_MAX) {
+		*cause = "bad request URI";
+		return -1;
+	}
+	r->uri = uri;
+	q = strchr(uri, '?');
+	plen = q != NULL ? (size_t)(q - uri) : strlen(uri);
+	r->path = arena_strndup(&r->arena, uri, plen);
+	if (http_urldecode(r->path, &plen, 0) == -1 ||
+	    !http_utf8_valid(r->path, plen)) {
+		*cause = "bad percent-encoding in path";
+		return -1;
+	}
+	r->query = q != NULL ? q + 1 : "";
+	if ((v = req_param(envp, "QUERY_STRING")) != NULL && q == NULL)
+		r->query = v;
+	r->content_type = req_param(envp, "CONTENT_TYPE");
+	if ((v = req_param(envp, "CONTENT_LENGTH")) != NULL && *v != '\0') {
+		if (util_strtonum(v, 0, (long long)1 << 50, &len) == -1) {
+			*cause = "bad Content-Length";
+			return -1;
+		}
+		r->content_length = len;
+	}
+	r->remote_addr = req_param(envp, "REMOTE_ADDR");
+	if (r->remote_addr == NULL)
+		r->remote_addr = "";
+	r->authorization = req_param(envp, "HTTP_AUTHORIZATION");
+	r->cookie = req_param(envp, "HTTP_COOKIE");
+	r->origin = req_param(envp, "HTTP_ORIGIN");
+	r->referer = req_param(envp, "HTTP_REFERER");
+	r->user_agent = req_param(envp, "HTTP_USER_AGENT");
+	v = req_param(envp, "HTTPS");
+	r->https = v != NULL && (strcmp(v, "on") == 0 || strcmp(v, "1") == 0);
+	if (http_parse_pairs(&r->arena, r->query, strlen(r->query), 1,
+	    &r->args, cause) == -1)
+		return -1;
+	if (http_parse_cookies(&r->arena, r->cookie, &r->cookies,
+	    cause) == -1)
+		return -1;
+	return 0;
+}
+
+/* Take the proxy's or client's request id when well-formed. */
+static void
+req_set_id(struct req *r, char **envp)
+{
+	const char	*v;
+	unsigned char	 raw[REQ_ID_LEN / 2];
+
+	v = req_param(envp, "HTTP_X_REQUEST_ID");
+	if (http_rid_valid(v)) {
+		snprintf(r->id, sizeof(r->id), "%s", v);
+		return;
+	}
+	if (util_random(raw, sizeof(raw)) == -1)
+		memset(raw, 0, sizeof(raw));
+	util_hex(raw, sizeof(raw), r->id);
+}
+
+void
+req_header(struct req *r, const char *name, const char *value)
+{
+	if (r->nheaders == REQ_HEADERS_MAX) {
+		log_err("%s: too many headers, %s dropped", __func__, name);
+		return;
+	}
+	r->headers[r->nheaders].name = name;
+	r->headers[r->nheaders].value = value;
+	r->nheaders++;
+}
+
+/* Set a JSON response; the object is consumed (released here). */
+void
+req_json(struct req *r, int status, struct json_object *o)
+{
+	const char	*s;
+
+	r->status = status;
+	r->content_type_out = "application/json";
+	buf_reset(&r->out);
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (buf_puts(&r->out, s) == -1 || buf_puts(&r->out, "\n") == -1) {
+		log_err("%s: response over %d bytes", __func__, REQ_RESP_MAX);
+		buf_reset(&r->out);
+		r->status = 500;
+		buf_puts(&r->out, "{\"error\":{\"type\":\"api_error\"}}\n");
+	}
+	json_object_put(o);
+}
+
+static const char *
+req_error_type(int status)
+{
+	switch (status) {
+	case 401:
+		return "authentication_error";
+	case 403:
+		return "permission_error";
+	case 429:
+		return "rate_limit_error";
+	case 502:
+		return "upstream_error";
+	case 503:
+		return "service_unavailable";
+	case 500:
+		return "api_error";
+	default:
+		return "invalid_request_error";
+	}
+}
+
+/* Minimal HTML escaping for the built-in error page. */
+static void
+req_html_text(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '<': buf_puts(b, "&lt;"); break;
+		case '>': buf_puts(b, "&gt;"); break;
+		case '&': buf_puts(b, "&amp;"); break;
+		case '"': buf_puts(b, "&quot;"); break;
+		case '\'': buf_puts(b, "&#39;"); break;
+		default: buf_append(b, s, 1); break;
+		}
+	}
+}
+
+static void
+req_error_page(struct req *r, int status, const char *message)
+{
+	r->status = status;
+	r->content_type_out = "text/html; charset=utf-8";
+	buf_reset(&r->out);
+	buf_printf(&r->out, "<!doctype html>\n<html lang=\"en\"><head>"
+	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
+	    "content=\"width=device-width, initial-scale=1\">"
+	    "<title>%d %s</title><link rel=\"stylesheet\" "
+	    "href=\"/static/tollgate.css\"></head><body class=\"error-page\">"
+	    "<main><h1>%d %s</h1><p>", status, http_status_text(status),
+	    status, http_status_text(status));
+	req_html_text(&r->out, message);
+	buf_printf(&r->out, "</p><p><a href=\"/dashboard\">Back to the "
+	    "dashboard</a></p><p class=\"muted\">Request id <code>%s</code>"
+	    "</p></main></body></html>\n", r->id);
+}
+
+/*
+ * Answer with the error shape of SPEC 5 (API routes) or an error page
+ * (portal routes).  "type" NULL derives it from the status; "param"
+ * names the offending parameter or is NULL.
+ */
+void
+req_error(struct req *r, int status, const char *type, const char *code,
+    const char *message, const char *param)
+{
+	struct json_object	*o, *e;
+
+	if (r->resp_kind == RESP_PAGE) {
+		req_error_page(r, status, message);
+		return;
+	}
+	e = json_object_new_object();
+	json_object_object_add(e, "type", json_object_new_string(type != NULL ?
+	    type : req_error_type(status)));
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	json_object_object_add(e, "param", param != NULL ?
+	    json_object_new_string(param) : NULL);
+	json_object_object_add(e, "request_id", json_object_new_string(r->id));
+	o = json_object_new_object();
+	json_object_object_add(o, "error", e);
+	req_json(r, status, o);
+}
+
+/* Map a database failure to its answer: 503 when down, else 500. */
+void
+req_error_from_db(struct req *r, int rc)
+{
+	if (rc == DB_UNAVAILABLE) {
+		req_header(r, "Retry-After", "5");
+		req_error(r, 503, NULL, "database_unavailable",
+		    "The database is unavailable; retry shortly.", NULL);
+	} else
+		req_error(r, 500, NULL, "internal_error",
+		    "Internal error; it has been logged with the request id.",
+		    NULL);
+}
+
+/*
+ * Read exactly content_length bytes of body through "rd" (FCGX_GetStr
+ * in production, a fake in tests).  The caller has already refused a
+ * length over the cap.
+ */
+int
+req_read_body(struct req *r, int (*rd)(void *, char *, int), void *arg)
+{
+	char		 chunk[16384];
+	long long	 left = r->content_length;
+	int		 n, want;
+
+	buf_reset(&r->body);
+	while (left > 0) {
+		want = left > (long long)sizeof(chunk) ? (int)sizeof(chunk) :
+		    (int)left;
+		if ((n = rd(arg, chunk, want)) <= 0)
+			return -1;
+		if (buf_append(&r->body, chunk, (size_t)n) == -1)
+			return -1;
+		left -= n;
+	}
+	return 0;
+}
+
+static void
+req_json_put(void *o)
+{
+	json_object_put(o);
+}
+
+static int
+req_parse_json(struct req *r)
+{
+	struct json_tokener	*tok;
+	struct json_object	*o = NULL;
+	int			 rc = -1;
+
+	if (!http_utf8_valid(r->body.p, r->body.len)) {
+		req_error(r, 400, NULL, "invalid_utf8",
+		    "The body is not valid UTF-8.", NULL);
+		return -1;
+	}
+	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
+		req_error(r, 500, NULL, "internal_error", "Out of memory.", NULL);
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, r->body.p, (int)r->body.len);
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != r->body.len) {
+		req_error(r, 400, NULL, "invalid_json",
+		    "The body is not valid JSON.", NULL);
+		goto done;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		req_error(r, 400, NULL, "invalid_json",
+		    "The body must be a JSON object.", NULL);
+		goto done;
+	}
+	r->json = o;
+	o = NULL;
+	arena_defer(&r->arena, req_json_put, r->json);
+	rc = 0;
+done:
+	json_object_put(o);
+	json_tokener_free(tok);
+	return rc;
+}
+
+/*
+ * Check and parse the body the route expects.  Returns -1 when the
+ * response (415, 400) has been set.
+ */
+int
+req_parse_body(struct req *r, enum body_kind kind)
+{
+	const char	*cause = NULL;
+
+	switch (kind) {
+	case BODY_JSON:
+		if (!http_media_type_is(r->content_type, "application/json")) {
+			req_error(r, 415, NULL, "unsupported_media_type",
+			    "The body must be application/json.", NULL);
+			return -1;
+		}
+		if (r->body.len == 0) {
+			req_error(r, 400, NULL, "invalid_json",
+			    "A JSON object body is required.", NULL);
+			return -1;
+		}
+		return req_parse_json(r);
+	case BODY_FORM:
+		if (!http_media_type_is(r->content_type,
+		    "application/x-www-form-urlencoded")) {
+			req_error(r, 415, NULL, "unsupported_media_type",
+			    "The form must be application/x-www-form-urlencoded.",
+			    NULL);
+			return -1;
+		}
+		if (http_parse_pairs(&r->arena, r->body.p, r->body.len, 1,
+		    &r->form, &cause) == -1) {
+			req_error(r, 400, NULL, "invalid_form", cause, NULL);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* The response head: Status, content type, request id, the headers. */
+void
+req_render_head(struct req *r, struct buf *b)
+{
+	size_t	 i;
+
+	buf_printf(b, "Status: %d %s\r\n", r->status,
+	    http_status_text(r->status));
+	if (r->status != 204 && r->status != 304)
+		buf_printf(b, "Content-Type: %s\r\n", r->content_type_out != NULL ?
+		    r->content_type_out : "application/json");
+	buf_printf(b, "X-Request-Id: %s\r\n", r->id);
+	if (r->resp_kind == RESP_API)
+		buf_puts(b, "Cache-Control: no-store\r\n");
+	for (i = 0; i < r->nheaders; i++)
+		buf_printf(b, "%s: %s\r\n", r->headers[i].name,
+		    r->headers[i].value);
+	buf_puts(b, "\r\n");
+}
+
+void
+req_log(const struct req *r)
+{
+	char	 path[256];
+
+	log_scrub(r->path != NULL ? r->path : "-", path, sizeof(path));
+	log_info("method=%s path=%s status=%d ms=%.2f", r->method != NULL ?
+	    r->method : "-", path, r->status, util_now_ms() - r->t0);
+}
+
+/* Release everything the request owns; the struct is ready for reuse. */
+void
+req_release(struct req *r)
+{
+	struct buf	 body = r->body, out = r->out;
+	struct arena	 arena;
+
+	if (r->in_tx)
+		db_rollback(r);
+	arena_reset(&r->arena);
+	arena = r->arena;
+	buf_reset(&body);
+	buf_reset(&out);
+	/* Keep the buffers' memory unless a big request inflated it. */
+	if (body.size > 65536)
+		buf_free(&body);
+	if (out.size > 262144)
+		buf_free(&out);
+	memset(r, 0, sizeof(*r));
+	r->arena = arena;
+	r->body = body;
+	r->out = out;
+	r->route = -1;
+	log_set_rid(NULL);
+}
+
+static int
+req_fcgx_read(void *stream, char *p, int n)
+{
+	return FCGX_GetStr(p, n, stream);
+}
+
+/* Route, read and check the body, run the handler. */
+static void
+req_run(struct req *r, FCGX_Request *fr)
+{
+	const struct route	*rt;
+	const char		*cause = "bad request";
+	char			 allow[64];
+
+	if (req_from_params(r, fr->envp, &cause) == -1) {
+		req_error(r, 400, NULL, "bad_request", cause, NULL);
+		return;
+	}
+	switch (route_lookup(r->method, r->path, &r->route, r->path_params,
+	    &r->npath_params, &r->arena, allow, sizeof(allow))) {
+	case ROUTE_NO_PATH:
+		if (strncmp(r->path, "/api/", 5) != 0)
+			r->resp_kind = RESP_PAGE;
+		req_error(r, 404, NULL, "not_found", "No such resource.", NULL);
+		return;
+	case ROUTE_NO_METHOD:
+		if (strncmp(r->path, "/api/", 5) != 0)
+			r->resp_kind = RESP_PAGE;
+		req_header(r, "Allow", arena_strdup(&r->arena, allow));
+		req_error(r, 405, NULL, "method_not_allowed",
+		    "Method not allowed on this resource.", NULL);
+		return;
+	default:
+		break;
+	}
+	rt = &routes[r->route];
+	r->resp_kind = rt->resp;
+	if (r->content_length > REQ_BODY_MAX) {
+		req_error(r, 413, NULL, "body_too_large",
+		    "The body is over 1 MiB.", NULL);
+		return;
+	}
+	if (rt->body != BODY_NONE && r->content_length > 0 &&
+	    req_read_body(r, req_fcgx_read, fr->in) == -1) {
+		req_error(r, 400, NULL, "truncated_body",
+		    "The body ended before Content-Length.", NULL);
+		return;
+	}
+	if (req_parse_body(r, rt->body) == -1)
+		return;
+	route_dispatch(r);
+	if (r->status == 0)
+		req_error(r, 500, NULL, "internal_error", "No response.", NULL);
+}
+
+static void
+req_send(struct req *r, FCGX_Request *fr)
+{
+	struct buf	 head;
+
+	buf_init(&head, 65536);
+	req_render_head(r, &head);
+	FCGX_PutStr(head.p, (int)head.len, fr->out);
+	if (strcmp(r->method != NULL ? r->method : "", "HEAD") != 0 &&
+	    r->out.len > 0)
+		FCGX_PutStr(r->out.p, (int)r->out.len, fr->out);
+	buf_free(&head);
+}
+
+static void
+req_handle(struct req *r, FCGX_Request *fr)
+{
+	r->t0 = util_now_ms();
+	req_set_id(r, fr->envp);
+	log_set_rid(r->id);
+	req_run(r, fr);
+	if (r->status >= 500)
+		log_err("%s: answered %d", __func__, r->status);
+	req_send(r, fr);
+	req_log(r);
+}
+
+static void
+req_on_term(int sig)
+{
+	req_stop = 1;
+}
+
+/*
+ * The responder: wait for a connection with SIGTERM unblocked (ppoll),
+ * accept and answer it with SIGTERM blocked, so a stop request takes
+ * effect only between requests and never drops one that was accepted.
+ * The listening socket is non-blocking: several responders wake for
+ * one connection and the losers go back to waiting.
+ */
+int
+req_responder_loop(int listen_fd)
+{
+	FCGX_Request		 fr;
+	struct req		 r;
+	struct sigaction	 sa;
+	struct pollfd		 pfd;
+	sigset_t		 block, waitmask;
+	int			 rc, flags;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = req_on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+
+	if ((flags = fcntl(listen_fd, F_GETFL)) == -1 ||
+	    fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+		log_err("%s: fcntl: %s", __func__, strerror(errno));
+		return -1;
+	}
+	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_err("%s: FCGX_InitRequest failed", __func__);
+		return -1;
+	}
+	req_init(&r);
+	log_debug("responder ready");
+	while (!req_stop) {
+		pfd.fd = listen_fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		rc = ppoll(&pfd, 1, NULL, &waitmask);
+		if (rc == -1) {
+			if (errno == EINTR)
+				continue;
+			log_err("%s: ppoll: %s", __func__, strerror(errno));
+			break;
+		}
+		rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
+				log_warnx("%s: accept failed (%d)", __func__, rc);
+			continue;
+		}
+		req_handle(&r, &fr);
+		FCGX_Finish_r(&fr);
+		req_release(&r);
+	}
+	FCGX_Free(&fr, 1);
+	arena_free(&r.arena);
+	buf_free(&r.body);
+	buf_free(&r.out);
+	db_close();
+	log_debug("responder stopped");
+	return 0;
+}

@@ -1,0 +1,458 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * tollgate serve: the FastCGI master.  It binds the listening socket
+ * (or inherits fd 0 from a web server that spawned it), drops root,
+ * forks the responders and keeps their number: a responder that dies is
+ * replaced after a delay that grows while they keep dying young (no fork
+ * storm), SIGHUP re-reads the configuration and replaces responders one
+ * at a time (the socket stays open throughout, so no request is
+ * refused), SIGTERM lets in-flight requests finish for at most 10 s.
+ * The master itself never touches a request or the database.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "tollgate.h"
+
+#define SERVE_MAX_CHILDREN	257	/* workers max + one being replaced */
+#define SERVE_STOP_GRACE_MS	10000
+#define SERVE_BACKOFF_MIN_MS	100
+#define SERVE_BACKOFF_MAX_MS	10000
+#define SERVE_YOUNG_MS		2000	/* died this young: back off */
+
+struct serve_child {
+	pid_t	 pid;
+	int	 gen;		/* configuration generation */
+	double	 started;
+};
+
+struct serve_state {
+	struct serve_child	 kids[SERVE_MAX_CHILDREN];
+	int			 listen_fd;
+	int			 gen;
+	char			*sock_path;	/* unix socket to remove */
+	double			 next_spawn;	/* backoff: not before */
+	int			 backoff_ms;
+	pid_t			 retiring;	/* old responder stopping */
+	double			 retire_deadline;
+};
+
+static double
+serve_now(void)
+{
+	return util_now_ms();
+}
+
+static int
+serve_fd_is_listener(int fd)
+{
+	int		 yes = 0;
+	socklen_t	 len = sizeof(yes);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) == 0 &&
+	    yes;
+}
+
+static int
+serve_bind_unix(const char *path, const char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*cause = "TOLLGATE_LISTEN: socket path too long";
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket left by a previous run that died is in the way. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		*cause = "socket(AF_UNIX) failed";
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_err("bind %s: %s", path, strerror(errno));
+		*cause = "TOLLGATE_LISTEN: cannot bind the unix socket";
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+serve_bind_tcp(const char *spec, const char **cause)
+{
+	struct addrinfo	 hints, *res = NULL;
+	char		 host[256];
+	const char	*colon = strrchr(spec, ':');
+	size_t		 hl = (size_t)(colon - spec);
+	int		 fd = -1, one = 1;
+
+	if (hl >= sizeof(host)) {
+		*cause = "TOLLGATE_LISTEN: host too long";
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0) {
+		*cause = "TOLLGATE_LISTEN: expected a numeric address";
+		return -1;
+	}
+	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		log_err("bind %s: %s", spec, strerror(errno));
+		*cause = "TOLLGATE_LISTEN: cannot bind the address";
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/*
+ * The socket: fd 0 when the web server spawned us with a listening
+ * socket there, else TOLLGATE_LISTEN.  A unix socket is 0660 and in the
+ * web server's group: libfcgi trusts its peer, so nobody else may talk
+ * to it.
+ */
+static int
+serve_listen(struct serve_state *s, const char **cause)
+{
+	struct group	*gr;
+	int		 fd;
+
+	if (serve_fd_is_listener(STDIN_FILENO)) {
+		log_info("using the listening socket inherited on fd 0");
+		return STDIN_FILENO;
+	}
+	if (strncmp(conf.listen, "unix:", 5) == 0) {
+		if ((fd = serve_bind_unix(conf.listen + 5, cause)) == -1)
+			return -1;
+		s->sock_path = xstrdup(conf.listen + 5);
+		if (chmod(s->sock_path, 0660) == -1)
+			log_warnx("chmod %s: %s", s->sock_path, strerror(errno));
+		if ((gr = getgrnam(conf.socket_group)) == NULL)
+			log_warnx("TOLLGATE_SOCKET_GROUP: no group %s",
+			    conf.socket_group);
+		else if (chown(s->sock_path, (uid_t)-1, gr->gr_gid) == -1)
+			log_warnx("chown %s: %s", s->sock_path,
+			    strerror(errno));
+	} else if ((fd = serve_bind_tcp(conf.listen, cause)) == -1)
+		return -1;
+	if (listen(fd, 1024) == -1) {
+		*cause = "listen failed";
+		close(fd);
+		return -1;
+	}
+	log_info("listening on %s", conf.listen);
+	return fd;
+}
+
+/* When started as root, become TOLLGATE_USER for good. */
+static int
+serve_drop_root(struct serve_state *s, const char **cause)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if ((pw = getpwnam(conf.user)) == NULL) {
+		*cause = "TOLLGATE_USER: no such user";
+		return -1;
+	}
+	if (s->sock_path != NULL && chown(s->sock_path, pw->pw_uid,
+	    (gid_t)-1) == -1)
+		log_warnx("chown %s: %s", s->sock_path, strerror(errno));
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
+		*cause = "TOLLGATE_USER: cannot switch to the user";
+		return -1;
+	}
+	if (setuid(0) != -1) {
+		*cause = "TOLLGATE_USER: root could be regained";
+		return -1;
+	}
+	log_info("running as %s", pw->pw_name);
+	return 0;
+}
+
+static void
+serve_write_pidfile(void)
+{
+	FILE	*fp;
+
+	if (conf.pidfile == NULL)
+		return;
+	if ((fp = fopen(conf.pidfile, "w")) == NULL) {
+		log_warnx("pidfile %s: %s", conf.pidfile, strerror(errno));
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
+static int
+serve_count(const struct serve_state *s, int gen)
+{
+	int	 i, n = 0;
+
+	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+		if (s->kids[i].pid > 0 && (gen < 0 || s->kids[i].gen == gen))
+			n++;
+	return n;
+}
+
+static pid_t
+serve_spawn(struct serve_state *s)
+{
+	sigset_t	 none;
+	pid_t		 pid;
+	int		 i, rc;
+
+	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+		if (s->kids[i].pid == 0)
+			break;
+	if (i == SERVE_MAX_CHILDREN)
+		return -1;
+	if ((pid = fork()) == -1) {
+		log_err("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		log_init("tollgate-responder", conf.log_level);
+		rc = req_responder_loop(s->listen_fd);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	s->kids[i].pid = pid;
+	s->kids[i].gen = s->gen;
+	s->kids[i].started = serve_now();
+	log_debug("responder %ld started", (long)pid);
+	return pid;
+}
+
+static void
+serve_reap(struct serve_state *s, int stopping)
+{
+	pid_t	 pid;
+	int	 status, i;
+	double	 age;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+			if (s->kids[i].pid == pid)
+				break;
+		if (i == SERVE_MAX_CHILDREN)
+			continue;
+		age = serve_now() - s->kids[i].started;
+		s->kids[i].pid = 0;
+		if (pid == s->retiring) {
+			s->retiring = 0;
+			continue;
+		}
+		if (stopping)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warnx("responder %ld killed by signal %d",
+			    (long)pid, WTERMSIG(status));
+		else
+			log_warnx("responder %ld exited with %d", (long)pid,
+			    WEXITSTATUS(status));
+		/* Dying young again and again doubles the wait. */
+		if (age < SERVE_YOUNG_MS) {
+			s->backoff_ms = s->backoff_ms == 0 ?
+			    SERVE_BACKOFF_MIN_MS : s->backoff_ms * 2;
+			if (s->backoff_ms > SERVE_BACKOFF_MAX_MS)
+				s->backoff_ms = SERVE_BACKOFF_MAX_MS;
+			s->next_spawn = serve_now() + s->backoff_ms;
+		} else
+			s->backoff_ms = 0;
+	}
+}
+
+/* Re-read the configuration; a bad file keeps the old one. */
+static void
+serve_reload(struct serve_state *s)
+{
+	struct conf	 next;
+	const char	*cause = NULL;
+	char		*old_listen;
+
+	if (conf_load(&next, getenv("TOLLGATE_CONFIG"), &cause) == -1 ||
+	    conf_require(&next, "TOLLGATE_DATABASE_URL", &cause) == -1) {
+		log_err("reload refused, keeping the running configuration: %s",
+		    cause);
+		return;
+	}
+	old_listen = xstrdup(conf.listen);
+	if (strcmp(old_listen, next.listen) != 0)
+		log_warnx("TOLLGATE_LISTEN changed: takes effect at restart");
+	free(next.listen);
+	next.listen = old_listen;
+	conf_free(&conf);
+	conf = next;
+	log_init("tollgate", conf.log_level);
+	s->gen++;
+	log_info("configuration reloaded; replacing responders");
+}
+
+/*
+ * One step of a rolling replacement: start a responder of the new
+ * generation, then stop one of the old.  The next step waits until
+ * that one has exited, so capacity never drops.
+ */
+static void
+serve_roll(struct serve_state *s)
+{
+	int	 i;
+
+	if (s->retiring != 0) {
+		if (serve_now() > s->retire_deadline) {
+			log_warnx("responder %ld did not stop; killing it",
+			    (long)s->retiring);
+			kill(s->retiring, SIGKILL);
+			s->retire_deadline = serve_now() + 60000;
+		}
+		return;
+	}
+	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+		if (s->kids[i].pid > 0 && s->kids[i].gen != s->gen)
+			break;
+	if (i == SERVE_MAX_CHILDREN)
+		return;
+	if (serve_count(s, s->gen) < conf.workers && serve_spawn(s) == -1)
+		return;
+	s->retiring = s->kids[i].pid;
+	s->retire_deadline = serve_now() + SERVE_STOP_GRACE_MS;
+	kill(s->retiring, SIGTERM);
+}
+
+static void
+serve_stop_all(struct serve_state *s)
+{
+	double	 deadline = serve_now() + SERVE_STOP_GRACE_MS;
+	int	 i;
+
+	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+		if (s->kids[i].pid > 0)
+			kill(s->kids[i].pid, SIGTERM);
+	while (serve_count(s, -1) > 0 && serve_now() < deadline) {
+		usleep(20000);
+		serve_reap(s, 1);
+	}
+	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
+		if (s->kids[i].pid > 0) {
+			log_warnx("responder %ld still busy after 10 s; "
+			    "killing it", (long)s->kids[i].pid);
+			kill(s->kids[i].pid, SIGKILL);
+		}
+	while (serve_count(s, -1) > 0 && waitpid(-1, NULL, 0) > 0)
+		serve_reap(s, 1);
+}
+
+static int
+serve_loop(struct serve_state *s)
+{
+	struct timespec	 ts = { 0, 100 * 1000 * 1000 };
+	siginfo_t	 si;
+	sigset_t	 set;
+	int		 sig, extra = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		serve_reap(s, 0);
+		serve_roll(s);
+		/* During a roll one responder more may run. */
+		extra = s->retiring != 0 ? 1 : 0;
+		while (serve_count(s, -1) < conf.workers + extra &&
+		    serve_now() >= s->next_spawn)
+			if (serve_spawn(s) == -1)
+				break;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("stopping (signal %d)", sig);
+			serve_stop_all(s);
+			return 0;
+		}
+		if (sig == SIGHUP)
+			serve_reload(s);
+	}
+}
+
+int
+serve_main(int argc, char *argv[])
+{
+	struct serve_state	 s;
+	const char		*cause = NULL;
+	int			 rc = 1;
+
+	memset(&s, 0, sizeof(s));
+	s.listen_fd = -1;
+	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1)
+		goto done;
+	if (FCGX_Init() != 0) {
+		cause = "FCGX_Init failed";
+		goto done;
+	}
+	if ((s.listen_fd = serve_listen(&s, &cause)) == -1)
+		goto done;
+	serve_write_pidfile();
+	if (serve_drop_root(&s, &cause) == -1)
+		goto done;
+	signal(SIGPIPE, SIG_IGN);
+	log_info("tollgate %s serving with %d responders", TOLLGATE_VERSION,
+	    conf.workers);
+	rc = serve_loop(&s);
+done:
+	if (cause != NULL)
+		log_err("%s", cause);
+	if (s.sock_path != NULL && rc == 0)
+		unlink(s.sock_path);
+	if (conf.pidfile != NULL && rc == 0)
+		unlink(conf.pidfile);
+	free(s.sock_path);
+	return rc;
+}

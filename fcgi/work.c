@@ -1,0 +1,97 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * tollgate work: the background worker.  Every TOLLGATE_WORK_INTERVAL
+ * seconds it runs each job of the table below once; "--once" runs one
+ * pass and exits (cron, tests).  Jobs take their rows with
+ * FOR UPDATE SKIP LOCKED, so several workers on several hosts share
+ * the work without doing any of it twice.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tollgate.h"
+
+static volatile sig_atomic_t	work_stop;
+
+struct work_job {
+	const char	*name;
+	enum db_rc	(*run)(struct req *, long long *);
+};
+
+/* Reachability: a worker that cannot reach the database says so. */
+static enum db_rc
+work_job_ping(struct req *r, long long *n)
+{
+	return db_ping(r);
+}
+
+static const struct work_job	work_jobs[] = {
+	{ "database check", work_job_ping },
+};
+
+static void
+work_on_term(int sig)
+{
+	work_stop = 1;
+}
+
+/* One pass over every job; returns -1 if any failed. */
+static int
+work_pass(struct req *r)
+{
+	size_t		 i;
+	long long	 n;
+	enum db_rc	 rc;
+	int		 failed = 0;
+
+	for (i = 0; i < sizeof(work_jobs) / sizeof(work_jobs[0]); i++) {
+		n = 0;
+		rc = work_jobs[i].run(r, &n);
+		if (rc != DB_OK) {
+			log_warnx("job \"%s\" failed (%d)", work_jobs[i].name,
+			    rc);
+			failed = 1;
+		} else if (n > 0)
+			log_info("job \"%s\": %lld row(s)", work_jobs[i].name,
+			    n);
+		req_release(r);
+	}
+	return failed ? -1 : 0;
+}
+
+int
+work_main(int argc, char *argv[])
+{
+	struct sigaction	 sa;
+	struct req		 r;
+	const char		*cause = NULL;
+	int			 once, rc = 0;
+	unsigned int		 left;
+
+	once = argc > 1 && strcmp(argv[1], "--once") == 0;
+	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1) {
+		log_err("%s", cause);
+		return 1;
+	}
+	log_init("tollgate-work", conf.log_level);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = work_on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	req_init(&r);
+	do {
+		rc = work_pass(&r) == 0 ? 0 : 1;
+		for (left = (unsigned int)conf.work_interval_s;
+		    !once && left > 0 && !work_stop; left--)
+			sleep(1);
+	} while (!once && !work_stop);
+	arena_free(&r.arena);
+	buf_free(&r.body);
+	buf_free(&r.out);
+	db_close();
+	return rc;
+}
