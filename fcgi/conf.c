@@ -81,6 +81,23 @@ static const struct conf_key	conf_keys[] = {
 	    1, 1000000000 },
 	{ "TOLLGATE_LOGIN_FAIL_MAX", CONF_INT, S(login_fail_max), "10",
 	    1, 1000 },
+	{ "TOLLGATE_SESSION_IDLE", CONF_INT, S(session_idle_s), "7200",
+	    60, 2592000 },
+	{ "TOLLGATE_SESSION_MAX", CONF_INT, S(session_max_s), "86400",
+	    300, 31536000 },
+	{ "TOLLGATE_OAUTH_STATE_SECRET", CONF_SECRET32, S(oauth_state_secret),
+	    NULL, 0, 0 },
+	{ "STRIPE_SECRET_KEY", CONF_STR, S(stripe_secret_key), NULL, 0, 0 },
+	{ "STRIPE_WEBHOOK_SECRET", CONF_STR, S(stripe_webhook_secret), NULL,
+	    0, 0 },
+	{ "STRIPE_API_BASE", CONF_URL, S(stripe_api_base),
+	    "https://api.stripe.com", 0, 0 },
+	{ "SLACK_CLIENT_ID", CONF_STR, S(slack_client_id), NULL, 0, 0 },
+	{ "SLACK_CLIENT_SECRET", CONF_STR, S(slack_client_secret), NULL, 0, 0 },
+	{ "SLACK_API_BASE", CONF_URL, S(slack_api_base), "https://slack.com",
+	    0, 0 },
+	{ "META_GRAPH_BASE", CONF_URL, S(meta_graph_base),
+	    "https://graph.facebook.com", 0, 0 },
 };
 #undef S
 

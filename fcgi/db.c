@@ -187,3 +187,52 @@ db_ping(struct req *r)
 {
 	return db_exec(r, "SELECT 1", 0, NULL, NULL);
 }
+
+/* Like db_exec() for a query that must return a row: 0 rows is
+ * DB_NOTFOUND.  The result is owned by the request. */
+enum db_rc
+db_row(struct req *r, const char *sql, int n, const char *const *vals,
+    PGresult **out)
+{
+	enum db_rc	 rc;
+
+	if ((rc = db_exec(r, sql, n, vals, out)) != DB_OK)
+		return rc;
+	return PQntuples(*out) > 0 ? DB_OK : DB_NOTFOUND;
+}
+
+/* A field of a result, NULL for SQL NULL; borrowed from the result. */
+const char *
+db_get(const PGresult *res, int row, int col)
+{
+	if (row >= PQntuples(res) || col >= PQnfields(res) ||
+	    PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+int
+db_nrows(const PGresult *res)
+{
+	return PQntuples(res);
+}
+
+/* "t"/"f" of a boolean column. */
+int
+db_bool(const PGresult *res, int row, int col)
+{
+	const char	*v = db_get(res, row, col);
+
+	return v != NULL && v[0] == 't';
+}
+
+long long
+db_int(const PGresult *res, int row, int col)
+{
+	const char	*v = db_get(res, row, col);
+	long long	 n = 0;
+
+	if (v != NULL && util_strtonum(v, -(1LL << 62), 1LL << 62, &n) == -1)
+		n = 0;
+	return n;
+}

@@ -269,6 +269,16 @@ req_error_from_db(struct req *r, int rc)
 		    NULL);
 }
 
+/* 303 See Other to a path of the portal (never a foreign URL). */
+void
+req_redirect(struct req *r, const char *path)
+{
+	r->status = 303;
+	r->content_type_out = "text/html; charset=utf-8";
+	buf_reset(&r->out);
+	req_header(r, "Location", path[0] == '/' && path[1] != '/' ? path : "/");
+}
+
 /*
  * Read exactly content_length bytes of body through "rd" (FCGX_GetStr
  * in production, a fake in tests).  The caller has already refused a
@@ -392,8 +402,11 @@ req_render_head(struct req *r, struct buf *b)
 		buf_printf(b, "Content-Type: %s\r\n", r->content_type_out != NULL ?
 		    r->content_type_out : "application/json");
 	buf_printf(b, "X-Request-Id: %s\r\n", r->id);
-	if (r->resp_kind == RESP_API)
-		buf_puts(b, "Cache-Control: no-store\r\n");
+	buf_puts(b, "Cache-Control: no-store\r\n");
+	if (r->rate_set)
+		buf_printf(b, "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: "
+		    "%d\r\nX-RateLimit-Reset: %d\r\n", r->rate.limit,
+		    r->rate.remaining, r->rate.reset);
 	for (i = 0; i < r->nheaders; i++)
 		buf_printf(b, "%s: %s\r\n", r->headers[i].name,
 		    r->headers[i].value);
@@ -442,6 +455,28 @@ req_fcgx_read(void *stream, char *p, int n)
 	return FCGX_GetStr(p, n, stream);
 }
 
+/*
+ * The request's transaction, if the handler left one open, commits
+ * when the answer is a success and rolls back otherwise: a refused
+ * request stores nothing.  A failed commit replaces the answer.
+ */
+static void
+req_finish_tx(struct req *r)
+{
+	enum db_rc	 rc;
+
+	if (!r->in_tx)
+		return;
+	if (r->status >= 400) {
+		db_rollback(r);
+		return;
+	}
+	if ((rc = db_commit(r)) != DB_OK) {
+		r->nheaders = 0;
+		req_error_from_db(r, rc);
+	}
+}
+
 /* Route, read and check the body, run the handler. */
 static void
 req_run(struct req *r, FCGX_Request *fr)
@@ -478,17 +513,20 @@ req_run(struct req *r, FCGX_Request *fr)
 		    "The body is over 1 MiB.", NULL);
 		return;
 	}
+	if (auth_identify(r, rt) == -1)
+		return;
 	if (rt->body != BODY_NONE && r->content_length > 0 &&
 	    req_read_body(r, req_fcgx_read, fr->in) == -1) {
 		req_error(r, 400, NULL, "truncated_body",
 		    "The body ended before Content-Length.", NULL);
 		return;
 	}
-	if (req_parse_body(r, rt->body) == -1)
+	if (req_parse_body(r, rt->body) == -1 || auth_bind(r, rt) == -1)
 		return;
 	route_dispatch(r);
 	if (r->status == 0)
 		req_error(r, 500, NULL, "internal_error", "No response.", NULL);
+	req_finish_tx(r);
 }
 
 static void

@@ -433,6 +433,13 @@ serve_main(int argc, char *argv[])
 	s.listen_fd = -1;
 	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1)
 		goto done;
+	if (conf_require(&conf, "TOLLGATE_JWT_SECRET", &cause) == -1)
+		goto done;
+	/* Shared by every responder: mapped before the first fork. */
+	if (rl_init() == -1) {
+		cause = "cannot map the rate limit table";
+		goto done;
+	}
 	if (FCGX_Init() != 0) {
 		cause = "FCGX_Init failed";
 		goto done;

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct json_object;
 struct pg_conn;
@@ -47,6 +48,39 @@ int		 util_random(void *, size_t);
 void		 util_hex(const unsigned char *, size_t, char *);
 int		 util_ct_equal(const void *, const void *, size_t);
 double		 util_now_ms(void);
+
+/* jwt.c: HS256 access tokens, claims checked here (not by libjwt). */
+struct jwt_claims {
+	char	 sub[40];
+	char	 tid[40];
+	char	 role[16];
+	char	 jti[64];
+	long	 exp;
+};
+int		 jwt_issue(const char *, const char *, const char *, char **,
+		    time_t *);
+int		 jwt_verify(const char *, struct jwt_claims *, const char **);
+
+/* passwd.c */
+#define PASSWD_MIN_CHARS	12
+#define PASSWD_MAX_CHARS	1024
+#define PASSWD_ENCODED_MAX	128
+int		 passwd_check_new(const char *, const char **);
+int		 passwd_hash(const char *, char *, size_t);
+int		 passwd_verify(const char *, const char *);
+int		 passwd_needs_rehash(const char *);
+void		 passwd_burn(const char *);
+
+/* crypto.c */
+#define CRYPTO_TOKEN_MAX	64
+void		 crypto_sha256(const void *, size_t, unsigned char [32]);
+void		 crypto_hmac_sha256(const void *, size_t, const void *, size_t,
+		    unsigned char [32]);
+size_t		 crypto_b64url_encode(const unsigned char *, size_t, char *);
+long		 crypto_b64url_decode(const char *, size_t, unsigned char *,
+		    size_t);
+int		 crypto_token_new(const char *, char *, unsigned char [32]);
+void		 crypto_token_hash_hex(const char *, char [67]);
 
 /*
  * buf.c: a growable byte buffer with a hard cap.  Appends past the cap
@@ -136,6 +170,17 @@ struct conf {
 	int		 rate_metering;
 	int		 rate_platform;
 	int		 login_fail_max;
+	int		 session_idle_s;
+	int		 session_max_s;
+	/* Keys of later milestones, accepted and checked already. */
+	char		*oauth_state_secret;
+	char		*stripe_secret_key;
+	char		*stripe_webhook_secret;
+	char		*stripe_api_base;
+	char		*slack_client_id;
+	char		*slack_client_secret;
+	char		*slack_api_base;
+	char		*meta_graph_base;
 };
 int		 conf_load(struct conf *, const char *, const char **);
 int		 conf_require(const struct conf *, const char *, const char **);
@@ -169,12 +214,58 @@ int		 http_rid_valid(const char *);
 int		 http_media_type_is(const char *, const char *);
 const char	*http_status_text(int);
 
+/* ratelimit.c: per-host limits in shared memory. */
+struct rl_result {
+	int	 limit;
+	int	 remaining;
+	int	 reset;		/* seconds until the window ends */
+};
+int		 rl_init(void);
+int		 rl_hit(const char *, int, int, time_t, struct rl_result *);
+int		 rl_peek(const char *, int, time_t);
+
+/*
+ * Who is making the request, filled by auth.c before the handler runs.
+ * Strings are empty when not applicable.
+ */
+enum principal {
+	PRINCIPAL_NONE,
+	PRINCIPAL_USER,		/* access JWT */
+	PRINCIPAL_SESSION,	/* portal cookie */
+	PRINCIPAL_TENANT_KEY,
+	PRINCIPAL_PLATFORM_KEY,
+	PRINCIPAL__MAX
+};
+enum role {
+	ROLE_NONE,
+	ROLE_MEMBER,
+	ROLE_ADMIN,
+	ROLE_OWNER,
+	ROLE__MAX
+};
+struct auth {
+	enum principal	 kind;
+	enum role	 role;
+	int		 scopes;
+	char		 user_id[40];
+	char		 tenant_id[40];
+	char		 key_id[40];
+	char		 session_id[40];
+	char		 actor[264];	/* e-mail or key label, for audit */
+	char		 csrf[48];	/* the form token for this session */
+};
+
 /*
  * fcgi-req.c: one request, its parsed input, its response, and the
  * arena that owns everything allocated while answering it.
  */
 enum auth_kind {
-	AUTH_NONE,		/* public */
+	AUTH_NONE,		/* public, unlimited (health, plans) */
+	AUTH_IP,		/* public, limited per IP (register, login) */
+	AUTH_USER,		/* access token of a user */
+	AUTH_API,		/* access token or API key with the scope */
+	AUTH_PAGE_PUBLIC,	/* portal page before login: pre-session CSRF */
+	AUTH_PAGE,		/* portal page: session cookie, CSRF on POST */
 	AUTH__MAX
 };
 enum body_kind {
@@ -222,6 +313,10 @@ struct req {
 	size_t		 npath_params;
 	enum resp_kind	 resp_kind;
 	int		 in_tx;		/* a transaction is open */
+	struct auth	 auth;
+	void		*hdf;		/* ClearSilver data, owned (tmpl.c) */
+	struct rl_result rate;		/* set when a limit was counted */
+	int		 rate_set;
 	/* Response. */
 	int		 status;
 	const char	*content_type_out;
@@ -238,6 +333,7 @@ void		 req_json(struct req *, int, struct json_object *);
 void		 req_error(struct req *, int, const char *, const char *,
 		    const char *, const char *);
 void		 req_error_from_db(struct req *, int);
+void		 req_redirect(struct req *, const char *);
 int		 req_read_body(struct req *, int (*)(void *, char *, int),
 		    void *);
 int		 req_parse_body(struct req *, enum body_kind);
@@ -249,12 +345,53 @@ int		 req_responder_loop(int);
 /* route.c: the route table and its lookup. */
 enum route_id {
 	ROUTE_HEALTH,
+	ROUTE_AUTH_REGISTER,
+	ROUTE_AUTH_LOGIN,
+	ROUTE_AUTH_REFRESH,
+	ROUTE_AUTH_LOGOUT,
+	ROUTE_AUTH_ME,
+	ROUTE_AUTH_PASSWORD,
+	ROUTE_MEMBERS_LIST,
+	ROUTE_MEMBERS_INVITE,
+	ROUTE_INVITATIONS_ACCEPT,
+	ROUTE_MEMBERS_UPDATE,
+	ROUTE_MEMBERS_DELETE,
+	ROUTE_KEYS_LIST,
+	ROUTE_KEYS_CREATE,
+	ROUTE_KEYS_DELETE,
+	ROUTE_AUDIT_LIST,
+	ROUTE_PAGE_ROOT,
+	ROUTE_PAGE_LOGIN,
+	ROUTE_PAGE_LOGIN_POST,
+	ROUTE_PAGE_REGISTER,
+	ROUTE_PAGE_REGISTER_POST,
+	ROUTE_PAGE_LOGOUT,
+	ROUTE_PAGE_INVITE,
+	ROUTE_PAGE_INVITE_POST,
+	ROUTE_PAGE_DASHBOARD,
+	ROUTE_PAGE_TEAM,
+	ROUTE_PAGE_TEAM_INVITE,
+	ROUTE_PAGE_TEAM_ROLE,
+	ROUTE_PAGE_TEAM_REMOVE,
+	ROUTE_PAGE_TEAM_REVOKE,
+	ROUTE_PAGE_KEYS,
+	ROUTE_PAGE_KEYS_CREATE,
+	ROUTE_PAGE_KEYS_REVOKE,
+	ROUTE_PAGE_AUDIT,
+	ROUTE_PAGE_PRICING,
+	ROUTE_PAGE_BILLING,
+	ROUTE_PAGE_USAGE,
+	ROUTE_PAGE_AGENTS,
+	ROUTE_PAGE_CHANNELS,
+	ROUTE_PAGE_NOTIFICATIONS,
 	ROUTE__MAX
 };
 struct route {
 	const char	*method;
 	const char	*pattern;	/* "/api/v1/x/{id}" */
 	enum auth_kind	 auth;
+	enum role	 role;		/* least role of a user */
+	int		 scope;		/* scope an API key needs, 0: none */
 	enum body_kind	 body;
 	enum resp_kind	 resp;
 	void		(*handler)(struct req *);
@@ -268,6 +405,16 @@ enum route_match {
 enum route_match route_lookup(const char *, const char *, int *,
 		    const char **, size_t *, struct arena *, char *, size_t);
 void		 route_dispatch(struct req *);
+
+/* auth.c */
+enum role	 auth_role_parse(const char *);
+const char	*auth_role_name(enum role);
+void		 auth_csrf_token(const char *, char [48]);
+void		 auth_csrf_refresh(struct req *);
+int		 auth_rate(struct req *, const char *, int);
+int		 auth_identify(struct req *, const struct route *);
+int		 auth_bind(struct req *, const struct route *);
+void		 auth_set_cookie(struct req *, const char *, const char *, int);
 
 /*
  * db.c: the responder's one connection (opened lazily, re-opened after
@@ -288,9 +435,326 @@ enum db_rc	 db_begin(struct req *, const char *);
 enum db_rc	 db_commit(struct req *);
 void		 db_rollback(struct req *);
 enum db_rc	 db_ping(struct req *);
+enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
+		    struct pg_result **);
+const char	*db_get(const struct pg_result *, int, int);
+int		 db_nrows(const struct pg_result *);
+int		 db_bool(const struct pg_result *, int, int);
+long long	 db_int(const struct pg_result *, int, int);
 
 /* db-migrate.c */
 int		 db_migrate_run(const char *, const char *, int);
+
+/* valid.c: one table of fields per handler, checked at the edge. */
+enum vtype {
+	V_STRING,		/* min..max characters, no control characters */
+	V_EMAIL,
+	V_PASSWORD,		/* any text up to 1024 characters */
+	V_ENUM,			/* one of choices */
+	V_UUID,
+	V_INT,			/* min..max */
+	V_BOOL,
+	V_SCOPES,		/* array of scope names, into a bit set */
+	V__MAX
+};
+struct vfield {
+	const char		*name;
+	enum vtype		 type;
+	int			 required;
+	size_t			 min, max;
+	const char *const	*choices;
+};
+struct vvalue {
+	int		 present;
+	const char	*s;		/* borrowed from r->json */
+	long long	 i;
+};
+#define SCOPE_USAGE_WRITE	0x01
+#define SCOPE_USAGE_READ	0x02
+#define SCOPE_ENTITLEMENTS_READ	0x04
+#define SCOPE_BILLING_READ	0x08
+int		 valid_email(const char *);
+int		 valid_uuid(const char *);
+int		 valid_choice(const char *, const char *const *);
+int		 valid_scope_bit(const char *);
+const char	*valid_scope_name(int);
+int		 valid_json(struct req *, const struct vfield *, size_t,
+		    struct vvalue *);
+int		 valid_list_args(struct req *, int *, const char **);
+
+/* db-tenant.c */
+struct user {
+	const char	*user_id;
+	const char	*email;
+	const char	*name;
+	const char	*password_hash;
+};
+struct membership {
+	const char	*tenant_id;
+	const char	*role;
+	const char	*tenant_name;
+};
+struct tenant {
+	const char	*tenant_id;
+	const char	*name;
+	const char	*plan;		/* plan whose entitlements apply */
+	const char	*plan_name;
+	const char	*status;
+	const char	*created_at;
+	int		 seats;
+	int		 rate_limit;
+	int		 rate_per_seat;
+	long long	 seat_limit;	/* -1: unlimited */
+	int		 members;
+	int		 pending_invitations;
+};
+struct member {
+	const char	*user_id;
+	const char	*email;
+	const char	*name;
+	const char	*role;
+	const char	*created_at;
+};
+enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
+enum db_rc	 db_user_get(struct req *, const char *, struct user *);
+enum db_rc	 db_user_create(struct req *, const char *, const char *,
+		    const char *, const char **);
+enum db_rc	 db_user_set_password(struct req *, const char *, const char *);
+enum db_rc	 db_user_revoke_all(struct req *, const char *);
+enum db_rc	 db_user_tenants(struct req *, const char *,
+		    struct membership **, size_t *);
+enum db_rc	 db_tenant_create(struct req *, const char *, const char *);
+enum db_rc	 db_tenant_get(struct req *, struct tenant *);
+enum db_rc	 db_tenant_lock(struct req *);
+enum db_rc	 db_membership_add(struct req *, const char *, const char *,
+		    const char *);
+enum db_rc	 db_membership_role(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_members_list(struct req *, int, const char *,
+		    struct member **, size_t *, int *);
+enum db_rc	 db_member_get(struct req *, const char *, struct member *);
+enum db_rc	 db_owners_lock(struct req *, int *);
+enum db_rc	 db_membership_set_role(struct req *, const char *,
+		    const char *);
+enum db_rc	 db_membership_delete(struct req *, const char *);
+
+/* db-auth.c */
+struct refresh {
+	const char	*token_id;
+	const char	*user_id;
+	const char	*family;
+	int		 expired;
+	int		 rotated;
+	int		 revoked;
+};
+struct apikey_auth {
+	int		 platform;
+	const char	*tenant_id;	/* NULL for a platform key */
+	const char	*key_id;
+	int		 scopes;
+};
+struct apikey {
+	const char	*key_id;
+	const char	*name;
+	const char	*prefix;
+	const char	*created_at;
+	const char	*last_used_at;
+	const char	*scopes_text;	/* "a,b" (lists) */
+	int		 scopes;	/* bits (creation) */
+};
+struct session {
+	const char	*tenant_id;
+	const char	*session_id;
+	const char	*user_id;
+};
+struct invitation {
+	const char	*invitation_id;
+	const char	*email;
+	const char	*role;
+	const char	*created_at;
+	const char	*expires_at;
+	const char	*tenant_name;
+	int		 live;		/* pending and not expired */
+};
+enum db_rc	 db_refresh_create(struct req *, const char *, const char *,
+		    const char *, const char *, int, const char **);
+enum db_rc	 db_refresh_find(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_refresh_lock(struct req *, const char *, struct refresh *);
+enum db_rc	 db_refresh_rotated(struct req *, const char *, const char *);
+enum db_rc	 db_refresh_revoke_family(struct req *, const char *);
+enum db_rc	 db_apikey_find(struct req *, const char *,
+		    struct apikey_auth *);
+enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
+		    const char *, int, const char *, struct apikey *);
+enum db_rc	 db_apikey_list(struct req *, int, const char *,
+		    struct apikey **, size_t *, int *);
+enum db_rc	 db_apikey_revoke(struct req *, const char *, const char **);
+enum db_rc	 db_platform_key_create(struct req *, const char *,
+		    const char *, const char *, int, const char **);
+enum db_rc	 db_tenant_exists(struct req *, const char *);
+enum db_rc	 db_session_find(struct req *, const char *, int,
+		    struct session *);
+enum db_rc	 db_session_create(struct req *, const char *, const char *,
+		    int, const char **);
+enum db_rc	 db_session_revoke(struct req *, const char *);
+enum db_rc	 db_invitation_create(struct req *, const char *, const char *,
+		    const char *, const char *, int, struct invitation *);
+enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_invitation_lock(struct req *, const char *,
+		    struct invitation *);
+enum db_rc	 db_invitation_accepted(struct req *, const char *);
+enum db_rc	 db_invitation_revoke(struct req *, const char *);
+enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
+		    size_t *);
+enum db_rc	 db_invitation_pending_for(struct req *, const char *);
+
+/* db-audit.c */
+struct audit_filter {
+	const char	*action;
+	const char	*actor;
+	const char	*from;
+	const char	*to;
+	const char	*after;
+};
+struct audit_event {
+	const char	*event_id;
+	const char	*at;
+	const char	*actor;
+	const char	*actor_user_id;
+	const char	*action;
+	const char	*target;
+	const char	*ip;
+	const char	*request_id;
+	const char	*details;
+};
+enum db_rc	 db_audit_add(struct req *, const char *, const char *,
+		    const char *);
+enum db_rc	 db_audit_list(struct req *, const struct audit_filter *, int,
+		    struct audit_event **, size_t *, int *);
+enum db_rc	 db_prune_auth(struct req *, long long *);
+
+/*
+ * acct.c: account operations shared by the API and the portal.  They
+ * return 0, or -1 with a struct fail describing the answer.
+ */
+struct fail {
+	int		 status;
+	const char	*code;
+	const char	*message;
+	const char	*param;		/* the field at fault, or NULL */
+	int		 db;		/* an enum db_rc, or 0 */
+};
+struct tokens {
+	const char	*access_token;
+	const char	*refresh_token;
+	const char	*refresh_id;
+	time_t		 expires_at;
+	const char	*user_id;
+	const char	*tenant_id;
+	const char	*role;
+};
+struct login {
+	struct user	 user;
+	const char	*tenant_id;
+	const char	*tenant_name;
+	const char	*role;
+};
+void		 acct_answer(struct req *, const struct fail *);
+int		 acct_register(struct req *, struct fail *, const char *,
+		    const char *, const char *, const char *);
+int		 acct_issue_tokens(struct req *, struct fail *, struct tokens *);
+int		 acct_authenticate(struct req *, struct fail *, const char *,
+		    const char *, const char *, struct login *);
+void		 acct_audit_login_failure(struct req *, const char *,
+		    const char *, const char *);
+void		 acct_rehash(struct req *, const struct user *, const char *);
+int		 acct_refresh(struct req *, struct fail *, const char *,
+		    struct tokens *);
+int		 acct_logout(struct req *, struct fail *, const char *);
+int		 acct_invite(struct req *, struct fail *, const char *,
+		    const char *, struct invitation *, const char **);
+int		 acct_invitation_open(struct req *, struct fail *, const char *,
+		    struct invitation *);
+int		 acct_accept(struct req *, struct fail *, const char *,
+		    const char *, const char *);
+int		 acct_set_role(struct req *, struct fail *, const char *,
+		    const char *, struct member *);
+int		 acct_remove(struct req *, struct fail *, const char *);
+int		 acct_key_create(struct req *, struct fail *, const char *, int,
+		    struct apikey *, const char **);
+int		 acct_key_revoke(struct req *, struct fail *, const char *);
+int		 acct_password_change(struct req *, struct fail *,
+		    const char *, const char *);
+int		 acct_session_start(struct req *, struct fail *);
+int		 acct_session_end(struct req *, struct fail *);
+
+/* tmpl.c: ClearSilver pages, escaping by default. */
+void		 tmpl_set(struct req *, const char *, const char *);
+void		 tmpl_set_int(struct req *, const char *, long long);
+void		 tmpl_set_row(struct req *, const char *, size_t, const char *,
+		    const char *);
+void		 tmpl_render(struct req *, int, const char *);
+
+/* page-*.c: the portal. */
+void		 page_layout(struct req *, const char *, const char *);
+void		 page_flash_take(struct req *);
+void		 page_flash(struct req *, const char *);
+void		 page_fail(struct req *, const struct fail *, const char *);
+void		 page_root(struct req *);
+void		 page_soon(struct req *);
+void		 page_login(struct req *);
+void		 page_login_post(struct req *);
+void		 page_register(struct req *);
+void		 page_register_post(struct req *);
+void		 page_logout(struct req *);
+void		 page_invite(struct req *);
+void		 page_invite_post(struct req *);
+void		 page_dashboard(struct req *);
+void		 page_team(struct req *);
+void		 page_team_invite(struct req *);
+void		 page_team_role(struct req *);
+void		 page_team_remove(struct req *);
+void		 page_team_revoke(struct req *);
+void		 page_keys(struct req *);
+void		 page_keys_create(struct req *);
+void		 page_keys_revoke(struct req *);
+void		 page_audit(struct req *);
+
+/* mail.c */
+int		 mail_send(const char *, const char *, const char *);
+void		 mail_invitation(struct req *, const char *, const char *);
+
+/* api.c */
+void		 api_str(struct json_object *, const char *, const char *);
+void		 api_time(struct json_object *, const char *, time_t);
+void		 api_list(struct req *, struct json_object *, int);
+int		 api_input(struct req *, const struct vfield *, size_t,
+		    struct vvalue *);
+struct json_object *api_tokens_json(const struct tokens *, const char *,
+		    const char *);
+int		 api_time_valid(const char *);
+
+/* api-auth.c */
+void		 api_auth_register(struct req *);
+void		 api_auth_login(struct req *);
+void		 api_auth_refresh(struct req *);
+void		 api_auth_logout(struct req *);
+void		 api_auth_me(struct req *);
+void		 api_auth_password(struct req *);
+
+/* api-team.c */
+void		 api_members_list(struct req *);
+void		 api_members_invite(struct req *);
+void		 api_invitations_accept(struct req *);
+void		 api_members_update(struct req *);
+void		 api_members_delete(struct req *);
+void		 api_keys_list(struct req *);
+void		 api_keys_create(struct req *);
+void		 api_keys_delete(struct req *);
+void		 api_audit_list(struct req *);
+int		 audit_filter_args(struct req *, struct audit_filter *, int *);
 
 /* api-health.c */
 void		 api_health(struct req *);

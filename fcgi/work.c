@@ -22,15 +22,9 @@ struct work_job {
 	enum db_rc	(*run)(struct req *, long long *);
 };
 
-/* Reachability: a worker that cannot reach the database says so. */
-static enum db_rc
-work_job_ping(struct req *r, long long *n)
-{
-	return db_ping(r);
-}
-
 static const struct work_job	work_jobs[] = {
-	{ "database check", work_job_ping },
+	/* Expired sessions, refresh tokens and invitations. */
+	{ "prune credentials", db_prune_auth },
 };
 
 static void

@@ -1,0 +1,729 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Account operations shared by the API and the portal: registration,
+ * login, tokens, invitations, roles, API keys, passwords.  Each returns
+ * 0, or -1 with a struct fail saying what to answer; the API turns it
+ * into the JSON error, the portal into a message beside the field.
+ * Every state change writes its audit event in the same transaction.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tollgate.h"
+
+#define ACCT_REFRESH_DAYS	30
+#define ACCT_INVITE_DAYS	7
+#define ACCT_FAIL_WINDOW	900	/* seconds of login failures counted */
+
+static int
+acct_fail(struct fail *f, int status, const char *code, const char *msg,
+    const char *param)
+{
+	f->status = status;
+	f->code = code;
+	f->message = msg;
+	f->param = param;
+	f->db = 0;
+	return -1;
+}
+
+static int
+acct_fail_db(struct fail *f, enum db_rc rc)
+{
+	memset(f, 0, sizeof(*f));
+	f->db = rc == DB_OK || rc == DB_NOTFOUND || rc == DB_CONFLICT ?
+	    DB_ERROR : rc;
+	return -1;
+}
+
+/* Answer a failure on the request (API routes and error pages). */
+void
+acct_answer(struct req *r, const struct fail *f)
+{
+	if (f->db != 0) {
+		req_error_from_db(r, f->db);
+		return;
+	}
+	if (f->status == 429)
+		req_header(r, "Retry-After", "900");
+	req_error(r, f->status, NULL, f->code, f->message, f->param);
+}
+
+static int
+acct_audit(struct req *r, struct fail *f, const char *action,
+    const char *target, const char *details)
+{
+	enum db_rc	 rc;
+
+	if ((rc = db_audit_add(r, action, target, details)) != DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/* A JSON object text {"k":"v"} with v escaped, for audit details. */
+static const char *
+acct_detail(struct req *r, const char *k, const char *v)
+{
+	struct buf	 b;
+	const char	*out;
+	const char	*p;
+
+	buf_init(&b, 4096);
+	buf_printf(&b, "{\"%s\":\"", k);
+	for (p = v; p != NULL && *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_printf(&b, "\\%c", *p);
+		else if ((unsigned char)*p < 0x20)
+			buf_printf(&b, "\\u%04x", (unsigned char)*p);
+		else
+			buf_append(&b, p, 1);
+	}
+	buf_puts(&b, "\"}");
+	out = arena_strdup(&r->arena, b.toobig ? "{}" : b.p);
+	buf_free(&b);
+	return out;
+}
+
+/* Random UUID (v4) text, for ids chosen before an insert. */
+static int
+acct_uuid(char out[37])
+{
+	unsigned char	 b[16];
+	char		 hex[33];
+
+	if (util_random(b, sizeof(b)) == -1)
+		return -1;
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	util_hex(b, sizeof(b), hex);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+	    hex + 16, hex + 20);
+	return 0;
+}
+
+/*
+ * Issue an access token and a refresh token (a new family unless one
+ * is given) for the user in the tenant the transaction is scoped to.
+ */
+static int
+acct_tokens(struct req *r, struct fail *f, const char *user_id,
+    const char *tenant_id, const char *role, const char *family,
+    struct tokens *t)
+{
+	char		 refresh[CRYPTO_TOKEN_MAX], hash[67];
+	unsigned char	 raw[32];
+	char		*access = NULL;
+	time_t		 exp;
+	enum db_rc	 rc;
+
+	if (crypto_token_new("tgr_", refresh, raw) == -1 ||
+	    jwt_issue(user_id, tenant_id, role, &access, &exp) == -1)
+		return acct_fail(f, 500, "internal_error", "Cannot issue "
+		    "tokens.", NULL);
+	t->access_token = arena_strdup(&r->arena, access);
+	free(access);
+	crypto_token_hash_hex(refresh, hash);
+	if ((rc = db_refresh_create(r, tenant_id, user_id, family, hash,
+	    ACCT_REFRESH_DAYS, &t->refresh_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	t->refresh_token = arena_strdup(&r->arena, refresh);
+	explicit_bzero(refresh, sizeof(refresh));
+	t->expires_at = exp;
+	t->user_id = user_id;
+	t->tenant_id = tenant_id;
+	t->role = role;
+	return 0;
+}
+
+/*
+ * Register: a new user owning a new tenant on the free plan.  Opens and
+ * leaves open the new tenant's transaction (the caller's answer
+ * commits it).  With "session" set, a portal session is started
+ * instead of tokens being issued.
+ */
+int
+acct_register(struct req *r, struct fail *f, const char *email,
+    const char *password, const char *org, const char *name)
+{
+	char		 tenant_id[37], hash[PASSWD_ENCODED_MAX];
+	const char	*user_id, *cause;
+	enum db_rc	 rc;
+
+	if (!valid_email(email))
+		return acct_fail(f, 400, "invalid_value",
+		    "Enter a valid e-mail address.", "email");
+	if (passwd_check_new(password, &cause) == -1)
+		return acct_fail(f, 400, "weak_password", arena_printf(
+		    &r->arena, "The password %s.", cause), "password");
+	if (acct_uuid(tenant_id) == -1 ||
+	    passwd_hash(password, hash, sizeof(hash)) == -1)
+		return acct_fail(f, 500, "internal_error", "Cannot hash the "
+		    "password.", NULL);
+	if ((rc = db_begin(r, tenant_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	rc = db_user_create(r, email, name != NULL ? name : "", hash, &user_id);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc == DB_CONFLICT)
+		return acct_fail(f, 409, "email_taken", "An account with this "
+		    "e-mail address exists; sign in instead.", "email");
+	if (rc != DB_OK ||
+	    (rc = db_tenant_create(r, tenant_id, org)) != DB_OK ||
+	    (rc = db_membership_add(r, tenant_id, user_id, "owner")) != DB_OK)
+		return acct_fail_db(f, rc);
+	r->auth.kind = PRINCIPAL_USER;
+	r->auth.role = ROLE_OWNER;
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", tenant_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	return acct_audit(r, f, "tenant.created", tenant_id,
+	    acct_detail(r, "name", org));
+}
+
+/* Tokens for the principal the request now acts as (API answers). */
+int
+acct_issue_tokens(struct req *r, struct fail *f, struct tokens *t)
+{
+	memset(t, 0, sizeof(*t));
+	return acct_tokens(r, f, arena_strdup(&r->arena, r->auth.user_id),
+	    arena_strdup(&r->arena, r->auth.tenant_id),
+	    auth_role_name(r->auth.role), NULL, t);
+}
+
+static const char *
+acct_fail_key(struct req *r, const char *email)
+{
+	char	 lower[256];
+	size_t	 i;
+
+	for (i = 0; email[i] != '\0' && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ?
+		    email[i] + 32 : email[i]);
+	lower[i] = '\0';
+	return arena_printf(&r->arena, "lf:%s", lower);
+}
+
+/*
+ * Check e-mail and password, pick the tenant (the one asked for, else
+ * the oldest membership), and open that tenant's transaction.  Unknown
+ * address and wrong password give the same answer after the same work.
+ */
+int
+acct_authenticate(struct req *r, struct fail *f, const char *email,
+    const char *password, const char *want_tenant, struct login *out)
+{
+	struct user		 u;
+	struct membership	*ms = NULL;
+	struct rl_result	 rr;
+	const char		*fkey;
+	size_t			 n = 0, i;
+	enum db_rc		 rc;
+	int			 ok;
+
+	memset(out, 0, sizeof(*out));
+	fkey = acct_fail_key(r, email);
+	if (rl_peek(fkey, ACCT_FAIL_WINDOW, time(NULL)) >= conf.login_fail_max)
+		return acct_fail(f, 429, "too_many_attempts", "Too many failed "
+		    "sign-ins for this account; wait 15 minutes.", NULL);
+	rc = db_user_by_email(r, email, &u);
+	if (rc != DB_OK && rc != DB_NOTFOUND)
+		return acct_fail_db(f, rc);
+	if (rc == DB_NOTFOUND) {
+		passwd_burn(password);
+		ok = 0;
+	} else
+		ok = passwd_verify(u.password_hash, password);
+	if (ok && (rc = db_user_tenants(r, u.user_id, &ms, &n)) != DB_OK)
+		return acct_fail_db(f, rc);
+	for (i = 0; ok && want_tenant != NULL && i < n; i++)
+		if (strcmp(ms[i].tenant_id, want_tenant) == 0)
+			break;
+	if (ok && (n == 0 || (want_tenant != NULL && i == n)))
+		ok = 0;
+	if (!ok) {
+		rl_hit(fkey, 1 << 30, ACCT_FAIL_WINDOW, time(NULL), &rr);
+		log_info("sign-in failed");
+		if (rc == DB_OK && n > 0)
+			acct_audit_login_failure(r, ms[0].tenant_id, u.user_id,
+			    email);
+		return acct_fail(f, 401, "invalid_credentials",
+		    "The e-mail address or password is wrong.", NULL);
+	}
+	i = want_tenant != NULL ? i : 0;
+	out->user = u;
+	out->tenant_id = ms[i].tenant_id;
+	out->role = ms[i].role;
+	out->tenant_name = ms[i].tenant_name;
+	if ((rc = db_begin(r, out->tenant_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	r->auth.kind = PRINCIPAL_USER;
+	r->auth.role = auth_role_parse(out->role);
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", u.user_id);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
+	    out->tenant_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", u.email);
+	acct_rehash(r, &u, password);
+	return acct_audit(r, f, "auth.login", u.user_id, NULL);
+}
+
+/*
+ * A failed sign-in of a known account is audited in its tenant, in a
+ * transaction of its own: it must stay recorded though the request is
+ * refused.
+ */
+void
+acct_audit_login_failure(struct req *r, const char *tenant_id,
+    const char *user_id, const char *email)
+{
+	struct auth	 saved = r->auth;
+
+	if (db_begin(r, tenant_id) != DB_OK)
+		return;
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	if (db_audit_add(r, "auth.login_failed", user_id, NULL) == DB_OK)
+		db_commit(r);
+	else
+		db_rollback(r);
+	r->auth = saved;
+}
+
+/* Parameters raised since this hash was made: store a new one. */
+void
+acct_rehash(struct req *r, const struct user *u, const char *password)
+{
+	char	 hash[PASSWD_ENCODED_MAX];
+
+	if (!passwd_needs_rehash(u->password_hash) ||
+	    passwd_hash(password, hash, sizeof(hash)) == -1)
+		return;
+	if (db_user_set_password(r, u->user_id, hash) == DB_OK)
+		log_info("password rehashed with current parameters");
+	explicit_bzero(hash, sizeof(hash));
+}
+
+
+/*
+ * Rotate a refresh token.  A token presented after it was rotated means
+ * it leaked (or a client raced itself): the whole family is revoked and
+ * that is committed even though the answer is 401.
+ */
+int
+acct_refresh(struct req *r, struct fail *f, const char *token,
+    struct tokens *t)
+{
+	struct refresh	 rt;
+	const char	*tenant_id, *token_id, *role = NULL, *email = NULL;
+	char		 hash[67];
+	enum db_rc	 rc;
+
+	crypto_token_hash_hex(token, hash);
+	rc = db_refresh_find(r, hash, &tenant_id, &token_id);
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 401, "invalid_refresh_token",
+		    "The refresh token is invalid.", "refresh_token");
+	if (rc != DB_OK || (rc = db_begin(r, tenant_id)) != DB_OK ||
+	    (rc = db_refresh_lock(r, token_id, &rt)) != DB_OK)
+		return acct_fail_db(f, rc);
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", rt.user_id);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", tenant_id);
+	if (rt.rotated && !rt.revoked) {
+		snprintf(r->auth.actor, sizeof(r->auth.actor), "system");
+		if ((rc = db_refresh_revoke_family(r, rt.family)) != DB_OK ||
+		    acct_audit(r, f, "auth.refresh_reused", rt.user_id,
+		    acct_detail(r, "family", rt.family)) == -1 ||
+		    (rc = db_commit(r)) != DB_OK)
+			return acct_fail_db(f, rc);
+		log_warnx("refresh token reused; family revoked");
+		return acct_fail(f, 401, "refresh_token_reused", "This refresh "
+		    "token was already used; sign in again.", "refresh_token");
+	}
+	if (rt.rotated || rt.revoked || rt.expired)
+		return acct_fail(f, 401, "invalid_refresh_token",
+		    "The refresh token is expired or revoked.", "refresh_token");
+	rc = db_membership_role(r, rt.user_id, &role, &email);
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 401, "membership_revoked", "You are no "
+		    "longer a member of this organization.", NULL);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	if (acct_tokens(r, f, rt.user_id, tenant_id, role, rt.family, t) == -1)
+		return -1;
+	if ((rc = db_refresh_rotated(r, token_id, t->refresh_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/* Logout: the refresh token's family dies; unknown tokens are fine. */
+int
+acct_logout(struct req *r, struct fail *f, const char *token)
+{
+	struct refresh	 rt;
+	const char	*tenant_id, *token_id;
+	char		 hash[67];
+	enum db_rc	 rc;
+
+	crypto_token_hash_hex(token, hash);
+	rc = db_refresh_find(r, hash, &tenant_id, &token_id);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != DB_OK || (rc = db_begin(r, tenant_id)) != DB_OK ||
+	    (rc = db_refresh_lock(r, token_id, &rt)) != DB_OK ||
+	    (rc = db_refresh_revoke_family(r, rt.family)) != DB_OK)
+		return acct_fail_db(f, rc);
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", rt.user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "user:%s", rt.user_id);
+	return acct_audit(r, f, "auth.logout", rt.user_id, NULL);
+}
+
+/* May the caller grant or touch this role?  Admins: not owners. */
+static int
+acct_may_manage(const struct req *r, enum role target)
+{
+	return r->auth.role == ROLE_OWNER ||
+	    (r->auth.role == ROLE_ADMIN && target != ROLE_OWNER);
+}
+
+/* Is there room for one more member (members + pending invitations)? */
+static int
+acct_seat_free(struct req *r, struct fail *f, int pending_counts)
+{
+	struct tenant	 t;
+	enum db_rc	 rc;
+
+	if ((rc = db_tenant_lock(r)) != DB_OK ||
+	    (rc = db_tenant_get(r, &t)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (t.seat_limit >= 0 && t.members + (pending_counts ?
+	    t.pending_invitations : 0) >= t.seat_limit)
+		return acct_fail(f, 409, "seat_limit_reached", arena_printf(
+		    &r->arena, "The %s plan includes %lld seats, all taken or "
+		    "invited; upgrade or remove a member.", t.plan_name,
+		    t.seat_limit), NULL);
+	return 0;
+}
+
+/*
+ * Invite someone by e-mail.  The link (with the only copy of the
+ * token) goes back to the inviter, and by mail when SMTP is set up.
+ */
+int
+acct_invite(struct req *r, struct fail *f, const char *email,
+    const char *role, struct invitation *inv, const char **link)
+{
+	struct user	 u;
+	char		 token[CRYPTO_TOKEN_MAX], hash[67];
+	unsigned char	 raw[32];
+	const char	*mrole = NULL, *memail = NULL;
+	enum db_rc	 rc;
+
+	if (!valid_email(email))
+		return acct_fail(f, 400, "invalid_value",
+		    "Enter a valid e-mail address.", "email");
+	if (auth_role_parse(role) == ROLE_NONE)
+		return acct_fail(f, 400, "invalid_value",
+		    "The role must be owner, admin or member.", "role");
+	if (!acct_may_manage(r, auth_role_parse(role)))
+		return acct_fail(f, 403, "insufficient_role",
+		    "Only an owner can invite an owner.", "role");
+	if (acct_seat_free(r, f, 1) == -1)
+		return -1;
+	rc = db_user_by_email(r, email, &u);
+	if (rc == DB_OK)
+		rc = db_membership_role(r, u.user_id, &mrole, &memail);
+	if (rc == DB_OK)
+		return acct_fail(f, 409, "already_member",
+		    "This person is already a member.", "email");
+	if (rc != DB_NOTFOUND)
+		return acct_fail_db(f, rc);
+	rc = db_invitation_pending_for(r, email);
+	if (rc == DB_OK)
+		return acct_fail(f, 409, "already_invited", "This address has "
+		    "a pending invitation.", "email");
+	if (rc != DB_NOTFOUND)
+		return acct_fail_db(f, rc);
+	if (crypto_token_new("", token, raw) == -1)
+		return acct_fail(f, 500, "internal_error", "No randomness.",
+		    NULL);
+	crypto_token_hash_hex(token, hash);
+	if ((rc = db_invitation_create(r, email, role, hash, r->auth.user_id,
+	    ACCT_INVITE_DAYS, inv)) != DB_OK)
+		return acct_fail_db(f, rc);
+	*link = arena_printf(&r->arena, "%s/invite/%s", conf.public_url, token);
+	explicit_bzero(token, sizeof(token));
+	return acct_audit(r, f, "member.invited", email,
+	    acct_detail(r, "role", role));
+}
+
+/* The invitation behind a link, in its tenant's transaction. */
+int
+acct_invitation_open(struct req *r, struct fail *f, const char *token,
+    struct invitation *inv)
+{
+	const char	*tenant_id, *inv_id;
+	char		 hash[67];
+	enum db_rc	 rc;
+
+	if (token == NULL || strlen(token) > CRYPTO_TOKEN_MAX)
+		return acct_fail(f, 404, "invitation_not_found",
+		    "This invitation link is not valid.", "token");
+	crypto_token_hash_hex(token, hash);
+	rc = db_invitation_find(r, hash, &tenant_id, &inv_id);
+	if (rc == DB_OK && (rc = db_begin(r, tenant_id)) == DB_OK)
+		rc = db_invitation_lock(r, inv_id, inv);
+	if (rc == DB_NOTFOUND || (rc == DB_OK && !inv->live))
+		return acct_fail(f, 404, "invitation_not_found", "This "
+		    "invitation is not valid any more: it was used, revoked or "
+		    "has expired.", "token");
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", tenant_id);
+	return 0;
+}
+
+/*
+ * Accept an invitation: a new account (the password sets it) or an
+ * existing one (the password must match), then the membership.
+ */
+int
+acct_accept(struct req *r, struct fail *f, const char *token,
+    const char *password, const char *name)
+{
+	struct invitation	 inv;
+	struct user		 u;
+	char			 hash[PASSWD_ENCODED_MAX];
+	const char		*cause, *user_id;
+	enum db_rc		 rc;
+
+	if (acct_invitation_open(r, f, token, &inv) == -1)
+		return -1;
+	rc = db_user_by_email(r, inv.email, &u);
+	if (rc == DB_OK) {
+		if (!passwd_verify(u.password_hash, password))
+			return acct_fail(f, 401, "invalid_credentials", "This "
+			    "address has an account: enter its password.",
+			    "password");
+		user_id = u.user_id;
+	} else if (rc == DB_NOTFOUND) {
+		if (passwd_check_new(password, &cause) == -1)
+			return acct_fail(f, 400, "weak_password", arena_printf(
+			    &r->arena, "The password %s.", cause), "password");
+		if (passwd_hash(password, hash, sizeof(hash)) == -1)
+			return acct_fail(f, 500, "internal_error",
+			    "Cannot hash the password.", NULL);
+		rc = db_user_create(r, inv.email, name != NULL ? name : "",
+		    hash, &user_id);
+		explicit_bzero(hash, sizeof(hash));
+		if (rc != DB_OK)
+			return acct_fail_db(f, rc);
+	} else
+		return acct_fail_db(f, rc);
+	if (acct_seat_free(r, f, 0) == -1)
+		return -1;
+	if ((rc = db_membership_add(r, r->auth.tenant_id, user_id,
+	    inv.role)) != DB_OK || (rc = db_invitation_accepted(r,
+	    inv.invitation_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	r->auth.kind = PRINCIPAL_USER;
+	r->auth.role = auth_role_parse(inv.role);
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", inv.email);
+	return acct_audit(r, f, "member.joined", user_id,
+	    acct_detail(r, "role", inv.role));
+}
+
+/*
+ * The checks common to changing and removing a member: it exists here
+ * (else 404), the caller may manage its role, and the tenant keeps an
+ * owner.
+ */
+static int
+acct_member_target(struct req *r, struct fail *f, const char *user_id,
+    enum role new_role, struct member *m)
+{
+	enum db_rc	 rc;
+	int		 owners;
+
+	if (!valid_uuid(user_id))
+		return acct_fail(f, 404, "member_not_found", "No such member.",
+		    NULL);
+	if ((rc = db_owners_lock(r, &owners)) != DB_OK)
+		return acct_fail_db(f, rc);
+	rc = db_member_get(r, user_id, m);
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 404, "member_not_found", "No such member.",
+		    NULL);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	if (strcmp(user_id, r->auth.user_id) != 0 &&
+	    (!acct_may_manage(r, auth_role_parse(m->role)) ||
+	    !acct_may_manage(r, new_role)))
+		return acct_fail(f, 403, "insufficient_role", "Only an owner "
+		    "can change or remove an owner.", NULL);
+	if (strcmp(m->role, "owner") == 0 && new_role != ROLE_OWNER &&
+	    owners <= 1)
+		return acct_fail(f, 409, "last_owner", "The organization needs "
+		    "at least one owner: make someone else owner first.", NULL);
+	return 0;
+}
+
+int
+acct_set_role(struct req *r, struct fail *f, const char *user_id,
+    const char *role, struct member *m)
+{
+	enum role	 want = auth_role_parse(role);
+	enum db_rc	 rc;
+
+	if (want == ROLE_NONE)
+		return acct_fail(f, 400, "invalid_value",
+		    "The role must be owner, admin or member.", "role");
+	/* Members cannot promote themselves. */
+	if (r->auth.role < ROLE_ADMIN)
+		return acct_fail(f, 403, "insufficient_role",
+		    "Only owners and admins change roles.", NULL);
+	if (acct_member_target(r, f, user_id, want, m) == -1)
+		return -1;
+	if (want > r->auth.role)
+		return acct_fail(f, 403, "insufficient_role",
+		    "You cannot grant a role above your own.", "role");
+	if ((rc = db_membership_set_role(r, user_id, role)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (acct_audit(r, f, "member.role_changed", user_id, arena_printf(
+	    &r->arena, "{\"from\":\"%s\",\"to\":\"%s\"}", m->role, role)) == -1)
+		return -1;
+	m->role = role;
+	return 0;
+}
+
+/* Remove a member (or leave, for oneself). */
+int
+acct_remove(struct req *r, struct fail *f, const char *user_id)
+{
+	struct member	 m;
+	enum db_rc	 rc;
+
+	if (r->auth.role < ROLE_ADMIN && strcmp(user_id, r->auth.user_id) != 0)
+		return acct_fail(f, 403, "insufficient_role",
+		    "Only owners and admins remove members.", NULL);
+	if (acct_member_target(r, f, user_id, ROLE_NONE, &m) == -1)
+		return -1;
+	if ((rc = db_membership_delete(r, user_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	return acct_audit(r, f, "member.removed", user_id,
+	    acct_detail(r, "email", m.email));
+}
+
+/* A tenant API key; the secret is returned once and stored hashed. */
+int
+acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
+    struct apikey *k, const char **secret)
+{
+	char		 token[CRYPTO_TOKEN_MAX], hash[67], prefix[16];
+	unsigned char	 raw[32];
+	enum db_rc	 rc;
+
+	if (scopes == 0)
+		return acct_fail(f, 400, "invalid_value",
+		    "Choose at least one scope.", "scopes");
+	if (crypto_token_new("tg_", token, raw) == -1)
+		return acct_fail(f, 500, "internal_error", "No randomness.",
+		    NULL);
+	crypto_token_hash_hex(token, hash);
+	snprintf(prefix, sizeof(prefix), "%.11s", token);
+	if ((rc = db_apikey_create(r, name, arena_strdup(&r->arena, prefix),
+	    hash, scopes, r->auth.user_id[0] != '\0' ? r->auth.user_id : NULL,
+	    k)) != DB_OK)
+		return acct_fail_db(f, rc);
+	*secret = arena_strdup(&r->arena, token);
+	explicit_bzero(token, sizeof(token));
+	return acct_audit(r, f, "api_key.created", k->key_id,
+	    acct_detail(r, "name", name));
+}
+
+int
+acct_key_revoke(struct req *r, struct fail *f, const char *key_id)
+{
+	const char	*name = NULL;
+	enum db_rc	 rc;
+
+	if (!valid_uuid(key_id))
+		return acct_fail(f, 404, "api_key_not_found", "No such API key.",
+		    NULL);
+	rc = db_apikey_revoke(r, key_id, &name);
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 404, "api_key_not_found", "No such API key.",
+		    NULL);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	return acct_audit(r, f, "api_key.revoked", key_id,
+	    acct_detail(r, "name", name));
+}
+
+/*
+ * Change the password: the current one must match; every session and
+ * refresh token of the user, in every tenant, is revoked.
+ */
+int
+acct_password_change(struct req *r, struct fail *f, const char *current,
+    const char *next)
+{
+	struct user	 u;
+	char		 hash[PASSWD_ENCODED_MAX];
+	const char	*cause;
+	enum db_rc	 rc;
+
+	if ((rc = db_user_get(r, r->auth.user_id, &u)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (!passwd_verify(u.password_hash, current))
+		return acct_fail(f, 401, "invalid_credentials",
+		    "The current password is wrong.", "current_password");
+	if (passwd_check_new(next, &cause) == -1)
+		return acct_fail(f, 400, "weak_password", arena_printf(
+		    &r->arena, "The new password %s.", cause), "new_password");
+	if (passwd_hash(next, hash, sizeof(hash)) == -1)
+		return acct_fail(f, 500, "internal_error",
+		    "Cannot hash the password.", NULL);
+	rc = db_user_set_password(r, u.user_id, hash);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc != DB_OK || (rc = db_user_revoke_all(r, u.user_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	return acct_audit(r, f, "auth.password_changed", u.user_id, NULL);
+}
+
+/* Start a portal session for the signed-in user; sets the cookie. */
+int
+acct_session_start(struct req *r, struct fail *f)
+{
+	char		 token[CRYPTO_TOKEN_MAX], hash[67];
+	unsigned char	 raw[32];
+	enum db_rc	 rc;
+
+	if (crypto_token_new("", token, raw) == -1)
+		return acct_fail(f, 500, "internal_error", "No randomness.",
+		    NULL);
+	crypto_token_hash_hex(token, hash);
+	if ((rc = db_session_create(r, r->auth.user_id, hash,
+	    conf.session_max_s, NULL)) != DB_OK)
+		return acct_fail_db(f, rc);
+	auth_set_cookie(r, "tg_session", arena_strdup(&r->arena, token),
+	    conf.session_max_s);
+	explicit_bzero(token, sizeof(token));
+	return 0;
+}
+
+/* End the portal session (logout). */
+int
+acct_session_end(struct req *r, struct fail *f)
+{
+	enum db_rc	 rc;
+
+	if (r->auth.session_id[0] != '\0' &&
+	    (rc = db_session_revoke(r, r->auth.session_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	auth_set_cookie(r, "tg_session", "", -1);
+	return acct_audit(r, f, "auth.logout", r->auth.user_id, NULL);
+}

@@ -1,0 +1,431 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Who is asking, and may they: bearer tokens (access JWTs and API keys),
+ * portal sessions with their CSRF tokens, roles, scopes and rate limits.
+ * It runs in two steps around the body: auth_identify() checks the
+ * credential before the body is read (so a stranger gets 401, not a
+ * parse error), auth_bind() opens the transaction scoped to the tenant,
+ * checks membership, role and rate, and runs CSRF checks on forms.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "tollgate.h"
+
+#define AUTH_COOKIE_SESSION	"tg_session"
+#define AUTH_COOKIE_PRE		"tg_pre"
+
+static const char *const	auth_role_names[ROLE__MAX] = {
+	"none", "member", "admin", "owner"
+};
+
+enum role
+auth_role_parse(const char *s)
+{
+	int	 i;
+
+	for (i = ROLE_MEMBER; s != NULL && i < ROLE__MAX; i++)
+		if (strcmp(s, auth_role_names[i]) == 0)
+			return (enum role)i;
+	return ROLE_NONE;
+}
+
+const char *
+auth_role_name(enum role role)
+{
+	return role < ROLE__MAX ? auth_role_names[role] : "none";
+}
+
+/* The token after "Bearer ", or NULL. */
+static const char *
+auth_bearer(const struct req *r)
+{
+	const char	*a = r->authorization;
+
+	if (a == NULL || strncasecmp(a, "Bearer ", 7) != 0)
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return *a != '\0' ? a : NULL;
+}
+
+static int
+auth_fail(struct req *r, int status, const char *code, const char *msg)
+{
+	if (status == 401 && r->resp_kind == RESP_API)
+		req_header(r, "WWW-Authenticate", "Bearer realm=\"tollgate\"");
+	req_error(r, status, NULL, code, msg, NULL);
+	return -1;
+}
+
+/*
+ * A form token bound to "label" (a session id, or the pre-login
+ * cookie): HMAC under a key derived from the JWT secret, so nothing is
+ * stored and it cannot be computed without the secret.
+ */
+void
+auth_csrf_token(const char *label, char out[48])
+{
+	unsigned char	 key[32], mac[32];
+
+	crypto_hmac_sha256(conf.jwt_secret, strlen(conf.jwt_secret),
+	    "tollgate csrf v1", 16, key);
+	crypto_hmac_sha256(key, sizeof(key), label, strlen(label), mac);
+	crypto_b64url_encode(mac, 24, out);
+	explicit_bzero(key, sizeof(key));
+}
+
+/* scheme://host[:port] of the public URL, into out. */
+static void
+auth_public_origin(char *out, size_t outsz)
+{
+	const char	*p, *slash;
+	size_t		 n;
+
+	p = strstr(conf.public_url, "://");
+	slash = p != NULL ? strchr(p + 3, '/') : NULL;
+	n = slash != NULL ? (size_t)(slash - conf.public_url) :
+	    strlen(conf.public_url);
+	if (n >= outsz)
+		n = outsz - 1;
+	memcpy(out, conf.public_url, n);
+	out[n] = '\0';
+}
+
+/*
+ * A state-changing form must come from our own pages: Origin, or when
+ * a browser sends none, Referer, must be the portal's origin.
+ */
+static int
+auth_origin_ok(const struct req *r)
+{
+	char	 origin[512];
+	size_t	 n;
+
+	auth_public_origin(origin, sizeof(origin));
+	n = strlen(origin);
+	if (r->origin != NULL && strcmp(r->origin, "null") != 0)
+		return strcmp(r->origin, origin) == 0;
+	if (r->referer != NULL)
+		return strncmp(r->referer, origin, n) == 0 &&
+		    (r->referer[n] == '/' || r->referer[n] == '\0');
+	return 0;
+}
+
+static int
+auth_csrf_check(struct req *r)
+{
+	const char	*got = http_kv_get(&r->form, "csrf");
+
+	if (!auth_origin_ok(r) || got == NULL ||
+	    strlen(got) != strlen(r->auth.csrf) ||
+	    !util_ct_equal(got, r->auth.csrf, strlen(got)))
+		return auth_fail(r, 403, "csrf_failed", "This form has expired "
+		    "or did not come from this site. Go back, reload the page "
+		    "and try again.");
+	return 0;
+}
+
+/* Count one request against a limit; 429 with the headers when over. */
+int
+auth_rate(struct req *r, const char *key, int limit)
+{
+	static char	 retry[16];
+
+	r->rate_set = 1;
+	if (rl_hit(key, limit, 60, time(NULL), &r->rate))
+		return 0;
+	snprintf(retry, sizeof(retry), "%d", r->rate.reset > 0 ?
+	    r->rate.reset : 1);
+	req_header(r, "Retry-After", retry);
+	req_error(r, 429, NULL, "rate_limited", "Too many requests; retry "
+	    "after the time in Retry-After.", NULL);
+	return -1;
+}
+
+static int
+auth_identify_key(struct req *r, const struct route *rt, const char *token)
+{
+	struct apikey_auth	 k;
+	char			 hash[67];
+	enum db_rc		 rc;
+
+	crypto_token_hash_hex(token, hash);
+	if ((rc = db_apikey_find(r, hash, &k)) == DB_NOTFOUND)
+		return auth_fail(r, 401, "invalid_api_key",
+		    "The API key is unknown or revoked.");
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	if (rt->auth != AUTH_API)
+		return auth_fail(r, 403, "user_token_required",
+		    "API keys cannot use this route; sign in as a user.");
+	if (rt->scope != 0 && !(k.scopes & rt->scope))
+		return auth_fail(r, 403, "insufficient_scope",
+		    "The API key lacks the scope this route needs.");
+	r->auth.kind = k.platform ? PRINCIPAL_PLATFORM_KEY :
+	    PRINCIPAL_TENANT_KEY;
+	r->auth.scopes = k.scopes;
+	snprintf(r->auth.key_id, sizeof(r->auth.key_id), "%s", k.key_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "key:%s", k.key_id);
+	if (k.tenant_id != NULL)
+		snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
+		    k.tenant_id);
+	return 0;
+}
+
+static int
+auth_identify_bearer(struct req *r, const struct route *rt)
+{
+	struct jwt_claims	 c;
+	const char		*token, *cause;
+	char			 why[64];
+
+	if ((token = auth_bearer(r)) == NULL)
+		return auth_fail(r, 401, "missing_token",
+		    "Authorization: Bearer <token> is required.");
+	if (strncmp(token, "tg_", 3) == 0)
+		return auth_identify_key(r, rt, token);
+	if (jwt_verify(token, &c, &cause) == -1) {
+		log_scrub(cause, why, sizeof(why));
+		log_info("access token refused: %s", why);
+		return auth_fail(r, 401, "invalid_token",
+		    "The access token is invalid or expired.");
+	}
+	if (!valid_uuid(c.sub) || !valid_uuid(c.tid))
+		return auth_fail(r, 401, "invalid_token",
+		    "The access token is invalid or expired.");
+	r->auth.kind = PRINCIPAL_USER;
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", c.sub);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", c.tid);
+	return 0;
+}
+
+/* The portal session cookie, if it names a live session. */
+static int
+auth_identify_session(struct req *r)
+{
+	struct session	 s;
+	const char	*cookie;
+	char		 hash[67];
+	enum db_rc	 rc;
+
+	cookie = http_kv_get(&r->cookies, AUTH_COOKIE_SESSION);
+	if (cookie == NULL || strlen(cookie) > CRYPTO_TOKEN_MAX)
+		return 0;
+	crypto_token_hash_hex(cookie, hash);
+	rc = db_session_find(r, hash, conf.session_idle_s, &s);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	r->auth.kind = PRINCIPAL_SESSION;
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", s.user_id);
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
+	    s.tenant_id);
+	snprintf(r->auth.session_id, sizeof(r->auth.session_id), "%s",
+	    s.session_id);
+	auth_csrf_token(s.session_id, r->auth.csrf);
+	return 0;
+}
+
+/* Before login: a random cookie the login and register forms bind to. */
+static void
+auth_pre_session(struct req *r)
+{
+	const char	*pre = http_kv_get(&r->cookies, AUTH_COOKIE_PRE);
+	char		 token[CRYPTO_TOKEN_MAX], label[CRYPTO_TOKEN_MAX + 4];
+	unsigned char	 hash[32];
+
+	if (pre == NULL || strlen(pre) != 43) {
+		if (crypto_token_new("", token, hash) == -1)
+			return;
+		pre = arena_strdup(&r->arena, token);
+		auth_set_cookie(r, AUTH_COOKIE_PRE, pre, 0);
+	}
+	snprintf(label, sizeof(label), "pre:%s", pre);
+	auth_csrf_token(label, r->auth.csrf);
+}
+
+/* After a refused sign-up the form binds to the pre-login cookie again. */
+void
+auth_csrf_refresh(struct req *r)
+{
+	auth_pre_session(r);
+}
+
+/*
+ * Step one, before the body: check the credential the route needs.
+ * Returns 0, or -1 with the response set.
+ */
+int
+auth_identify(struct req *r, const struct route *rt)
+{
+	switch (rt->auth) {
+	case AUTH_IP:
+		return auth_rate(r, arena_printf(&r->arena, "ip:%s",
+		    r->remote_addr), conf.rate_auth_ip);
+	case AUTH_USER:
+	case AUTH_API:
+		return auth_identify_bearer(r, rt);
+	case AUTH_PAGE:
+	case AUTH_PAGE_PUBLIC:
+		if (auth_identify_session(r) == -1)
+			return -1;
+		if (r->auth.kind == PRINCIPAL_NONE &&
+		    rt->auth == AUTH_PAGE_PUBLIC)
+			auth_pre_session(r);
+		if (r->auth.kind == PRINCIPAL_NONE && rt->auth == AUTH_PAGE) {
+			req_redirect(r, "/login");
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* A platform key names its tenant in the query or the JSON body. */
+static int
+auth_platform_tenant(struct req *r)
+{
+	struct json_object	*o;
+	const char		*t;
+	enum db_rc		 rc;
+
+	t = http_kv_get(&r->args, "tenant_id");
+	if (t == NULL && r->json != NULL &&
+	    json_object_object_get_ex(r->json, "tenant_id", &o) &&
+	    json_object_is_type(o, json_type_string)) {
+		t = arena_strdup(&r->arena, json_object_get_string(o));
+		json_object_object_del(r->json, "tenant_id");
+	}
+	if (t == NULL || !valid_uuid(t)) {
+		req_error(r, 400, NULL, "missing_parameter", "A platform key "
+		    "must name the tenant it acts for.", "tenant_id");
+		return -1;
+	}
+	if ((rc = db_tenant_exists(r, t)) != DB_OK) {
+		if (rc == DB_NOTFOUND)
+			req_error(r, 404, NULL, "tenant_not_found",
+			    "No such tenant.", "tenant_id");
+		else
+			req_error_from_db(r, rc);
+		return -1;
+	}
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", t);
+	return 0;
+}
+
+/* The user's membership decides the role, whatever the token says. */
+static int
+auth_bind_user(struct req *r, const struct route *rt)
+{
+	const char	*role = NULL, *email = NULL;
+	enum db_rc	 rc;
+
+	rc = db_membership_role(r, r->auth.user_id, &role, &email);
+	if (rc == DB_NOTFOUND) {
+		if (r->resp_kind == RESP_PAGE) {
+			req_redirect(r, "/login");
+			return -1;
+		}
+		return auth_fail(r, 401, "membership_revoked",
+		    "You are no longer a member of this organization.");
+	}
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	r->auth.role = auth_role_parse(role);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	if (r->auth.role < rt->role)
+		return auth_fail(r, 403, "insufficient_role", "Your role does "
+		    "not allow this; ask an owner or admin.");
+	return 0;
+}
+
+/* The tenant's own traffic is limited per minute by its plan. */
+static int
+auth_rate_tenant(struct req *r)
+{
+	struct tenant	 t;
+	enum db_rc	 rc;
+	int		 limit;
+
+	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
+		return auth_rate(r, "platform", conf.rate_platform);
+	if ((rc = db_tenant_get(r, &t)) != DB_OK) {
+		req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
+		return -1;
+	}
+	limit = t.rate_limit * (t.rate_per_seat ? t.seats : 1);
+	return auth_rate(r, arena_printf(&r->arena, "t:%s", t.tenant_id),
+	    limit);
+}
+
+/*
+ * Step two, after the body: bind the request to its tenant (opening
+ * the request's transaction), check role and rate, and CSRF on forms.
+ */
+int
+auth_bind(struct req *r, const struct route *rt)
+{
+	enum db_rc	 rc;
+
+	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY &&
+	    auth_platform_tenant(r) == -1)
+		return -1;
+	if (r->auth.tenant_id[0] != '\0') {
+		if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
+			req_error_from_db(r, rc);
+			return -1;
+		}
+		if ((r->auth.kind == PRINCIPAL_USER ||
+		    r->auth.kind == PRINCIPAL_SESSION) &&
+		    auth_bind_user(r, rt) == -1)
+			return -1;
+	}
+	if ((rt->auth == AUTH_USER || rt->auth == AUTH_API) &&
+	    auth_rate_tenant(r) == -1)
+		return -1;
+	if ((rt->auth == AUTH_PAGE || rt->auth == AUTH_PAGE_PUBLIC) &&
+	    strcmp(r->method, "POST") == 0) {
+		if (auth_csrf_check(r) == -1)
+			return -1;
+		if (rt->auth == AUTH_PAGE_PUBLIC && auth_rate(r,
+		    arena_printf(&r->arena, "ip:%s", r->remote_addr),
+		    conf.rate_auth_ip) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Set a cookie for the whole site: HttpOnly, SameSite=Lax, Secure when
+ * the portal is served over TLS.  max_age 0 means a browser session
+ * cookie; -1 deletes it.
+ */
+void
+auth_set_cookie(struct req *r, const char *name, const char *value,
+    int max_age)
+{
+	int	 secure = r->https || strncmp(conf.public_url, "https:", 6) == 0;
+
+	req_header(r, "Set-Cookie", arena_printf(&r->arena,
+	    "%s=%s; Path=/; HttpOnly; SameSite=Lax%s%s", name,
+	    max_age < 0 ? "" : value, secure ? "; Secure" : "",
+	    max_age > 0 ? arena_printf(&r->arena, "; Max-Age=%d", max_age) :
+	    max_age < 0 ? "; Max-Age=0" : ""));
+}

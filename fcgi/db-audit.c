@@ -1,0 +1,111 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The audit trail: appended in the transaction of the change it
+ * records (so a change and its record commit or vanish together), read
+ * back with filters and keyset pagination.  The application role may
+ * insert and select, never update or delete.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "tollgate.h"
+
+#define TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
+		"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/*
+ * Record "action" on "target" by the request's principal.  details is
+ * a JSON object text or NULL.
+ */
+enum db_rc
+db_audit_add(struct req *r, const char *action, const char *target,
+    const char *details)
+{
+	const char	*v[7];
+
+	v[0] = r->auth.user_id[0] != '\0' ? r->auth.user_id : NULL;
+	v[1] = r->auth.key_id[0] != '\0' ? r->auth.key_id : NULL;
+	v[2] = r->auth.actor[0] != '\0' ? r->auth.actor : "system";
+	v[3] = action;
+	v[4] = target;
+	v[5] = r->remote_addr != NULL && *r->remote_addr != '\0' ?
+	    r->remote_addr : NULL;
+	v[6] = details != NULL ? details : "{}";
+	return db_exec(r, "INSERT INTO audit_events (tenant_id, actor_user_id, "
+	    "actor_key_id, actor, action, target, ip, request_id, details) "
+	    "VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $8, $7::jsonb)",
+	    8, (const char *const[]){ v[0], v[1], v[2], v[3], v[4], v[5],
+	    v[6], r->id }, NULL);
+}
+
+/*
+ * A page of events, newest first, filtered by action, actor (user id
+ * or e-mail/label text) and time range (RFC 3339), after event "after".
+ */
+enum db_rc
+db_audit_list(struct req *r, const struct audit_filter *f, int limit,
+    struct audit_event **out, size_t *n, int *has_more)
+{
+	char		 lim[16];
+	const char	*v[6];
+	PGresult	*res;
+	enum db_rc	 rc;
+	int		 i, rows;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	v[0] = lim;
+	v[1] = f->action;
+	v[2] = f->actor;
+	v[3] = f->from;
+	v[4] = f->to;
+	v[5] = f->after;
+	*n = 0;
+	*has_more = 0;
+	if ((rc = db_exec(r, "SELECT event_id, " TS("at") ", actor, action, "
+	    "target, ip, request_id, details::text, actor_user_id "
+	    "FROM audit_events WHERE ($2::text IS NULL OR action = $2) "
+	    "AND ($3::text IS NULL OR actor = $3 OR "
+	    "  actor_user_id::text = $3 OR actor_key_id::text = $3) "
+	    "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) "
+	    "AND ($5::timestamptz IS NULL OR at < $5::timestamptz) "
+	    "AND ($6::bigint IS NULL OR event_id < $6::bigint) "
+	    "ORDER BY event_id DESC LIMIT $1", 6, v, &res)) != DB_OK)
+		return rc;
+	rows = db_nrows(res);
+	if (rows > limit) {
+		*has_more = 1;
+		rows = limit;
+	}
+	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
+	for (i = 0; i < rows; i++) {
+		(*out)[i].event_id = db_get(res, i, 0);
+		(*out)[i].at = db_get(res, i, 1);
+		(*out)[i].actor = db_get(res, i, 2);
+		(*out)[i].action = db_get(res, i, 3);
+		(*out)[i].target = db_get(res, i, 4);
+		(*out)[i].ip = db_get(res, i, 5);
+		(*out)[i].request_id = db_get(res, i, 6);
+		(*out)[i].details = db_get(res, i, 7);
+		(*out)[i].actor_user_id = db_get(res, i, 8);
+	}
+	*n = (size_t)rows;
+	return DB_OK;
+}
+
+/* The worker's cleanup of dead credentials, across tenants. */
+enum db_rc
+db_prune_auth(struct req *r, long long *n)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if ((rc = db_row(r, "SELECT work_prune_auth()", 0, NULL, &res)) ==
+	    DB_OK)
+		*n = db_int(res, 0, 0);
+	return rc;
+}

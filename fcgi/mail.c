@@ -1,0 +1,110 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Outgoing e-mail through libcurl's SMTP client, when SMTP_URL is set.
+ * A message that cannot be sent is logged, never fatal to the request
+ * that caused it: the inviter has the link on screen anyway.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "tollgate.h"
+
+struct mail_src {
+	const char	*p;
+	size_t		 left;
+};
+
+static size_t
+mail_read(char *out, size_t size, size_t nmemb, void *arg)
+{
+	struct mail_src	*s = arg;
+	size_t		 n = size * nmemb;
+
+	if (n > s->left)
+		n = s->left;
+	memcpy(out, s->p, n);
+	s->p += n;
+	s->left -= n;
+	return n;
+}
+
+/* Header values must not carry CR or LF (header injection). */
+static int
+mail_header_safe(const char *s)
+{
+	return strpbrk(s, "\r\n") == NULL;
+}
+
+/* Send one plain-text message; 0 or -1 (logged). */
+int
+mail_send(const char *to, const char *subject, const char *body)
+{
+	struct curl_slist	*rcpt = NULL;
+	struct mail_src		 src;
+	struct buf		 msg;
+	char			 date[64], from[300];
+	time_t			 now = time(NULL);
+	struct tm		 tm;
+	CURL			*c = NULL;
+	CURLcode		 cc;
+	int			 rc = -1;
+
+	if (conf.smtp_url == NULL)
+		return 0;
+	if (!mail_header_safe(to) || !mail_header_safe(subject) ||
+	    !valid_email(to))
+		return -1;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(from, sizeof(from), "<%s>", conf.smtp_from);
+	buf_init(&msg, 65536);
+	buf_printf(&msg, "Date: %s\r\nFrom: %s\r\nTo: <%s>\r\nSubject: %s\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "\r\n%s\r\n", date, conf.smtp_from, to, subject, body);
+	if (msg.toobig || (c = curl_easy_init()) == NULL)
+		goto done;
+	rcpt = curl_slist_append(rcpt, to);
+	src.p = msg.p;
+	src.left = msg.len;
+	curl_easy_setopt(c, CURLOPT_URL, conf.smtp_url);
+	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, mail_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &src);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+		log_warnx("mail not sent: %s", curl_easy_strerror(cc));
+		goto done;
+	}
+	log_info("mail sent");
+	rc = 0;
+done:
+	curl_slist_free_all(rcpt);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	buf_free(&msg);
+	return rc;
+}
+
+/* The invitation e-mail: who invited, to what, and the link. */
+void
+mail_invitation(struct req *r, const char *to, const char *link)
+{
+	const char	*body;
+
+	body = arena_printf(&r->arena, "Hello,\r\n\r\n%s invited you to join "
+	    "their organization on Tollgate.\r\nOpen this link within 7 days "
+	    "to accept:\r\n\r\n%s\r\n\r\nIf you did not expect this, ignore "
+	    "this message.\r\n", r->auth.actor, link);
+	(void)mail_send(to, "You are invited to Tollgate", body);
+}

@@ -1,0 +1,396 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Portal pages of a signed-in member: dashboard, team, keys, audit.
+ * Every POST ends in a redirect with a flash notice, except where a
+ * secret must be shown exactly once (a new API key, an invitation
+ * link): that page is rendered in answer to the POST itself, so the
+ * secret never travels in a cookie or a URL.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate.h"
+
+#define PAGE_LIST	100
+
+static const char *
+page_form(struct req *r, const char *name)
+{
+	const char	*v = http_kv_get(&r->form, name);
+
+	return v != NULL ? v : "";
+}
+
+static int
+page_members(struct req *r)
+{
+	struct member	*m;
+	size_t		 n, i;
+	int		 more;
+	enum db_rc	 rc;
+
+	if ((rc = db_members_list(r, PAGE_LIST, NULL, &m, &n, &more)) !=
+	    DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		tmpl_set_row(r, "Members", i, "user_id", m[i].user_id);
+		tmpl_set_row(r, "Members", i, "email", m[i].email);
+		tmpl_set_row(r, "Members", i, "name", m[i].name);
+		tmpl_set_row(r, "Members", i, "role", m[i].role);
+		tmpl_set_row(r, "Members", i, "joined", m[i].created_at);
+	}
+	return 0;
+}
+
+static int
+page_keys_data(struct req *r)
+{
+	struct apikey	*k;
+	size_t		 n, i;
+	int		 more;
+	enum db_rc	 rc;
+
+	if ((rc = db_apikey_list(r, PAGE_LIST, NULL, &k, &n, &more)) !=
+	    DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		tmpl_set_row(r, "Keys", i, "id", k[i].key_id);
+		tmpl_set_row(r, "Keys", i, "name", k[i].name);
+		tmpl_set_row(r, "Keys", i, "prefix", k[i].prefix);
+		tmpl_set_row(r, "Keys", i, "scopes", k[i].scopes_text);
+		tmpl_set_row(r, "Keys", i, "created_at", k[i].created_at);
+		tmpl_set_row(r, "Keys", i, "last_used_at", k[i].last_used_at);
+	}
+	return 0;
+}
+
+static int
+page_audit_data(struct req *r, const struct audit_filter *flt, int limit,
+    int *more, const char **last_id)
+{
+	struct audit_event	*e;
+	size_t			 n, i;
+	enum db_rc		 rc;
+
+	if ((rc = db_audit_list(r, flt, limit, &e, &n, more)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		tmpl_set_row(r, "Audit", i, "id", e[i].event_id);
+		tmpl_set_row(r, "Audit", i, "at", e[i].at);
+		tmpl_set_row(r, "Audit", i, "actor", e[i].actor);
+		tmpl_set_row(r, "Audit", i, "action", e[i].action);
+		tmpl_set_row(r, "Audit", i, "target", e[i].target);
+		tmpl_set_row(r, "Audit", i, "ip", e[i].ip);
+		tmpl_set_row(r, "Audit", i, "details", e[i].details);
+	}
+	*last_id = n > 0 ? e[n - 1].event_id : NULL;
+	return 0;
+}
+
+void
+page_dashboard(struct req *r)
+{
+	struct audit_filter	 flt;
+	const char		*last;
+	int			 more;
+
+	memset(&flt, 0, sizeof(flt));
+	page_layout(r, "Dashboard", "dashboard");
+	if (page_members(r) == -1 || page_keys_data(r) == -1)
+		return;
+	if (r->auth.role >= ROLE_ADMIN) {
+		tmpl_set(r, "Page.can_audit", "1");
+		if (page_audit_data(r, &flt, 10, &more, &last) == -1)
+			return;
+	}
+	tmpl_render(r, 200, "dashboard.cs");
+}
+
+static void
+page_team_render(struct req *r, int status)
+{
+	struct invitation	*inv;
+	size_t			 n, i;
+	enum db_rc		 rc;
+
+	page_layout(r, "Team", "team");
+	if (r->auth.role >= ROLE_ADMIN) {
+		tmpl_set(r, "Page.can_manage", "1");
+		if ((rc = db_invitations_pending(r, &inv, &n)) != DB_OK) {
+			req_error_from_db(r, rc);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			tmpl_set_row(r, "Invitations", i, "id",
+			    inv[i].invitation_id);
+			tmpl_set_row(r, "Invitations", i, "email", inv[i].email);
+			tmpl_set_row(r, "Invitations", i, "role", inv[i].role);
+			tmpl_set_row(r, "Invitations", i, "expires_at",
+			    inv[i].expires_at);
+		}
+	}
+	if (page_members(r) == -1)
+		return;
+	tmpl_render(r, status, "team.cs");
+}
+
+void
+page_team(struct req *r)
+{
+	tmpl_set(r, "Form.role.value", "member");
+	page_team_render(r, 200);
+}
+
+void
+page_team_invite(struct req *r)
+{
+	struct invitation	 inv;
+	struct fail		 f;
+	const char		*link, *email = page_form(r, "email");
+	const char		*role = page_form(r, "role");
+
+	if (acct_invite(r, &f, email, role, &inv, &link) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		/* Refused: nothing stays, the form shows why. */
+		db_rollback(r);
+		if (db_begin(r, r->auth.tenant_id) != DB_OK) {
+			req_error_from_db(r, DB_UNAVAILABLE);
+			return;
+		}
+		tmpl_set(r, "Form.email.value", strlen(email) <= 254 ? email :
+		    "");
+		tmpl_set(r, "Form.role.value", role);
+		page_fail(r, &f, "email");
+		page_team_render(r, f.status);
+		return;
+	}
+	mail_invitation(r, email, link);
+	tmpl_set(r, "Invite.link", link);
+	tmpl_set(r, "Invite.email", email);
+	tmpl_set(r, "Form.role.value", "member");
+	page_team_render(r, 200);
+}
+
+/* The flash code for a refused team change. */
+static const char *
+page_fail_code(const struct fail *f)
+{
+	if (f->code != NULL && strcmp(f->code, "last_owner") == 0)
+		return "last_owner";
+	if (f->status == 404)
+		return "not_found";
+	return "not_allowed";
+}
+
+static void
+page_team_after(struct req *r, int ok, const struct fail *f,
+    const char *done)
+{
+	if (!ok && f->db != 0) {
+		req_error_from_db(r, f->db);
+		return;
+	}
+	/* A refused change must not commit: the redirect is a 303. */
+	if (!ok && r->in_tx)
+		db_rollback(r);
+	page_flash(r, ok ? done : page_fail_code(f));
+	req_redirect(r, "/team");
+}
+
+void
+page_team_role(struct req *r)
+{
+	struct member	 m;
+	struct fail	 f;
+	int		 ok;
+
+	ok = acct_set_role(r, &f, page_form(r, "user_id"),
+	    page_form(r, "role"), &m) == 0;
+	page_team_after(r, ok, &f, "role_changed");
+}
+
+void
+page_team_remove(struct req *r)
+{
+	struct fail	 f;
+	const char	*who = page_form(r, "user_id");
+	int		 self = strcmp(who, r->auth.user_id) == 0, ok;
+
+	ok = acct_remove(r, &f, who) == 0;
+	if (ok && self) {
+		page_flash(r, "left");
+		req_redirect(r, "/login");
+		return;
+	}
+	page_team_after(r, ok, &f, "member_removed");
+}
+
+void
+page_team_revoke(struct req *r)
+{
+	struct fail	 f;
+	const char	*id = page_form(r, "invitation_id");
+	enum db_rc	 rc;
+	int		 ok = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.status = 404;
+	if (valid_uuid(id)) {
+		rc = db_invitation_revoke(r, id);
+		if (rc == DB_OK)
+			ok = db_audit_add(r, "member.invitation_revoked", id,
+			    NULL) == DB_OK;
+		else if (rc != DB_NOTFOUND)
+			f.db = rc;
+	}
+	page_team_after(r, ok, &f, "invitation_revoked");
+}
+
+static void
+page_keys_render(struct req *r, int status)
+{
+	page_layout(r, "Keys", "keys");
+	if (r->auth.role >= ROLE_ADMIN)
+		tmpl_set(r, "Page.can_manage", "1");
+	if (page_keys_data(r) == -1)
+		return;
+	tmpl_render(r, status, "keys.cs");
+}
+
+void
+page_keys(struct req *r)
+{
+	page_keys_render(r, 200);
+}
+
+void
+page_keys_create(struct req *r)
+{
+	struct apikey	 k;
+	struct fail	 f;
+	const char	*secret, *name = page_form(r, "name");
+	size_t		 i;
+	int		 scopes = 0, bit;
+	char		 key[64];
+
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < r->form.n; i++) {
+		if (strcmp(r->form.kv[i].key, "scope") != 0)
+			continue;
+		if ((bit = valid_scope_bit(r->form.kv[i].val)) < 0) {
+			f = (struct fail){ 400, "invalid_value",
+			    "Unknown scope.", "scopes", 0 };
+			break;
+		}
+		scopes |= bit;
+		/* "usage:write" is kept as Form.scope.usage_write. */
+		snprintf(key, sizeof(key), "Form.scope.%s", r->form.kv[i].val);
+		key[strcspn(key, ":")] = '_';
+		tmpl_set(r, key, "1");
+	}
+	if (f.status == 0 && (*name == '\0' || strlen(name) > 100))
+		f = (struct fail){ 400, "invalid_value", "Give the key a name "
+		    "of up to 100 characters.", "name", 0 };
+	if (f.status != 0 || acct_key_create(r, &f, name, scopes, &k,
+	    &secret) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		db_rollback(r);
+		if (db_begin(r, r->auth.tenant_id) != DB_OK) {
+			req_error_from_db(r, DB_UNAVAILABLE);
+			return;
+		}
+		tmpl_set(r, "Form.name.value", strlen(name) <= 100 ? name : "");
+		page_fail(r, &f, NULL);
+		page_keys_render(r, f.status);
+		return;
+	}
+	tmpl_set(r, "Key.secret", secret);
+	page_keys_render(r, 201);
+}
+
+void
+page_keys_revoke(struct req *r)
+{
+	struct fail	 f;
+	int		 ok;
+
+	ok = acct_key_revoke(r, &f, page_form(r, "key_id")) == 0;
+	if (!ok && f.db != 0) {
+		req_error_from_db(r, f.db);
+		return;
+	}
+	if (!ok && r->in_tx)
+		db_rollback(r);
+	page_flash(r, ok ? "key_revoked" : page_fail_code(&f));
+	req_redirect(r, "/keys");
+}
+
+/* Percent-encode a query value into b. */
+static void
+page_qs(struct buf *b, const char *k, const char *v)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const unsigned char	*p;
+
+	if (v == NULL)
+		return;
+	if (b->len > 0)
+		buf_puts(b, "&");
+	buf_printf(b, "%s=", k);
+	for (p = (const unsigned char *)v; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-_.~", *p) != NULL)
+			buf_append(b, p, 1);
+		else
+			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	}
+}
+
+void
+page_audit(struct req *r)
+{
+	struct audit_filter	 flt;
+	struct buf		 q;
+	const char		*last = NULL;
+	int			 limit, more = 0;
+
+	memset(&flt, 0, sizeof(flt));
+	if (audit_filter_args(r, &flt, &limit) == -1)
+		return;
+	page_layout(r, "Audit log", "audit");
+	tmpl_set(r, "Filter.action", flt.action);
+	tmpl_set(r, "Filter.actor", flt.actor);
+	tmpl_set(r, "Filter.from", flt.from);
+	tmpl_set(r, "Filter.to", flt.to);
+	if (http_kv_get(&r->args, "limit") == NULL)
+		limit = 50;
+	if (page_audit_data(r, &flt, limit, &more, &last) == -1)
+		return;
+	if (more && last != NULL) {
+		buf_init(&q, 4096);
+		page_qs(&q, "action", flt.action);
+		page_qs(&q, "actor", flt.actor);
+		page_qs(&q, "from", flt.from);
+		page_qs(&q, "to", flt.to);
+		page_qs(&q, "starting_after", last);
+		tmpl_set(r, "Page.next", "1");
+		tmpl_set(r, "Page.next_query", q.p);
+		buf_free(&q);
+	}
+	tmpl_render(r, 200, "audit.cs");
+}

@@ -1,0 +1,170 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * What every portal page shares: the layout data (who, which tenant,
+ * the navigation), flash notices carried across a redirect, and the
+ * form-failure helper.  Flash notices travel as a short code in a
+ * cookie, never as text: a crafted cookie cannot put words on a page.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate.h"
+
+#define PAGE_FLASH_COOKIE	"tg_flash"
+
+struct page_nav {
+	const char	*id;
+	const char	*href;
+	const char	*label;
+	enum role	 role;
+};
+
+static const struct page_nav	page_navs[] = {
+	{ "dashboard", "/dashboard", "Dashboard", ROLE_MEMBER },
+	{ "usage", "/usage", "Usage", ROLE_MEMBER },
+	{ "agents", "/agents", "Agents", ROLE_MEMBER },
+	{ "channels", "/channels", "Channels", ROLE_MEMBER },
+	{ "keys", "/keys", "Keys", ROLE_MEMBER },
+	{ "billing", "/billing", "Billing", ROLE_MEMBER },
+	{ "team", "/team", "Team", ROLE_MEMBER },
+	{ "notifications", "/settings/notifications", "Notifications",
+	    ROLE_MEMBER },
+	{ "audit", "/audit", "Audit", ROLE_ADMIN },
+};
+
+struct page_flash_msg {
+	const char	*code;
+	const char	*text;
+	int		 error;
+};
+
+static const struct page_flash_msg	page_flashes[] = {
+	{ "welcome", "Welcome to Tollgate. Your organization is ready.", 0 },
+	{ "signed_in", "You are signed in.", 0 },
+	{ "signed_out", "You are signed out.", 0 },
+	{ "joined", "You joined the organization.", 0 },
+	{ "role_changed", "The role was changed.", 0 },
+	{ "member_removed", "The member was removed.", 0 },
+	{ "left", "You left the organization.", 0 },
+	{ "invitation_revoked", "The invitation was revoked.", 0 },
+	{ "key_revoked", "The API key was revoked.", 0 },
+	{ "last_owner", "The organization needs at least one owner: make "
+	    "someone else owner first.", 1 },
+	{ "not_allowed", "Your role does not allow that.", 1 },
+	{ "not_found", "That no longer exists.", 1 },
+};
+
+/* Remember a notice for the next page (after a redirect). */
+void
+page_flash(struct req *r, const char *code)
+{
+	auth_set_cookie(r, PAGE_FLASH_COOKIE, code, 60);
+}
+
+/* Show and clear the notice left by the previous request. */
+void
+page_flash_take(struct req *r)
+{
+	const char	*code = http_kv_get(&r->cookies, PAGE_FLASH_COOKIE);
+	size_t		 i;
+
+	if (code == NULL || *code == '\0')
+		return;
+	for (i = 0; i < sizeof(page_flashes) / sizeof(page_flashes[0]); i++)
+		if (strcmp(code, page_flashes[i].code) == 0) {
+			tmpl_set(r, page_flashes[i].error ? "Flash.error" :
+			    "Flash.notice", page_flashes[i].text);
+			break;
+		}
+	auth_set_cookie(r, PAGE_FLASH_COOKIE, "", -1);
+}
+
+/*
+ * The layout's data.  For signed-in pages it reads the tenant (in the
+ * request's tenant transaction) for the header.
+ */
+void
+page_layout(struct req *r, const char *title, const char *nav)
+{
+	struct tenant	 t;
+	size_t		 i, n = 0;
+
+	tmpl_set(r, "Page.title", title);
+	tmpl_set(r, "Page.nav", nav);
+	tmpl_set(r, "Page.csrf", r->auth.csrf);
+	tmpl_set(r, "Page.version", TOLLGATE_VERSION);
+	page_flash_take(r);
+	if (r->auth.kind != PRINCIPAL_SESSION || !r->in_tx ||
+	    db_tenant_get(r, &t) != DB_OK)
+		return;
+	tmpl_set(r, "User.email", r->auth.actor);
+	tmpl_set(r, "User.role", auth_role_name(r->auth.role));
+	tmpl_set(r, "Tenant.name", t.name);
+	tmpl_set(r, "Tenant.plan", t.plan);
+	tmpl_set(r, "Tenant.plan_name", t.plan_name);
+	tmpl_set(r, "Tenant.status", t.status);
+	tmpl_set_int(r, "Tenant.members", t.members);
+	if (t.seat_limit >= 0)
+		tmpl_set_int(r, "Tenant.seat_limit", t.seat_limit);
+	tmpl_set(r, "Tenant.created_at", t.created_at);
+	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++) {
+		if (r->auth.role < page_navs[i].role)
+			continue;
+		tmpl_set_row(r, "Nav", n, "id", page_navs[i].id);
+		tmpl_set_row(r, "Nav", n, "href", page_navs[i].href);
+		tmpl_set_row(r, "Nav", n, "label", page_navs[i].label);
+		n++;
+	}
+}
+
+/*
+ * A form failed: the message goes beside its field (Form.<param>.error)
+ * or above the form.  Database trouble is an error page.
+ */
+void
+page_fail(struct req *r, const struct fail *f, const char *fallback_field)
+{
+	char	 name[128];
+
+	if (f->db != 0) {
+		req_error_from_db(r, f->db);
+		return;
+	}
+	if (f->param != NULL) {
+		snprintf(name, sizeof(name), "Form.%s.error", f->param);
+		tmpl_set(r, name, f->message);
+	} else if (fallback_field != NULL) {
+		snprintf(name, sizeof(name), "Form.%s.error", fallback_field);
+		tmpl_set(r, name, f->message);
+	} else
+		tmpl_set(r, "Form.error", f->message);
+}
+
+/* / : the dashboard for the signed in, the sign-in page otherwise. */
+void
+page_root(struct req *r)
+{
+	req_redirect(r, r->auth.kind == PRINCIPAL_SESSION ? "/dashboard" :
+	    "/login");
+}
+
+/* A page of a later milestone: it says so, it does not pretend. */
+void
+page_soon(struct req *r)
+{
+	const char	*title = "Coming later", *nav = "";
+	size_t		 i;
+
+	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++)
+		if (strcmp(r->path, page_navs[i].href) == 0) {
+			title = page_navs[i].label;
+			nav = page_navs[i].id;
+		}
+	if (strcmp(r->path, "/pricing") == 0)
+		title = "Pricing";
+	page_layout(r, title, nav);
+	tmpl_render(r, 200, "soon.cs");
+}

@@ -1,0 +1,166 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Rate limits shared by every responder of a host: fixed one-minute
+ * windows counted in a hash table in shared memory that the master maps
+ * before it forks, so a limit holds whichever responder answers.
+ * Striped process-shared robust mutexes guard the slots: a responder
+ * killed while holding one leaves it recoverable, not locked forever.
+ * When the table is full the request is let through and the fact
+ * logged: a limiter must not turn into an outage.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "tollgate.h"
+
+#define RL_SLOTS	65536		/* power of two */
+#define RL_STRIPES	64
+#define RL_PROBE	16
+
+struct rl_slot {
+	uint64_t	 key;		/* 0: empty */
+	int64_t		 window;	/* start, seconds since the epoch */
+	uint32_t	 count;
+};
+
+struct rl_table {
+	pthread_mutex_t	 locks[RL_STRIPES];
+	struct rl_slot	 slots[RL_SLOTS];
+};
+
+static struct rl_table	*rl;
+
+/* Map the table; called once by the master (or a test) before forking. */
+int
+rl_init(void)
+{
+	pthread_mutexattr_t	 ma;
+	int			 i;
+
+	if (rl != NULL)
+		return 0;
+	rl = mmap(NULL, sizeof(*rl), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (rl == MAP_FAILED) {
+		rl = NULL;
+		log_err("%s: mmap: %s", __func__, strerror(errno));
+		return -1;
+	}
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	for (i = 0; i < RL_STRIPES; i++)
+		pthread_mutex_init(&rl->locks[i], &ma);
+	pthread_mutexattr_destroy(&ma);
+	return 0;
+}
+
+/* FNV-1a, never 0 (0 marks an empty slot). */
+static uint64_t
+rl_hash(const char *s)
+{
+	uint64_t	 h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h == 0 ? 1 : h;
+}
+
+static void
+rl_lock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_lock(m) == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+}
+
+/*
+ * Count one request under "key" against "limit" per "window_s" seconds
+ * at time "now".  Fills res (limit, remaining, seconds to reset) and
+ * returns 1 when allowed, 0 when over the limit.
+ */
+int
+rl_hit(const char *key, int limit, int window_s, time_t now,
+    struct rl_result *res)
+{
+	struct rl_slot	*s, *victim = NULL;
+	uint64_t	 h = rl_hash(key);
+	int64_t		 win = (int64_t)now - (int64_t)now % window_s;
+	size_t		 i, idx, stripe;
+	int		 allowed = 1;
+
+	res->limit = limit;
+	res->remaining = limit;
+	res->reset = (int)(win + window_s - now);
+	if (rl == NULL)
+		return 1;
+	idx = (size_t)(h & (RL_SLOTS - 1));
+	/* Probing stays inside one stripe's run of slots. */
+	stripe = (idx / RL_PROBE) % RL_STRIPES;
+	idx -= idx % RL_PROBE;
+	rl_lock(&rl->locks[stripe]);
+	for (i = 0; i < RL_PROBE; i++) {
+		s = &rl->slots[idx + i];
+		if (s->key == h)
+			break;
+		if (victim == NULL && (s->key == 0 || s->window < win))
+			victim = s;
+		s = NULL;
+	}
+	if (s == NULL && (s = victim) != NULL) {
+		s->key = h;
+		s->window = win;
+		s->count = 0;
+	}
+	if (s == NULL)
+		log_warnx("rate limit table full; request let through");
+	else {
+		if (s->window != win) {
+			s->window = win;
+			s->count = 0;
+		}
+		if (s->count >= (uint32_t)limit)
+			allowed = 0;
+		else
+			s->count++;
+		res->remaining = limit - (int)s->count;
+	}
+	pthread_mutex_unlock(&rl->locks[stripe]);
+	return allowed;
+}
+
+/* The count under "key" in the current window, without counting. */
+int
+rl_peek(const char *key, int window_s, time_t now)
+{
+	struct rl_slot	*s;
+	uint64_t	 h = rl_hash(key);
+	int64_t		 win = (int64_t)now - (int64_t)now % window_s;
+	size_t		 i, idx, stripe;
+	int		 count = 0;
+
+	if (rl == NULL)
+		return 0;
+	idx = (size_t)(h & (RL_SLOTS - 1));
+	stripe = (idx / RL_PROBE) % RL_STRIPES;
+	idx -= idx % RL_PROBE;
+	rl_lock(&rl->locks[stripe]);
+	for (i = 0; i < RL_PROBE; i++) {
+		s = &rl->slots[idx + i];
+		if (s->key == h && s->window == win) {
+			count = (int)s->count;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rl->locks[stripe]);
+	return count;
+}

@@ -1,0 +1,47 @@
+<?cs include:"header.cs" ?>
+<h1><?cs var:Tenant.name ?></h1>
+<p class="lead">Plan <strong><?cs var:Tenant.plan_name ?></strong>, status <span class="pill pill-<?cs var:Tenant.status ?>"><?cs var:Tenant.status ?></span>.</p>
+<div class="grid">
+  <section class="card">
+    <h2>Organization</h2>
+    <dl class="facts">
+      <dt>Plan</dt><dd><?cs var:Tenant.plan_name ?></dd>
+      <dt>Status</dt><dd><?cs var:Tenant.status ?></dd>
+      <dt>Seats</dt><dd><?cs var:Tenant.members ?> used<?cs if:Tenant.seat_limit ?> of <?cs var:Tenant.seat_limit ?><?cs /if ?></dd>
+      <dt>Created</dt><dd><?cs var:Tenant.created_at ?></dd>
+    </dl>
+  </section>
+  <section class="card">
+    <h2>Members</h2>
+    <?cs if:subcount(Members) ?>
+    <ul>
+    <?cs each:m = Members ?><li><?cs var:m.email ?> <span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role ?></span></li><?cs /each ?>
+    </ul>
+    <?cs else ?><p class="empty">No members.</p><?cs /if ?>
+    <p><a href="/team">Manage the team</a></p>
+  </section>
+  <section class="card">
+    <h2>API keys</h2>
+    <?cs if:subcount(Keys) ?>
+    <ul>
+    <?cs each:k = Keys ?><li><code><?cs var:k.prefix ?>…</code> <?cs var:k.name ?></li><?cs /each ?>
+    </ul>
+    <?cs else ?><p class="empty">No API keys yet.</p><?cs /if ?>
+    <p><a href="/keys">Manage keys</a></p>
+  </section>
+</div>
+<?cs if:Page.can_audit ?>
+<section class="card">
+  <h2>Recent activity</h2>
+  <?cs if:subcount(Audit) ?>
+  <div class="table-wrap"><table class="list">
+    <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th></tr></thead>
+    <tbody>
+    <?cs each:e = Audit ?><tr><td><?cs var:e.at ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td></tr><?cs /each ?>
+    </tbody>
+  </table></div>
+  <p><a href="/audit">Full audit log</a></p>
+  <?cs else ?><p class="empty">Nothing yet.</p><?cs /if ?>
+</section>
+<?cs /if ?>
+<?cs include:"footer.cs" ?>

@@ -1,0 +1,4 @@
+</main>
+<footer class="foot">Tollgate <?cs var:Page.version ?></footer>
+</body>
+</html>
