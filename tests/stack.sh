@@ -1,0 +1,752 @@
+#!/usr/bin/env bash
+# tests/stack.sh: start, inspect and stop one private Tollgate stack
+# (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd) that lives
+# entirely in one directory.  `./dev up` uses it for var/, the integration
+# tests use it for a directory of their own, so both can run side by side.
+#
+#   tests/stack.sh up DIR         start what is not running yet, reuse the rest
+#   tests/stack.sh down DIR       stop everything; fine if already stopped
+#   tests/stack.sh pg-stop DIR    stop PostgreSQL only (failure tests)
+#   tests/stack.sh pg-start DIR   start PostgreSQL only
+#   tests/stack.sh status DIR     one line per component; exit 3 if any is down
+#
+# Inputs from the environment (up): TOLLGATE_BIN (required the first time),
+# STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), TOLLGATE_SRCDIR (the
+# parent of this script's directory).  A later call without them reuses the
+# values recorded in DIR/stack.env, so `pg-start` brings PostgreSQL back on
+# the port the running stack expects.
+#
+# Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/,
+# secrets.env (generated once), stack.env (everything a client needs),
+# lighttpd.conf.
+set -eu
+
+PG_BIN=/usr/lib/postgresql/15/bin
+LIGHTTPD=/usr/sbin/lighttpd
+DEFAULT_HTTP_PORT=8080
+DEFAULT_PG_PORT=55432
+
+say() { printf 'stack: %s\n' "$*"; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+	cat >&2 <<-EOF
+	usage: $0 up|down|pg-start|pg-stop|status DIR
+	  DIR is an absolute directory (created by up if missing).
+	EOF
+	exit 2
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# initdb, pg_ctl and postgres refuse to run as root, so as root the cluster
+# belongs to the `postgres` account the Debian package creates.  cd / first:
+# the caller's directory (often /root) may be unreadable for that account.
+as_pg() {
+	if is_root; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# Sleep in tenths of a second until a command succeeds; fail after
+# $1 tenths.  Polling keeps the script free of fixed, too-long sleeps.
+wait_until() {
+	local tenths=$1
+	shift
+	while ! "$@" 2>/dev/null; do
+		tenths=$((tenths - 1))
+		[ "$tenths" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+# Values are written single-quoted so that `. stack.env` never expands or
+# splits anything; an embedded ' becomes '\''.
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+kv() { printf '%s=%s\n' "$1" "$(shell_quote "$2")"; }
+
+# The value of KEY as recorded in an env file written by kv(), or nothing.
+# Read in a subshell so the file cannot change this script's variables.
+recorded() {
+	local file=$1 key=$2
+	[ -r "$file" ] || return 0
+	# shellcheck disable=SC1090
+	(set +u; . "$file"; printf '%s' "${!key-}")
+}
+
+# --- processes ------------------------------------------------------------
+
+# A pid is alive when it exists and is not a zombie: a child we started
+# that already died stays a zombie until reaped, and kill -0 succeeds on it.
+pid_alive() {
+	local state
+	kill -0 "$1" 2>/dev/null || return 1
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $state in Z*) return 1 ;; esac
+}
+
+# The live pid recorded in a pid file, if its command line still contains
+# PATTERN.  The check matters after a reboot: a stale pid file may name an
+# unrelated process that now owns that pid, and `down` must not kill it.
+pidfile_pid() {
+	local file=$1 pattern=$2 pid
+	[ -s "$file" ] || return 1
+	read -r pid <"$file" || true
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	pid_alive "$pid" || return 1
+	if [ -r "/proc/$pid/cmdline" ]; then
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern" ||
+			return 1
+	fi
+	printf '%s\n' "$pid"
+}
+
+# Is any live (non-zombie) process left in process group $1?
+group_alive() {
+	ps -e -o pgid=,stat= |
+		awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+# Stop what a pid file names: SIGTERM, up to $4 seconds of grace, then
+# SIGKILL.  Daemons are started with setsid, so the pid leads a process
+# group that also holds its children (the prefork responders): the wait
+# covers the whole group and the SIGKILL goes to the whole group.
+stop_pidfile() {
+	local name=$1 file=$2 pattern=$3 grace=$4 pid target
+	if ! pid=$(pidfile_pid "$file" "$pattern"); then
+		rm -f "$file"
+		say "$name: not running"
+		return 0
+	fi
+	# Only the master gets SIGTERM: it stops its responders itself.
+	kill -TERM "$pid" 2>/dev/null || true
+	if [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then
+		target=-$pid
+		gone() { ! group_alive "$pid"; }
+	else
+		target=$pid
+		gone() { ! pid_alive "$pid"; }
+	fi
+	if wait_until "$((grace * 10))" gone; then
+		say "$name: stopped (pid $pid)"
+	else
+		kill -KILL -- "$target" 2>/dev/null || true
+		wait_until 50 gone || true
+		say "$name: killed after ${grace}s (pid $pid)"
+	fi
+	rm -f "$file"
+}
+
+# Print the end of a log to stderr, to explain a failure on the spot.
+# With an offset (from log_size), only what was written since: the logs
+# are appended to across runs and an old failure would mislead.
+show_log() {
+	local file=$1 offset=${2:-0}
+	[ -s "$file" ] || return 0
+	printf -- '--- last lines of %s ---\n' "$file" >&2
+	tail -c "+$((offset + 1))" "$file" | tail -n 20 >&2
+}
+
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# --- settings -------------------------------------------------------------
+
+# Everything below derives paths from DIR.  They end up in libpq connection
+# strings, a pg_ctl -o string and lighttpd.conf, none of which has one
+# quoting rule for all; a plain path keeps all three correct.
+set_paths() {
+	STACK_DIR=$1
+	case $STACK_DIR in
+	/*) ;;
+	*) die "DIR must be an absolute path: $STACK_DIR" ;;
+	esac
+	case $STACK_DIR in
+	*[!A-Za-z0-9_./+-]*) die "DIR may only hold letters, digits and _./+-: $STACK_DIR" ;;
+	esac
+	STACK_DIR=${STACK_DIR%/}
+	PG_DATA=$STACK_DIR/pg
+	RUN_DIR=$STACK_DIR/run
+	LOG_DIR=$STACK_DIR/log
+	ENV_FILE=$STACK_DIR/stack.env
+	SECRETS_FILE=$STACK_DIR/secrets.env
+	LIGHTTPD_CONF=$STACK_DIR/lighttpd.conf
+	SOCKET=$RUN_DIR/tollgate.sock
+	TOLLGATE_PIDFILE=$RUN_DIR/tollgate.pid
+	WORKER_PIDFILE=$RUN_DIR/worker.pid
+	LIGHTTPD_PIDFILE=$RUN_DIR/lighttpd.pid
+	POSTGRES_LOG=$LOG_DIR/postgres.log
+	TOLLGATE_LOG=$LOG_DIR/tollgate.log
+	WORKER_LOG=$LOG_DIR/worker.log
+	LIGHTTPD_LOG=$LOG_DIR/lighttpd-error.log
+	LIGHTTPD_ACCESS_LOG=$LOG_DIR/lighttpd-access.log
+}
+
+# The environment wins, then what the last `up` recorded, then the default.
+set_ports() {
+	HTTP_PORT=${STACK_HTTP_PORT:-$(recorded "$ENV_FILE" STACK_HTTP_PORT)}
+	HTTP_PORT=${HTTP_PORT:-$DEFAULT_HTTP_PORT}
+	PG_PORT=${STACK_PG_PORT:-$(recorded "$ENV_FILE" STACK_PG_PORT)}
+	PG_PORT=${PG_PORT:-$DEFAULT_PG_PORT}
+	case $HTTP_PORT$PG_PORT in
+	*[!0-9]*) die "ports must be numbers: http $HTTP_PORT, pg $PG_PORT" ;;
+	esac
+}
+
+set_sources() {
+	local here
+	here=$(cd "$(dirname "$0")" && pwd)
+	TOLLGATE_SRCDIR=${TOLLGATE_SRCDIR:-$(dirname "$here")}
+	TOLLGATE_SRCDIR=$(cd "$TOLLGATE_SRCDIR" && pwd)
+	STATIC_DIR=$TOLLGATE_SRCDIR/static
+
+	TOLLGATE_BIN=${TOLLGATE_BIN:-$(recorded "$ENV_FILE" TOLLGATE_BIN)}
+	[ -n "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN is not set (path of the built tollgate binary)"
+	[ -x "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN is not an executable: $TOLLGATE_BIN"
+	# Daemons run from /, so the path must not depend on the caller's cwd.
+	TOLLGATE_BIN=$(readlink -f "$TOLLGATE_BIN")
+}
+
+require_tools() {
+	[ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 not found in $PG_BIN (./dev deps installs it)"
+	[ -x "$LIGHTTPD" ] || die "lighttpd not found at $LIGHTTPD (./dev deps installs it)"
+	command -v curl >/dev/null || die "curl not found (./dev deps installs it)"
+	if is_root; then
+		id postgres >/dev/null 2>&1 || die "no postgres account (it comes with the postgresql package)"
+		id www-data >/dev/null 2>&1 || die "no www-data account"
+	fi
+}
+
+# Serialise `up`, `down` and friends on one DIR: two concurrent `up`s would
+# both see "not running" and start twice.  Long-lived children are started
+# with 9>&- so they do not hold the lock after this script exits.
+take_lock() {
+	exec 9>"$STACK_DIR/.lock"
+	flock -w 300 9 || die "another stack.sh holds $STACK_DIR/.lock"
+}
+
+# --- PostgreSQL -----------------------------------------------------------
+
+pg_running() {
+	[ -f "$PG_DATA/PG_VERSION" ] || return 1
+	as_pg "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1
+}
+
+pg_ready() {
+	"$PG_BIN/pg_isready" -q -h "$RUN_DIR" -p "$PG_PORT" -d postgres -U postgres
+}
+
+# Directories and ownership.  The cluster and its socket directory belong
+# to postgres when we are root; DIR, run/ and log/ must be traversable by
+# postgres and by www-data, which the tollgate master drops to and whose
+# responders connect to the socket in run/.
+prepare_dirs() {
+	mkdir -p "$STACK_DIR" "$RUN_DIR" "$LOG_DIR" "$PG_DATA"
+	chmod 755 "$STACK_DIR" "$RUN_DIR" "$LOG_DIR"
+	chmod 700 "$PG_DATA"
+	touch "$POSTGRES_LOG"
+	if is_root; then
+		# -R only when needed: a cluster left by a non-root run.
+		[ "$(stat -c %U "$PG_DATA")" = postgres ] ||
+			chown -R postgres:postgres "$PG_DATA"
+		chown postgres:postgres "$RUN_DIR" "$POSTGRES_LOG"
+		runuser -u postgres -- test -w "$PG_DATA" ||
+			die "postgres cannot write $PG_DATA: is every parent directory of $STACK_DIR traversable (o+x)?"
+		runuser -u www-data -- test -x "$RUN_DIR" ||
+			die "www-data cannot reach $RUN_DIR: is every parent directory of $STACK_DIR traversable (o+x)?"
+	fi
+}
+
+pg_init() {
+	local locale=C
+	if [ -f "$PG_DATA/PG_VERSION" ]; then
+		return 0
+	fi
+	# C.UTF-8 sorts bytewise like C but knows UTF-8 character classes.
+	if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
+		locale=C.UTF-8
+	fi
+	# -U postgres: the superuser has the same name whoever runs initdb.
+	if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust \
+	    -E UTF8 --locale="$locale" >"$LOG_DIR/initdb.log" 2>&1; then
+		show_log "$LOG_DIR/initdb.log"
+		die "initdb failed"
+	fi
+	say "postgres: cluster initialised in $PG_DATA"
+}
+
+pg_start() {
+	local running_port mark
+	if pg_running; then
+		# Line 4 of postmaster.pid is the port the server listens on.
+		running_port=$(sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true)
+		if [ -n "$running_port" ] && [ "$running_port" != "$PG_PORT" ]; then
+			die "postgres runs on port $running_port, not $PG_PORT: stop the stack first"
+		fi
+		wait_until 300 pg_ready || die "postgres runs but does not answer"
+		say "postgres: running (port $PG_PORT)"
+		return 0
+	fi
+	mark=$(log_size "$POSTGRES_LOG")
+	# No TCP listener at all: the socket in run/ keeps this cluster apart
+	# from any other, and fsync stays on so benchmarks measure durable commits.
+	if ! as_pg "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$POSTGRES_LOG" \
+	    -w -t 60 -s \
+	    -o "-c listen_addresses='' -k $RUN_DIR -p $PG_PORT -c fsync=on" \
+	    9>&-; then
+		show_log "$POSTGRES_LOG" "$mark"
+		die "postgres did not start"
+	fi
+	wait_until 300 pg_ready || { show_log "$POSTGRES_LOG" "$mark"; die "postgres does not answer"; }
+	say "postgres: started (socket $RUN_DIR, port $PG_PORT)"
+}
+
+pg_stop() {
+	if ! pg_running; then
+		say "postgres: not running"
+		return 0
+	fi
+	as_pg "$PG_BIN/pg_ctl" stop -D "$PG_DATA" -m fast -w -t 60 -s ||
+		die "postgres did not stop"
+	# pg_ctl -w returns once the pid file is gone; make sure clients see it.
+	wait_until 100 eval '! pg_ready' || true
+	say "postgres: stopped"
+}
+
+psql_superuser() {
+	PGOPTIONS='-c client_min_messages=warning' \
+	    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$RUN_DIR" -p "$PG_PORT" \
+	    -U postgres "$@"
+}
+
+# Roles: tollgate_owner owns the database and runs migrations;
+# tollgate_app is the group the migrations grant table privileges to;
+# tollgate is what responders log in as, and row-level security must apply
+# to it, hence NOSUPERUSER NOBYPASSRLS.  Every statement can run again.
+pg_roles() {
+	if ! psql_superuser -d postgres -f - >"$LOG_DIR/roles.log" 2>&1 <<-'EOF'; then
+		SELECT 'CREATE ROLE tollgate_owner'
+		    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tollgate_owner') \gexec
+		ALTER ROLE tollgate_owner LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS;
+		SELECT 'CREATE ROLE tollgate_app'
+		    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tollgate_app') \gexec
+		ALTER ROLE tollgate_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+		SELECT 'CREATE ROLE tollgate'
+		    WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tollgate') \gexec
+		ALTER ROLE tollgate LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+		GRANT tollgate_app TO tollgate;
+		SELECT 'CREATE DATABASE tollgate OWNER tollgate_owner ENCODING ''UTF8'' TEMPLATE template0'
+		    WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'tollgate') \gexec
+		ALTER DATABASE tollgate OWNER TO tollgate_owner;
+		\connect tollgate
+		REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+		GRANT USAGE, CREATE ON SCHEMA public TO tollgate_owner;
+		ALTER SCHEMA public OWNER TO tollgate_owner;
+	EOF
+		show_log "$LOG_DIR/roles.log"
+		die "creating roles and database failed"
+	fi
+	say "postgres: roles and database tollgate ready"
+}
+
+# --- secrets and stack.env -------------------------------------------------
+
+# Generated once and kept: a new encryption key would make every secret
+# already stored in the database unreadable, a new JWT secret would log
+# everybody out.  Missing keys are added, present ones are never replaced.
+ensure_secrets() {
+	local jwt key oauth added=
+	(umask 077 && touch "$SECRETS_FILE")
+	chmod 600 "$SECRETS_FILE"
+	jwt=$(recorded "$SECRETS_FILE" TOLLGATE_JWT_SECRET)
+	key=$(recorded "$SECRETS_FILE" TOLLGATE_ENCRYPTION_KEY)
+	oauth=$(recorded "$SECRETS_FILE" TOLLGATE_OAUTH_STATE_SECRET)
+	if [ -z "$jwt" ]; then
+		jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+		kv TOLLGATE_JWT_SECRET "$jwt" >>"$SECRETS_FILE"
+		added=1
+	fi
+	if [ -z "$key" ]; then
+		# Fernet keys are url-safe base64 of 32 bytes, '=' padding kept.
+		key=$(head -c32 /dev/urandom | base64 -w0 | tr '+/' '-_')
+		kv TOLLGATE_ENCRYPTION_KEY "$key" >>"$SECRETS_FILE"
+		added=1
+	fi
+	if [ -z "$oauth" ]; then
+		oauth=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+		kv TOLLGATE_OAUTH_STATE_SECRET "$oauth" >>"$SECRETS_FILE"
+		added=1
+	fi
+	# Refuse a hand-edited file that the product would reject later, with
+	# a message that says where the bad value lives.
+	[[ $jwt =~ ^[0-9a-f]{64}$ ]] ||
+		die "TOLLGATE_JWT_SECRET in $SECRETS_FILE is not 64 hex characters"
+	[[ $key =~ ^[A-Za-z0-9_-]{43}=$ ]] ||
+		die "TOLLGATE_ENCRYPTION_KEY in $SECRETS_FILE is not a url-safe base64 key of 32 bytes"
+	if [ -n "$added" ]; then
+		say "secrets: generated in $SECRETS_FILE"
+	else
+		say "secrets: kept from $SECRETS_FILE"
+	fi
+	TOLLGATE_JWT_SECRET=$jwt
+	TOLLGATE_ENCRYPTION_KEY=$key
+	TOLLGATE_OAUTH_STATE_SECRET=$oauth
+}
+
+# The keys every stack has.  tollgate reads its configuration from the
+# environment, so this file doubles as its configuration.
+stack_env_core() {
+	local url=http://127.0.0.1:$HTTP_PORT
+	local dburl="host=$RUN_DIR port=$PG_PORT dbname=tollgate"
+	kv STACK_DIR "$STACK_DIR"
+	kv STACK_HTTP_PORT "$HTTP_PORT"
+	kv STACK_PG_PORT "$PG_PORT"
+	kv TOLLGATE_SRCDIR "$TOLLGATE_SRCDIR"
+	kv TOLLGATE_BIN "$TOLLGATE_BIN"
+	kv PG_BIN "$PG_BIN"
+	kv TOLLGATE_URL "$url"
+	kv TOLLGATE_PUBLIC_URL "$url"
+	kv TOLLGATE_SOCKET "$SOCKET"
+	kv TOLLGATE_LISTEN "unix:$SOCKET"
+	kv TOLLGATE_PIDFILE "$TOLLGATE_PIDFILE"
+	kv TOLLGATE_DATABASE_URL "$dburl user=tollgate"
+	kv TOLLGATE_OWNER_DATABASE_URL "$dburl user=tollgate_owner"
+	kv TOLLGATE_JWT_SECRET "$TOLLGATE_JWT_SECRET"
+	kv TOLLGATE_ENCRYPTION_KEY "$TOLLGATE_ENCRYPTION_KEY"
+	kv TOLLGATE_OAUTH_STATE_SECRET "$TOLLGATE_OAUTH_STATE_SECRET"
+	kv TOLLGATE_SQL_DIR "$TOLLGATE_SRCDIR/sql"
+	kv TOLLGATE_TEMPLATE_DIR "$TOLLGATE_SRCDIR/templates"
+	kv TOLLGATE_USER www-data
+	kv TOLLGATE_SOCKET_GROUP www-data
+	kv TOLLGATE_WORKERS 4
+	kv TOLLGATE_LOG_LEVEL info
+	kv TOLLGATE_LOG "$TOLLGATE_LOG"
+	kv WORKER_LOG "$WORKER_LOG"
+	kv LIGHTTPD_LOG "$LIGHTTPD_LOG"
+	kv LIGHTTPD_ACCESS_LOG "$LIGHTTPD_ACCESS_LOG"
+	kv POSTGRES_LOG "$POSTGRES_LOG"
+}
+
+# ==> Later components add their keys here. <==
+# The Stripe, Slack and Meta emulators and the SMTP sink (STRIPE_API_BASE,
+# STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SLACK_API_BASE, META_GRAPH_BASE,
+# SMTP_URL, SMTP_SINK_DIR and their *_LOG paths) and the demo tenant
+# (TOLLGATE_DEMO_EMAIL, TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY) print
+# their lines here with kv KEY VALUE.  Any key ending in _LOG is followed
+# by `./dev run`.
+stack_env_extra() {
+	:
+}
+
+# Written to a temporary file and renamed, so a reader never sees half a
+# file.  0600: it carries the secrets.  Sets STACK_ENV_CHANGED when the
+# content differs from the previous file, so running daemons get restarted
+# with the new configuration.
+write_stack_env() {
+	local tmp=$ENV_FILE.tmp.$$
+	{
+		echo "# Written by tests/stack.sh up; regenerated on every up."
+		echo "# Load with: set -a; . $ENV_FILE; set +a"
+		stack_env_core
+		stack_env_extra
+	} >"$tmp"
+	chmod 600 "$tmp"
+	STACK_ENV_CHANGED=
+	if [ -f "$ENV_FILE" ] && cmp -s "$tmp" "$ENV_FILE"; then
+		rm -f "$tmp"
+		say "stack.env: unchanged ($ENV_FILE)"
+	else
+		[ -f "$ENV_FILE" ] && STACK_ENV_CHANGED=1
+		mv -f "$tmp" "$ENV_FILE"
+		say "stack.env: written ($ENV_FILE)"
+	fi
+}
+
+# --- tollgate --------------------------------------------------------------
+
+# Run tollgate with stack.env exported and from /, as every daemon should
+# (the master drops to www-data, which may not be able to read the cwd).
+# The subshell keeps the variables out of this script.
+tollgate_env_exec() {
+	set -a
+	# shellcheck disable=SC1090
+	. "$ENV_FILE"
+	set +a
+	cd /
+	exec "$@"
+}
+
+migrate() {
+	local log=$LOG_DIR/migrate.log
+	if ! (tollgate_env_exec "$TOLLGATE_BIN" migrate) >"$log" 2>&1; then
+		show_log "$log"
+		die "tollgate migrate failed"
+	fi
+	say "migrate: done (output in $log)"
+}
+
+# Reuse a running daemon unless it is out of date: the binary was rebuilt
+# after it started (the pid file's mtime is its start time), or the
+# configuration changed in this run.  Otherwise `./dev up` after an edit
+# would keep serving the old code.
+is_stale() {
+	[ -n "${STACK_ENV_CHANGED:-}" ] || [ "$TOLLGATE_BIN" -nt "$1" ]
+}
+
+start_serve() {
+	local pid launcher mark
+	if pid=$(pidfile_pid "$TOLLGATE_PIDFILE" tollgate); then
+		if ! is_stale "$TOLLGATE_PIDFILE"; then
+			say "tollgate serve: running (pid $pid)"
+			return 0
+		fi
+		stop_pidfile "tollgate serve (out of date)" "$TOLLGATE_PIDFILE" tollgate 15
+	fi
+	# Leftovers of a crash would fool the wait below.
+	rm -f "$TOLLGATE_PIDFILE" "$SOCKET"
+	mark=$(log_size "$TOLLGATE_LOG")
+	# setsid: the master and its responders get a session and process
+	# group of their own, which `down` can signal as a whole and which a
+	# Ctrl-C in the terminal does not reach; nohup keeps SIGHUP from a
+	# closing terminal away, since SIGHUP means "reload" to the master.
+	(tollgate_env_exec setsid nohup "$TOLLGATE_BIN" serve) \
+	    </dev/null >>"$TOLLGATE_LOG" 2>&1 9>&- &
+	launcher=$!
+	# The master writes its pid file and creates the socket itself.
+	serve_ready() {
+		[ -S "$SOCKET" ] && pidfile_pid "$TOLLGATE_PIDFILE" tollgate >/dev/null
+	}
+	serve_failed() { ! pid_alive "$launcher" && ! serve_ready; }
+	if ! wait_until 100 eval 'serve_ready || serve_failed'; then
+		show_log "$TOLLGATE_LOG" "$mark"
+		die "tollgate serve did not create $SOCKET within 10 s"
+	fi
+	if serve_failed; then
+		show_log "$TOLLGATE_LOG" "$mark"
+		die "tollgate serve exited at start-up"
+	fi
+	say "tollgate serve: started (pid $(cat "$TOLLGATE_PIDFILE"), socket $SOCKET)"
+}
+
+start_worker() {
+	local pid mark
+	if pid=$(pidfile_pid "$WORKER_PIDFILE" tollgate); then
+		if ! is_stale "$WORKER_PIDFILE"; then
+			say "tollgate work: running (pid $pid)"
+			return 0
+		fi
+		stop_pidfile "tollgate work (out of date)" "$WORKER_PIDFILE" tollgate 15
+	fi
+	mark=$(log_size "$WORKER_LOG")
+	(tollgate_env_exec setsid nohup "$TOLLGATE_BIN" work) \
+	    </dev/null >>"$WORKER_LOG" 2>&1 9>&- &
+	pid=$!
+	echo "$pid" >"$WORKER_PIDFILE"
+	# A worker that dies on start-up (bad configuration) does so at once.
+	sleep 0.5
+	if ! pid_alive "$pid"; then
+		rm -f "$WORKER_PIDFILE"
+		show_log "$WORKER_LOG" "$mark"
+		die "tollgate work exited at start-up"
+	fi
+	say "tollgate work: started (pid $pid)"
+}
+
+# --- lighttpd -------------------------------------------------------------
+
+# Escape a value for the replacement side of a sed s|||.
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+# The repository's template wins; the heredoc is the same configuration
+# for trees that do not have it yet.
+lighttpd_conf() {
+	local template=$TOLLGATE_SRCDIR/httpd-conf/lighttpd-dev.conf.in
+	if [ -f "$template" ]; then
+		sed -e "s|@PORT@|$(sed_escape "$HTTP_PORT")|g" \
+		    -e "s|@SOCKET@|$(sed_escape "$SOCKET")|g" \
+		    -e "s|@STATIC_DIR@|$(sed_escape "$STATIC_DIR")|g" \
+		    -e "s|@LOGDIR@|$(sed_escape "$LOG_DIR")|g" \
+		    -e "s|@RUNDIR@|$(sed_escape "$RUN_DIR")|g" "$template"
+		return 0
+	fi
+	cat <<-EOF
+	# Generated by tests/stack.sh for a development stack; edit
+	# httpd-conf/lighttpd-dev.conf.in instead.
+	server.modules = ( "mod_access", "mod_alias", "mod_setenv",
+	                   "mod_fastcgi", "mod_accesslog" )
+	server.bind = "127.0.0.1"
+	server.port = $HTTP_PORT
+	server.document-root = "$STATIC_DIR"
+	server.pid-file = "$RUN_DIR/lighttpd.pid"
+	server.errorlog = "$LOG_DIR/lighttpd-error.log"
+	accesslog.filename = "$LOG_DIR/lighttpd-access.log"
+	# KiB.  Above this lighttpd refuses the body itself; the application
+	# answers 413 from 1 MiB, so it is the one users normally meet.
+	server.max-request-size = 2048
+	url.access-deny = ( "~", ".swp" )
+	mimetype.assign = (
+	    ".css"   => "text/css; charset=utf-8",
+	    ".js"    => "text/javascript; charset=utf-8",
+	    ".json"  => "application/json",
+	    ".svg"   => "image/svg+xml",
+	    ".png"   => "image/png",
+	    ".ico"   => "image/x-icon",
+	    ".woff2" => "font/woff2",
+	    ".txt"   => "text/plain; charset=utf-8",
+	)
+	alias.url = ( "/static/" => "$STATIC_DIR/" )
+	# Everything but /static/ goes to Tollgate.
+	\$HTTP["url"] !~ "^/static/" {
+	    fastcgi.server = ( "/" => ((
+	        "socket" => "$SOCKET",
+	        "check-local" => "disable",
+	        "fix-root-scriptname" => "enable",
+	    )) )
+	}
+	setenv.add-response-header = (
+	    "X-Content-Type-Options" => "nosniff",
+	    "Referrer-Policy" => "same-origin",
+	    "X-Frame-Options" => "DENY",
+	    "Content-Security-Policy" => "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+	)
+	EOF
+}
+
+lighttpd_answers() {
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+	    "http://127.0.0.1:$HTTP_PORT/static/") || true
+	[ -n "$code" ] && [ "$code" != 000 ]
+}
+
+start_lighttpd() {
+	local pid new=$LIGHTTPD_CONF.new out launcher mark
+	lighttpd_conf >"$new"
+	if ! out=$("$LIGHTTPD" -tt -f "$new" 2>&1); then
+		printf '%s\n' "$out" >&2
+		die "lighttpd rejects the generated configuration ($new)"
+	fi
+	if pid=$(pidfile_pid "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF"); then
+		if cmp -s "$new" "$LIGHTTPD_CONF"; then
+			rm -f "$new"
+			say "lighttpd: running (pid $pid, http://127.0.0.1:$HTTP_PORT)"
+			return 0
+		fi
+		stop_pidfile "lighttpd (configuration changed)" "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF" 10
+	fi
+	# Something else answering on the port would pass for us below.
+	if lighttpd_answers; then
+		rm -f "$new"
+		die "port $HTTP_PORT is taken by another server (set STACK_HTTP_PORT)"
+	fi
+	mv -f "$new" "$LIGHTTPD_CONF"
+	mark=$(log_size "$LIGHTTPD_LOG")
+	# -D (no daemonising) under setsid, like tollgate: lighttpd's own
+	# double fork leaves a zombie wherever pid 1 does not reap (containers),
+	# and start-up errors land in its error log instead of vanishing.
+	# setsid also keeps a Ctrl-C in the terminal (./dev run) away from it.
+	setsid "$LIGHTTPD" -D -f "$LIGHTTPD_CONF" \
+	    </dev/null >>"$LIGHTTPD_LOG" 2>&1 9>&- &
+	launcher=$!
+	# lighttpd writes its pid file once it has bound the port.
+	lighttpd_ready() {
+		[ "$(pidfile_pid "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF")" = "$launcher" ] &&
+			lighttpd_answers
+	}
+	lighttpd_failed() { ! pid_alive "$launcher"; }
+	if ! wait_until 100 eval 'lighttpd_ready || lighttpd_failed' ||
+	    lighttpd_failed; then
+		show_log "$LIGHTTPD_LOG" "$mark"
+		die "lighttpd does not answer on http://127.0.0.1:$HTTP_PORT/"
+	fi
+	say "lighttpd: started (pid $launcher, http://127.0.0.1:$HTTP_PORT)"
+}
+
+# --- subcommands -------------------------------------------------------------
+
+cmd_up() {
+	set_ports
+	set_sources
+	require_tools
+	mkdir -p "$STACK_DIR"
+	take_lock
+	prepare_dirs
+	pg_init
+	pg_start
+	pg_roles
+	ensure_secrets
+	write_stack_env
+	migrate
+	# Emulators and the demo seed (`tollgate admin ...`) belong here: after
+	# migrate, before serve, which reads their URLs from stack.env.
+	start_serve
+	start_worker
+	start_lighttpd
+}
+
+cmd_down() {
+	if [ ! -d "$STACK_DIR" ]; then
+		say "nothing to stop in $STACK_DIR"
+		return 0
+	fi
+	set_ports
+	take_lock
+	# Front to back, so no request reaches a component already gone.
+	stop_pidfile lighttpd "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF" 10
+	stop_pidfile "tollgate work" "$WORKER_PIDFILE" tollgate 15
+	stop_pidfile "tollgate serve" "$TOLLGATE_PIDFILE" tollgate 15
+	rm -f "$SOCKET"
+	pg_stop
+}
+
+cmd_pg_start() {
+	[ -f "$PG_DATA/PG_VERSION" ] || die "no cluster in $PG_DATA: run up first"
+	set_ports
+	take_lock
+	pg_start
+}
+
+cmd_pg_stop() {
+	[ -d "$STACK_DIR" ] || { say "postgres: not running"; return 0; }
+	set_ports
+	take_lock
+	pg_stop
+}
+
+cmd_status() {
+	local pid down=0
+	set_ports
+	if pg_running; then
+		say "postgres: running (pid $(head -n1 "$PG_DATA/postmaster.pid"), port $PG_PORT)"
+	else
+		say "postgres: stopped"; down=1
+	fi
+	if pid=$(pidfile_pid "$TOLLGATE_PIDFILE" tollgate); then
+		say "tollgate serve: running (pid $pid)"
+	else
+		say "tollgate serve: stopped"; down=1
+	fi
+	if pid=$(pidfile_pid "$WORKER_PIDFILE" tollgate); then
+		say "tollgate work: running (pid $pid)"
+	else
+		say "tollgate work: stopped"; down=1
+	fi
+	if pid=$(pidfile_pid "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF"); then
+		say "lighttpd: running (pid $pid, http://127.0.0.1:$HTTP_PORT)"
+	else
+		say "lighttpd: stopped"; down=1
+	fi
+	[ "$down" -eq 0 ] || exit 3
+}
+
+[ $# -eq 2 ] || usage
+set_paths "$2"
+case $1 in
+up) cmd_up ;;
+down) cmd_down ;;
+pg-start) cmd_pg_start ;;
+pg-stop) cmd_pg_stop ;;
+status) cmd_status ;;
+*) usage ;;
+esac
