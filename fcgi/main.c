@@ -29,7 +29,7 @@ static void
 main_usage(FILE *fp)
 {
 	fprintf(fp, "usage: tollgate serve | work [--once] | migrate | "
-	    "version\n"
+	    "admin ... | version\n"
 	    "Configuration comes from the environment and the file named by "
 	    "TOLLGATE_CONFIG;\nsee the README for every key.\n");
 }
@@ -64,6 +64,8 @@ main(int argc, char *argv[])
 		rc = work_main(argc - 1, argv + 1);
 	else if (strcmp(cmd, "migrate") == 0)
 		rc = main_migrate(argc - 1, argv + 1);
+	else if (strcmp(cmd, "admin") == 0)
+		rc = admin_main(argc - 1, argv + 1);
 	else {
 		main_usage(stderr);
 		rc = 2;

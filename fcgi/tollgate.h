@@ -759,6 +759,9 @@ int		 audit_filter_args(struct req *, struct audit_filter *, int *);
 /* api-health.c */
 void		 api_health(struct req *);
 
+/* admin.c */
+int		 admin_main(int, char *[]);
+
 /* work.c: the background worker. */
 int		 work_main(int, char *[]);
 

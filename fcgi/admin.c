@@ -1,0 +1,142 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * tollgate admin: operator commands run on a server host.
+ *
+ *   admin tenant create EMAIL ORGANIZATION   (password on standard input)
+ *   admin platform-key create NAME [SCOPE ...]
+ *
+ * Secrets never go on the command line (they would show in ps and in
+ * shell history): the password is read from standard input, and a new
+ * key's secret is printed once on standard output.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tollgate.h"
+
+static int
+admin_usage(void)
+{
+	fprintf(stderr, "usage: tollgate admin tenant create EMAIL "
+	    "ORGANIZATION < password\n"
+	    "       tollgate admin platform-key create NAME [SCOPE ...]\n"
+	    "scopes: usage:write usage:read entitlements:read billing:read "
+	    "(default: all)\n");
+	return 2;
+}
+
+/* One line from standard input, without its newline. */
+static int
+admin_read_password(char *out, size_t outsz)
+{
+	size_t	 n;
+
+	if (fgets(out, (int)outsz, stdin) == NULL)
+		return -1;
+	n = strcspn(out, "\r\n");
+	out[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+static int
+admin_tenant_create(struct req *r, const char *email, const char *org)
+{
+	struct fail	 f;
+	char		 pw[PASSWD_MAX_CHARS * 4 + 2];
+	int		 rc = 1;
+
+	if (admin_read_password(pw, sizeof(pw)) == -1) {
+		fprintf(stderr, "tollgate admin: the password is read from "
+		    "standard input\n");
+		return 1;
+	}
+	r->remote_addr = "local";
+	if (acct_register(r, &f, email, pw, org, NULL) == -1) {
+		fprintf(stderr, "tollgate admin: %s\n", f.db != 0 ?
+		    "database error (see the log)" : f.message);
+		goto done;
+	}
+	if (db_commit(r) != DB_OK) {
+		fprintf(stderr, "tollgate admin: commit failed\n");
+		goto done;
+	}
+	printf("tenant %s\nuser %s\n", r->auth.tenant_id, r->auth.user_id);
+	rc = 0;
+done:
+	explicit_bzero(pw, sizeof(pw));
+	return rc;
+}
+
+static int
+admin_platform_key_create(struct req *r, int argc, char *argv[])
+{
+	char		 token[CRYPTO_TOKEN_MAX], hash[67], prefix[16];
+	unsigned char	 raw[32];
+	const char	*key_id;
+	int		 i, bit, scopes = 0;
+
+	for (i = 1; i < argc; i++) {
+		if ((bit = valid_scope_bit(argv[i])) < 0) {
+			fprintf(stderr, "tollgate admin: unknown scope %s\n",
+			    argv[i]);
+			return 1;
+		}
+		scopes |= bit;
+	}
+	if (scopes == 0)
+		scopes = SCOPE_USAGE_WRITE | SCOPE_USAGE_READ |
+		    SCOPE_ENTITLEMENTS_READ | SCOPE_BILLING_READ;
+	if (strlen(argv[0]) < 1 || strlen(argv[0]) > 100)
+		return admin_usage();
+	if (crypto_token_new("tg_", token, raw) == -1)
+		return 1;
+	crypto_token_hash_hex(token, hash);
+	snprintf(prefix, sizeof(prefix), "%.11s", token);
+	if (db_platform_key_create(r, argv[0], prefix, hash, scopes,
+	    &key_id) != DB_OK) {
+		fprintf(stderr, "tollgate admin: cannot store the key (see "
+		    "the log)\n");
+		return 1;
+	}
+	printf("%s\n", token);
+	fprintf(stderr, "platform key %s created; the secret above is shown "
+	    "only once\n", key_id);
+	explicit_bzero(token, sizeof(token));
+	return 0;
+}
+
+int
+admin_main(int argc, char *argv[])
+{
+	struct req	 r;
+	const char	*cause = NULL;
+	int		 rc;
+
+	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1) {
+		fprintf(stderr, "tollgate: %s\n", cause);
+		return 1;
+	}
+	req_init(&r);
+	snprintf(r.id, sizeof(r.id), "admin");
+	if (argc == 5 && strcmp(argv[1], "tenant") == 0 &&
+	    strcmp(argv[2], "create") == 0) {
+		if (conf_require(&conf, "TOLLGATE_JWT_SECRET", &cause) == -1) {
+			fprintf(stderr, "tollgate: %s\n", cause);
+			rc = 1;
+		} else
+			rc = admin_tenant_create(&r, argv[3], argv[4]);
+	} else if (argc >= 4 && strcmp(argv[1], "platform-key") == 0 &&
+	    strcmp(argv[2], "create") == 0)
+		rc = admin_platform_key_create(&r, argc - 3, argv + 3);
+	else
+		rc = admin_usage();
+	req_release(&r);
+	arena_free(&r.arena);
+	buf_free(&r.body);
+	buf_free(&r.out);
+	db_close();
+	return rc;
+}
