@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,7 @@ struct arena_block {
 	struct arena_block	*next;
 	size_t			 size;
 	size_t			 used;
-	unsigned char		 data[];
+	_Alignas(max_align_t) unsigned char data[];
 };
 
 struct arena_defer {
@@ -45,6 +47,10 @@ arena_alloc(struct arena *a, size_t n)
 	size_t			 size;
 	void			*p;
 
+	if (n > SIZE_MAX / 2) {
+		log_err("%s: %zu bytes requested", __func__, n);
+		abort();
+	}
 	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	if (n == 0)
 		n = ARENA_ALIGN;

@@ -218,9 +218,10 @@ conf_lookup(const struct conf_file *f, const char *name)
 
 	if ((v = getenv(name)) != NULL && *v != '\0')
 		return v;
+	/* An empty value in the file means unset, as in the environment. */
 	for (i = f->n; i > 0; i--)
 		if (strcmp(f->key[i - 1], name) == 0)
-			return f->val[i - 1];
+			return *f->val[i - 1] != '\0' ? f->val[i - 1] : NULL;
 	return NULL;
 }
 
@@ -379,7 +380,8 @@ conf_free(struct conf *c)
 		    conf_keys[i].type == CONF_LEVEL)
 			continue;
 		field = (char **)(void *)((char *)c + conf_keys[i].off);
-		if (*field != NULL && conf_keys[i].type == CONF_SECRET32)
+		if (*field != NULL && (conf_keys[i].type == CONF_SECRET32 ||
+		    conf_keys[i].type == CONF_FERNET))
 			explicit_bzero(*field, strlen(*field));
 		free(*field);
 		*field = NULL;

@@ -166,7 +166,9 @@ req_json(struct req *r, int status, struct json_object *o)
 		log_err("%s: response over %d bytes", __func__, REQ_RESP_MAX);
 		buf_reset(&r->out);
 		r->status = 500;
-		buf_puts(&r->out, "{\"error\":{\"type\":\"api_error\"}}\n");
+		buf_printf(&r->out, "{\"error\":{\"type\":\"api_error\",\"code\":"
+		    "\"response_too_large\",\"message\":\"The answer was too "
+		    "large.\",\"param\":null,\"request_id\":\"%s\"}}\n", r->id);
 	}
 	json_object_put(o);
 }
@@ -322,7 +324,13 @@ req_parse_json(struct req *r)
 		    "The body is not valid UTF-8.", NULL);
 		return -1;
 	}
-	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
+	if (!http_json_valid(r->body.p, r->body.len)) {
+		req_error(r, 400, NULL, "invalid_json",
+		    "The body is not valid JSON.", NULL);
+		return -1;
+	}
+	/* The check above bounds containers; json-c counts one level more. */
+	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH + 1)) == NULL) {
 		req_error(r, 500, NULL, "internal_error", "Out of memory.", NULL);
 		return -1;
 	}

@@ -291,3 +291,178 @@ http_status_text(int status)
 	default: return "Unknown";
 	}
 }
+
+/*
+ * A strict RFC 8259 syntax check, run before json-c builds the tree:
+ * json-c's strict mode still takes single quotes, NaN, Infinity, "1."
+ * and raw control characters in strings.  "depth" bounds the nesting
+ * of objects and arrays.
+ */
+struct json_scan {
+	const unsigned char	*p;
+	const unsigned char	*end;
+	int			 depth;
+};
+
+static void
+json_ws(struct json_scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int
+json_lit(struct json_scan *s, const char *lit)
+{
+	size_t	 n = strlen(lit);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return 0;
+	s->p += n;
+	return 1;
+}
+
+static int
+json_digits(struct json_scan *s)
+{
+	const unsigned char	*start = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > start;
+}
+
+static int
+json_number(struct json_scan *s)
+{
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (!json_digits(s))
+		return 0;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!json_digits(s))
+			return 0;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (!json_digits(s))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+json_string(struct json_scan *s)
+{
+	int	 i;
+
+	if (s->p >= s->end || *s->p != '"')
+		return 0;
+	for (s->p++; s->p < s->end; s->p++) {
+		if (*s->p == '"') {
+			s->p++;
+			return 1;
+		}
+		if (*s->p < 0x20)
+			return 0;
+		if (*s->p != '\\')
+			continue;
+		if (++s->p >= s->end)
+			return 0;
+		if (*s->p == 'u') {
+			for (i = 0; i < 4; i++)
+				if (++s->p >= s->end ||
+				    http_hexval(*s->p) < 0)
+					return 0;
+		} else if (strchr("\"\\/bfnrt", *s->p) == NULL)
+			return 0;
+	}
+	return 0;
+}
+
+static int	json_value(struct json_scan *);
+
+static int
+json_container(struct json_scan *s, int obj)
+{
+	int	 close = obj ? '}' : ']';
+
+	if (++s->depth > REQ_JSON_DEPTH)
+		return 0;
+	s->p++;
+	json_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return 1;
+	}
+	for (;;) {
+		if (obj) {
+			if (!json_string(s))
+				return 0;
+			json_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return 0;
+			s->p++;
+		}
+		if (!json_value(s))
+			return 0;
+		json_ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			s->p++;
+			json_ws(s);
+			continue;
+		}
+		if (s->p < s->end && *s->p == close) {
+			s->p++;
+			s->depth--;
+			return 1;
+		}
+		return 0;
+	}
+}
+
+static int
+json_value(struct json_scan *s)
+{
+	json_ws(s);
+	if (s->p >= s->end)
+		return 0;
+	switch (*s->p) {
+	case '{':
+		return json_container(s, 1);
+	case '[':
+		return json_container(s, 0);
+	case '"':
+		return json_string(s);
+	case 't':
+		return json_lit(s, "true");
+	case 'f':
+		return json_lit(s, "false");
+	case 'n':
+		return json_lit(s, "null");
+	default:
+		return json_number(s);
+	}
+}
+
+/* Is p[0..n) exactly one JSON value (RFC 8259), nested at most so deep? */
+int
+http_json_valid(const char *p, size_t n)
+{
+	struct json_scan	 s;
+
+	s.p = (const unsigned char *)p;
+	s.end = s.p + n;
+	s.depth = 0;
+	if (!json_value(&s))
+		return 0;
+	json_ws(&s);
+	return s.p == s.end;
+}

@@ -31,7 +31,7 @@ struct pg_result;
 #define REQ_BODY_MAX		(1024 * 1024)	/* bytes of request body */
 #define REQ_RESP_MAX		(8 * 1024 * 1024) /* bytes of response body */
 #define REQ_PARAMS_MAX		256		/* query or form fields */
-#define REQ_JSON_DEPTH		16		/* nesting of a JSON body */
+#define REQ_JSON_DEPTH		16		/* objects and arrays nested */
 #define REQ_PATH_SEGS		12		/* segments of a routed path */
 #define REQ_ID_LEN		32		/* generated request id, hex */
 
@@ -210,6 +210,7 @@ int		 http_parse_cookies(struct arena *, const char *,
 		    struct kvlist *, const char **);
 const char	*http_kv_get(const struct kvlist *, const char *);
 int		 http_utf8_valid(const char *, size_t);
+int		 http_json_valid(const char *, size_t);
 int		 http_rid_valid(const char *);
 int		 http_media_type_is(const char *, const char *);
 const char	*http_status_text(int);

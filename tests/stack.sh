@@ -436,7 +436,42 @@ stack_env_core() {
 # their lines here with kv KEY VALUE.  Any key ending in _LOG is followed
 # by `./dev run`.
 stack_env_extra() {
-	:
+	local demo=$STACK_DIR/demo.env
+	[ -r "$demo" ] || return 0
+	kv TOLLGATE_DEMO_EMAIL "$(recorded "$demo" TOLLGATE_DEMO_EMAIL)"
+	kv TOLLGATE_DEMO_PASSWORD "$(recorded "$demo" TOLLGATE_DEMO_PASSWORD)"
+	kv TOLLGATE_PLATFORM_KEY "$(recorded "$demo" TOLLGATE_PLATFORM_KEY)"
+}
+
+# The demo organization and a platform key, created once per stack with
+# `tollgate admin` and remembered in demo.env (0600: it holds secrets).
+seed_demo() {
+	local demo=$STACK_DIR/demo.env tmp log=$LOG_DIR/seed.log email pw key
+	if [ -s "$demo" ]; then
+		say "demo: present (demo.env)"
+		return 0
+	fi
+	email=demo@example.com
+	pw=demo-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	if ! printf '%s\n' "$pw" | (tollgate_env_exec "$TOLLGATE_BIN" admin \
+	    tenant create "$email" "Demo Organization") >"$log" 2>&1; then
+		show_log "$log"
+		die "demo tenant: tollgate admin tenant create failed"
+	fi
+	if ! key=$( (tollgate_env_exec "$TOLLGATE_BIN" admin platform-key \
+	    create demo-runners) 2>>"$log" | head -n 1) || [ -z "$key" ]; then
+		show_log "$log"
+		die "demo platform key: tollgate admin platform-key create failed"
+	fi
+	tmp=$demo.tmp.$$
+	(umask 077 && {
+		kv TOLLGATE_DEMO_EMAIL "$email"
+		kv TOLLGATE_DEMO_PASSWORD "$pw"
+		kv TOLLGATE_PLATFORM_KEY "$key"
+	} >"$tmp")
+	mv "$tmp" "$demo"
+	say "demo: $email created, platform key stored in demo.env"
+	write_stack_env
 }
 
 # Written to a temporary file and renamed, so a reader never sees half a
@@ -678,8 +713,9 @@ cmd_up() {
 	ensure_secrets
 	write_stack_env
 	migrate
-	# Emulators and the demo seed (`tollgate admin ...`) belong here: after
-	# migrate, before serve, which reads their URLs from stack.env.
+	# Emulators belong here too: after migrate, before serve, which reads
+	# their URLs from stack.env.
+	seed_demo
 	start_serve
 	start_worker
 	start_lighttpd
