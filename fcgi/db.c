@@ -18,6 +18,7 @@
 #include "tollgate.h"
 
 static PGconn	*db;
+static int	 db_outage_logged;	/* one line per outage, not per request */
 
 static void
 db_notice(void *arg, const char *msg)
@@ -47,12 +48,16 @@ db_conn(void)
 	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
 		log_scrub(db != NULL ? PQerrorMessage(db) : "out of memory",
 		    why, sizeof(why));
-		log_warnx("database connection failed: %s", why);
+		if (!db_outage_logged)
+			log_warnx("database connection failed: %s", why);
+		db_outage_logged = 1;
 		db_close();
 		return NULL;
 	}
 	PQsetNoticeProcessor(db, db_notice, NULL);
-	log_debug("database connected");
+	if (db_outage_logged)
+		log_info("database connection restored");
+	db_outage_logged = 0;
 	return db;
 }
 
@@ -148,6 +153,13 @@ db_begin(struct req *r, const char *tenant_id)
 {
 	enum db_rc	 rc;
 
+	/*
+	 * A public page may have opened the visitor's own tenant for the
+	 * layout before an operation on another one (an invitation): that
+	 * read-only transaction is given up.
+	 */
+	if (r->in_tx)
+		db_rollback(r);
 	if ((rc = db_exec(r, "BEGIN", 0, NULL, NULL)) != DB_OK)
 		return rc;
 	r->in_tx = 1;

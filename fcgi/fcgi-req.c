@@ -558,7 +558,8 @@ req_handle(struct req *r, FCGX_Request *fr)
 	req_set_id(r, fr->envp);
 	log_set_rid(r->id);
 	req_run(r, fr);
-	if (r->status >= 500)
+	/* A 503 is an outage already logged by db.c; a 500 is a bug. */
+	if (r->status == 500)
 		log_err("%s: answered %d", __func__, r->status);
 	req_send(r, fr);
 	req_log(r);

@@ -167,6 +167,23 @@ route_match_path(const char *pat, const char *path, struct arena *a,
 	return 1;
 }
 
+/* Append a method to the Allow list unless it is there already. */
+static void
+route_allow_add(char *allow, size_t allowsz, size_t *used, const char *method)
+{
+	size_t	 n = strlen(method);
+
+	if (allowsz == 0 || strstr(allow, method) != NULL ||
+	    *used + n + 3 >= allowsz)
+		return;
+	if (*used > 0) {
+		memcpy(allow + *used, ", ", 2);
+		*used += 2;
+	}
+	memcpy(allow + *used, method, n + 1);
+	*used += n;
+}
+
 /*
  * Find the route for method and path.  When the path exists under other
  * methods only, "allow" receives them ("GET, POST") for the 405 answer.
@@ -182,6 +199,7 @@ route_lookup(const char *method, const char *path, int *id,
 	size_t			 i, n, used = 0;
 
 	want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	/* Where GET is allowed, HEAD is too. */
 	if (allowsz > 0)
 		allow[0] = '\0';
 	for (i = 0; i < ROUTE__MAX; i++) {
@@ -194,17 +212,9 @@ route_lookup(const char *method, const char *path, int *id,
 			return ROUTE_FOUND;
 		}
 		m = ROUTE_NO_METHOD;
-		if (allowsz > 0 && strstr(allow, routes[i].method) == NULL) {
-			n = strlen(routes[i].method);
-			if (used + n + 3 < allowsz) {
-				if (used > 0) {
-					memcpy(allow + used, ", ", 2);
-					used += 2;
-				}
-				memcpy(allow + used, routes[i].method, n + 1);
-				used += n;
-			}
-		}
+		route_allow_add(allow, allowsz, &used, routes[i].method);
+		if (strcmp(routes[i].method, "GET") == 0)
+			route_allow_add(allow, allowsz, &used, "HEAD");
 	}
 	return m;
 }

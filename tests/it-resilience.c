@@ -1,0 +1,667 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Integration: what SPEC 1, 12 and 13 promise when things go wrong.  A
+ * responder killed outright is replaced; PostgreSQL going away gives
+ * 503 with Retry-After and service resumes by itself when it is back;
+ * SIGHUP under steady load replaces every responder without failing a
+ * request; hostile FastCGI records written straight to the socket do
+ * not take the service down.  SIGTERM is not tested here: it would stop
+ * the stack under the other programs, and `tests/stack.sh down` does it
+ * at the end of every run.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "it-util.h"
+
+#define HEALTH		"/api/v1/health"
+#define PIDS_MAX	300
+
+/* FastCGI 1.0: record types, roles, the 8-byte header. */
+#define FCGI_BEGIN_REQUEST	1
+#define FCGI_PARAMS		4
+#define FCGI_STDIN		5
+#define FCGI_RESPONDER		1
+#define FCGI_HEADER_LEN		8
+
+static pid_t	 master;	/* the serve master, from the pid file */
+
+/* --- shared steps -------------------------------------------------- */
+
+static int
+pid_in(pid_t pid, const pid_t *set, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == pid)
+			return 1;
+	return 0;
+}
+
+static void
+print_pids(const char *what, const pid_t *pids, size_t n)
+{
+	size_t	 i;
+
+	print_message("# %s:", what);
+	for (i = 0; i < n; i++)
+		print_message(" %ld", (long)pids[i]);
+	print_message("\n");
+}
+
+/* The master is the one the stack started, and alive. */
+static void
+assert_master_unchanged(void)
+{
+	pid_t	 now = it_master_pid();
+
+	if (now != master)
+		fail_msg("the pid file now names %ld, not the master %ld: "
+		    "tollgate serve was restarted", (long)now, (long)master);
+	if (!it_pid_alive(master))
+		fail_msg("the master %ld is gone", (long)master);
+}
+
+/*
+ * Before each test: the service answers and the master has all its
+ * responders, whatever the previous test left behind.
+ */
+static int
+settle(void **state)
+{
+	pid_t	 pids[PIDS_MAX];
+	size_t	 n = PIDS_MAX;
+
+	if (it_wait_health(10.0) == -1)
+		return -1;
+	if (it_wait_responders(master, it_workers(), NULL, 0, 15.0, pids,
+	    &n) == -1)
+		return -1;
+	return 0;
+}
+
+/* GET health "count" times in a row; how many were not 200. */
+static int
+health_series(int count, const char *what)
+{
+	struct it_resp	 r;
+	int		 i, bad = 0;
+
+	for (i = 0; i < count; i++) {
+		if (it_request(&r, "GET", HEALTH, NULL, NULL, 0,
+		    (const char *)NULL) == -1 || r.status != 200) {
+			if (bad++ < 5)
+				print_error("%s: request %d: status %ld %s "
+				    "%.200s\n", what, i, r.status, r.error,
+				    r.body);
+		}
+		it_response_free(&r);
+	}
+	return bad;
+}
+
+/* --- a. a responder killed with SIGKILL ------------------------------- */
+
+static void
+test_responder_sigkill(void **state)
+{
+	pid_t	 before[PIDS_MAX], after[PIDS_MAX], victim;
+	size_t	 nbefore, nafter = PIDS_MAX, i;
+	char	 needle[80], line[1024];
+	int	 workers = it_workers(), fresh = 0, bad;
+	double	 t0;
+
+	nbefore = it_responder_pids(master, before, PIDS_MAX);
+	print_pids("responders before", before, nbefore);
+	assert_int_equal(nbefore, workers);
+	victim = before[0];
+	print_message("# SIGKILL to responder %ld\n", (long)victim);
+	assert_int_equal(kill(victim, SIGKILL), 0);
+	t0 = it_now_ms();
+
+	assert_int_equal(it_wait_health(5.0), 0);
+	print_message("# health answered 200 again after %.0f ms\n",
+	    it_now_ms() - t0);
+	bad = health_series(20, "after SIGKILL");
+	if (bad != 0)
+		fail_msg("%d of 20 requests after the SIGKILL failed", bad);
+
+	if (it_wait_responders(master, workers, &victim, 1, 5.0, after,
+	    &nafter) == -1) {
+		print_pids("responders now", after, nafter);
+		fail_msg("the master did not replace responder %ld within 5 s",
+		    (long)victim);
+	}
+	print_pids("responders after", after, nafter);
+	for (i = 0; i < nafter; i++)
+		if (!pid_in(after[i], before, nbefore))
+			fresh++;
+	assert_int_equal(fresh, 1);
+	snprintf(needle, sizeof(needle), "responder %ld killed by signal 9",
+	    (long)victim);
+	if (!it_log_find(needle, NULL, 2.0, line, sizeof(line)))
+		fail_msg("the master did not log \"%s\"", needle);
+	assert_master_unchanged();
+}
+
+/* --- b. PostgreSQL stopped and started -------------------------------- */
+
+static const char *
+srcdir(void)
+{
+	const char	*d = getenv("TOLLGATE_SRCDIR");
+
+	if (d == NULL || *d == '\0')
+		d = getenv("top_srcdir");
+	if (d == NULL || *d == '\0')
+		fail_msg("neither TOLLGATE_SRCDIR nor top_srcdir is set: "
+		    "cannot find tests/stack.sh");
+	return d;
+}
+
+static int
+stack_sh(const char *cmd)
+{
+	return it_sh("'%s/tests/stack.sh' %s '%s'", srcdir(), cmd,
+	    it_env("STACK_DIR"));
+}
+
+/* Whatever happened in the test, the next ones need PostgreSQL. */
+static int
+pg_restart(void **state)
+{
+	if (stack_sh("pg-start") != 0) {
+		print_error("tests/stack.sh pg-start failed: the tests after "
+		    "this one will fail too\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* One answer while the database is down: 503, degraded, Retry-After. */
+static void
+assert_down_answer(struct it_resp *r)
+{
+	struct json_object	*o;
+	const char		*ra;
+	char			*end;
+	long			 secs;
+
+	if (r->status != 503)
+		fail_msg("database down: status %ld (%s), want 503: %.200s",
+		    r->status, r->error, r->body);
+	o = it_json(r);
+	assert_int_equal(json_object_object_length(o), 3);
+	assert_string_equal(it_json_str(o, "database"), "down");
+	assert_non_null(it_json_str(o, "status"));
+	assert_string_not_equal(it_json_str(o, "status"), "ok");
+	if ((ra = it_header(r, "Retry-After")) == NULL)
+		fail_msg("a 503 without Retry-After");
+	secs = strtol(ra, &end, 10);
+	if (*end != '\0' || secs < 1 || secs > 3600)
+		fail_msg("Retry-After \"%s\" is not a number of seconds", ra);
+}
+
+static void
+test_database_down(void **state)
+{
+	struct it_resp	 r;
+	pid_t		 before[PIDS_MAX], after[PIDS_MAX];
+	size_t		 nbefore, nafter, i;
+	double		 t0;
+	int		 ok, bad;
+
+	nbefore = it_responder_pids(master, before, PIDS_MAX);
+	assert_int_equal(stack_sh("pg-stop"), 0);
+
+	/* Every responder, whichever answers, says the database is down. */
+	for (i = 0; i < 12; i++) {
+		assert_int_equal(it_request(&r, "GET", HEALTH, NULL, NULL, 0,
+		    (const char *)NULL), 0);
+		if (i == 0)
+			print_message("# database down: %ld, Retry-After %s, "
+			    "%s", r.status, it_header(&r, "Retry-After") !=
+			    NULL ? it_header(&r, "Retry-After") : "(none)",
+			    r.body);
+		assert_down_answer(&r);
+		it_response_free(&r);
+	}
+	/* No crash loop: the same responders are still there. */
+	nafter = it_responder_pids(master, after, PIDS_MAX);
+	for (i = 0; i < nafter; i++)
+		if (!pid_in(after[i], before, nbefore)) {
+			print_pids("responders before", before, nbefore);
+			print_pids("responders now", after, nafter);
+			fail_msg("responders were replaced while the database "
+			    "was down");
+		}
+	assert_int_equal(nafter, nbefore);
+
+	assert_int_equal(stack_sh("pg-start"), 0);
+	t0 = it_now_ms();
+	ok = it_wait_health(15.0) == 0;
+	if (!ok)
+		fail_msg("health not 200 within 15 s of PostgreSQL's return");
+	print_message("# health 200 again %.0f ms after pg-start returned\n",
+	    it_now_ms() - t0);
+	/* Each responder reconnects on its own: all of them must be back. */
+	bad = health_series(20, "after pg-start");
+	if (bad != 0)
+		fail_msg("%d of 20 requests failed after PostgreSQL came back",
+		    bad);
+	assert_master_unchanged();
+}
+
+/* --- c. SIGHUP under steady load ------------------------------------ */
+
+struct load {
+	pthread_t	 tid;
+	CURL		*curl;
+	long		 ok;
+	long		 failed;
+	char		 first_failure[512];
+};
+
+static atomic_int	 load_stop;
+
+static void *
+load_run(void *arg)
+{
+	struct load	*l = arg;
+	struct it_resp	 r;
+	char		*p;
+
+	while (!atomic_load(&load_stop)) {
+		if (it_request_on(l->curl, &r, "GET", HEALTH, NULL, NULL, 0,
+		    NULL) == 0 && r.status == 200)
+			l->ok++;
+		else if (l->failed++ == 0) {
+			snprintf(l->first_failure, sizeof(l->first_failure),
+			    "status %ld %.200s %.150s", r.status, r.error,
+			    r.body);
+			for (p = l->first_failure; *p != '\0'; p++)
+				if (*p == '\n' || *p == '\r')
+					*p = ' ';
+		}
+		it_response_free(&r);
+	}
+	return NULL;
+}
+
+static void
+test_sighup_under_load(void **state)
+{
+	struct load	 loads[4], *l;
+	pid_t		 before[PIDS_MAX], after[PIDS_MAX];
+	size_t		 nbefore, nafter = PIDS_MAX, i, nthreads;
+	long		 ok = 0, failed = 0;
+	int		 workers = it_workers(), hup;
+	size_t		 reloads;
+	double		 t0;
+
+	nbefore = it_responder_pids(master, before, PIDS_MAX);
+	print_pids("responders before", before, nbefore);
+	reloads = it_log_count("configuration reloaded");
+	memset(loads, 0, sizeof(loads));
+	atomic_store(&load_stop, 0);
+	for (nthreads = 0; nthreads < 4; nthreads++) {
+		l = &loads[nthreads];
+		if ((l->curl = curl_easy_init()) == NULL)
+			break;
+		if (pthread_create(&l->tid, NULL, load_run, l) != 0) {
+			curl_easy_cleanup(l->curl);
+			break;
+		}
+	}
+	t0 = it_now_ms();
+	if (nthreads < 4)
+		goto stop;	/* stop the others, then fail */
+	it_sleep_ms(500);
+	for (hup = 0; hup < 3; hup++) {
+		print_message("# SIGHUP to the master at %.0f ms\n",
+		    it_now_ms() - t0);
+		if (kill(master, SIGHUP) == -1)
+			print_error("kill SIGHUP: %s\n", strerror(errno));
+		it_sleep_ms(1000);
+	}
+	it_sleep_ms(500);
+stop:
+	atomic_store(&load_stop, 1);
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(loads[i].tid, NULL);
+		curl_easy_cleanup(loads[i].curl);
+		ok += loads[i].ok;
+		failed += loads[i].failed;
+		if (loads[i].failed > 0)
+			print_error("thread %zu: %ld failed, first: %s\n", i,
+			    loads[i].failed, loads[i].first_failure);
+	}
+	if (nthreads < 4)
+		fail_msg("could not start load thread %zu", nthreads);
+	print_message("# %ld requests in %.0f ms, %ld failed\n", ok + failed,
+	    it_now_ms() - t0, failed);
+	assert_int_equal(failed, 0);
+	assert_true(ok > 100);
+
+	if (it_wait_responders(master, workers, before, nbefore, 20.0, after,
+	    &nafter) == -1) {
+		print_pids("responders now", after, nafter);
+		fail_msg("after 3 SIGHUPs the responders were not all "
+		    "replaced, or not %d of them, within 20 s", workers);
+	}
+	print_pids("responders after", after, nafter);
+	if (it_log_count("configuration reloaded") < reloads + 3)
+		fail_msg("the master logged %zu reloads for 3 SIGHUPs",
+		    it_log_count("configuration reloaded") - reloads);
+	assert_master_unchanged();
+}
+
+/* --- d. hostile FastCGI records ------------------------------------- */
+
+struct pkt {
+	unsigned char	 b[8192];
+	size_t		 len;
+};
+
+static void
+put(struct pkt *p, const void *data, size_t n)
+{
+	assert_true(p->len + n <= sizeof(p->b));
+	memcpy(p->b + p->len, data, n);
+	p->len += n;
+}
+
+/* A record header: version 1, type, request id 1, length, padding. */
+static void
+put_header(struct pkt *p, int type, size_t clen, int pad)
+{
+	unsigned char	 h[FCGI_HEADER_LEN];
+
+	h[0] = 1;
+	h[1] = (unsigned char)type;
+	h[2] = 0;
+	h[3] = 1;
+	h[4] = (unsigned char)(clen >> 8);
+	h[5] = (unsigned char)(clen & 0xff);
+	h[6] = (unsigned char)pad;
+	h[7] = 0;
+	put(p, h, sizeof(h));
+}
+
+static void
+put_begin(struct pkt *p, int role)
+{
+	unsigned char	 body[8] = { 0 };
+
+	body[0] = (unsigned char)(role >> 8);
+	body[1] = (unsigned char)(role & 0xff);
+	put_header(p, FCGI_BEGIN_REQUEST, sizeof(body), 0);
+	put(p, body, sizeof(body));
+}
+
+/* The 4-byte form of a name or value length (high bit set). */
+static void
+put_len4(struct pkt *p, uint32_t len)
+{
+	unsigned char	 b[4];
+
+	b[0] = (unsigned char)((len >> 24) | 0x80);
+	b[1] = (unsigned char)(len >> 16);
+	b[2] = (unsigned char)(len >> 8);
+	b[3] = (unsigned char)len;
+	put(p, b, sizeof(b));
+}
+
+/* (1) A name length near 2^31 in a PARAMS record cut short. */
+static void
+build_huge_name(struct pkt *p)
+{
+	put_begin(p, FCGI_RESPONDER);
+	put_header(p, FCGI_PARAMS, 100, 0);
+	put_len4(p, 0x7ffffff0);
+	put(p, "\x01" "AAAA", 5);
+}
+
+/* (2) A record that claims 65535 bytes; 10 come, then EOF. */
+static void
+build_short_record(struct pkt *p)
+{
+	put_begin(p, FCGI_RESPONDER);
+	put_header(p, FCGI_PARAMS, 65535, 0);
+	put(p, "\x0b\x09REQUEST_M", 10);
+}
+
+/* (3) 4 KiB of noise from a fixed seed, so a failure can be replayed. */
+static void
+build_garbage(struct pkt *p)
+{
+	uint64_t	 x = 0x746f6c6c67617465ULL;	/* "tollgate" */
+	unsigned char	 c;
+	size_t		 i;
+
+	for (i = 0; i < 4096; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		c = (unsigned char)(x >> 24);
+		put(p, &c, 1);
+	}
+}
+
+/* (4) A complete request but for its role, which does not exist. */
+static void
+build_unknown_role(struct pkt *p)
+{
+	static const char	 param[] = "\x0e\x03REQUEST_METHODGET";
+
+	put_begin(p, 0x7777);
+	put_header(p, FCGI_PARAMS, sizeof(param) - 1, 0);
+	put(p, param, sizeof(param) - 1);
+	put_header(p, FCGI_PARAMS, 0, 0);
+	put_header(p, FCGI_STDIN, 0, 0);
+}
+
+/* (5) A value length of 0xffffffff (2^31 - 1 once the flag is off). */
+static void
+build_huge_value(struct pkt *p)
+{
+	put_begin(p, FCGI_RESPONDER);
+	put_header(p, FCGI_PARAMS, 64, 0);
+	put(p, "\x04", 1);
+	put_len4(p, 0xffffffff);
+	put(p, "NAMEvvvv", 8);
+}
+
+/*
+ * (6) Name and value lengths of 2^30 each: their sum overflows an int
+ * and libfcgi 2.4.2 aborts in its Malloc (SPEC 12).
+ */
+static void
+build_overflowing_sum(struct pkt *p)
+{
+	put_begin(p, FCGI_RESPONDER);
+	put_header(p, FCGI_PARAMS, 64, 0);
+	put_len4(p, 0x40000000);
+	put_len4(p, 0x40000000);
+	put(p, "xxxxxxxxxxxxxxxx", 16);
+}
+
+/* (7) A short name with a value length of 0x7ffffffe: aborts too. */
+static void
+build_value_near_max(struct pkt *p)
+{
+	put_begin(p, FCGI_RESPONDER);
+	put_header(p, FCGI_PARAMS, 64, 0);
+	put(p, "\x04", 1);
+	put_len4(p, 0x7ffffffe);
+	put(p, "NAMEvvvv", 8);
+}
+
+/*
+ * Send the bytes, end our side, and read until the responder lets go of
+ * the connection.  Returns the bytes it answered, or -1 when it still
+ * holds the connection after 5 s (a responder stuck on one client).
+ */
+static ssize_t
+send_hostile(const struct pkt *p)
+{
+	struct pollfd	 pfd;
+	char		 buf[4096];
+	double		 deadline;
+	ssize_t		 n, got = 0;
+	size_t		 off;
+	int		 fd;
+
+	if ((fd = it_unix_connect(it_env("TOLLGATE_SOCKET"))) == -1)
+		fail_msg("cannot connect to the FastCGI socket");
+	for (off = 0; off < p->len; off += (size_t)n)
+		if ((n = send(fd, p->b + off, p->len - off, MSG_NOSIGNAL)) <=
+		    0)
+			break;	/* the responder may hang up early: fine */
+	shutdown(fd, SHUT_WR);
+	deadline = it_now_ms() + 5000.0;
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (it_now_ms() >= deadline ||
+		    poll(&pfd, 1, (int)(deadline - it_now_ms())) == 0) {
+			got = -1;
+			break;
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n > 0)
+			got += n;
+	}
+	close(fd);
+	return got;
+}
+
+static void
+test_hostile_fastcgi(void **state)
+{
+	static const struct {
+		const char	*name;
+		void		(*build)(struct pkt *);
+	} cases[] = {
+		{ "PARAMS name length 0x7ffffff0, record cut",
+		    build_huge_name },
+		{ "record claims 65535 bytes, EOF after 10",
+		    build_short_record },
+		{ "4 KiB of garbage", build_garbage },
+		{ "BEGIN_REQUEST with unknown role 0x7777",
+		    build_unknown_role },
+		{ "PARAMS value length 0xffffffff", build_huge_value },
+		{ "PARAMS name and value lengths 2^30 each",
+		    build_overflowing_sum },
+		{ "PARAMS value length 0x7ffffffe", build_value_near_max },
+	};
+	struct pkt	 p;
+	pid_t		 pids[PIDS_MAX];
+	size_t		 i, n = PIDS_MAX, deaths0;
+	ssize_t		 got;
+	int		 fd, k, refused = 0;
+
+	deaths0 = it_log_count("killed by signal") +
+	    it_log_count("exited with");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		cases[i].build(&p);
+		got = send_hostile(&p);
+		print_message("# (%zu) %s: %zu bytes sent, %zd answered\n",
+		    i + 1, cases[i].name, p.len, got);
+		if (got == -1)
+			fail_msg("(%zu) %s: the responder still holds the "
+			    "connection 5 s after our EOF", i + 1,
+			    cases[i].name);
+		if (it_wait_health(5.0) == -1)
+			fail_msg("(%zu) %s: no healthy answer within 5 s",
+			    i + 1, cases[i].name);
+		assert_master_unchanged();
+	}
+
+	/* Last, connections opened and closed at once, some mid-header. */
+	for (k = 0; k < 200; k++) {
+		if ((fd = it_unix_connect(it_env("TOLLGATE_SOCKET"))) == -1) {
+			refused++;
+			continue;
+		}
+		if (k % 4 == 0)
+			(void)send(fd, "\x01\x01\x00", 3, MSG_NOSIGNAL);
+		close(fd);
+	}
+	print_message("# (%zu) 200 connections opened and closed, %d "
+	    "refused\n", i + 1, refused);
+	if (it_wait_health(5.0) == -1)
+		fail_msg("no healthy answer within 5 s after 200 empty "
+		    "connections");
+	assert_master_unchanged();
+
+	/* Whatever died, the master brings the number back. */
+	if (it_wait_responders(master, it_workers(), NULL, 0, 30.0, pids,
+	    &n) == -1)
+		fail_msg("the master did not get back to %d responders",
+		    it_workers());
+	print_message("# responders that died on the way: %zu\n",
+	    it_log_count("killed by signal") + it_log_count("exited with") -
+	    deaths0);
+	assert_int_equal(health_series(10, "after the hostile records"), 0);
+}
+
+static int
+group_setup(void **state)
+{
+	it_init();
+	it_env("TOLLGATE_URL");
+	it_env("TOLLGATE_SOCKET");
+	it_env("STACK_DIR");
+	if (it_wait_health(15.0) == -1)
+		return -1;
+	master = it_master_pid();
+	if (!it_pid_alive(master)) {
+		print_error("the master %ld named by the pid file is not "
+		    "running\n", (long)master);
+		return -1;
+	}
+	print_message("# master %ld, %d responders wanted\n", (long)master,
+	    it_workers());
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	 tests[] = {
+		cmocka_unit_test_setup(test_responder_sigkill, settle),
+		cmocka_unit_test_setup_teardown(test_database_down, settle,
+		    pg_restart),
+		cmocka_unit_test_setup(test_sighup_under_load, settle),
+		cmocka_unit_test_setup(test_hostile_fastcgi, settle),
+	};
+
+	return cmocka_run_group_tests_name("it-resilience", tests,
+	    group_setup, NULL);
+}

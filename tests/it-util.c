@@ -1,0 +1,781 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Helpers of the integration programs: see it-util.h.  They talk to the
+ * stack only from the outside, as a client or an operator would (HTTP,
+ * signals, /proc, the log file), never through the product's code.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "it-util.h"
+
+static int	 it_curl_ready;
+static CURL	*it_curl;		/* it_request()'s handle */
+
+void
+it_init(void)
+{
+	if (it_curl_ready)
+		return;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "it: curl_global_init failed\n");
+		exit(1);
+	}
+	it_curl_ready = 1;
+	/* Lines of several processes and threads should not interleave. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+/* A variable of stack.env; the test cannot go on without it. */
+const char *
+it_env(const char *name)
+{
+	const char	*v = getenv(name);
+
+	if (v == NULL || *v == '\0')
+		fail_msg("environment variable %s is not set: run this program "
+		    "through tests/integration.sh (or export a stack's "
+		    "stack.env)", name);
+	return v;
+}
+
+const char *
+it_env_or(const char *name, const char *def)
+{
+	const char	*v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+double
+it_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+void
+it_sleep_ms(long ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* --- HTTP ---------------------------------------------------------- */
+
+struct it_sink {
+	char	*p;
+	size_t	 len;
+	size_t	 max;
+	int	 toobig;
+};
+
+/* Append, keeping a NUL after the data; past the cap, note and drop. */
+static void
+it_sink_add(struct it_sink *s, const char *p, size_t n)
+{
+	char	*np;
+
+	if (s->toobig || s->len + n > s->max) {
+		s->toobig = 1;
+		return;
+	}
+	if ((np = realloc(s->p, s->len + n + 1)) == NULL) {
+		s->toobig = 1;
+		return;
+	}
+	s->p = np;
+	memcpy(s->p + s->len, p, n);
+	s->len += n;
+	s->p[s->len] = '\0';
+}
+
+static size_t
+it_on_body(char *p, size_t size, size_t n, void *arg)
+{
+	it_sink_add(arg, p, size * n);
+	return size * n;
+}
+
+/*
+ * Keep only the head of the last response: an interim "100 Continue"
+ * or a redirect starts a new status line and drops what came before.
+ */
+static size_t
+it_on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct it_sink	*s = arg;
+
+	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		s->len = 0;
+		s->toobig = 0;
+	}
+	it_sink_add(s, p, size * n);
+	return size * n;
+}
+
+static char *
+it_strndup(const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = malloc(n + 1)) == NULL) {
+		fprintf(stderr, "it: out of memory\n");
+		abort();
+	}
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* Split the raw head into name/value pairs (status line skipped). */
+static void
+it_parse_head(struct it_resp *resp)
+{
+	const char	*line, *end, *colon, *v, *ve;
+
+	if (resp->head == NULL)
+		return;
+	for (line = resp->head; *line != '\0'; line = end) {
+		end = strchr(line, '\n');
+		end = end == NULL ? line + strlen(line) : end + 1;
+		if ((colon = memchr(line, ':', (size_t)(end - line))) == NULL ||
+		    strncmp(line, "HTTP/", 5) == 0)
+			continue;
+		if (resp->nheaders == IT_HEADERS_MAX)
+			break;
+		for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = end; ve > v && isspace((unsigned char)ve[-1]); ve--)
+			;
+		resp->headers[resp->nheaders].name = it_strndup(line,
+		    (size_t)(colon - line));
+		resp->headers[resp->nheaders].value = it_strndup(v,
+		    (size_t)(ve - v));
+		resp->nheaders++;
+	}
+}
+
+/*
+ * One request on a given handle (one per thread).  "hdrs" is a
+ * NULL-terminated list of extra "Name: value" lines, or NULL.  A body
+ * (even an empty one) is sent for POST, PUT and PATCH and whenever
+ * "body" is not NULL.  Returns 0 when a response came (any status),
+ * -1 on a transport failure, described in resp->error.  The response
+ * is overwritten: free a previous one first.
+ */
+int
+it_request_on(CURL *h, struct it_resp *resp, const char *method,
+    const char *path, const char *ctype, const void *body, size_t bodylen,
+    const char *const *hdrs)
+{
+	struct curl_slist	*list = NULL;
+	struct it_sink		 bs = { NULL, 0, IT_BODY_MAX, 0 };
+	struct it_sink		 hs = { NULL, 0, IT_HEAD_MAX, 0 };
+	char			 url[4096], line[1024];
+	const char		*base;
+	CURLcode		 cc;
+	double			 t0;
+	int			 sends_body;
+
+	memset(resp, 0, sizeof(*resp));
+	base = it_env("TOLLGATE_URL");
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	sends_body = body != NULL || strcmp(method, "POST") == 0 ||
+	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)IT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, resp->error);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, it_on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &bs);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, it_on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &hs);
+	/* Path bytes go as given: "%zz" must reach the server as is. */
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	else if (sends_body) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body != NULL ?
+		    (const char *)body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)(body != NULL ? bodylen : 0));
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	} else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+
+	/* No "Expect: 100-continue" dance; no default form content type. */
+	list = curl_slist_append(list, "Expect:");
+	if (ctype != NULL) {
+		snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+		list = curl_slist_append(list, line);
+	} else if (sends_body)
+		list = curl_slist_append(list, "Content-Type:");
+	for (; hdrs != NULL && *hdrs != NULL; hdrs++)
+		list = curl_slist_append(list, *hdrs);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+
+	t0 = it_now_ms();
+	cc = curl_easy_perform(h);
+	resp->ms = it_now_ms() - t0;
+	curl_slist_free_all(list);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	else if (resp->error[0] == '\0')
+		snprintf(resp->error, sizeof(resp->error), "%s",
+		    curl_easy_strerror(cc));
+	resp->body = bs.p != NULL ? bs.p : it_strndup("", 0);
+	resp->body_len = bs.len;
+	resp->truncated = bs.toobig;
+	resp->head = hs.p != NULL ? hs.p : it_strndup("", 0);
+	resp->head_len = hs.len;
+	it_parse_head(resp);
+	return cc == CURLE_OK ? 0 : -1;
+}
+
+/*
+ * it_request(&resp, method, path, content_type, body, bodylen,
+ *     "Name: value", ..., NULL) on the main thread's handle.
+ */
+int
+it_request(struct it_resp *resp, const char *method, const char *path,
+    const char *ctype, const void *body, size_t bodylen, ...)
+{
+	const char	*hdrs[IT_EXTRA_MAX + 1];
+	const char	*h;
+	va_list		 ap;
+	size_t		 n = 0;
+
+	it_init();
+	if (it_curl == NULL && (it_curl = curl_easy_init()) == NULL)
+		fail_msg("curl_easy_init failed");
+	va_start(ap, bodylen);
+	while ((h = va_arg(ap, const char *)) != NULL)
+		if (n < IT_EXTRA_MAX)
+			hdrs[n++] = h;
+	va_end(ap);
+	hdrs[n] = NULL;
+	return it_request_on(it_curl, resp, method, path, ctype, body,
+	    bodylen, hdrs);
+}
+
+/* The value of the first header "name" (any case), or NULL. */
+const char *
+it_header(const struct it_resp *resp, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < resp->nheaders; i++)
+		if (strcasecmp(resp->headers[i].name, name) == 0)
+			return resp->headers[i].value;
+	return NULL;
+}
+
+void
+it_response_free(struct it_resp *resp)
+{
+	size_t	 i;
+
+	for (i = 0; i < resp->nheaders; i++) {
+		free(resp->headers[i].name);
+		free(resp->headers[i].value);
+	}
+	free(resp->head);
+	free(resp->body);
+	if (resp->json != NULL)
+		json_object_put(resp->json);
+	memset(resp, 0, sizeof(*resp));
+}
+
+/*
+ * Poll GET /api/v1/health every 100 ms until it answers 200.  Returns
+ * 0, or -1 after "seconds" with the last answer printed.
+ */
+int
+it_wait_health(double seconds)
+{
+	struct it_resp	 r;
+	double		 deadline = it_now_ms() + seconds * 1000.0;
+	char		 last[512];
+
+	last[0] = '\0';
+	for (;;) {
+		if (it_request(&r, "GET", "/api/v1/health", NULL, NULL, 0,
+		    (const char *)NULL) == 0 && r.status == 200) {
+			it_response_free(&r);
+			return 0;
+		}
+		snprintf(last, sizeof(last), "status %ld, %s%.200s", r.status,
+		    r.error[0] != '\0' ? r.error : "body ", r.body);
+		it_response_free(&r);
+		if (it_now_ms() >= deadline)
+			break;
+		it_sleep_ms(100);
+	}
+	print_error("health did not answer 200 within %.1f s; last: %s\n",
+	    seconds, last);
+	return -1;
+}
+
+/* Host and port of $TOLLGATE_URL ("http://host:port/..."). */
+static int
+it_url_hostport(char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char	*u = it_env("TOLLGATE_URL"), *h, *c, *e;
+
+	if (strncmp(u, "http://", 7) != 0)
+		return -1;
+	h = u + 7;
+	e = h + strcspn(h, "/");
+	if ((c = memchr(h, ':', (size_t)(e - h))) == NULL) {
+		c = e;
+		snprintf(port, portsz, "80");
+	} else
+		snprintf(port, portsz, "%.*s", (int)(e - c - 1), c + 1);
+	snprintf(host, hostsz, "%.*s", (int)(c - h), h);
+	return 0;
+}
+
+/*
+ * Send "request" as is to the web server and read until it closes
+ * (send HTTP/1.0 or "Connection: close").  For what libcurl hides, such
+ * as the bytes after the head of a HEAD answer.  *out is malloc'd and
+ * NUL-terminated (caller frees).  Returns 0 or -1.
+ */
+int
+it_raw_http(const char *request, char **out, size_t *outlen)
+{
+	struct addrinfo	 hints, *res = NULL;
+	struct it_sink	 s = { NULL, 0, IT_BODY_MAX, 0 };
+	struct pollfd	 pfd;
+	char		 host[256], port[16], chunk[4096];
+	double		 deadline;
+	ssize_t		 n;
+	size_t		 off, len = strlen(request);
+	int		 fd = -1, rc = -1;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (it_url_hostport(host, sizeof(host), port, sizeof(port)) == -1 ||
+	    getaddrinfo(host, port, &hints, &res) != 0) {
+		print_error("cannot resolve TOLLGATE_URL\n");
+		goto done;
+	}
+	if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+	    -1 || connect(fd, res->ai_addr, res->ai_addrlen) == -1) {
+		print_error("connect %s:%s: %s\n", host, port, strerror(errno));
+		goto done;
+	}
+	for (off = 0; off < len; off += (size_t)n)
+		if ((n = write(fd, request + off, len - off)) <= 0) {
+			print_error("write: %s\n", strerror(errno));
+			goto done;
+		}
+	deadline = it_now_ms() + IT_TIMEOUT_S * 1000.0;
+	for (;;) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (it_now_ms() >= deadline ||
+		    poll(&pfd, 1, (int)(deadline - it_now_ms())) == 0) {
+			print_error("no end of response within %d s\n",
+			    IT_TIMEOUT_S);
+			goto done;
+		}
+		if ((n = read(fd, chunk, sizeof(chunk))) == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			print_error("read: %s\n", strerror(errno));
+			goto done;
+		}
+		it_sink_add(&s, chunk, (size_t)n);
+	}
+	rc = 0;
+done:
+	if (fd != -1)
+		close(fd);
+	if (res != NULL)
+		freeaddrinfo(res);
+	*out = s.p != NULL ? s.p : it_strndup("", 0);
+	*outlen = s.len;
+	return rc;
+}
+
+/* Is this an id the product generated: 32 lower-case hex digits? */
+int
+it_rid_is_generated(const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++)
+		if (!isdigit((unsigned char)s[n]) && (s[n] < 'a' || s[n] > 'f'))
+			return 0;
+	return n == 32;
+}
+
+/* --- JSON ---------------------------------------------------------- */
+
+/* The body as JSON, owned by resp; a body that is not JSON fails. */
+struct json_object *
+it_json(struct it_resp *resp)
+{
+	enum json_tokener_error	 err = json_tokener_success;
+
+	if (resp->json != NULL)
+		return resp->json;
+	resp->json = json_tokener_parse_verbose(resp->body, &err);
+	if (resp->json == NULL)
+		fail_msg("status %ld: body is not JSON (%s): %.300s",
+		    resp->status, json_tokener_error_desc(err), resp->body);
+	return resp->json;
+}
+
+/*
+ * Look up a dotted path ("error.type").  Returns 1 when every member
+ * exists, with *out the value (NULL for a JSON null), else 0.
+ */
+int
+it_json_get(struct json_object *o, const char *path, struct json_object **out)
+{
+	char		 key[256];
+	const char	*p = path, *dot;
+	size_t		 n;
+
+	*out = NULL;
+	for (;;) {
+		dot = strchr(p, '.');
+		n = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		if (n >= sizeof(key) ||
+		    !json_object_is_type(o, json_type_object))
+			return 0;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		if (!json_object_object_get_ex(o, key, &o))
+			return 0;
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	*out = o;
+	return 1;
+}
+
+/* A string member at a dotted path, or NULL (missing, not a string). */
+const char *
+it_json_str(struct json_object *o, const char *path)
+{
+	struct json_object	*v;
+
+	if (!it_json_get(o, path, &v) || !json_object_is_type(v,
+	    json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* --- processes ----------------------------------------------------- */
+
+pid_t
+it_master_pid(void)
+{
+	const char	*path = it_env("TOLLGATE_PIDFILE");
+	char		 line[64], *end;
+	FILE		*fp;
+	long		 pid;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("pid file %s: %s", path, strerror(errno));
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	errno = 0;
+	pid = strtol(line, &end, 10);
+	if (errno != 0 || end == line || (*end != '\n' && *end != '\0') ||
+	    pid <= 1)
+		fail_msg("pid file %s: no pid in \"%s\"", path, line);
+	return (pid_t)pid;
+}
+
+/*
+ * Read "pid (comm) S ppid" from /proc/<pid>/stat.  comm may hold spaces
+ * and parentheses, so parse from the last ')'.
+ */
+static int
+it_proc_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char	 path[64], buf[1024], *rp;
+	FILE	*fp;
+	size_t	 n;
+	long	 pp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if ((rp = strrchr(buf, ')')) == NULL ||
+	    sscanf(rp + 1, " %c %ld", state, &pp) != 2)
+		return -1;
+	*ppid = (pid_t)pp;
+	return 0;
+}
+
+/*
+ * The live children of "master": a scan of /proc/<pid>/stat for the
+ * parent pid (/proc/<pid>/task/<pid>/children needs a kernel option
+ * not every machine has).  Zombies, dead but not yet reaped, are left
+ * out.  Returns how many were found; at most "max" are stored.
+ */
+size_t
+it_responder_pids(pid_t master, pid_t *pids, size_t max)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 state, *end;
+	pid_t		 ppid;
+	long		 pid;
+	size_t		 n = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		fail_msg("opendir /proc: %s", strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (it_proc_stat((pid_t)pid, &state, &ppid) == -1 ||
+		    ppid != master || state == 'Z' || state == 'X')
+			continue;
+		if (n < max)
+			pids[n] = (pid_t)pid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Does the process exist and is it not a zombie? */
+int
+it_pid_alive(pid_t pid)
+{
+	char	 state;
+	pid_t	 ppid;
+
+	if (kill(pid, 0) == -1 && errno != EPERM)
+		return 0;
+	return it_proc_stat(pid, &state, &ppid) == 0 && state != 'Z' &&
+	    state != 'X';
+}
+
+/* The configured number of responders; serve's default without one. */
+int
+it_workers(void)
+{
+	const char	*v = getenv("TOLLGATE_WORKERS");
+	long		 cores, n;
+	char		*end;
+
+	if (v == NULL || *v == '\0') {
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+		return cores > 0 ? (int)(2 * cores) : 2;
+	}
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n < 1 || n > 256)
+		fail_msg("TOLLGATE_WORKERS=%s is not a number of responders",
+		    v);
+	return (int)n;
+}
+
+static int
+it_pid_in(pid_t pid, const pid_t *set, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == pid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Wait until the master has exactly "want" live children, none of them
+ * in "exclude".  The last view is left in pids and npids.  Returns 0, or -1
+ * after "seconds".
+ */
+int
+it_wait_responders(pid_t master, int want, const pid_t *exclude,
+    size_t nexclude, double seconds, pid_t *pids, size_t *npids)
+{
+	double	 deadline = it_now_ms() + seconds * 1000.0;
+	size_t	 i, n, max = *npids;
+	int	 stale;
+
+	for (;;) {
+		n = it_responder_pids(master, pids, max);
+		*npids = n < max ? n : max;
+		stale = 0;
+		for (i = 0; i < *npids; i++)
+			if (it_pid_in(pids[i], exclude, nexclude))
+				stale++;
+		if (n == (size_t)want && stale == 0)
+			return 0;
+		if (it_now_ms() >= deadline)
+			break;
+		it_sleep_ms(50);
+	}
+	print_error("master %ld: %zu responders after %.1f s, %d of them "
+	    "ones that should be gone; want %d\n", (long)master, n, seconds,
+	    stale, want);
+	return -1;
+}
+
+/* Run a shell command (system(3)); its exit status, 128+N if killed. */
+int
+it_sh(const char *fmt, ...)
+{
+	char	 cmd[4096];
+	va_list	 ap;
+	int	 rc;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	print_message("$ %s\n", cmd);
+	fflush(stdout);
+	if ((rc = system(cmd)) == -1)
+		return -1;
+	if (WIFEXITED(rc))
+		return WEXITSTATUS(rc);
+	return WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : -1;
+}
+
+/* --- the log and the FastCGI socket ---------------------------------- */
+
+/* One pass over $TOLLGATE_LOG for a line holding s1 (and s2). */
+static int
+it_log_scan(const char *s1, const char *s2, char *out, size_t outsz)
+{
+	const char	*path = it_env("TOLLGATE_LOG");
+	char		*line = NULL;
+	size_t		 cap = 0;
+	FILE		*fp;
+	int		 found = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("log %s: %s", path, strerror(errno));
+	while (getline(&line, &cap, fp) != -1)
+		if (strstr(line, s1) != NULL &&
+		    (s2 == NULL || strstr(line, s2) != NULL)) {
+			if (out != NULL)
+				snprintf(out, outsz, "%s", line);
+			found = 1;
+			break;
+		}
+	free(line);
+	fclose(fp);
+	return found;
+}
+
+/*
+ * Is there a line in $TOLLGATE_LOG holding s1 and (unless NULL) s2?
+ * Polled for "seconds": a responder logs after it has answered.  The
+ * line goes to out when found.
+ */
+int
+it_log_find(const char *s1, const char *s2, double seconds, char *out,
+    size_t outsz)
+{
+	double	 deadline = it_now_ms() + seconds * 1000.0;
+
+	for (;;) {
+		if (it_log_scan(s1, s2, out, outsz))
+			return 1;
+		if (it_now_ms() >= deadline)
+			return 0;
+		it_sleep_ms(50);
+	}
+}
+
+/* How many lines of $TOLLGATE_LOG hold s. */
+size_t
+it_log_count(const char *s)
+{
+	const char	*path = it_env("TOLLGATE_LOG");
+	char		*line = NULL;
+	size_t		 cap = 0, n = 0;
+	FILE		*fp;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("log %s: %s", path, strerror(errno));
+	while (getline(&line, &cap, fp) != -1)
+		if (strstr(line, s) != NULL)
+			n++;
+	free(line);
+	fclose(fp);
+	return n;
+}
+
+/* A stream connection to a unix socket, or -1 (printed). */
+int
+it_unix_connect(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		print_error("socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		print_error("socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		print_error("connect %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

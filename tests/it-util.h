@@ -1,0 +1,94 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Helpers shared by the integration programs (tests/it-*.c), which run
+ * under tests/integration.sh against a live stack whose stack.env is
+ * exported: HTTP through libcurl to $TOLLGATE_URL, JSON lookups, the
+ * serve master and its responders, the log, the raw FastCGI socket.
+ *
+ * Error conventions: a helper that cannot let the test go on (a missing
+ * variable, a body that is not JSON, an unreadable pid file) fails the
+ * running cmocka test with a message saying why; the others return
+ * 0 / -1 or a count and leave the verdict to the test.  Helpers without
+ * a CURL handle argument use one handle of their own: main thread only.
+ */
+#ifndef IT_UTIL_H
+#define IT_UTIL_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+struct json_object;
+
+#define IT_BODY_MAX	(4 * 1024 * 1024)	/* body bytes kept */
+#define IT_HEAD_MAX	(64 * 1024)		/* header bytes kept */
+#define IT_HEADERS_MAX	64
+#define IT_TIMEOUT_S	10			/* per HTTP request */
+#define IT_EXTRA_MAX	16			/* extra request headers */
+
+struct it_header {
+	char	*name;
+	char	*value;
+};
+
+/* One HTTP response.  Everything in it is owned; it_response_free(). */
+struct it_resp {
+	long			 status;	/* 0: no response */
+	char			*head;		/* raw head, last response */
+	size_t			 head_len;
+	struct it_header	 headers[IT_HEADERS_MAX];
+	size_t			 nheaders;
+	char			*body;		/* NUL-terminated, never NULL */
+	size_t			 body_len;
+	int			 truncated;	/* cut at IT_BODY_MAX */
+	double			 ms;
+	char			 error[CURL_ERROR_SIZE];
+	struct json_object	*json;		/* set by it_json() */
+};
+
+/* Set up libcurl; call from main() before any thread starts. */
+void		 it_init(void);
+const char	*it_env(const char *);
+const char	*it_env_or(const char *, const char *);
+double		 it_now_ms(void);
+void		 it_sleep_ms(long);
+
+/* HTTP. */
+int		 it_request(struct it_resp *, const char *, const char *,
+		    const char *, const void *, size_t, ...)
+		    __attribute__((sentinel));
+int		 it_request_on(CURL *, struct it_resp *, const char *,
+		    const char *, const char *, const void *, size_t,
+		    const char *const *);
+const char	*it_header(const struct it_resp *, const char *);
+void		 it_response_free(struct it_resp *);
+int		 it_wait_health(double);
+int		 it_raw_http(const char *, char **, size_t *);
+int		 it_rid_is_generated(const char *);
+
+/* JSON. */
+struct json_object *it_json(struct it_resp *);
+int		 it_json_get(struct json_object *, const char *,
+		    struct json_object **);
+const char	*it_json_str(struct json_object *, const char *);
+
+/* Processes. */
+pid_t		 it_master_pid(void);
+size_t		 it_responder_pids(pid_t, pid_t *, size_t);
+int		 it_pid_alive(pid_t);
+int		 it_workers(void);
+int		 it_wait_responders(pid_t, int, const pid_t *, size_t, double,
+		    pid_t *, size_t *);
+int		 it_sh(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+
+/* The log and the FastCGI socket. */
+int		 it_log_find(const char *, const char *, double, char *,
+		    size_t);
+size_t		 it_log_count(const char *);
+int		 it_unix_connect(const char *);
+
+#endif /* IT_UTIL_H */
