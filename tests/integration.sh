@@ -154,6 +154,19 @@ for f in "${programs[@]}"; do
 	run "${f##*/}" "$f"
 done
 
+# The portal in a real browser (headless Chromium driven by selenium;
+# Debian's python3-selenium, hence /usr/bin/python3).
+browser=$top_srcdir/tests/browser-portal.py
+if [ -f "$browser" ]; then
+	export TEST_OUTPUT_DIR=${TEST_OUTPUT_DIR:-$top_builddir/tests/screenshots}
+	mkdir -p "$TEST_OUTPUT_DIR"
+	run browser-portal.py /usr/bin/python3 "$browser"
+else
+	say "NOTE: $browser is missing: browser test not run"
+	results+=("NOT RUN: browser-portal.py (missing)")
+	failed=1
+fi
+
 smoke=$top_srcdir/tests/apache-smoke.sh
 if [ -f "$smoke" ] && [ -x "$smoke" ]; then
 	run apache-smoke.sh "$smoke"
