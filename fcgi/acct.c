@@ -207,6 +207,27 @@ acct_fail_key(struct req *r, const char *email)
 	return arena_printf(&r->arena, "lf:%s", lower);
 }
 
+/* Has this account had too many failed sign-ins lately?  (429) */
+static int
+acct_throttled(struct req *r, struct fail *f, const char *email)
+{
+	if (rl_peek(acct_fail_key(r, email), ACCT_FAIL_WINDOW, time(NULL)) <
+	    conf.login_fail_max)
+		return 0;
+	return acct_fail(f, 429, "too_many_attempts", "Too many failed "
+	    "sign-ins for this account; wait 15 minutes.", NULL);
+}
+
+/* Count one failed password check against the account. */
+static void
+acct_count_failure(struct req *r, const char *email)
+{
+	struct rl_result	 rr;
+
+	rl_hit(acct_fail_key(r, email), 1 << 30, ACCT_FAIL_WINDOW, time(NULL),
+	    &rr);
+}
+
 /*
  * Check e-mail and password, pick the tenant (the one asked for, else
  * the oldest membership), and open that tenant's transaction.  Unknown
@@ -218,17 +239,13 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 {
 	struct user		 u;
 	struct membership	*ms = NULL;
-	struct rl_result	 rr;
-	const char		*fkey;
 	size_t			 n = 0, i;
 	enum db_rc		 rc;
 	int			 ok;
 
 	memset(out, 0, sizeof(*out));
-	fkey = acct_fail_key(r, email);
-	if (rl_peek(fkey, ACCT_FAIL_WINDOW, time(NULL)) >= conf.login_fail_max)
-		return acct_fail(f, 429, "too_many_attempts", "Too many failed "
-		    "sign-ins for this account; wait 15 minutes.", NULL);
+	if (acct_throttled(r, f, email) == -1)
+		return -1;
 	rc = db_user_by_email(r, email, &u);
 	if (rc != DB_OK && rc != DB_NOTFOUND)
 		return acct_fail_db(f, rc);
@@ -237,7 +254,9 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 		ok = 0;
 	} else
 		ok = passwd_verify(u.password_hash, password);
-	if (ok && (rc = db_user_tenants(r, u.user_id, &ms, &n)) != DB_OK)
+	/* Known accounts: their tenants, to audit a failure there too. */
+	if (rc == DB_OK && (rc = db_user_tenants(r, u.user_id, &ms, &n)) !=
+	    DB_OK)
 		return acct_fail_db(f, rc);
 	for (i = 0; ok && want_tenant != NULL && i < n; i++)
 		if (strcmp(ms[i].tenant_id, want_tenant) == 0)
@@ -245,7 +264,7 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	if (ok && (n == 0 || (want_tenant != NULL && i == n)))
 		ok = 0;
 	if (!ok) {
-		rl_hit(fkey, 1 << 30, ACCT_FAIL_WINDOW, time(NULL), &rr);
+		acct_count_failure(r, email);
 		log_info("sign-in failed");
 		if (rc == DB_OK && n > 0)
 			acct_audit_login_failure(r, ms[0].tenant_id, u.user_id,
@@ -430,8 +449,6 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 	if (!acct_may_manage(r, auth_role_parse(role)))
 		return acct_fail(f, 403, "insufficient_role",
 		    "Only an owner can invite an owner.", "role");
-	if (acct_seat_free(r, f, 1) == -1)
-		return -1;
 	rc = db_user_by_email(r, email, &u);
 	if (rc == DB_OK)
 		rc = db_membership_role(r, u.user_id, &mrole, &memail);
@@ -446,6 +463,8 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 		    "a pending invitation.", "email");
 	if (rc != DB_NOTFOUND)
 		return acct_fail_db(f, rc);
+	if (acct_seat_free(r, f, 1) == -1)
+		return -1;
 	if (crypto_token_new("", token, raw) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
@@ -503,10 +522,15 @@ acct_accept(struct req *r, struct fail *f, const char *token,
 		return -1;
 	rc = db_user_by_email(r, inv.email, &u);
 	if (rc == DB_OK) {
-		if (!passwd_verify(u.password_hash, password))
+		/* A password check like any sign-in: counted and throttled. */
+		if (acct_throttled(r, f, inv.email) == -1)
+			return -1;
+		if (!passwd_verify(u.password_hash, password)) {
+			acct_count_failure(r, inv.email);
 			return acct_fail(f, 401, "invalid_credentials", "This "
 			    "address has an account: enter its password.",
 			    "password");
+		}
 		user_id = u.user_id;
 	} else if (rc == DB_NOTFOUND) {
 		if (passwd_check_new(password, &cause) == -1)

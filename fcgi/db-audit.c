@@ -68,7 +68,8 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	*has_more = 0;
 	if ((rc = db_exec(r, "SELECT event_id, " TS("at") ", actor, action, "
 	    "target, ip, request_id, details::text, actor_user_id "
-	    "FROM audit_events WHERE ($2::text IS NULL OR action = $2) "
+	    "FROM audit_events WHERE tenant_id = app_tenant() "
+	    "AND ($2::text IS NULL OR action = $2) "
 	    "AND ($3::text IS NULL OR actor = $3 OR "
 	    "  actor_user_id::text = $3 OR actor_key_id::text = $3) "
 	    "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) "

@@ -67,7 +67,8 @@ db_refresh_lock(struct req *r, const char *token_id, struct refresh *t)
 
 	rc = db_row(r, "SELECT token_id, user_id, family, "
 	    "expires_at <= now(), rotated_at IS NOT NULL, "
-	    "revoked_at IS NOT NULL FROM refresh_tokens WHERE token_id = $1 "
+	    "revoked_at IS NOT NULL FROM refresh_tokens "
+	    "WHERE tenant_id = app_tenant() AND token_id = $1 "
 	    "FOR UPDATE", 1, &token_id, &res);
 	if (rc != DB_OK)
 		return rc;
@@ -86,14 +87,16 @@ db_refresh_rotated(struct req *r, const char *token_id, const char *next_id)
 	const char	*v[2] = { token_id, next_id };
 
 	return db_exec(r, "UPDATE refresh_tokens SET rotated_at = now(), "
-	    "rotated_to = $2 WHERE token_id = $1", 2, v, NULL);
+	    "rotated_to = $2 WHERE tenant_id = app_tenant() AND token_id = $1",
+	    2, v, NULL);
 }
 
 enum db_rc
 db_refresh_revoke_family(struct req *r, const char *family)
 {
 	return db_exec(r, "UPDATE refresh_tokens SET revoked_at = now() "
-	    "WHERE family = $1 AND revoked_at IS NULL", 1, &family, NULL);
+	    "WHERE tenant_id = app_tenant() AND family = $1 AND "
+	    "revoked_at IS NULL", 1, &family, NULL);
 }
 
 /* api keys */
@@ -201,7 +204,8 @@ db_apikey_list(struct req *r, int limit, const char *after,
 	if ((rc = db_exec(r, "SELECT key_id, name, prefix, "
 	    TS("created_at") ", " TS("last_used_at") ", "
 	    "array_to_string(scopes, ',') FROM api_keys "
-	    "WHERE revoked_at IS NULL AND ($2::uuid IS NULL OR key_id > $2::uuid) "
+	    "WHERE tenant_id = app_tenant() AND revoked_at IS NULL AND "
+	    "($2::uuid IS NULL OR key_id > $2::uuid) "
 	    "ORDER BY key_id LIMIT $1", 2, v, &res)) != DB_OK)
 		return rc;
 	rows = db_nrows(res);
@@ -230,7 +234,8 @@ db_apikey_revoke(struct req *r, const char *key_id, const char **name)
 	enum db_rc	 rc;
 
 	rc = db_row(r, "UPDATE api_keys SET revoked_at = now() "
-	    "WHERE key_id = $1 AND revoked_at IS NULL RETURNING name", 1,
+	    "WHERE tenant_id = app_tenant() AND key_id = $1 AND "
+	    "revoked_at IS NULL RETURNING name", 1,
 	    &key_id, &res);
 	if (rc == DB_OK && name != NULL)
 		*name = db_get(res, 0, 0);
@@ -310,7 +315,8 @@ enum db_rc
 db_session_revoke(struct req *r, const char *session_id)
 {
 	return db_exec(r, "UPDATE portal_sessions SET revoked_at = now() "
-	    "WHERE session_id = $1", 1, &session_id, NULL);
+	    "WHERE tenant_id = app_tenant() AND session_id = $1", 1,
+	    &session_id, NULL);
 }
 
 /* invitations */
@@ -384,7 +390,8 @@ db_invitation_lock(struct req *r, const char *invitation_id,
 	enum db_rc	 rc;
 
 	rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations i "
-	    "JOIN tenants t USING (tenant_id) WHERE i.invitation_id = $1 "
+	    "JOIN tenants t USING (tenant_id) WHERE i.tenant_id = app_tenant() "
+	    "AND i.invitation_id = $1 "
 	    "FOR UPDATE OF i", 1, &invitation_id, &res);
 	if (rc == DB_OK)
 		db_invitation_fill(res, 0, inv);
@@ -395,7 +402,8 @@ enum db_rc
 db_invitation_accepted(struct req *r, const char *invitation_id)
 {
 	return db_exec(r, "UPDATE invitations SET accepted_at = now() "
-	    "WHERE invitation_id = $1", 1, &invitation_id, NULL);
+	    "WHERE tenant_id = app_tenant() AND invitation_id = $1", 1,
+	    &invitation_id, NULL);
 }
 
 enum db_rc
@@ -404,7 +412,8 @@ db_invitation_revoke(struct req *r, const char *invitation_id)
 	PGresult	*res;
 
 	return db_row(r, "UPDATE invitations SET revoked_at = now() "
-	    "WHERE invitation_id = $1 AND accepted_at IS NULL AND "
+	    "WHERE tenant_id = app_tenant() AND invitation_id = $1 AND "
+	    "accepted_at IS NULL AND "
 	    "revoked_at IS NULL RETURNING invitation_id", 1, &invitation_id,
 	    &res);
 }
@@ -419,7 +428,8 @@ db_invitations_pending(struct req *r, struct invitation **out, size_t *n)
 
 	*n = 0;
 	if ((rc = db_exec(r, "SELECT " DB_INVITATION_COLS " FROM invitations i "
-	    "JOIN tenants t USING (tenant_id) WHERE i.accepted_at IS NULL AND "
+	    "JOIN tenants t USING (tenant_id) WHERE i.tenant_id = app_tenant() "
+	    "AND i.accepted_at IS NULL AND "
 	    "i.revoked_at IS NULL AND i.expires_at > now() "
 	    "ORDER BY i.created_at DESC LIMIT 100", 0, NULL, &res)) != DB_OK)
 		return rc;
@@ -437,7 +447,8 @@ db_invitation_pending_for(struct req *r, const char *email)
 {
 	PGresult	*res;
 
-	return db_row(r, "SELECT 1 FROM invitations WHERE lower(email) = "
+	return db_row(r, "SELECT 1 FROM invitations WHERE tenant_id = app_tenant() AND "
+	    "lower(email) = "
 	    "lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND "
 	    "expires_at > now()", 1, &email, &res);
 }

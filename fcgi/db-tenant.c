@@ -133,8 +133,9 @@ db_tenant_get(struct req *r, struct tenant *t)
 	    "t.seats, p.rate_limit, p.rate_per_seat, "
 	    "(SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan "
 	    "  AND q.metric = 'seats'), "
-	    "(SELECT count(*) FROM memberships), "
-	    "(SELECT count(*) FROM invitations WHERE accepted_at IS NULL "
+	    "(SELECT count(*) FROM memberships m WHERE m.tenant_id = t.tenant_id), "
+	    "(SELECT count(*) FROM invitations i WHERE i.tenant_id = t.tenant_id "
+	    "  AND accepted_at IS NULL "
 	    "  AND revoked_at IS NULL AND expires_at > now()), "
 	    TS("t.created_at") " "
 	    "FROM tenants t JOIN plans p ON p.plan = CASE "
@@ -181,7 +182,8 @@ db_membership_role(struct req *r, const char *user_id, const char **role,
 	enum db_rc	 rc;
 
 	rc = db_row(r, "SELECT m.role, u.email FROM memberships m "
-	    "JOIN users u USING (user_id) WHERE m.user_id = $1", 1, &user_id,
+	    "JOIN users u USING (user_id) WHERE m.tenant_id = app_tenant() "
+	    "AND m.user_id = $1", 1, &user_id,
 	    &res);
 	if (rc == DB_OK) {
 		*role = db_get(res, 0, 0);
@@ -218,7 +220,8 @@ db_members_list(struct req *r, int limit, const char *after,
 	*has_more = 0;
 	if ((rc = db_exec(r, "SELECT m.user_id, u.email, u.name, m.role, "
 	    TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
-	    "WHERE $2::uuid IS NULL OR m.user_id > $2::uuid "
+	    "WHERE m.tenant_id = app_tenant() AND "
+	    "($2::uuid IS NULL OR m.user_id > $2::uuid) "
 	    "ORDER BY m.user_id LIMIT $1", 2, v, &res)) != DB_OK)
 		return rc;
 	rows = db_nrows(res);
@@ -241,7 +244,8 @@ db_member_get(struct req *r, const char *user_id, struct member *m)
 
 	rc = db_row(r, "SELECT m.user_id, u.email, u.name, m.role, "
 	    TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
-	    "WHERE m.user_id = $1", 1, &user_id, &res);
+	    "WHERE m.tenant_id = app_tenant() AND m.user_id = $1", 1, &user_id,
+	    &res);
 	if (rc == DB_OK)
 		db_member_fill(res, 0, m);
 	return rc;
@@ -258,7 +262,7 @@ db_owners_lock(struct req *r, int *owners)
 	enum db_rc	 rc;
 
 	if ((rc = db_exec(r, "SELECT user_id FROM memberships "
-	    "WHERE role = 'owner' FOR UPDATE", 0, NULL, &res)) != DB_OK)
+	    "WHERE tenant_id = app_tenant() AND role = 'owner' FOR UPDATE", 0, NULL, &res)) != DB_OK)
 		return rc;
 	*owners = db_nrows(res);
 	return DB_OK;
@@ -278,7 +282,8 @@ db_membership_set_role(struct req *r, const char *user_id, const char *role)
 	const char	*v[2] = { user_id, role };
 	PGresult	*res;
 
-	return db_row(r, "UPDATE memberships SET role = $2 WHERE user_id = $1 "
+	return db_row(r, "UPDATE memberships SET role = $2 WHERE tenant_id = app_tenant() "
+	    "AND user_id = $1 "
 	    "RETURNING user_id", 2, v, &res);
 }
 
@@ -288,15 +293,17 @@ db_membership_delete(struct req *r, const char *user_id)
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_row(r, "DELETE FROM memberships WHERE user_id = $1 "
+	rc = db_row(r, "DELETE FROM memberships WHERE tenant_id = app_tenant() "
+	    "AND user_id = $1 "
 	    "RETURNING user_id", 1, &user_id, &res);
 	if (rc != DB_OK)
 		return rc;
 	/* A removed member's sessions and tokens here die with it. */
 	if ((rc = db_exec(r, "UPDATE portal_sessions SET revoked_at = now() "
-	    "WHERE user_id = $1 AND revoked_at IS NULL", 1, &user_id,
-	    NULL)) != DB_OK)
+	    "WHERE tenant_id = app_tenant() AND user_id = $1 AND "
+	    "revoked_at IS NULL", 1, &user_id, NULL)) != DB_OK)
 		return rc;
 	return db_exec(r, "UPDATE refresh_tokens SET revoked_at = now() "
-	    "WHERE user_id = $1 AND revoked_at IS NULL", 1, &user_id, NULL);
+	    "WHERE tenant_id = app_tenant() AND user_id = $1 AND "
+	    "revoked_at IS NULL", 1, &user_id, NULL);
 }

@@ -220,7 +220,7 @@ req_error_page(struct req *r, int status, const char *message)
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\">"
 	    "<title>%d %s</title><link rel=\"stylesheet\" "
-	    "href=\"/static/tollgate.css\"></head><body class=\"error-page\">"
+	    "href=\"/static/tollgate.css?v=" TOLLGATE_VERSION "\"></head><body class=\"error-page\">"
 	    "<main><h1>%d %s</h1><p>", status, http_status_text(status),
 	    status, http_status_text(status));
 	req_html_text(&r->out, message);

@@ -24,6 +24,21 @@ page_form(struct req *r, const char *name)
 	return v != NULL ? v : "";
 }
 
+/* "a,b" as "a, b" for reading. */
+static const char *
+page_list_text(struct req *r, const char *csv)
+{
+	struct buf	 b;
+	const char	*out;
+
+	buf_init(&b, 1024);
+	for (; csv != NULL && *csv != '\0'; csv++)
+		buf_puts(&b, *csv == ',' ? ", " : (char[]){ *csv, '\0' });
+	out = arena_strdup(&r->arena, b.p != NULL ? b.p : "");
+	buf_free(&b);
+	return out;
+}
+
 static int
 page_members(struct req *r)
 {
@@ -64,7 +79,8 @@ page_keys_data(struct req *r)
 		tmpl_set_row(r, "Keys", i, "id", k[i].key_id);
 		tmpl_set_row(r, "Keys", i, "name", k[i].name);
 		tmpl_set_row(r, "Keys", i, "prefix", k[i].prefix);
-		tmpl_set_row(r, "Keys", i, "scopes", k[i].scopes_text);
+		tmpl_set_row(r, "Keys", i, "scopes", page_list_text(r,
+		    k[i].scopes_text));
 		tmpl_set_row(r, "Keys", i, "created_at", k[i].created_at);
 		tmpl_set_row(r, "Keys", i, "last_used_at", k[i].last_used_at);
 	}

@@ -114,6 +114,16 @@ tmpl_set_row(struct req *r, const char *prefix, size_t i, const char *field,
 	tmpl_set(r, name, value);
 }
 
+/*
+ * url_escape() for templates: ClearSilver registers it only in its CGI
+ * kit (cgi_register_strfuncs), which Tollgate does not link.
+ */
+static NEOERR *
+tmpl_url_escape(const char *in, char **out)
+{
+	return neos_url_escape(in, out, NULL);
+}
+
 static NEOERR *
 tmpl_out(void *ctx, char *s)
 {
@@ -142,6 +152,11 @@ tmpl_render(struct req *r, int status, const char *file)
 	snprintf(path, sizeof(path), "%s/%s", conf.template_dir, file);
 	if ((err = cs_init(&cs, hdf)) != STATUS_OK) {
 		tmpl_log_err(err, "cs_init");
+		goto fail;
+	}
+	if ((err = cs_register_strfunc(cs, "url_escape", tmpl_url_escape)) !=
+	    STATUS_OK) {
+		tmpl_log_err(err, "cs_register_strfunc");
 		goto fail;
 	}
 	if ((err = cs_parse_file(cs, path)) != STATUS_OK) {

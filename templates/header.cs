@@ -1,11 +1,12 @@
-<?cs # The top of every page: head, navigation for signed-in users, flash. ?>
 <!doctype html>
+<?cs # The top of every page: head, navigation for signed-in users, flash.
+     The form macros are defined here so every page has them. ?>
 <html lang="en">
-<head>
+<head><?cs include:"macros.cs" ?>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title><?cs var:Page.title ?> · Tollgate</title>
-<link rel="stylesheet" href="/static/tollgate.css">
+<link rel="stylesheet" href="/static/tollgate.css?v=<?cs var:Page.version ?>">
 </head>
 <body class="<?cs if:User.email ?>app<?cs else ?>public<?cs /if ?>">
 <a class="visually-hidden" href="#main">Skip to content</a>
@@ -29,6 +30,10 @@
       <button class="linkbutton" type="submit">Sign out</button>
     </form>
   </div>
+</header>
+<?cs else ?>
+<header class="topbar public">
+  <a class="brand" href="/">Tollgate</a>
 </header>
 <?cs /if ?>
 <main class="content" id="main">

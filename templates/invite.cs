@@ -1,4 +1,3 @@
-<?cs include:"macros.cs" ?>
 <?cs include:"header.cs" ?>
 <div class="auth-box">
 <?cs if:Invite.valid ?>

@@ -1,4 +1,3 @@
-<?cs include:"macros.cs" ?>
 <?cs include:"header.cs" ?>
 <h1>Keys</h1>
 <section class="card">

@@ -1,4 +1,3 @@
-<?cs include:"macros.cs" ?>
 <?cs include:"header.cs" ?>
 <h1>Team</h1>
 <p class="lead"><?cs var:Tenant.members ?> member(s)<?cs if:Tenant.seat_limit ?>, <?cs var:Tenant.seat_limit ?> seats on the <?cs var:Tenant.plan_name ?> plan<?cs /if ?>.</p>

@@ -1,0 +1,731 @@
+#!/usr/bin/python3
+# Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+#
+# tests/browser-portal.py: the portal in a real browser, and its CSRF and
+# Origin checks over plain HTTP, against a running stack (lighttpd in
+# front of tollgate, as tests/stack.sh starts it).
+#
+#   TOLLGATE_URL     base URL of the portal (required)
+#   STACK_DIR        the stack's directory (required)
+#   TEST_OUTPUT_DIR  where screenshots go (default $STACK_DIR/screenshots)
+#
+# Part one (no browser) posts portal forms with urllib and a cookie jar:
+# without a token, with a wrong one, with a token of another session, with
+# a foreign Origin or Referer, with neither; each must answer 403 and
+# change nothing, and the same form with the right token and Origin must
+# work.  Part two drives headless Chromium (Debian's chromium,
+# chromium-driver and python3-selenium) through sign-up, sign-out,
+# sign-in, invitation, a second browser profile accepting it, API keys,
+# a forged CSRF token, and screenshots.
+#
+# Output is TAP-like ("ok N - ...", "not ok N - ..."), then one summary
+# line; the exit status is 1 when anything failed.  Use /usr/bin/python3:
+# Debian's python3-selenium lives there.
+import html
+import http.cookiejar
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+WAIT_S = 10		# longest wait for one page
+BUDGET_S = 110		# the whole run, browsers quit included
+PASSWORD = "Correct-Horse-Battery-%s" % secrets.token_hex(4)
+
+
+class Tap:
+	"""Numbered results; a failure prints its diagnostics as # lines."""
+
+	def __init__(self):
+		self.n = 0
+		self.failed = 0
+
+	def ok(self, cond, desc, diag=None):
+		self.n += 1
+		if cond:
+			print("ok %d - %s" % (self.n, desc), flush=True)
+		else:
+			self.failed += 1
+			print("not ok %d - %s" % (self.n, desc), flush=True)
+			if diag is not None:
+				for line in str(diag).splitlines()[:40]:
+					print("#   %s" % line, flush=True)
+		return bool(cond)
+
+	def eq(self, got, want, desc):
+		return self.ok(got == want, desc,
+		    "got:  %r\nwant: %r" % (got, want))
+
+	def summary(self, what):
+		print("%s: %d passed, %d failed" % (what, self.n - self.failed,
+		    self.failed), flush=True)
+
+
+T = Tap()
+
+
+def env(name):
+	v = os.environ.get(name, "")
+	if not v:
+		print("Bail out! %s is not set (load the stack's stack.env)" % name)
+		sys.exit(1)
+	return v
+
+
+BASE = env("TOLLGATE_URL").rstrip("/")
+STACK_DIR = env("STACK_DIR")
+OUT_DIR = os.environ.get("TEST_OUTPUT_DIR") or os.path.join(STACK_DIR,
+    "screenshots")
+ORIGIN = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(BASE))
+EVIL = "http://evil.example"
+
+
+def unique_email(tag):
+	return "%s-%s@example.com" % (tag, secrets.token_hex(5))
+
+
+# --- part one: plain HTTP ----------------------------------------------------
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+	def redirect_request(self, *args, **kwargs):
+		return None
+
+
+class Client:
+	"""One cookie jar, no redirects followed, no Origin unless asked."""
+
+	def __init__(self):
+		self.jar = http.cookiejar.CookieJar()
+		self.opener = urllib.request.build_opener(
+		    urllib.request.HTTPCookieProcessor(self.jar), NoRedirect())
+
+	def request(self, method, path, form=None, headers=None):
+		data = None
+		hdrs = dict(headers or {})
+		if form is not None:
+			data = urllib.parse.urlencode(form, doseq=True).encode()
+			hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+		req = urllib.request.Request(BASE + path, data=data, method=method,
+		    headers=hdrs)
+		try:
+			with self.opener.open(req, timeout=15) as resp:
+				return resp.status, resp.headers, resp.read().decode(
+				    "utf-8", "replace")
+		except urllib.error.HTTPError as e:
+			body = e.read().decode("utf-8", "replace")
+			return e.code, e.headers, body
+
+	def get(self, path):
+		return self.request("GET", path)
+
+	def post(self, path, form, origin=ORIGIN, referer=None):
+		h = {}
+		if origin is not None:
+			h["Origin"] = origin
+		if referer is not None:
+			h["Referer"] = referer
+		return self.request("POST", path, form, h)
+
+	def cookie(self, name):
+		for c in self.jar:
+			if c.name == name:
+				return c.value
+		return None
+
+
+def csrf_of(body, action=None):
+	"""The csrf field of the form posting to action (or the first one)."""
+	if action is not None:
+		m = re.search(r'<form[^>]*action="%s"[^>]*>(.*?)</form>' %
+		    re.escape(action), body, re.S)
+		if m is None:
+			return None
+		body = m.group(1)
+	m = re.search(r'<input type="hidden" name="csrf" value="([^"]*)">', body)
+	return html.unescape(m.group(1)) if m else None
+
+
+def sets_cookie(headers, name):
+	return any(v.split("=", 1)[0].strip() == name
+	    for v in headers.get_all("Set-Cookie") or [])
+
+
+def pending_emails(team_page):
+	"""The e-mail addresses listed under "Pending invitations"."""
+	part = team_page.split("<h2>Pending invitations</h2>", 1)
+	if len(part) != 2:
+		return None
+	part = part[1].split("</section>", 1)[0]
+	return [html.unescape(e) for e in
+	    re.findall(r"<tr><td>([^<]*)</td>", part)]
+
+
+def key_names(keys_page):
+	part = keys_page.split("<h2>API keys</h2>", 1)
+	if len(part) != 2:
+		return None
+	part = part[1].split("</section>", 1)[0]
+	return [html.unescape(e) for e in
+	    re.findall(r"<tr><td>([^<]*)</td>", part)]
+
+
+def is_csrf_403(status, body):
+	return status == 403 and "did not come from this site" in body
+
+
+def http_tests():
+	print("# part one: CSRF token and Origin checks over HTTP", flush=True)
+	email = unique_email("csrf")
+
+	# Sign-up: a refused one creates nobody; then the real one.
+	a = Client()
+	st, _, body = a.get("/register")
+	T.eq(st, 200, "GET /register answers 200")
+	tok = csrf_of(body)
+	T.ok(tok and a.cookie("tg_pre"), "the register form carries a token "
+	    "bound to a tg_pre cookie")
+	reg = {"organization": "CSRF Org", "name": "", "email": email,
+	    "password": PASSWORD, "csrf": tok}
+	st, h, body = a.post("/register", reg, origin=EVIL)
+	T.ok(is_csrf_403(st, body) and not sets_cookie(h, "tg_session"),
+	    "register with a foreign Origin: 403, no session", "status %d" % st)
+	st, h, body = a.post("/register", dict(reg, csrf="x" * len(tok)))
+	T.ok(is_csrf_403(st, body) and not sets_cookie(h, "tg_session"),
+	    "register with a wrong token: 403, no session", "status %d" % st)
+	st, h, _ = a.post("/register", reg)
+	T.ok(st == 303 and h.get("Location") == "/dashboard" and
+	    sets_cookie(h, "tg_session"), "register with token and Origin: "
+	    "303 to /dashboard with a session (so the refused ones created "
+	    "nothing: the address was still free)", "status %d, Location %s" %
+	    (st, h.get("Location")))
+
+	# Login CSRF, on a fresh jar.
+	b = Client()
+	st, _, body = b.get("/login")
+	tok = csrf_of(body)
+	T.ok(st == 200 and tok, "GET /login has a form token")
+	good = {"email": email, "password": PASSWORD, "csrf": tok}
+	bad = [
+		("without a csrf field", {"email": email,
+		    "password": PASSWORD}, ORIGIN, None),
+		("with an empty csrf", dict(good, csrf=""), ORIGIN, None),
+		("with a wrong csrf", dict(good, csrf=tok[:-2] + (
+		    "AA" if not tok.endswith("AA") else "BB")), ORIGIN, None),
+		("with the right token but Origin: %s" % EVIL, good, EVIL, None),
+		("with the right token but Origin: null and no Referer", good,
+		    "null", None),
+		("with the right token, no Origin, Referer %s/" % EVIL, good, None,
+		    EVIL + "/login"),
+		("with the right token, no Origin, Referer on a look-alike host",
+		    good, None, ORIGIN + ".evil.example/login"),
+		("with the right token and neither Origin nor Referer", good,
+		    None, None),
+	]
+	for what, form, origin, referer in bad:
+		st, h, body = b.post("/login", form, origin=origin,
+		    referer=referer)
+		T.ok(is_csrf_403(st, body) and not sets_cookie(h, "tg_session"),
+		    "login %s: 403, no tg_session" % what, "status %d\n%s" %
+		    (st, body[:300]))
+	T.ok(b.cookie("tg_session") is None, "no session cookie after the "
+	    "refused logins")
+	st, h, _ = b.post("/login", good, origin=None, referer=BASE + "/login")
+	T.ok(st == 303 and sets_cookie(h, "tg_session"), "login with the right "
+	    "token and our Referer (no Origin) works", "status %d" % st)
+
+	# Signed-in forms (a's session).
+	st, _, team = a.get("/team")
+	T.eq(st, 200, "GET /team signed in")
+	tok = csrf_of(team, "/team/invite")
+	before = pending_emails(team)
+	T.eq(before, [], "no pending invitation yet")
+	other = csrf_of(b.get("/team")[2], "/team/invite")
+	T.ok(other and other != tok, "another session has another token")
+	invitee = unique_email("nobody")
+	inv = {"email": invitee, "role": "member", "csrf": tok}
+	bad = [
+		("without a csrf field", {"email": invitee, "role": "member"},
+		    ORIGIN, None),
+		("with a wrong csrf", dict(inv, csrf="garbage"), ORIGIN, None),
+		("with the token of another session", dict(inv, csrf=other),
+		    ORIGIN, None),
+		("with the right token but Origin: %s" % EVIL, inv, EVIL, None),
+		("with the right token, no Origin, foreign Referer", inv, None,
+		    EVIL + "/team"),
+		("with the right token and neither Origin nor Referer", inv,
+		    None, None),
+	]
+	for what, form, origin, referer in bad:
+		st, _, body = a.post("/team/invite", form, origin=origin,
+		    referer=referer)
+		T.ok(is_csrf_403(st, body) and "/invite/" not in body,
+		    "invite %s: 403, no link" % what, "status %d" % st)
+	st, _, team = a.get("/team")
+	T.eq(pending_emails(team), [], "after the refused invitations the "
+	    "pending list is still empty")
+
+	# A pre-login token does not work for a signed-in form.
+	c = Client()
+	pre = csrf_of(c.get("/login")[2])
+	st, _, _ = a.post("/team/invite", dict(inv, csrf=pre))
+	T.eq(st, 403, "invite with a pre-login (tg_pre) token: 403")
+
+	# Other state-changing forms.
+	st, _, keys = a.get("/keys")
+	ktok = csrf_of(keys, "/keys/api")
+	kform = {"name": "csrf-probe", "scope": ["usage:read"], "csrf": ktok}
+	st, _, body = a.post("/keys/api", kform, origin=EVIL)
+	T.ok(is_csrf_403(st, body) and "tg_" not in body,
+	    "create API key with a foreign Origin: 403, no secret")
+	st, _, body = a.post("/keys/api", dict(kform, csrf="nope"))
+	T.ok(is_csrf_403(st, body), "create API key with a wrong token: 403")
+	T.eq(key_names(a.get("/keys")[2]), [], "no API key was created")
+	st, _, body = a.post("/logout", {"csrf": "nope"})
+	T.ok(is_csrf_403(st, body), "logout with a wrong token: 403")
+	st, _, body = a.post("/logout", {"csrf": tok}, origin=EVIL)
+	T.ok(is_csrf_403(st, body), "logout with a foreign Origin: 403")
+	st, _, _ = a.get("/dashboard")
+	T.eq(st, 200, "the session survived the refused logouts")
+
+	# Positive control: the same invitation with token and Origin.
+	st, _, body = a.post("/team/invite", inv)
+	T.ok(st == 200 and '<div class="secret">' + BASE + "/invite/" in body,
+	    "invite with token and Origin: 200 and the link", "status %d" % st)
+	st, _, team = a.get("/team")
+	T.eq(pending_emails(team), [invitee], "now one invitation is pending")
+	st, h, _ = a.post("/logout", {"csrf": tok})
+	T.ok(st == 303 and h.get("Location") == "/login", "logout with token "
+	    "and Origin works")
+	st, h, _ = a.get("/dashboard")
+	T.ok(st == 303 and h.get("Location") == "/login", "after logout "
+	    "/dashboard sends to /login")
+
+
+# --- part two: the browser ---------------------------------------------------
+
+def browser_tests():
+	from selenium import webdriver
+	from selenium.webdriver.chrome.options import Options
+	from selenium.webdriver.chrome.service import Service
+	from selenium.webdriver.common.by import By
+	from selenium.webdriver.support import expected_conditions as EC
+	from selenium.webdriver.support.ui import Select, WebDriverWait
+
+	print("# part two: headless Chromium", flush=True)
+	os.makedirs(OUT_DIR, exist_ok=True)
+	drivers = []
+	profiles = []
+
+	def new_driver():
+		profile = tempfile.mkdtemp(prefix="tg-chromium-")
+		profiles.append(profile)
+		opts = Options()
+		opts.binary_location = "/usr/bin/chromium"
+		for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+		    "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+		    "--disable-background-networking",
+		    "--disable-component-update", "--disable-sync",
+		    "--window-size=1280,900", "--user-data-dir=" + profile):
+			opts.add_argument(flag)
+		d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
+		    options=opts)
+		drivers.append(d)
+		d.set_page_load_timeout(30)
+		return d
+
+	def loaded(d):
+		return d.execute_script("return document.readyState") == "complete"
+
+	def go(d, path):
+		d.get(path if path.startswith(("http:", "https:", "data:"))
+		    else BASE + path)
+		WebDriverWait(d, WAIT_S).until(loaded)
+
+	def submit(d, button):
+		"""Click a submit button and wait for the next page."""
+		old = d.find_element(By.TAG_NAME, "html")
+		button.click()
+		WebDriverWait(d, WAIT_S).until(EC.staleness_of(old))
+		WebDriverWait(d, WAIT_S).until(loaded)
+
+	def fill(d, field_id, value):
+		el = d.find_element(By.ID, field_id)
+		el.clear()
+		el.send_keys(value)
+
+	def form_button(d, action):
+		return d.find_element(By.CSS_SELECTOR,
+		    'form[action="%s"] button[type="submit"]' % action)
+
+	def path_of(d):
+		return urllib.parse.urlsplit(d.current_url).path
+
+	def texts(d, xpath):
+		return [e.text.strip() for e in d.find_elements(By.XPATH, xpath)]
+
+	def flash(d, kind="notice"):
+		els = d.find_elements(By.CSS_SELECTOR, "div.flash." + kind)
+		return " ".join(e.text for e in els)
+
+	def rows(d, heading):
+		return d.find_elements(By.XPATH, "//section[h2=%s]//tbody/tr" %
+		    xpath_str(heading))
+
+	def pending(d):
+		return texts(d, "//section[h2='Pending invitations']//tbody/tr/td[1]")
+
+	def shot(d, name, width=1280, height=None, mobile=False):
+		"""A screenshot at a given viewport; the full page by default."""
+		if height is None:
+			d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+			    "width": width, "height": 900, "deviceScaleFactor": 1,
+			    "mobile": mobile})
+			height = max(900, d.execute_script(
+			    "return document.documentElement.scrollHeight"))
+		d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+		    "width": width, "height": height, "deviceScaleFactor": 1,
+		    "mobile": mobile})
+		path = os.path.join(OUT_DIR, name)
+		try:
+			d.save_screenshot(path)
+		finally:
+			d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+		T.ok(os.path.isfile(path) and os.path.getsize(path) > 1000 and
+		    png_magic(path), "screenshot %s is a non-empty PNG" % path)
+
+	org = 'Acme <b>&</b> "Q" \'s'
+	owner = unique_email("owner")
+	admin = unique_email("admin")
+	stolen = {}
+
+	def step_register(d):
+		go(d, "/register")
+		T.ok(d.find_elements(By.CSS_SELECTOR, 'link[rel="stylesheet"]'
+		    '[href="/static/tollgate.css"]'), "register page links the "
+		    "stylesheet")
+		fill(d, "f-organization", org)
+		fill(d, "f-name", "Olive Owner")
+		fill(d, "f-email", owner)
+		fill(d, "f-password", PASSWORD)
+		submit(d, form_button(d, "/register"))
+		T.eq(path_of(d), "/dashboard", "register lands on /dashboard")
+		T.eq(d.find_element(By.TAG_NAME, "h1").text, org, "the "
+		    "organization name is the h1's text, literally")
+		T.eq(d.find_element(By.CSS_SELECTOR, ".usermenu .tenant").text,
+		    org, "the organization name is shown literally in the header")
+		T.ok(not d.find_elements(By.CSS_SELECTOR, "h1 b, .tenant b"),
+		    "no <b> element was made from the name")
+		T.ok("&lt;b&gt;" in d.page_source, "page source has &lt;b&gt;")
+		T.ok(d.title.startswith("Dashboard"), "title is Dashboard",
+		    d.title)
+		T.ok("Welcome" in flash(d), "a Welcome notice is shown",
+		    flash(d))
+		T.ok(owner in d.find_element(By.CSS_SELECTOR, ".usermenu .user")
+		    .text and "(owner)" in d.find_element(By.CSS_SELECTOR,
+		    ".usermenu .user").text, "header shows the user as owner")
+		T.ok(d.get_cookie("tg_session") is not None and
+		    d.get_cookie("tg_session").get("httpOnly") and
+		    d.get_cookie("tg_session").get("sameSite") == "Lax",
+		    "tg_session is HttpOnly and SameSite=Lax",
+		    d.get_cookie("tg_session"))
+		go(d, "/dashboard")
+		T.ok("Welcome" not in flash(d), "the notice is gone on reload")
+
+	def step_logout(d):
+		submit(d, d.find_element(By.XPATH,
+		    "//form[@action='/logout']//button[normalize-space()="
+		    "'Sign out']"))
+		T.eq(path_of(d), "/login", "Sign out lands on /login")
+		T.ok("signed out" in flash(d), "a signed-out notice is shown",
+		    flash(d))
+		go(d, "/dashboard")
+		T.eq(path_of(d), "/login", "after sign-out /dashboard sends to "
+		    "/login")
+
+	def step_wrong_password(d):
+		go(d, "/login")
+		fill(d, "f-email", owner)
+		fill(d, "f-password", PASSWORD + "-wrong")
+		submit(d, form_button(d, "/login"))
+		T.eq(path_of(d), "/login", "a wrong password stays on /login")
+		err = d.find_elements(By.CSS_SELECTOR, ".auth-box .flash.error")
+		T.ok(err and "password is wrong" in err[0].text, "the error is "
+		    "shown with the form", err[0].text if err else "no error")
+		T.ok(err and err[0].location["y"] < d.find_element(By.ID,
+		    "f-email").location["y"], "the error is above the fields")
+		T.eq(d.find_element(By.ID, "f-email").get_attribute("value"),
+		    owner, "the e-mail is kept in its field")
+		T.eq(d.find_element(By.ID, "f-password").get_attribute("value"),
+		    "", "the password is not sent back")
+		T.ok(d.get_cookie("tg_session") is None, "no session cookie")
+		shot(d, "login-error.png")
+
+	def step_login(d):
+		fill(d, "f-email", owner)
+		fill(d, "f-password", PASSWORD)
+		submit(d, form_button(d, "/login"))
+		T.eq(path_of(d), "/dashboard", "login lands on /dashboard")
+		T.ok("signed in" in flash(d), "a signed-in notice is shown",
+		    flash(d))
+		T.eq(d.find_element(By.TAG_NAME, "h1").text, org, "it is the "
+		    "same organization")
+
+	def step_csrf_forged(d):
+		go(d, "/team")
+		before = pending(d)
+		T.eq(before, [], "no pending invitation before the forged post")
+		fill(d, "f-email", unique_email("forged"))
+		d.execute_script("document.querySelector('form[action=\"/team/"
+		    "invite\"] input[name=\"csrf\"]').value = arguments[0];",
+		    "garbage-" + secrets.token_hex(8))
+		submit(d, form_button(d, "/team/invite"))
+		body = d.find_element(By.TAG_NAME, "body").text
+		T.ok(d.title.startswith("403"), "forged csrf: a 403 page", d.title)
+		T.ok("expired" in body and "did not come from this site" in body,
+		    "the 403 page says the form expired or did not come from "
+		    "this site", body)
+		T.ok("/invite/" not in d.page_source, "no invitation link shown")
+		shot(d, "csrf-403.png", height=600)
+		go(d, "/team")
+		T.eq(pending(d), before, "the pending list is unchanged")
+		stolen["csrf"] = d.find_element(By.CSS_SELECTOR,
+		    'form[action="/team/invite"] input[name="csrf"]') \
+		    .get_attribute("value")
+
+	def step_cross_site(d):
+		# A page of another origin posting the invite form with the
+		# victim's real token: SameSite=Lax keeps the cookie home and
+		# Origin is "null"; either way nothing may be created.
+		page = ('<form method="post" action="%s/team/invite">'
+		    '<input name="csrf" value="%s"><input name="email" value="%s">'
+		    '<input name="role" value="owner"><button type="submit">go'
+		    '</button></form>' % (BASE, html.escape(stolen["csrf"]),
+		    unique_email("crosssite")))
+		go(d, "data:text/html;charset=utf-8," + urllib.parse.quote(page))
+		submit(d, d.find_element(By.TAG_NAME, "button"))
+		# Without the cookie the POST is sent to /login, whose GET
+		# (a top-level navigation: Lax cookies go) may go on to the
+		# dashboard; what matters is that no link was made.
+		T.ok(path_of(d) in ("/login", "/dashboard", "/team/invite") and
+		    not d.find_elements(By.CSS_SELECTOR, "div.secret") and
+		    "/invite/" not in d.page_source, "a cross-site post with a "
+		    "stolen token shows no invitation link",
+		    d.current_url + " " + d.title)
+		go(d, "/team")
+		T.eq(path_of(d), "/team", "still signed in after the cross-site "
+		    "post")
+		T.eq(pending(d), [], "the cross-site post created no invitation")
+
+	def step_invite(d):
+		go(d, "/team")
+		fill(d, "f-email", admin)
+		Select(d.find_element(By.ID, "f-role")).select_by_value("admin")
+		submit(d, form_button(d, "/team/invite"))
+		secret = d.find_elements(By.CSS_SELECTOR, "div.secret")
+		link = secret[0].text.strip() if secret else ""
+		T.ok(link.startswith(BASE + "/invite/") and len(link) > len(BASE)
+		    + 40, "the invitation link is shown in div.secret", link)
+		T.eq(pending(d), [admin], "the invitation is listed as pending")
+		T.eq(texts(d, "//section[h2='Pending invitations']//tbody/tr/td[2]"),
+		    ["admin"], "with the role admin")
+		go(d, "/team")
+		T.ok(not d.find_elements(By.CSS_SELECTOR, "div.secret"),
+		    "the link is not shown again on reload")
+		return link
+
+	def step_accept(d, d2, link):
+		go(d2, link)
+		if not T.ok(d2.find_elements(By.ID, "f-password"), "the "
+		    "invitation link opens the invitation form", "got: %s\n%s" %
+		    (d2.title, d2.find_element(By.TAG_NAME, "body").text)):
+			return
+		T.ok(org in d2.find_element(By.TAG_NAME, "h1").text, "the "
+		    "invitation page names the organization literally",
+		    d2.find_element(By.TAG_NAME, "h1").text)
+		T.ok(admin in d2.find_element(By.TAG_NAME, "body").text,
+		    "and the invited address")
+		shot(d2, "invite.png")
+		fill(d2, "f-name", "Ada Admin")
+		fill(d2, "f-password", PASSWORD + "-2")
+		submit(d2, form_button(d2, urllib.parse.urlsplit(link).path))
+		T.eq(path_of(d2), "/dashboard", "accepting lands on /dashboard")
+		T.eq(d2.find_element(By.CSS_SELECTOR, ".usermenu .tenant").text,
+		    org, "of the inviting organization")
+		user = d2.find_element(By.CSS_SELECTOR, ".usermenu .user").text
+		T.ok(admin in user and "(admin)" in user, "as admin", user)
+		T.ok("joined" in flash(d2), "a joined notice is shown", flash(d2))
+		T.ok(any(e.text == "Audit" for e in d2.find_elements(
+		    By.CSS_SELECTOR, "nav.mainnav a")), "an admin sees Audit in "
+		    "the navigation")
+		go(d2, link)
+		T.ok("not valid" in d2.find_element(By.TAG_NAME, "h1").text,
+		    "the link does not work twice")
+		go(d, "/team")
+		members = texts(d, "//section[h2='Members']//tbody/tr/td[1]")
+		T.eq(sorted(members), sorted([owner, admin]), "the owner's /team "
+		    "lists 2 members")
+		T.eq(pending(d), [], "and no pending invitation")
+
+	def step_keys(d):
+		go(d, "/keys")
+		before = len(rows(d, "API keys"))
+		fill(d, "f-name", "ci <key> \"1\"")
+		for scope in ("usage:write", "entitlements:read"):
+			d.find_element(By.CSS_SELECTOR, 'input[name="scope"][value="%s"]'
+			    % scope).click()
+		submit(d, form_button(d, "/keys/api"))
+		secret = d.find_elements(By.CSS_SELECTOR, "div.secret")
+		sec = secret[0].text.strip() if secret else ""
+		T.ok(re.fullmatch(r"tg_[A-Za-z0-9_-]{20,}", sec), "the new secret "
+		    "starts with tg_ and is shown in div.secret", sec)
+		shot(d, "keys-created.png")
+		go(d, "/keys")
+		T.ok(not d.find_elements(By.CSS_SELECTOR, "div.secret") and
+		    (not sec or sec not in d.page_source), "after reload the "
+		    "secret is gone")
+		r = rows(d, "API keys")
+		T.eq(len(r), before + 1, "one more key is listed")
+		row = [x for x in r if x.find_elements(By.TAG_NAME, "td")[0].text
+		    == "ci <key> \"1\""]
+		T.ok(row, "the key is listed by its name, literally")
+		if not row:
+			return
+		cells = [c.text for c in row[0].find_elements(By.TAG_NAME, "td")]
+		T.ok(sec and cells[1].rstrip("…") == sec[:11] and sec[:11] not
+		    in ("", sec), "listed by its prefix %s…" % sec[:11], cells)
+		T.ok("usage:write" in cells[2] and "entitlements:read" in cells[2]
+		    and "billing:read" not in cells[2], "with its two scopes",
+		    cells[2])
+		submit(d, row[0].find_element(By.XPATH,
+		    ".//button[normalize-space()='Revoke']"))
+		T.eq(path_of(d), "/keys", "revoke returns to /keys")
+		T.ok("revoked" in flash(d), "a revoked notice is shown", flash(d))
+		T.eq(len(rows(d, "API keys")), before, "the key is no longer "
+		    "listed")
+
+	def step_screenshots(d):
+		for name in ("dashboard", "team", "keys"):
+			go(d, "/" + name)
+			shot(d, name + ".png")
+		go(d, "/dashboard")
+		shot(d, "dashboard-phone.png", width=390, height=844, mobile=True)
+		# The layout must fit a phone: measure under the same viewport.
+		d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+		    "width": 390, "height": 844, "deviceScaleFactor": 1,
+		    "mobile": True})
+		try:
+			go(d, "/dashboard")
+			sw = d.execute_script(
+			    "return document.documentElement.scrollWidth")
+			T.ok(sw <= 390, "the dashboard fits 390 px without "
+			    "horizontal scrolling", "scrollWidth %s" % sw)
+		finally:
+			d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+		T.ok(d.execute_script("return Array.from(document.styleSheets)"
+		    ".some(s => s.href && s.href.endsWith('/static/tollgate.css')"
+		    " && s.cssRules.length > 0)"), "the stylesheet loaded")
+
+	steps = [
+		("register", step_register),
+		("logout", step_logout),
+		("wrong password", step_wrong_password),
+		("login", step_login),
+		("forged csrf token", step_csrf_forged),
+		("cross-site post", step_cross_site),
+	]
+	try:
+		try:
+			d = new_driver()
+		except Exception as e:
+			T.ok(False, "headless Chromium starts", e)
+			return
+		T.ok(True, "headless Chromium starts")
+		for name, fn in steps:
+			if not run_step(name, fn, d):
+				if name in ("register", "login"):
+					T.ok(False, "later browser steps (they need %s)" % name)
+					return
+		link = run_step("invite", step_invite, d)
+		if link:
+			d2 = new_driver()
+			run_step("accept in a second profile",
+			    lambda d: step_accept(d, d2, link), d)
+		else:
+			T.ok(False, "accept the invitation (no link to open)")
+		run_step("api keys", step_keys, d)
+		run_step("screenshots", step_screenshots, d)
+	finally:
+		for drv in drivers:
+			try:
+				drv.quit()
+			except Exception:
+				pass
+		for p in profiles:
+			shutil.rmtree(p, ignore_errors=True)
+
+
+def png_magic(path):
+	with open(path, "rb") as f:
+		return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def xpath_str(s):
+	if "'" not in s:
+		return "'%s'" % s
+	return "concat('%s')" % "', \"'\", '".join(s.split("'"))
+
+
+def run_step(name, fn, *args):
+	"""Run one step; an exception is one failed test, not the end."""
+	try:
+		r = fn(*args)
+		return r if r is not None else True
+	except Exception as e:
+		# Selenium's messages carry the driver's native stack: keep
+		# the first line, and our own frames.
+		msg = (getattr(e, "msg", None) or str(e)).splitlines()
+		T.ok(False, "%s: no exception" % name, "%s: %s\n%s" %
+		    (type(e).__name__, msg[0] if msg else "", "".join(
+		    traceback.format_tb(e.__traceback__, limit=4))))
+		return False
+
+
+class OverBudget(BaseException):
+	pass
+
+
+def on_signal(signum, frame):
+	# An exception, so that the finally clauses quit the browsers.
+	if signum == signal.SIGALRM:
+		raise OverBudget("the run took over %d s" % BUDGET_S)
+	raise SystemExit("stopped by signal %d" % signum)
+
+
+def main():
+	t0 = time.time()
+	signal.signal(signal.SIGTERM, on_signal)
+	signal.signal(signal.SIGINT, on_signal)
+	signal.signal(signal.SIGALRM, on_signal)
+	signal.alarm(BUDGET_S)
+	print("# portal at %s, screenshots in %s" % (BASE, OUT_DIR), flush=True)
+	try:
+		run_step("HTTP CSRF checks", http_tests)
+		browser_tests()
+	except OverBudget as e:
+		T.ok(False, "the run finishes within its budget", e)
+	signal.alarm(0)
+	print("# %.1f s" % (time.time() - t0))
+	T.summary("browser")
+	return 1 if T.failed else 0
+
+
+if __name__ == "__main__":
+	sys.exit(main())

@@ -1,0 +1,466 @@
+/* Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE). */
+
+/*
+ * Escaping of the portal templates (tmpl.c with templates/ *.cs), without
+ * a database: every value a template reads is set with tmpl_set() to a
+ * hostile string, every page template is rendered with tmpl_render(),
+ * and the output is compared byte for byte with tests/golden/<page>.html.
+ * With UPDATE_GOLDEN=1 in the environment the golden files are written
+ * instead (read them before committing them).
+ *
+ * Independent of the golden files, each page is also rendered once per
+ * hostile value with that value everywhere, and checked: no raw
+ * <script>, no raw quote breaking out of an attribute, no javascript:
+ * URL in a link, form or source.
+ *
+ * The templates come from $top_srcdir/templates (top_srcdir defaults to
+ * "."), the golden files from $top_srcdir/tests/golden.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "tollgate.h"
+
+static const char *const	hostile[] = {
+	"<script>alert(1)</script>",
+	"\"onmouseover=\"x",
+	"' OR 1=1 --",
+	"javascript:alert(1)",
+	"line1\r\nline2",
+	"&amp;",
+};
+#define NHOSTILE	(sizeof(hostile) / sizeof(hostile[0]))
+
+/*
+ * Every value the templates read (each "var:" and each "if:" in
+ * templates/ *.cs).  H marks data: it gets a hostile value.  Flags get
+ * "1" so that their blocks render.  The navigation's href is the one
+ * exception: page.c fills it from a constant table, and no escaping
+ * could make a javascript: URL harmless in href="..." (that would need
+ * a URL check, not an escape); its label and id are hostile.
+ */
+enum kind { H, FLAG, CONST };
+struct field {
+	const char	*name;
+	enum kind	 kind;
+	const char	*value;		/* CONST only */
+	int		 fixed;		/* H: 1 + the hostile value, or 0 */
+};
+
+static const struct field	fields[] = {
+	/* header.cs and footer.cs: on every page, so they come first and
+	 * between them carry every hostile value onto every page. */
+	{ "Page.title", H, NULL, 0 },
+	{ "Page.nav", H, NULL, 1 + 1 },
+	{ "Page.csrf", H, NULL, 0 },
+	{ "Page.version", H, NULL, 0 },
+	{ "User.email", H, NULL, 0 },
+	{ "User.role", H, NULL, 0 },
+	{ "Tenant.name", H, NULL, 0 },
+	{ "Tenant.plan", H, NULL, 0 },
+	{ "Tenant.plan_name", H, NULL, 0 },
+	{ "Tenant.status", H, NULL, 0 },
+	{ "Flash.notice", H, NULL, 0 },
+	{ "Flash.error", H, NULL, 0 },
+	{ "Nav.0.id", H, NULL, 1 + 1 },	/* Page.nav's: active */
+	{ "Nav.0.label", H, NULL, 0 },
+	{ "Nav.0.href", CONST, "/dashboard", 0 },
+	{ "Nav.1.id", H, NULL, 1 + 2 },	/* not active */
+	{ "Nav.1.label", H, NULL, 0 },
+	{ "Nav.1.href", CONST, "/team", 0 },
+	/* dashboard.cs, team.cs */
+	{ "Tenant.members", H, NULL, 0 },
+	{ "Tenant.seat_limit", H, NULL, 0 },
+	{ "Tenant.created_at", H, NULL, 0 },
+	/* macros.cs: the fields of login, register, invite, team, keys */
+	{ "Form.error", H, NULL, 0 },
+	{ "Form.organization.value", H, NULL, 0 },
+	{ "Form.organization.error", H, NULL, 0 },
+	{ "Form.name.value", H, NULL, 0 },
+	{ "Form.name.error", H, NULL, 0 },
+	{ "Form.email.value", H, NULL, 0 },
+	{ "Form.email.error", H, NULL, 0 },
+	{ "Form.password.value", H, NULL, 0 },
+	{ "Form.password.error", H, NULL, 0 },
+	{ "Form.role.value", H, NULL, 0 },
+	{ "Form.role.error", H, NULL, 0 },
+	{ "Form.scopes.error", H, NULL, 0 },
+	{ "Form.scope.usage_write", FLAG, NULL, 0 },
+	{ "Form.scope.usage_read", FLAG, NULL, 0 },
+	{ "Form.scope.entitlements_read", FLAG, NULL, 0 },
+	{ "Form.scope.billing_read", FLAG, NULL, 0 },
+	/* invite.cs, team.cs */
+	{ "Invite.valid", FLAG, NULL, 0 },
+	{ "Invite.tenant", H, NULL, 0 },
+	{ "Invite.role", H, NULL, 0 },
+	{ "Invite.email", H, NULL, 0 },
+	{ "Invite.token", H, NULL, 0 },
+	{ "Invite.link", H, NULL, 0 },
+	/* dashboard.cs, team.cs */
+	{ "Members.0.user_id", H, NULL, 0 },
+	{ "Members.0.email", H, NULL, 0 },
+	{ "Members.0.name", H, NULL, 0 },
+	{ "Members.0.role", H, NULL, 0 },
+	{ "Members.0.joined", H, NULL, 0 },
+	{ "Members.1.user_id", H, NULL, 0 },
+	{ "Members.1.email", H, NULL, 0 },
+	{ "Members.1.name", H, NULL, 0 },
+	{ "Members.1.role", H, NULL, 0 },
+	{ "Members.1.joined", H, NULL, 0 },
+	{ "Page.can_manage", FLAG, NULL, 0 },
+	{ "Page.can_audit", FLAG, NULL, 0 },
+	{ "Invitations.0.id", H, NULL, 0 },
+	{ "Invitations.0.email", H, NULL, 0 },
+	{ "Invitations.0.role", H, NULL, 0 },
+	{ "Invitations.0.expires_at", H, NULL, 0 },
+	/* keys.cs, dashboard.cs */
+	{ "Key.secret", H, NULL, 0 },
+	{ "Keys.0.id", H, NULL, 0 },
+	{ "Keys.0.name", H, NULL, 0 },
+	{ "Keys.0.prefix", H, NULL, 0 },
+	{ "Keys.0.scopes", H, NULL, 0 },
+	{ "Keys.0.created_at", H, NULL, 0 },
+	{ "Keys.0.last_used_at", H, NULL, 0 },
+	/* audit.cs, dashboard.cs */
+	{ "Filter.action", H, NULL, 0 },
+	{ "Filter.actor", H, NULL, 0 },
+	{ "Filter.from", H, NULL, 0 },
+	{ "Filter.to", H, NULL, 0 },
+	{ "Audit.0.id", H, NULL, 0 },
+	{ "Audit.0.at", H, NULL, 0 },
+	{ "Audit.0.actor", H, NULL, 0 },
+	{ "Audit.0.action", H, NULL, 0 },
+	{ "Audit.0.target", H, NULL, 0 },
+	{ "Audit.0.ip", H, NULL, 0 },
+	{ "Audit.0.details", H, NULL, 0 },
+	{ "Page.next", FLAG, NULL, 0 },
+	{ "Page.next_query", H, NULL, 0 },
+};
+#define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
+
+static const char *const	pages[] = {
+	"login", "register", "invite", "dashboard", "team", "keys", "audit",
+	"soon",
+};
+#define NPAGES	(sizeof(pages) / sizeof(pages[0]))
+
+static char	 srcdir[1024];
+static int	 update;
+
+/*
+ * Fill the request's HDF.  which < 0: the golden set, where the hostile
+ * values rotate over the fields but for the few fixed ones (Page.nav and
+ * the first item's id share one, so both branches of the active-item
+ * test render); else hostile[which] everywhere.
+ */
+static void
+fill(struct req *r, int which)
+{
+	size_t		 i, h = 0;
+	const char	*v;
+
+	for (i = 0; i < NFIELDS; i++) {
+		switch (fields[i].kind) {
+		case FLAG:
+			v = "1";
+			break;
+		case CONST:
+			v = fields[i].value;
+			break;
+		default:
+			if (which >= 0)
+				v = hostile[which];
+			else if (fields[i].fixed > 0)
+				v = hostile[fields[i].fixed - 1];
+			else
+				v = hostile[h++ % NHOSTILE];
+			break;
+		}
+		tmpl_set(r, fields[i].name, v);
+	}
+}
+
+/* Render templates/<page>.cs into r; the page must come out whole. */
+static void
+render(struct req *r, const char *page, int which)
+{
+	char	 file[64];
+
+	req_init(r);
+	fill(r, which);
+	snprintf(file, sizeof(file), "%s.cs", page);
+	tmpl_render(r, 200, file);
+	if (r->status != 200)
+		fail_msg("%s: rendered with status %d (see the log above):\n%s",
+		    file, r->status, r->out.p != NULL ? r->out.p : "");
+	assert_non_null(r->out.p);
+	assert_true(r->out.len > 0);
+	assert_int_equal(strlen(r->out.p), r->out.len);
+	assert_string_equal(r->content_type_out, "text/html; charset=utf-8");
+}
+
+static void
+done(struct req *r)
+{
+	req_release(r);
+	arena_free(&r->arena);
+	buf_free(&r->body);
+	buf_free(&r->out);
+}
+
+/* Is "needle" in the page, ignoring case? */
+static int
+has(const char *page, const char *needle)
+{
+	size_t	 n = strlen(needle);
+
+	for (; *page != '\0'; page++)
+		if (strncasecmp(page, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* The checks that hold whatever the golden files say. */
+static void
+check_escaped(const char *name, const char *out, int want_script)
+{
+	static const char *const	refused[] = {
+		"<script",
+		"\"onmouseover=\"",
+		"href=\"javascript:",
+		"src=\"javascript:",
+		"action=\"javascript:",
+		"formaction=\"javascript:",
+		"href='javascript:",
+	};
+	size_t				 i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (has(out, refused[i]))
+			fail_msg("%s: the output contains %s", name, refused[i]);
+	if (strstr(out, "<script>alert(1)</script>") != NULL)
+		fail_msg("%s: raw <script>alert(1)</script>", name);
+	if (want_script && strstr(out, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	    == NULL)
+		fail_msg("%s: no &lt;script&gt; in the output", name);
+}
+
+static int
+read_file(const char *path, char **p, size_t *len)
+{
+	FILE	*f;
+	long	 n;
+
+	*p = NULL;
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	if (fseek(f, 0, SEEK_END) == -1 || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) == -1) {
+		fclose(f);
+		return -1;
+	}
+	*p = malloc((size_t)n + 1);
+	assert_non_null(*p);
+	if (fread(*p, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		free(*p);
+		*p = NULL;
+		return -1;
+	}
+	(*p)[n] = '\0';
+	*len = (size_t)n;
+	fclose(f);
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *p, size_t len)
+{
+	FILE	*f;
+
+	if ((f = fopen(path, "wb")) == NULL)
+		fail_msg("%s: %s", path, strerror(errno));
+	if (fwrite(p, 1, len, f) != len || fclose(f) != 0)
+		fail_msg("%s: write failed", path);
+}
+
+/* Where the golden and the rendered page first differ, for the log. */
+static void
+show_difference(const char *name, const char *want, size_t wlen,
+    const char *got, size_t glen)
+{
+	size_t	 i, line = 1, from;
+	char	 actual[256];
+
+	for (i = 0; i < wlen && i < glen && want[i] == got[i]; i++)
+		if (want[i] == '\n')
+			line++;
+	from = i > 60 ? i - 60 : 0;
+	print_error("%s: differs from the golden file at byte %zu (line %zu)"
+	    "\n  golden:   %.*s\n  rendered: %.*s\n", name, i, line,
+	    (int)((wlen - from) < 140 ? wlen - from : 140), want + from,
+	    (int)((glen - from) < 140 ? glen - from : 140), got + from);
+	snprintf(actual, sizeof(actual), "unit-tmpl-%s.html", name);
+	write_file(actual, got, glen);
+	print_error("the rendered page is in ./%s; if the change is right, "
+	    "run with UPDATE_GOLDEN=1 and review the diff\n", actual);
+}
+
+/* One page against its golden file. */
+static void
+test_golden(void **state)
+{
+	const char	*name = *state;
+	struct req	 r;
+	char		 path[1200], *want;
+	size_t		 wlen = 0;
+
+	render(&r, name, -1);
+	check_escaped(name, r.out.p, 1);
+	snprintf(path, sizeof(path), "%s/tests/golden/%s.html", srcdir, name);
+	if (update) {
+		write_file(path, r.out.p, r.out.len);
+		print_message("wrote %s\n", path);
+		done(&r);
+		return;
+	}
+	if (read_file(path, &want, &wlen) == -1) {
+		done(&r);
+		fail_msg("%s: cannot read (%s); UPDATE_GOLDEN=1 writes it", path,
+		    strerror(errno));
+	}
+	if (wlen != r.out.len || memcmp(want, r.out.p, wlen) != 0) {
+		show_difference(name, want, wlen, r.out.p, r.out.len);
+		free(want);
+		done(&r);
+		fail_msg("%s does not match its golden file", name);
+	}
+	free(want);
+	done(&r);
+}
+
+/* Every page with each hostile value in every field. */
+static void
+test_each_value(void **state)
+{
+	struct req	 r;
+	size_t		 p, v;
+	char		 name[128];
+
+	(void)state;
+	for (p = 0; p < NPAGES; p++)
+		for (v = 0; v < NHOSTILE; v++) {
+			snprintf(name, sizeof(name), "%s.cs with value %zu",
+			    pages[p], v);
+			render(&r, pages[p], (int)v);
+			check_escaped(name, r.out.p, v == 0);
+			/* Every data field carries it: a raw quote anywhere
+			 * means an attribute could be broken out of. */
+			if (v == 1 && strstr(r.out.p, "\"x") != NULL)
+				fail_msg("%s: a raw \" from the data", name);
+			if (v == 2 && strstr(r.out.p, "' OR") != NULL)
+				fail_msg("%s: a raw ' from the data", name);
+			if (v == 5 && strstr(r.out.p, "&amp;amp;") == NULL)
+				fail_msg("%s: &amp; was not escaped again",
+				    name);
+			done(&r);
+		}
+}
+
+/* The escaping of each value, on the simplest page. */
+static void
+test_escapes(void **state)
+{
+	static const struct {
+		int		 which;
+		const char	*want;
+	} cases[] = {
+		{ 0, "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>" },
+		{ 1, "<h1>&quot;onmouseover=&quot;x</h1>" },
+		{ 2, "<h1>&#39; OR 1=1 --</h1>" },
+		{ 3, "<h1>javascript:alert(1)</h1>" },
+		/* ClearSilver's html escaping drops CR and keeps LF. */
+		{ 4, "<h1>line1\nline2</h1>" },
+		{ 5, "<h1>&amp;amp;</h1>" },
+		{ 1, "<input type=\"hidden\" name=\"csrf\" "
+		    "value=\"&quot;onmouseover=&quot;x\">" },
+		{ 2, "<input type=\"hidden\" name=\"csrf\" "
+		    "value=\"&#39; OR 1=1 --\">" },
+	};
+	struct req	 r;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		render(&r, "soon", cases[i].which);
+		if (strstr(r.out.p, cases[i].want) == NULL)
+			fail_msg("soon.cs with value %d: no %s in\n%s",
+			    cases[i].which, cases[i].want, r.out.p);
+		done(&r);
+	}
+}
+
+/* A template that cannot be rendered is a 500 page, not half a page. */
+static void
+test_missing_template(void **state)
+{
+	struct req	 r;
+
+	(void)state;
+	req_init(&r);
+	fill(&r, 0);
+	tmpl_render(&r, 200, "no-such-template.cs");
+	assert_int_equal(r.status, 500);
+	assert_null(strstr(r.out.p, "<script>"));
+	done(&r);
+}
+
+int
+main(void)
+{
+	const char	*top = getenv("top_srcdir"), *u = getenv("UPDATE_GOLDEN");
+	char		 golden[1100];
+	struct CMUnitTest tests[NPAGES + 3];
+	size_t		 i;
+	int		 rc;
+
+	snprintf(srcdir, sizeof(srcdir), "%s", top != NULL && *top != '\0' ?
+	    top : ".");
+	update = u != NULL && strcmp(u, "1") == 0;
+	conf.template_dir = xasprintf("%s/templates", srcdir);
+	log_init("unit-tmpl", LOG_LVL_WARN);
+	if (update) {
+		snprintf(golden, sizeof(golden), "%s/tests/golden", srcdir);
+		if (mkdir(golden, 0755) == -1 && errno != EEXIST) {
+			perror(golden);
+			return 1;
+		}
+	}
+	for (i = 0; i < NPAGES; i++) {
+		memset(&tests[i], 0, sizeof(tests[i]));
+		tests[i].name = xasprintf("golden %s.html", pages[i]);
+		tests[i].test_func = test_golden;
+		tests[i].initial_state = (void *)pages[i];
+	}
+	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_each_value);
+	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_escapes);
+	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_missing_template);
+	rc = cmocka_run_group_tests_name("unit-tmpl", tests, NULL, NULL);
+	for (i = 0; i < NPAGES; i++)
+		free((char *)tests[i].name);
+	free(conf.template_dir);
+	return rc;
+}
