@@ -98,12 +98,12 @@ void
 api_auth_me(struct req *r)
 {
 	struct json_object	*o, *u, *tn;
-	struct tenant		 t;
+	const struct tenant	*t;
 	struct user		 usr;
 	enum db_rc		 rc;
 	int			 bit;
 
-	if ((rc = db_tenant_get(r, &t)) != DB_OK) {
+	if ((rc = auth_tenant(r, &t)) != DB_OK) {
 		req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
 		return;
 	}
@@ -134,11 +134,11 @@ api_auth_me(struct req *r)
 		json_object_object_add(o, "api_key", u);
 	}
 	tn = json_object_new_object();
-	api_str(tn, "id", t.tenant_id);
-	api_str(tn, "name", t.name);
+	api_str(tn, "id", t->tenant_id);
+	api_str(tn, "name", t->name);
 	json_object_object_add(o, "tenant", tn);
-	api_str(o, "plan", t.plan);
-	api_str(o, "status", t.status);
+	api_str(o, "plan", t->plan);
+	api_str(o, "status", t->status);
 	req_json(r, 200, o);
 }
 

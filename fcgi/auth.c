@@ -356,22 +356,43 @@ auth_bind_user(struct req *r, const struct route *rt)
 	return 0;
 }
 
+/*
+ * The request's tenant with its plan, read once per request (inside its
+ * transaction) and shared by the rate limit, the handler and the page
+ * layout.
+ */
+enum db_rc
+auth_tenant(struct req *r, const struct tenant **out)
+{
+	struct tenant	*t;
+	enum db_rc	 rc;
+
+	if (r->tenant == NULL) {
+		t = arena_calloc(&r->arena, 1, sizeof(*t));
+		if ((rc = db_tenant_get(r, t)) != DB_OK)
+			return rc;
+		r->tenant = t;
+	}
+	*out = r->tenant;
+	return DB_OK;
+}
+
 /* The tenant's own traffic is limited per minute by its plan. */
 static int
 auth_rate_tenant(struct req *r)
 {
-	struct tenant	 t;
-	enum db_rc	 rc;
-	int		 limit;
+	const struct tenant	*t;
+	enum db_rc		 rc;
+	int			 limit;
 
 	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
 		return auth_rate(r, "platform", conf.rate_platform);
-	if ((rc = db_tenant_get(r, &t)) != DB_OK) {
+	if ((rc = auth_tenant(r, &t)) != DB_OK) {
 		req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
 		return -1;
 	}
-	limit = t.rate_limit * (t.rate_per_seat ? t.seats : 1);
-	return auth_rate(r, arena_printf(&r->arena, "t:%s", t.tenant_id),
+	limit = t->rate_limit * (t->rate_per_seat ? t->seats : 1);
+	return auth_rate(r, arena_printf(&r->arena, "t:%s", t->tenant_id),
 	    limit);
 }
 

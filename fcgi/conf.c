@@ -32,6 +32,7 @@ enum conf_type {
 	CONF_SECRET32,		/* at least 32 bytes */
 	CONF_FERNET,		/* url-safe base64 of 32 bytes */
 	CONF_SMTP,		/* smtp:// or smtps:// URL */
+	CONF_EMAIL,		/* a bare address: local@domain */
 	CONF__MAX
 };
 
@@ -67,7 +68,7 @@ static const struct conf_key	conf_keys[] = {
 	{ "TOLLGATE_TEMPLATE_DIR", CONF_STR, S(template_dir),
 	    TOLLGATE_DATADIR "/templates", 0, 0 },
 	{ "SMTP_URL", CONF_SMTP, S(smtp_url), NULL, 0, 0 },
-	{ "SMTP_FROM", CONF_STR, S(smtp_from), "tollgate@localhost", 0, 0 },
+	{ "SMTP_FROM", CONF_EMAIL, S(smtp_from), "tollgate@localhost", 0, 0 },
 	{ "TOLLGATE_STATEMENT_TIMEOUT_MS", CONF_INT, S(statement_timeout_ms),
 	    "5000", 100, 600000 },
 	{ "TOLLGATE_WORK_INTERVAL", CONF_INT, S(work_interval_s), "10",
@@ -294,6 +295,11 @@ conf_set(struct conf *c, const struct conf_key *k, const char *v,
 		if (strncmp(v, "smtp://", 7) != 0 &&
 		    strncmp(v, "smtps://", 8) != 0)
 			bad = "expected an smtp:// or smtps:// URL";
+		break;
+	case CONF_EMAIL:
+		/* SMTP needs the bare address: no display name, no <>. */
+		if (strchr(v, '@') == NULL || strpbrk(v, " <>\r\n\t") != NULL)
+			bad = "expected a bare address such as tollgate@example.com";
 		break;
 	default:
 		break;

@@ -20,6 +20,19 @@
 static PGconn	*db;
 static int	 db_outage_logged;	/* one line per outage, not per request */
 
+/*
+ * Statements prepared on this connection, found by the address of their
+ * SQL text: every statement is a string literal, so the address names
+ * it.  Preparing once saves the parse and plan of every later call.
+ */
+#define DB_STMTS_MAX	256
+struct db_stmt {
+	const char	*sql;
+	char		 name[16];
+};
+static struct db_stmt	db_stmts[DB_STMTS_MAX];
+static size_t		db_nstmts;
+
 static void
 db_notice(void *arg, const char *msg)
 {
@@ -67,6 +80,37 @@ db_close(void)
 	if (db != NULL)
 		PQfinish(db);
 	db = NULL;
+	db_nstmts = 0;
+}
+
+/*
+ * The prepared name of sql on this connection, preparing it the first
+ * time; NULL when it cannot be (the table is full, or PREPARE failed:
+ * the caller then runs the statement unprepared and reports its error).
+ */
+static const char *
+db_prepared(const char *sql, int n)
+{
+	struct db_stmt	*st;
+	PGresult	*res;
+	size_t		 i;
+	int		 ok;
+
+	for (i = 0; i < db_nstmts; i++)
+		if (db_stmts[i].sql == sql)
+			return db_stmts[i].name;
+	if (db_nstmts == DB_STMTS_MAX)
+		return NULL;
+	st = &db_stmts[db_nstmts];
+	snprintf(st->name, sizeof(st->name), "tg%zu", db_nstmts);
+	res = PQprepare(db, st->name, sql, n, NULL);
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return NULL;
+	st->sql = sql;
+	db_nstmts++;
+	return st->name;
 }
 
 /* Is this failure the server going away rather than the statement? */
@@ -103,7 +147,7 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 {
 	PGresult	*res = NULL;
 	ExecStatusType	 st;
-	const char	*state;
+	const char	*state, *name;
 	char		 why[512];
 	int		 attempt;
 
@@ -112,7 +156,10 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (db_conn() == NULL)
 			return DB_UNAVAILABLE;
-		res = PQexecParams(db, sql, n, NULL, vals, NULL, NULL, 0);
+		if ((name = db_prepared(sql, n)) != NULL)
+			res = PQexecPrepared(db, name, n, vals, NULL, NULL, 0);
+		else
+			res = PQexecParams(db, sql, n, NULL, vals, NULL, NULL, 0);
 		st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 			if (out != NULL) {

@@ -96,15 +96,31 @@ done:
 	return rc;
 }
 
-/* The invitation e-mail: who invited, to what, and the link. */
+/*
+ * The invitation e-mail: who invited, to what, and the link.  It is
+ * only queued on the request: it leaves after the invitation is
+ * committed and the inviter has the answer, so a slow mail server
+ * neither holds the tenant's locks nor announces an invitation that a
+ * failed commit took back.
+ */
 void
 mail_invitation(struct req *r, const char *to, const char *link)
 {
-	const char	*body;
+	if (conf.smtp_url == NULL)
+		return;
+	r->mail_to = arena_strdup(&r->arena, to);
+	r->mail_subject = "You are invited to Tollgate";
+	r->mail_body = arena_printf(&r->arena, "Hello,\r\n\r\n%s invited you "
+	    "to join their organization on Tollgate.\r\nOpen this link within "
+	    "7 days to accept:\r\n\r\n%s\r\n\r\nIf you did not expect this, "
+	    "ignore this message.\r\n", r->auth.actor, link);
+}
 
-	body = arena_printf(&r->arena, "Hello,\r\n\r\n%s invited you to join "
-	    "their organization on Tollgate.\r\nOpen this link within 7 days "
-	    "to accept:\r\n\r\n%s\r\n\r\nIf you did not expect this, ignore "
-	    "this message.\r\n", r->auth.actor, link);
-	(void)mail_send(to, "You are invited to Tollgate", body);
+/* Send what the request queued, if its answer was a success. */
+void
+mail_after_request(struct req *r)
+{
+	if (r->mail_to == NULL || r->status >= 400)
+		return;
+	(void)mail_send(r->mail_to, r->mail_subject, r->mail_body);
 }

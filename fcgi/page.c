@@ -89,8 +89,8 @@ page_flash_take(struct req *r)
 void
 page_layout(struct req *r, const char *title, const char *nav)
 {
-	struct tenant	 t;
-	size_t		 i, n = 0;
+	const struct tenant	*t;
+	size_t			 i, n = 0;
 
 	tmpl_set(r, "Page.title", title);
 	tmpl_set(r, "Page.nav", nav);
@@ -98,18 +98,18 @@ page_layout(struct req *r, const char *title, const char *nav)
 	tmpl_set(r, "Page.version", TOLLGATE_VERSION);
 	page_flash_take(r);
 	if (r->auth.kind != PRINCIPAL_SESSION || !r->in_tx ||
-	    db_tenant_get(r, &t) != DB_OK)
+	    auth_tenant(r, &t) != DB_OK)
 		return;
 	tmpl_set(r, "User.email", r->auth.actor);
 	tmpl_set(r, "User.role", auth_role_name(r->auth.role));
-	tmpl_set(r, "Tenant.name", t.name);
-	tmpl_set(r, "Tenant.plan", t.plan);
-	tmpl_set(r, "Tenant.plan_name", t.plan_name);
-	tmpl_set(r, "Tenant.status", t.status);
-	tmpl_set_int(r, "Tenant.members", t.members);
-	if (t.seat_limit >= 0)
-		tmpl_set_int(r, "Tenant.seat_limit", t.seat_limit);
-	tmpl_set(r, "Tenant.created_at", t.created_at);
+	tmpl_set(r, "Tenant.name", t->name);
+	tmpl_set(r, "Tenant.plan", t->plan);
+	tmpl_set(r, "Tenant.plan_name", t->plan_name);
+	tmpl_set(r, "Tenant.status", t->status);
+	tmpl_set_int(r, "Tenant.members", t->members);
+	if (t->seat_limit >= 0)
+		tmpl_set_int(r, "Tenant.seat_limit", t->seat_limit);
+	tmpl_set(r, "Tenant.created_at", t->created_at);
 	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++) {
 		if (r->auth.role < page_navs[i].role)
 			continue;

@@ -315,6 +315,11 @@ struct req {
 	enum resp_kind	 resp_kind;
 	int		 in_tx;		/* a transaction is open */
 	struct auth	 auth;
+	const struct tenant *tenant;	/* loaded once per request (auth.c) */
+	/* Mail to send once the answer is committed and delivered. */
+	const char	*mail_to;
+	const char	*mail_subject;
+	const char	*mail_body;
 	void		*hdf;		/* ClearSilver data, owned (tmpl.c) */
 	struct rl_result rate;		/* set when a limit was counted */
 	int		 rate_set;
@@ -415,6 +420,7 @@ void		 auth_csrf_refresh(struct req *);
 int		 auth_rate(struct req *, const char *, int);
 int		 auth_identify(struct req *, const struct route *);
 int		 auth_bind(struct req *, const struct route *);
+enum db_rc	 auth_tenant(struct req *, const struct tenant **);
 void		 auth_set_cookie(struct req *, const char *, const char *, int);
 
 /*
@@ -726,6 +732,7 @@ void		 page_audit(struct req *);
 /* mail.c */
 int		 mail_send(const char *, const char *, const char *);
 void		 mail_invitation(struct req *, const char *, const char *);
+void		 mail_after_request(struct req *);
 
 /* api.c */
 void		 api_str(struct json_object *, const char *, const char *);

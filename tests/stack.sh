@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
 # tests/stack.sh: start, inspect and stop one private Tollgate stack
-# (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd) that lives
-# entirely in one directory.  `./dev up` uses it for var/, the integration
-# tests use it for a directory of their own, so both can run side by side.
+# (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd, the SMTP
+# sink) that lives entirely in one directory.  `./dev up` uses it for
+# var/, the integration tests use it for a directory of their own, so both
+# can run side by side.
 #
 #   tests/stack.sh up DIR         start what is not running yet, reuse the rest
 #   tests/stack.sh down DIR       stop everything; fine if already stopped
 #   tests/stack.sh pg-stop DIR    stop PostgreSQL only (failure tests)
 #   tests/stack.sh pg-start DIR   start PostgreSQL only
+#   tests/stack.sh smtp-stop DIR  stop the SMTP sink only (failure tests)
+#   tests/stack.sh smtp-start DIR start the SMTP sink only
 #   tests/stack.sh status DIR     one line per component; exit 3 if any is down
 #
 # Inputs from the environment (up): TOLLGATE_BIN (required the first time),
-# STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), TOLLGATE_SRCDIR (the
-# parent of this script's directory).  A later call without them reuses the
-# values recorded in DIR/stack.env, so `pg-start` brings PostgreSQL back on
-# the port the running stack expects.
+# STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), STACK_SMTP_PORT (the HTTP
+# port + 1000), TOLLGATE_SRCDIR (the parent of this script's directory).  A
+# later call without them reuses the values recorded in DIR/stack.env, so
+# `pg-start` brings PostgreSQL back on the port the running stack expects.
 #
-# Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/,
-# secrets.env (generated once), stack.env (everything a client needs),
-# lighttpd.conf.
+# Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/, mail/
+# (one file per message the SMTP sink received), secrets.env (generated
+# once), stack.env (everything a client needs), lighttpd.conf.
 set -eu
 
 PG_BIN=/usr/lib/postgresql/15/bin
 LIGHTTPD=/usr/sbin/lighttpd
+# The emulators are standard-library scripts; Debian's interpreter, not
+# whatever python3 comes first in PATH (a pyenv shim, a virtualenv).
+PYTHON=/usr/bin/python3
 DEFAULT_HTTP_PORT=8080
 DEFAULT_PG_PORT=55432
 
@@ -31,7 +37,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|status DIR
 	  DIR is an absolute directory (created by up if missing).
 	EOF
 	exit 2
@@ -176,11 +182,17 @@ set_paths() {
 	TOLLGATE_PIDFILE=$RUN_DIR/tollgate.pid
 	WORKER_PIDFILE=$RUN_DIR/worker.pid
 	LIGHTTPD_PIDFILE=$RUN_DIR/lighttpd.pid
+	SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
+	MAIL_DIR=$STACK_DIR/mail
 	POSTGRES_LOG=$LOG_DIR/postgres.log
 	TOLLGATE_LOG=$LOG_DIR/tollgate.log
 	WORKER_LOG=$LOG_DIR/worker.log
 	LIGHTTPD_LOG=$LOG_DIR/lighttpd-error.log
 	LIGHTTPD_ACCESS_LOG=$LOG_DIR/lighttpd-access.log
+	SMTP_LOG=$LOG_DIR/smtp-sink.log
+	# What the sink's command line holds: the pid file path is unique to
+	# this stack, so pidfile_pid never takes another stack's sink for ours.
+	SMTP_PATTERN="smtp-sink.py --pidfile $SMTP_PIDFILE"
 }
 
 # The environment wins, then what the last `up` recorded, then the default.
@@ -192,15 +204,36 @@ set_ports() {
 	case $HTTP_PORT$PG_PORT in
 	*[!0-9]*) die "ports must be numbers: http $HTTP_PORT, pg $PG_PORT" ;;
 	esac
+	# The SMTP port follows a newly given HTTP port rather than the
+	# recorded one, so that one variable moves a whole stack.
+	if [ -n "${STACK_SMTP_PORT:-}" ]; then
+		SMTP_PORT=$STACK_SMTP_PORT
+	elif [ -n "${STACK_HTTP_PORT:-}" ]; then
+		SMTP_PORT=$((HTTP_PORT + 1000))
+	else
+		SMTP_PORT=$(recorded "$ENV_FILE" STACK_SMTP_PORT)
+		SMTP_PORT=${SMTP_PORT:-$((HTTP_PORT + 1000))}
+	fi
+	case $SMTP_PORT in
+	'' | *[!0-9]*) die "STACK_SMTP_PORT must be a number: $SMTP_PORT" ;;
+	esac
+	if [ "$SMTP_PORT" -lt 1 ] || [ "$SMTP_PORT" -gt 65535 ]; then
+		die "SMTP port out of range: $SMTP_PORT (set STACK_SMTP_PORT)"
+	fi
 }
 
-set_sources() {
+# The source tree: static files, SQL, templates and the emulators.
+set_srcdir() {
 	local here
 	here=$(cd "$(dirname "$0")" && pwd)
 	TOLLGATE_SRCDIR=${TOLLGATE_SRCDIR:-$(dirname "$here")}
 	TOLLGATE_SRCDIR=$(cd "$TOLLGATE_SRCDIR" && pwd)
 	STATIC_DIR=$TOLLGATE_SRCDIR/static
+	SMTP_SINK=$TOLLGATE_SRCDIR/tests/smtp-sink.py
+}
 
+set_sources() {
+	set_srcdir
 	TOLLGATE_BIN=${TOLLGATE_BIN:-$(recorded "$ENV_FILE" TOLLGATE_BIN)}
 	[ -n "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN is not set (path of the built tollgate binary)"
 	[ -x "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN is not an executable: $TOLLGATE_BIN"
@@ -212,6 +245,7 @@ require_tools() {
 	[ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 not found in $PG_BIN (./dev deps installs it)"
 	[ -x "$LIGHTTPD" ] || die "lighttpd not found at $LIGHTTPD (./dev deps installs it)"
 	command -v curl >/dev/null || die "curl not found (./dev deps installs it)"
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
 	if is_root; then
 		id postgres >/dev/null 2>&1 || die "no postgres account (it comes with the postgresql package)"
 		id www-data >/dev/null 2>&1 || die "no www-data account"
@@ -429,14 +463,21 @@ stack_env_core() {
 }
 
 # ==> Later components add their keys here. <==
-# The Stripe, Slack and Meta emulators and the SMTP sink (STRIPE_API_BASE,
-# STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SLACK_API_BASE, META_GRAPH_BASE,
-# SMTP_URL, SMTP_SINK_DIR and their *_LOG paths) and the demo tenant
-# (TOLLGATE_DEMO_EMAIL, TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY) print
-# their lines here with kv KEY VALUE.  Any key ending in _LOG is followed
-# by `./dev run`.
+# The Stripe, Slack and Meta emulators (STRIPE_API_BASE, STRIPE_SECRET_KEY,
+# STRIPE_WEBHOOK_SECRET, SLACK_API_BASE, META_GRAPH_BASE and their *_LOG
+# paths), the SMTP sink and the demo tenant (TOLLGATE_DEMO_EMAIL,
+# TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY) print their lines here
+# with kv KEY VALUE.  Any key ending in _LOG is followed by `./dev run`.
 stack_env_extra() {
 	local demo=$STACK_DIR/demo.env
+	# The sink's port is fixed before it starts, so tollgate serve, which
+	# reads SMTP_URL from this file, can be given it now.
+	kv STACK_SMTP_PORT "$SMTP_PORT"
+	kv SMTP_URL "smtp://127.0.0.1:$SMTP_PORT"
+	kv SMTP_FROM tollgate@localhost
+	kv SMTP_SINK_DIR "$MAIL_DIR"
+	kv SMTP_SINK_PIDFILE "$SMTP_PIDFILE"
+	kv SMTP_SINK_LOG "$SMTP_LOG"
 	[ -r "$demo" ] || return 0
 	kv TOLLGATE_DEMO_EMAIL "$(recorded "$demo" TOLLGATE_DEMO_EMAIL)"
 	kv TOLLGATE_DEMO_PASSWORD "$(recorded "$demo" TOLLGATE_DEMO_PASSWORD)"
@@ -588,6 +629,47 @@ start_worker() {
 	say "tollgate work: started (pid $pid)"
 }
 
+# --- the SMTP sink ---------------------------------------------------------
+
+# tollgate's mail (invitations, notifications) goes to tests/smtp-sink.py
+# through SMTP_URL and lands in mail/ as one file per message, where the
+# tests read it.  Reused while it runs, unless the script changed since it
+# started or stack.env did (the port may have moved).
+start_smtp_sink() {
+	local pid launcher mark
+	[ -f "$SMTP_SINK" ] || die "no SMTP sink at $SMTP_SINK"
+	mkdir -p "$MAIL_DIR"
+	# Invitation links in there are credentials.
+	chmod 700 "$MAIL_DIR"
+	if pid=$(pidfile_pid "$SMTP_PIDFILE" "$SMTP_PATTERN"); then
+		if [ -z "${STACK_ENV_CHANGED:-}" ] &&
+		    ! [ "$SMTP_SINK" -nt "$SMTP_PIDFILE" ]; then
+			say "smtp sink: running (pid $pid, smtp://127.0.0.1:$SMTP_PORT)"
+			return 0
+		fi
+		stop_pidfile "smtp sink (out of date)" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
+	fi
+	rm -f "$SMTP_PIDFILE"
+	mark=$(log_size "$SMTP_LOG")
+	# setsid and nohup as for the other daemons; from / like them.  A
+	# port taken by something else makes the sink exit at once, with the
+	# reason in its log.
+	(cd / && exec setsid nohup "$PYTHON" "$SMTP_SINK" --pidfile \
+	    "$SMTP_PIDFILE" "$SMTP_PORT" "$MAIL_DIR") \
+	    </dev/null >>"$SMTP_LOG" 2>&1 9>&- &
+	launcher=$!
+	# The sink writes its pid file once it listens.
+	sink_ready() {
+		[ "$(pidfile_pid "$SMTP_PIDFILE" "$SMTP_PATTERN")" = "$launcher" ]
+	}
+	sink_failed() { ! pid_alive "$launcher"; }
+	if ! wait_until 100 eval 'sink_ready || sink_failed' || sink_failed; then
+		show_log "$SMTP_LOG" "$mark"
+		die "smtp sink did not start on 127.0.0.1:$SMTP_PORT (set STACK_SMTP_PORT)"
+	fi
+	say "smtp sink: started (pid $launcher, smtp://127.0.0.1:$SMTP_PORT, mail in $MAIL_DIR)"
+}
+
 # --- lighttpd -------------------------------------------------------------
 
 # Escape a value for the replacement side of a sed s|||.
@@ -716,6 +798,7 @@ cmd_up() {
 	# Emulators belong here too: after migrate, before serve, which reads
 	# their URLs from stack.env.
 	seed_demo
+	start_smtp_sink
 	start_serve
 	start_worker
 	start_lighttpd
@@ -733,6 +816,7 @@ cmd_down() {
 	stop_pidfile "tollgate work" "$WORKER_PIDFILE" tollgate 15
 	stop_pidfile "tollgate serve" "$TOLLGATE_PIDFILE" tollgate 15
 	rm -f "$SOCKET"
+	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
 	pg_stop
 }
 
@@ -748,6 +832,22 @@ cmd_pg_stop() {
 	set_ports
 	take_lock
 	pg_stop
+}
+
+# The sink's port and the source tree come from what `up` recorded.
+cmd_smtp_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	take_lock
+	start_smtp_sink
+}
+
+cmd_smtp_stop() {
+	[ -d "$STACK_DIR" ] || { say "smtp sink: not running"; return 0; }
+	take_lock
+	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
 }
 
 cmd_status() {
@@ -773,6 +873,11 @@ cmd_status() {
 	else
 		say "lighttpd: stopped"; down=1
 	fi
+	if pid=$(pidfile_pid "$SMTP_PIDFILE" "$SMTP_PATTERN"); then
+		say "smtp sink: running (pid $pid, smtp://127.0.0.1:$SMTP_PORT)"
+	else
+		say "smtp sink: stopped"; down=1
+	fi
 	[ "$down" -eq 0 ] || exit 3
 }
 
@@ -783,6 +888,8 @@ up) cmd_up ;;
 down) cmd_down ;;
 pg-start) cmd_pg_start ;;
 pg-stop) cmd_pg_stop ;;
+smtp-start) cmd_smtp_start ;;
+smtp-stop) cmd_smtp_stop ;;
 status) cmd_status ;;
 *) usage ;;
 esac

@@ -1,0 +1,905 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Integration: the invitation e-mail over real SMTP.  tests/stack.sh
+ * points SMTP_URL at tests/smtp-sink.py, which keeps every message it
+ * accepts as one file in $SMTP_SINK_DIR, the envelope in front
+ * (X-Sink-Mail-From, X-Sink-Rcpt-To).  An invitation must arrive there
+ * from SMTP_FROM with the link the API returned and a header nobody
+ * could add lines to; an address carrying CR or LF must be refused and
+ * mailed to no one; with the sink gone an invitation must still be made,
+ * the failure logged (SPEC 10, 13).  Run by tests/integration.sh with
+ * the stack's stack.env exported.
+ *
+ * Like it-accounts, each test talks from a loopback address of its own
+ * (the auth routes are limited per address and minute, and every
+ * program of the run shares the stack) and uses e-mail addresses made
+ * of the pid and a counter, so a second run on the same stack meets
+ * nothing of the first.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "it-util.h"
+
+#define API		"/api/v1"
+#define REGISTER	API "/auth/register"
+#define INVITE		API "/members/invitations"
+
+#define TOKEN_MAX	2048		/* bytes of an access token kept */
+#define MAIL_MAX	(1024 * 1024)	/* bytes of a sink file read */
+#define MAIL_WAIT_S	5.0		/* for a message to reach the sink */
+#define LINE_MAX_5322	998		/* RFC 5322 2.1.1, without CRLF */
+
+/* A registered owner of a new tenant. */
+struct owner {
+	char	 email[128];
+	char	 access[TOKEN_MAX];
+};
+
+/* One file of the sink, whole; see mail_read(). */
+struct mail {
+	char	 name[256];
+	char	*text;		/* NUL-terminated (owned) */
+	size_t	 len;
+	char	*head;		/* the message: after the sink's lines */
+	char	*body;		/* after the blank line; NULL: none */
+};
+
+static CURL		*mail_curl;
+static pid_t		 mail_pid;
+static unsigned int	 mail_nclients;
+static unsigned int	 mail_nemails;
+static char		 mail_client[32];	/* source address */
+static int		 mail_problems;		/* see problem() */
+
+/* --- clients, names and HTTP ---------------------------------------- */
+
+/*
+ * A loopback address of this program's own, 127.9.X.Y from the pid and
+ * a counter (it-accounts uses 127.100/8 to 127.249/8).  Requests go out
+ * from it until the next call.
+ */
+static void
+client_new(void)
+{
+	unsigned int	 n = ++mail_nclients, pid = (unsigned int)mail_pid;
+
+	snprintf(mail_client, sizeof(mail_client), "127.9.%u.%u",
+	    pid & 0xff, 10 + (pid >> 8) % 200 + n % 40);
+	print_message("# client address %s\n", mail_client);
+}
+
+/* A fresh address: mail<pid>-<n>-<tag>@example.com. */
+static void
+email_new(char *out, size_t outsz, const char *tag)
+{
+	snprintf(out, outsz, "mail%ld-%u-%s@example.com", (long)mail_pid,
+	    ++mail_nemails, tag);
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct it_resp	*r = arg;
+	char		*np;
+
+	if (r->body_len + size * n > IT_BODY_MAX ||
+	    (np = realloc(r->body, r->body_len + size * n + 1)) == NULL)
+		return 0;
+	r->body = np;
+	memcpy(r->body + r->body_len, p, size * n);
+	r->body_len += size * n;
+	r->body[r->body_len] = '\0';
+	return size * n;
+}
+
+static char *
+dup_n(const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = malloc(n + 1)) == NULL)
+		fail_msg("out of memory");
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * libcurl hands over one header line per call: name and value go to
+ * r->headers, so it_header() finds them.  A status line starts a new
+ * response (an interim 100) and drops what came before.
+ */
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct it_resp	*r = arg;
+	const char	*colon, *v, *end = p + size * n;
+	size_t		 i;
+
+	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		for (i = 0; i < r->nheaders; i++) {
+			free(r->headers[i].name);
+			free(r->headers[i].value);
+		}
+		r->nheaders = 0;
+		return size * n;
+	}
+	if ((colon = memchr(p, ':', size * n)) == NULL ||
+	    r->nheaders == IT_HEADERS_MAX)
+		return size * n;
+	for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+		continue;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' ||
+	    end[-1] == ' '))
+		end--;
+	r->headers[r->nheaders].name = dup_n(p, (size_t)(colon - p));
+	r->headers[r->nheaders].value = dup_n(v, (size_t)(end - v));
+	r->nheaders++;
+	return size * n;
+}
+
+/*
+ * POST a JSON body from the current client address (it_request()
+ * resets its handle, so it cannot choose one), with a bearer token
+ * unless NULL.  Free with it_response_free().  A transport failure
+ * fails the test.
+ */
+static void
+post_json(struct it_resp *r, const char *path, const char *token,
+    const char *json)
+{
+	struct curl_slist	*h = NULL;
+	char			 url[4096], line[TOKEN_MAX + 64];
+	CURLcode		 cc;
+	double			 t0;
+
+	memset(r, 0, sizeof(*r));
+	r->body = dup_n("", 0);
+	r->head = dup_n("", 0);
+	if (mail_curl == NULL && (mail_curl = curl_easy_init()) == NULL)
+		fail_msg("curl_easy_init failed");
+	snprintf(url, sizeof(url), "%s%s", it_env("TOLLGATE_URL"), path);
+	curl_easy_reset(mail_curl);
+	curl_easy_setopt(mail_curl, CURLOPT_URL, url);
+	curl_easy_setopt(mail_curl, CURLOPT_INTERFACE, mail_client);
+	curl_easy_setopt(mail_curl, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
+	curl_easy_setopt(mail_curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(mail_curl, CURLOPT_ERRORBUFFER, r->error);
+	curl_easy_setopt(mail_curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(mail_curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(mail_curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(mail_curl, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(mail_curl, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(mail_curl, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)strlen(json));
+	h = curl_slist_append(h, "Expect:");
+	h = curl_slist_append(h, "Content-Type: application/json");
+	if (token != NULL) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		h = curl_slist_append(h, line);
+	}
+	curl_easy_setopt(mail_curl, CURLOPT_HTTPHEADER, h);
+	t0 = it_now_ms();
+	cc = curl_easy_perform(mail_curl);
+	r->ms = it_now_ms() - t0;
+	curl_slist_free_all(h);
+	if (cc != CURLE_OK)
+		fail_msg("POST %s from %s: %s", path, mail_client,
+		    r->error[0] != '\0' ? r->error : curl_easy_strerror(cc));
+	curl_easy_getinfo(mail_curl, CURLINFO_RESPONSE_CODE, &r->status);
+	print_message("# POST %s: %ld in %.1f ms: %.200s\n", path, r->status,
+	    r->ms, r->body);
+}
+
+/*
+ * A JSON object of string members from "key", "value" pairs ending in
+ * NULL, into out.
+ */
+static const char *
+json_body(char *out, size_t outsz, const char *k, ...)
+{
+	struct json_object	*o = json_object_new_object();
+	va_list			 ap;
+
+	va_start(ap, k);
+	for (; k != NULL; k = va_arg(ap, const char *))
+		json_object_object_add(o, k,
+		    json_object_new_string(va_arg(ap, const char *)));
+	va_end(ap);
+	if ((size_t)snprintf(out, outsz, "%s", json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN)) >= outsz)
+		fail_msg("JSON body over %zu bytes", outsz);
+	json_object_put(o);
+	return out;
+}
+
+static void
+expect_status(struct it_resp *r, long status)
+{
+	if (r->status != status)
+		fail_msg("status %ld, want %ld: %.300s", r->status, status,
+		    r->body);
+}
+
+/* A string member that must be there. */
+static const char *
+must_str(struct it_resp *r, const char *path)
+{
+	const char	*v = it_json_str(it_json(r), path);
+
+	if (v == NULL)
+		fail_msg("no string at \"%s\" in %.300s", path, r->body);
+	return v;
+}
+
+/* A new user owning a new tenant, on the free plan: two seats. */
+static void
+register_owner(struct owner *o, const char *tag)
+{
+	struct it_resp	 r;
+	char		 body[1024], pw[64], org[64];
+	const char	*tok;
+
+	memset(o, 0, sizeof(*o));
+	email_new(o->email, sizeof(o->email), tag);
+	snprintf(pw, sizeof(pw), "Mail-%ld-%s-password", (long)mail_pid, tag);
+	snprintf(org, sizeof(org), "Mail %s %ld", tag, (long)mail_pid);
+	post_json(&r, REGISTER, NULL, json_body(body, sizeof(body), "email",
+	    o->email, "password", pw, "organization", org, NULL));
+	expect_status(&r, 201);
+	tok = must_str(&r, "access_token");
+	if (strlen(tok) >= sizeof(o->access))
+		fail_msg("access token of %zu bytes", strlen(tok));
+	memcpy(o->access, tok, strlen(tok) + 1);
+	it_response_free(&r);
+}
+
+/* POST /members/invitations as o; the caller checks and frees r. */
+static void
+invite(struct it_resp *r, const struct owner *o, const char *email)
+{
+	char	 body[1024];
+
+	post_json(r, INVITE, o->access, json_body(body, sizeof(body),
+	    "email", email, "role", "member", NULL));
+}
+
+/*
+ * A check that failed but should not hide the ones after it: said
+ * now, and the test fails at its end in problems_check().
+ */
+static void __attribute__((format(printf, 1, 2)))
+problem(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	print_error("ERROR (the test goes on): %s\n", msg);
+	mail_problems++;
+}
+
+static void
+problems_check(void)
+{
+	int	 n = mail_problems;
+
+	mail_problems = 0;
+	if (n > 0)
+		fail_msg("%d problem(s) reported above", n);
+}
+
+/* --- the sink's files ------------------------------------------------ */
+
+static void
+mail_free(struct mail *m)
+{
+	free(m->text);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * Read DIR/name whole.  head points past the sink's "X-Sink-" lines,
+ * body past the blank line that ends the message's header.  Returns 0,
+ * or -1 when the file went away or cannot be read.
+ */
+static int
+mail_read(const char *name, struct mail *m)
+{
+	struct stat	 st;
+	char		 path[4096];
+	FILE		*fp;
+	size_t		 n;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(path, sizeof(path), "%s/%s", it_env("SMTP_SINK_DIR"), name);
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return -1;
+	if (fstat(fileno(fp), &st) == -1) {
+		fclose(fp);
+		return -1;
+	}
+	/* The sink renames a finished file into place: its size is final. */
+	n = st.st_size < MAIL_MAX ? (size_t)st.st_size : MAIL_MAX;
+	if ((m->text = malloc(n + 1)) == NULL)
+		fail_msg("out of memory");
+	n = fread(m->text, 1, n, fp);
+	fclose(fp);
+	m->text[n] = '\0';
+	m->len = n;
+	for (m->head = m->text; strncmp(m->head, "X-Sink-", 7) == 0;
+	    m->head += strcspn(m->head, "\n") + 1)
+		if (strchr(m->head, '\n') == NULL)
+			break;
+	if ((m->body = strstr(m->head, "\r\n\r\n")) != NULL)
+		m->body += 4;
+	return 0;
+}
+
+/* How many "X-Sink-<what>: value" lines the sink wrote, and the first. */
+static size_t
+mail_envelope(const struct mail *m, const char *what, char *out,
+    size_t outsz)
+{
+	const char	*p;
+	size_t		 n = 0, plen = strlen(what), len;
+
+	out[0] = '\0';
+	for (p = m->text; p < m->head; p += strcspn(p, "\n") + 1) {
+		if (strncmp(p, "X-Sink-", 7) != 0 ||
+		    strncmp(p + 7, what, plen) != 0 ||
+		    strncmp(p + 7 + plen, ": ", 2) != 0)
+			continue;
+		len = strcspn(p + 9 + plen, "\r\n");
+		if (n++ == 0)
+			snprintf(out, outsz, "%.*s", (int)len, p + 9 + plen);
+	}
+	return n;
+}
+
+/* Is this message addressed (in the envelope) to rcpt? */
+static int
+mail_to(const struct mail *m, const char *rcpt)
+{
+	const char	*p;
+	size_t		 len;
+
+	for (p = m->text; p < m->head; p += strcspn(p, "\n") + 1) {
+		if (strncmp(p, "X-Sink-Rcpt-To: ", 16) != 0)
+			continue;
+		len = strcspn(p + 16, "\r\n");
+		if (len == strlen(rcpt) && strncmp(p + 16, rcpt, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * One pass over the sink: the files addressed to rcpt (rcpt NULL: any)
+ * whose text holds needle (NULL: any).  The first one found goes to out
+ * unless out is NULL.  Temporary files (".tmp-*") are not messages yet.
+ */
+static size_t
+mail_scan(const char *rcpt, const char *needle, struct mail *out)
+{
+	struct mail	 m;
+	struct dirent	*de;
+	DIR		*d;
+	size_t		 n = 0, len;
+
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if ((d = opendir(it_env("SMTP_SINK_DIR"))) == NULL)
+		fail_msg("opendir %s: %s", it_env("SMTP_SINK_DIR"),
+		    strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 ||
+		    strcmp(de->d_name + len - 4, ".eml") != 0 ||
+		    mail_read(de->d_name, &m) == -1)
+			continue;
+		if ((rcpt == NULL || mail_to(&m, rcpt)) &&
+		    (needle == NULL || strstr(m.text, needle) != NULL)) {
+			if (n++ == 0 && out != NULL) {
+				*out = m;
+				continue;
+			}
+		}
+		mail_free(&m);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Poll the sink for "seconds" for a message to rcpt; how many came. */
+static size_t
+mail_wait(const char *rcpt, double seconds, struct mail *out)
+{
+	double	 deadline = it_now_ms() + seconds * 1000.0, t0 = it_now_ms();
+	size_t	 n;
+
+	for (;;) {
+		if ((n = mail_scan(rcpt, NULL, out)) > 0) {
+			print_message("# mail to %s in the sink after %.0f ms: "
+			    "%s\n", rcpt, it_now_ms() - t0, out->name);
+			return n;
+		}
+		if (it_now_ms() >= deadline)
+			return 0;
+		it_sleep_ms(100);
+	}
+}
+
+/* n bytes of s for a message: CR, LF and other controls made visible. */
+static const char *
+visible(const char *s, size_t n, char *out, size_t outsz)
+{
+	size_t	 i, o = 0;
+
+	for (i = 0; i < n && o + 5 < outsz; i++) {
+		if (s[i] == '\r' || s[i] == '\n') {
+			out[o++] = '\\';
+			out[o++] = s[i] == '\r' ? 'r' : 'n';
+		} else if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			out[o++] = '?';
+		else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The address of a From: or To: value: inside <...>, else the whole. */
+static void
+header_address(const char *v, char *out, size_t outsz)
+{
+	const char	*lt = strchr(v, '<'), *gt;
+
+	if (lt != NULL && (gt = strchr(lt, '>')) != NULL)
+		snprintf(out, outsz, "%.*s", (int)(gt - lt - 1), lt + 1);
+	else
+		snprintf(out, outsz, "%s", v);
+}
+
+/*
+ * The message's header, line by line: every line ends in CRLF, with no
+ * CR or LF inside it (what an injected header would leave); each is a
+ * field "Name: value" of a name this message may carry, or a folded
+ * continuation; From, To and Subject once each.  The values of those
+ * three go to from, to and subject.
+ */
+static void
+check_head(const struct mail *m, char *from, char *to, char *subject,
+    size_t valsz)
+{
+	static const char *const	 allowed[] = { "Date", "From", "To",
+	    "Subject", "MIME-Version", "Content-Type",
+	    "Content-Transfer-Encoding", "Message-ID", NULL };
+	char				 name[80], shown[256], *val;
+	const char			*line, *eol, *colon;
+	size_t				 i, len, seen[3] = { 0, 0, 0 };
+
+	from[0] = to[0] = subject[0] = '\0';
+	for (line = m->head; line < m->body - 2; line = eol + 2) {
+		eol = strstr(line, "\r\n");
+		len = (size_t)(eol - line);
+		if (memchr(line, '\n', len) != NULL ||
+		    memchr(line, '\r', len) != NULL) {
+			problem("%s: a bare CR or LF in the header line "
+			    "\"%s\"", m->name, visible(line, len, shown,
+			    sizeof(shown)));
+			continue;
+		}
+		if (len > LINE_MAX_5322)
+			problem("%s: a header line of %zu bytes", m->name, len);
+		if (*line == ' ' || *line == '\t') {
+			if (line == m->head)
+				problem("%s: the header starts with a "
+				    "continuation line", m->name);
+			continue;
+		}
+		colon = memchr(line, ':', len);
+		if (colon == NULL || colon == line ||
+		    (size_t)(colon - line) >= sizeof(name) ||
+		    strcspn(line, " \t") < (size_t)(colon - line)) {
+			problem("%s: not a header field: \"%s\"", m->name,
+			    visible(line, len, shown, sizeof(shown)));
+			continue;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)(colon - line),
+		    line);
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcasecmp(name, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			problem("%s: unexpected header field \"%.*s\"",
+			    m->name, (int)len, line);
+			continue;
+		}
+		val = i == 1 ? from : i == 2 ? to : i == 3 ? subject : NULL;
+		if (val == NULL)
+			continue;
+		if (seen[i - 1]++ > 0)
+			problem("%s: a second %s field", m->name, name);
+		colon++;
+		colon += strspn(colon, " \t");
+		snprintf(val, valsz, "%.*s", (int)(eol - colon), colon);
+	}
+	for (i = 0; i < 3; i++)
+		if (seen[i] == 0)
+			problem("%s: no %s field", m->name, allowed[i + 1]);
+}
+
+/* Every line of the message (header and body) ends in CRLF and fits. */
+static void
+check_lines(const struct mail *m)
+{
+	const char	*p, *nl;
+	size_t		 bad = 0, longest = 0;
+
+	for (p = m->head; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL) {
+			problem("%s: the message does not end in CRLF",
+			    m->name);
+			break;
+		}
+		if (nl == p || nl[-1] != '\r')
+			bad++;
+		if ((size_t)(nl - p) > longest)
+			longest = (size_t)(nl - p);
+	}
+	if (bad > 0)
+		problem("%s: %zu line(s) end in a bare LF", m->name, bad);
+	if (longest > LINE_MAX_5322 + 1)
+		problem("%s: a line of %zu bytes", m->name, longest - 1);
+}
+
+/* Is s in text, standing alone (not part of a longer URL or word)? */
+static int
+contains_alone(const char *text, const char *s)
+{
+	const char	*p;
+	size_t		 n = strlen(s);
+
+	for (p = strstr(text, s); p != NULL; p = strstr(p + 1, s))
+		if ((p == text || strchr(" \t\r\n<(\"", p[-1]) != NULL) &&
+		    (p[n] == '\0' || strchr(" \t\r\n>)\".,", p[n]) != NULL))
+			return 1;
+	return 0;
+}
+
+/* --- the sink process -------------------------------------------------- */
+
+static const char *
+srcdir(void)
+{
+	const char	*d = getenv("TOLLGATE_SRCDIR");
+
+	if (d == NULL || *d == '\0')
+		d = getenv("top_srcdir");
+	if (d == NULL || *d == '\0')
+		fail_msg("neither TOLLGATE_SRCDIR nor top_srcdir is set: "
+		    "cannot find tests/stack.sh");
+	return d;
+}
+
+/* The port of SMTP_URL, smtp://127.0.0.1:PORT as tests/stack.sh has it. */
+static int
+sink_port(void)
+{
+	const char	*url = it_env("SMTP_URL"), *p;
+	char		*end;
+	long		 port;
+
+	if (strncmp(url, "smtp://127.0.0.1:", 17) != 0)
+		fail_msg("SMTP_URL %s is not the stack's sink", url);
+	p = url + 17;
+	port = strtol(p, &end, 10);
+	if (end == p || (*end != '\0' && *end != '/') || port < 1 ||
+	    port > 65535)
+		fail_msg("SMTP_URL %s: no port", url);
+	return (int)port;
+}
+
+/* Does something accept connections on the sink's port? */
+static int
+sink_listens(void)
+{
+	struct sockaddr_in	 sin;
+	int			 fd, rc;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)sink_port());
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fail_msg("socket: %s", strerror(errno));
+	rc = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	close(fd);
+	return rc == 0;
+}
+
+/*
+ * The sink's pid from its pid file, checked against its command line:
+ * a stale file must not make the test signal an unrelated process.
+ */
+static pid_t
+sink_pid(void)
+{
+	const char	*path = it_env("SMTP_SINK_PIDFILE");
+	char		 buf[4096], *end;
+	FILE		*fp;
+	size_t		 n, i;
+	long		 pid;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("pid file %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (end == buf || pid <= 1)
+		fail_msg("pid file %s: no pid in \"%s\"", path, buf);
+	snprintf(buf, sizeof(buf), "/proc/%ld/cmdline", pid);
+	if ((fp = fopen(buf, "r")) == NULL)
+		fail_msg("the sink (pid %ld) is not running", pid);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	for (i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	if (strstr(buf, "smtp-sink.py") == NULL)
+		fail_msg("pid %ld is not the sink: %s", pid, buf);
+	return (pid_t)pid;
+}
+
+/* Teardown: the sink back, as tests/stack.sh starts it. */
+static int
+sink_restart(void **state)
+{
+	if (it_sh("'%s/tests/stack.sh' smtp-start '%s'", srcdir(),
+	    it_env("STACK_DIR")) != 0 || !sink_listens()) {
+		print_error("the SMTP sink did not come back: tests/stack.sh "
+		    "smtp-start failed\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* --- tests ------------------------------------------------------------- */
+
+/*
+ * An invitation reaches the sink: envelope and From are SMTP_FROM, the
+ * envelope recipient and To are the invitee, once; the Subject says
+ * what it is; the body holds the link the API returned, exactly, and
+ * names the inviter; the header is nothing but the expected fields.
+ */
+static void
+test_invitation_mail(void **state)
+{
+	struct it_resp	 r;
+	struct owner	 o;
+	struct mail	 m;
+	const char	*smtp_from = it_env("SMTP_FROM");
+	char		 invitee[128], link[1024], v[512], from[512],
+			 to[512], subject[512];
+	size_t		 n;
+
+	client_new();
+	register_owner(&o, "owner");
+	email_new(invitee, sizeof(invitee), "invitee");
+	invite(&r, &o, invitee);
+	expect_status(&r, 201);
+	snprintf(link, sizeof(link), "%s", must_str(&r, "link"));
+	if (strstr(link, "/invite/") == NULL)
+		fail_msg("link %s has no /invite/", link);
+	it_response_free(&r);
+
+	if (mail_wait(invitee, MAIL_WAIT_S, &m) == 0)
+		fail_msg("no mail to %s in %s within %.0f s (sink log: %s)",
+		    invitee, it_env("SMTP_SINK_DIR"), MAIL_WAIT_S,
+		    it_env_or("SMTP_SINK_LOG", "?"));
+	print_message("# %s:\n%.2000s\n", m.name, m.text);
+
+	if (mail_envelope(&m, "Mail-From", v, sizeof(v)) != 1 ||
+	    strcmp(v, smtp_from) != 0)
+		problem("%s: envelope sender \"%s\", want %s", m.name, v,
+		    smtp_from);
+	if ((n = mail_envelope(&m, "Rcpt-To", v, sizeof(v))) != 1)
+		problem("%s: %zu envelope recipients, want 1 (%s)", m.name,
+		    n, invitee);
+	if (m.body == NULL)
+		fail_msg("%s: no blank line after the header", m.name);
+	check_head(&m, from, to, subject, sizeof(from));
+	check_lines(&m);
+	header_address(from, v, sizeof(v));
+	if (strcmp(v, smtp_from) != 0)
+		problem("%s: From \"%s\", want %s", m.name, from, smtp_from);
+	header_address(to, v, sizeof(v));
+	if (strcmp(v, invitee) != 0)
+		problem("%s: To \"%s\", want %s", m.name, to, invitee);
+	if (strcasestr(subject, "invit") == NULL)
+		problem("%s: Subject \"%s\" does not say it is an invitation",
+		    m.name, subject);
+	if (!contains_alone(m.body, link))
+		problem("%s: the body does not hold the link %s", m.name,
+		    link);
+	if (strstr(m.body, o.email) == NULL)
+		problem("%s: the body does not name the inviter %s", m.name,
+		    o.email);
+	mail_free(&m);
+
+	/* Sent once: a second message would be a retry gone wrong. */
+	it_sleep_ms(300);
+	if ((n = mail_scan(invitee, NULL, NULL)) != 1)
+		problem("%zu messages to %s, want 1", n, invitee);
+	problems_check();
+}
+
+/*
+ * An address with CR or LF in it could add header lines (Bcc) or SMTP
+ * commands: refused with 400 naming "email", and nobody gets mail for
+ * it.  The check looks for mail mentioning this address or the
+ * injected one rather than counting files: the worker may mail
+ * someone else meanwhile.
+ */
+static void
+test_invitation_injection(void **state)
+{
+	static const char *const	 seps[] = { "\r\n", "\n", "\r" };
+	struct it_resp			 r;
+	struct owner			 o;
+	const char			*v;
+	char				 local[64], evil[128], email[512];
+	size_t				 i, before_local, before_evil, n;
+
+	client_new();
+	register_owner(&o, "inject");
+	snprintf(local, sizeof(local), "mail%ld-inject-%u", (long)mail_pid,
+	    ++mail_nemails);
+	snprintf(evil, sizeof(evil), "x-%s@evil.example", local);
+	before_local = mail_scan(NULL, local, NULL);
+	before_evil = mail_scan(NULL, "evil.example", NULL);
+	for (i = 0; i < sizeof(seps) / sizeof(seps[0]); i++) {
+		snprintf(email, sizeof(email), "%s@example.com%sBcc: %s",
+		    local, seps[i], evil);
+		invite(&r, &o, email);
+		if (r.status != 400)
+			problem("invitation of \"%s\": %ld, want 400",
+			    email, r.status);
+		else if ((v = it_json_str(it_json(&r), "error.param")) ==
+		    NULL || strcmp(v, "email") != 0)
+			problem("invitation of \"%s\": error.param %s, want "
+			    "email", email, v != NULL ? v : "(none)");
+		it_response_free(&r);
+	}
+	/* Mail goes out before the answer; leave room for a queue anyway. */
+	it_sleep_ms(1000);
+	if ((n = mail_scan(NULL, local, NULL)) != before_local)
+		problem("%zu new message(s) mention %s", n - before_local,
+		    local);
+	if ((n = mail_scan(NULL, "evil.example", NULL)) != before_evil)
+		problem("%zu new message(s) mention evil.example",
+		    n - before_evil);
+	problems_check();
+}
+
+/*
+ * With the sink stopped (SIGTERM from its pid file, as `down` does) an
+ * invitation is still made, 201 with the link: the mail is logged as
+ * not sent, on a line with the request's id.  The teardown starts the
+ * sink again.
+ */
+static void
+test_invitation_sink_down(void **state)
+{
+	struct it_resp	 r;
+	struct owner	 o;
+	const char	*rid;
+	char		 invitee[128], line[2048];
+	pid_t		 pid = sink_pid();
+	double		 deadline;
+
+	if (kill(pid, SIGTERM) == -1)
+		fail_msg("kill %ld: %s", (long)pid, strerror(errno));
+	deadline = it_now_ms() + 5000.0;
+	while (it_pid_alive(pid) && it_now_ms() < deadline)
+		it_sleep_ms(50);
+	if (it_pid_alive(pid))
+		fail_msg("the sink (pid %ld) still runs 5 s after SIGTERM",
+		    (long)pid);
+	if (access(it_env("SMTP_SINK_PIDFILE"), F_OK) == 0)
+		problem("the sink left its pid file %s behind",
+		    it_env("SMTP_SINK_PIDFILE"));
+	if (sink_listens())
+		fail_msg("port %d still accepts connections", sink_port());
+
+	client_new();
+	register_owner(&o, "down");
+	email_new(invitee, sizeof(invitee), "down");
+	invite(&r, &o, invitee);
+	expect_status(&r, 201);
+	if (strstr(must_str(&r, "link"), "/invite/") == NULL)
+		problem("link %s has no /invite/", must_str(&r, "link"));
+	if ((rid = it_header(&r, "X-Request-Id")) == NULL)
+		fail_msg("no X-Request-Id");
+	if (!it_log_find("mail not sent", rid, 5.0, line, sizeof(line)))
+		problem("no \"mail not sent\" line with rid=%s in %s", rid,
+		    it_env("TOLLGATE_LOG"));
+	else
+		print_message("# %s", line);
+	it_response_free(&r);
+	if (mail_scan(invitee, NULL, NULL) != 0)
+		problem("a message to %s with the sink stopped", invitee);
+	problems_check();
+}
+
+static int
+group_setup(void **state)
+{
+	it_init();
+	mail_pid = getpid();
+	it_env("TOLLGATE_URL");
+	it_env("SMTP_URL");
+	it_env("SMTP_FROM");
+	it_env("SMTP_SINK_DIR");
+	if (it_wait_health(15.0) != 0)
+		return -1;
+	if (!sink_listens()) {
+		print_error("nothing listens on %s: is the SMTP sink "
+		    "running (tests/stack.sh status)?\n", it_env("SMTP_URL"));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	if (mail_curl != NULL)
+		curl_easy_cleanup(mail_curl);
+	mail_curl = NULL;
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	 tests[] = {
+		cmocka_unit_test(test_invitation_mail),
+		cmocka_unit_test(test_invitation_injection),
+		/* Last: it stops the sink, and its teardown restarts it. */
+		cmocka_unit_test_teardown(test_invitation_sink_down,
+		    sink_restart),
+	};
+
+	return cmocka_run_group_tests_name("it-mail", tests, group_setup,
+	    group_teardown);
+}
