@@ -148,8 +148,7 @@ dup_n(const char *s, size_t n)
 {
 	char	*p;
 
-	if ((p = malloc(n + 1)) == NULL)
-		fail_msg("out of memory");
+	p = it_alloc(n + 1);
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
@@ -548,8 +547,7 @@ b64url(const void *p, size_t n)
 {
 	char	*out, *s, *d;
 
-	if ((out = malloc(4 * ((n + 2) / 3) + 1)) == NULL)
-		fail_msg("out of memory");
+	out = it_alloc(4 * ((n + 2) / 3) + 1);
 	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
 	for (s = d = out; *s != '\0'; s++) {
 		if (*s == '=')
@@ -577,8 +575,7 @@ jwt_forge(const char *header, const char *claims, const char *alg,
 	h = b64url(header, strlen(header));
 	c = b64url(claims, strlen(claims));
 	n = strlen(h) + strlen(c) + 2;
-	if ((input = malloc(n)) == NULL)
-		fail_msg("out of memory");
+	input = it_alloc(n);
 	snprintf(input, n, "%s.%s", h, c);
 	if (alg != NULL && HMAC(strcmp(alg, "HS512") == 0 ? EVP_sha512() :
 	    EVP_sha256(), secret, (int)strlen(secret),
@@ -586,8 +583,7 @@ jwt_forge(const char *header, const char *claims, const char *alg,
 		fail_msg("HMAC failed");
 	s = b64url(mac, maclen);
 	n = strlen(input) + strlen(s) + 2;
-	if ((tok = malloc(n)) == NULL)
-		fail_msg("out of memory");
+	tok = it_alloc(n);
 	snprintf(tok, n, "%s.%s", input, s);
 	free(h);
 	free(c);
@@ -1416,8 +1412,7 @@ test_bad_input(void **state)
 	register_raw(&r, "text/plain", body, (size_t)n);
 	expect_error(&r, 415, "unsupported_media_type", NULL);
 	it_response_free(&r);
-	if ((big = malloc(BODY_LIMIT + 1)) == NULL)
-		fail_msg("out of memory");
+	big = it_alloc(BODY_LIMIT + 1);
 	memset(big, ' ', BODY_LIMIT + 1);
 	big[0] = '{';
 	big[BODY_LIMIT] = '}';

@@ -404,8 +404,7 @@ test_body_too_large_413(void **state)
 	char		*body;
 
 	/* A JSON string body just over 1 MiB: only its size is wrong. */
-	if ((body = malloc(len)) == NULL)
-		fail_msg("out of memory");
+	body = it_alloc(len);
 	memset(body, 'a', len);
 	body[0] = '"';
 	body[len - 1] = '"';

@@ -120,8 +120,7 @@ dup_n(const char *s, size_t n)
 {
 	char	*p;
 
-	if ((p = malloc(n + 1)) == NULL)
-		fail_msg("out of memory");
+	p = it_alloc(n + 1);
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
@@ -347,8 +346,7 @@ mail_read(const char *name, struct mail *m)
 	}
 	/* The sink renames a finished file into place: its size is final. */
 	n = st.st_size < MAIL_MAX ? (size_t)st.st_size : MAIL_MAX;
-	if ((m->text = malloc(n + 1)) == NULL)
-		fail_msg("out of memory");
+	m->text = it_alloc(n + 1);
 	n = fread(m->text, 1, n, fp);
 	fclose(fp);
 	m->text[n] = '\0';

@@ -36,6 +36,18 @@
 static int	 it_curl_ready;
 static CURL	*it_curl;		/* it_request()'s handle */
 
+void *
+it_alloc(size_t n)
+{
+	void	*p;
+
+	if ((p = malloc(n == 0 ? 1 : n)) == NULL) {
+		fprintf(stderr, "it: out of memory\n");
+		abort();
+	}
+	return p;
+}
+
 void
 it_init(void)
 {

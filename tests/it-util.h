@@ -91,4 +91,7 @@ int		 it_log_find(const char *, const char *, double, char *,
 size_t		 it_log_count(const char *);
 int		 it_unix_connect(const char *);
 
+/* malloc that aborts the test program on failure (never returns NULL). */
+void	*it_alloc(size_t);
+
 #endif /* IT_UTIL_H */
