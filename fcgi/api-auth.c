@@ -101,7 +101,6 @@ api_auth_me(struct req *r)
 	const struct tenant	*t;
 	struct user		 usr;
 	enum db_rc		 rc;
-	int			 bit;
 
 	if ((rc = auth_tenant(r, &t)) != DB_OK) {
 		req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
@@ -125,12 +124,8 @@ api_auth_me(struct req *r)
 		api_str(u, "id", r->auth.key_id);
 		api_str(u, "kind", r->auth.kind == PRINCIPAL_PLATFORM_KEY ?
 		    "platform" : "tenant");
-		tn = json_object_new_array();
-		for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
-			if (r->auth.scopes & bit)
-				json_object_array_add(tn,
-				    json_object_new_string(valid_scope_name(bit)));
-		json_object_object_add(u, "scopes", tn);
+		json_object_object_add(u, "scopes",
+		    api_scopes_json(r->auth.scopes));
 		json_object_object_add(o, "api_key", u);
 	}
 	tn = json_object_new_object();

@@ -39,13 +39,8 @@ api_members_list(struct req *r)
 	int			 limit, more;
 	enum db_rc		 rc;
 
-	if (valid_list_args(r, &limit, &after) == -1)
+	if (api_list_args(r, &limit, &after) == -1)
 		return;
-	if (after != NULL && !valid_uuid(after)) {
-		req_error(r, 400, NULL, "invalid_value",
-		    "starting_after must be a user id.", "starting_after");
-		return;
-	}
 	if ((rc = db_members_list(r, limit, after, &m, &n, &more)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return;
@@ -145,29 +140,12 @@ api_members_delete(struct req *r)
 static struct json_object *
 apikey_json(const struct apikey *k)
 {
-	struct json_object	*o = json_object_new_object(), *s;
-	char			 buf[256], *p, *e;
-	int			 bit;
+	struct json_object	*o = json_object_new_object();
 
 	api_str(o, "id", k->key_id);
 	api_str(o, "name", k->name);
 	api_str(o, "prefix", k->prefix);
-	s = json_object_new_array();
-	if (k->scopes_text != NULL) {
-		snprintf(buf, sizeof(buf), "%s", k->scopes_text);
-		for (p = buf; *p != '\0'; p = e) {
-			if ((e = strchr(p, ',')) != NULL)
-				*e++ = '\0';
-			else
-				e = p + strlen(p);
-			json_object_array_add(s, json_object_new_string(p));
-		}
-	} else
-		for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
-			if (k->scopes & bit)
-				json_object_array_add(s,
-				    json_object_new_string(valid_scope_name(bit)));
-	json_object_object_add(o, "scopes", s);
+	json_object_object_add(o, "scopes", api_scopes_json(k->scopes));
 	api_str(o, "created_at", k->created_at);
 	api_str(o, "last_used_at", k->last_used_at);
 	return o;
@@ -183,13 +161,8 @@ api_keys_list(struct req *r)
 	int			 limit, more;
 	enum db_rc		 rc;
 
-	if (valid_list_args(r, &limit, &after) == -1)
+	if (api_list_args(r, &limit, &after) == -1)
 		return;
-	if (after != NULL && !valid_uuid(after)) {
-		req_error(r, 400, NULL, "invalid_value",
-		    "starting_after must be a key id.", "starting_after");
-		return;
-	}
 	if ((rc = db_apikey_list(r, limit, after, &k, &n, &more)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return;

@@ -45,6 +45,35 @@ api_list(struct req *r, struct json_object *data, int has_more)
 	req_json(r, 200, o);
 }
 
+/* A scope bit set as a JSON array of scope names. */
+struct json_object *
+api_scopes_json(int scopes)
+{
+	struct json_object	*a = json_object_new_array();
+	int			 bit;
+
+	for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
+		if (scopes & bit)
+			json_object_array_add(a,
+			    json_object_new_string(valid_scope_name(bit)));
+	return a;
+}
+
+/* The list conventions with an id (UUID) as the cursor; 400 if bad. */
+int
+api_list_args(struct req *r, int *limit, const char **after)
+{
+	if (valid_list_args(r, limit, after) == -1)
+		return -1;
+	if (*after != NULL && !valid_uuid(*after)) {
+		req_error(r, 400, NULL, "invalid_value", "starting_after must "
+		    "be the id of the last item of a previous page.",
+		    "starting_after");
+		return -1;
+	}
+	return 0;
+}
+
 /* Validate the body against the table, answering 400 on failure. */
 int
 api_input(struct req *r, const struct vfield *f, size_t n,

@@ -77,11 +77,7 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	    "AND ($6::bigint IS NULL OR event_id < $6::bigint) "
 	    "ORDER BY event_id DESC LIMIT $1", 6, v, &res)) != DB_OK)
 		return rc;
-	rows = db_nrows(res);
-	if (rows > limit) {
-		*has_more = 1;
-		rows = limit;
-	}
+	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++) {
 		(*out)[i].event_id = db_get(res, i, 0);

@@ -101,6 +101,23 @@ db_refresh_revoke_family(struct req *r, const char *family)
 
 /* api keys */
 
+/* "a,b" (array_to_string of a scopes column) to scope bits. */
+static int
+db_scopes_parse(const char *text)
+{
+	char	 buf[256], *p, *e;
+	int	 bit, scopes = 0;
+
+	snprintf(buf, sizeof(buf), "%s", text != NULL ? text : "");
+	for (p = buf; p != NULL && *p != '\0'; p = e) {
+		if ((e = strchr(p, ',')) != NULL)
+			*e++ = '\0';
+		if ((bit = valid_scope_bit(p)) > 0)
+			scopes |= bit;
+	}
+	return scopes;
+}
+
 /*
  * A presented key: tenant key ("tenant", its tenant) or platform key
  * ("platform", no tenant).  DB_NOTFOUND when unknown or revoked.
@@ -110,9 +127,6 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
 {
 	PGresult	*res;
 	enum db_rc	 rc;
-	const char	*scopes;
-	char		 buf[256], *p, *e;
-	int		 bit;
 
 	rc = db_row(r, "SELECT kind, tenant_id, key_id, "
 	    "array_to_string(scopes, ',') FROM auth_api_key($1)", 1, &hash,
@@ -122,15 +136,7 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
 	k->platform = strcmp(db_get(res, 0, 0), "platform") == 0;
 	k->tenant_id = db_get(res, 0, 1);
 	k->key_id = db_get(res, 0, 2);
-	k->scopes = 0;
-	scopes = db_get(res, 0, 3);
-	snprintf(buf, sizeof(buf), "%s", scopes != NULL ? scopes : "");
-	for (p = buf; p != NULL && *p != '\0'; p = e) {
-		if ((e = strchr(p, ',')) != NULL)
-			*e++ = '\0';
-		if ((bit = valid_scope_bit(p)) > 0)
-			k->scopes |= bit;
-	}
+	k->scopes = db_scopes_parse(db_get(res, 0, 3));
 	return DB_OK;
 }
 
@@ -191,7 +197,7 @@ db_apikey_list(struct req *r, int limit, const char *after,
     struct apikey **out, size_t *n, int *has_more)
 {
 	char		 lim[16];
-	const char	*v[2], *s;
+	const char	*v[2];
 	PGresult	*res;
 	enum db_rc	 rc;
 	int		 i, rows;
@@ -208,11 +214,7 @@ db_apikey_list(struct req *r, int limit, const char *after,
 	    "($2::uuid IS NULL OR key_id > $2::uuid) "
 	    "ORDER BY key_id LIMIT $1", 2, v, &res)) != DB_OK)
 		return rc;
-	rows = db_nrows(res);
-	if (rows > limit) {
-		*has_more = 1;
-		rows = limit;
-	}
+	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++) {
 		(*out)[i].key_id = db_get(res, i, 0);
@@ -220,8 +222,7 @@ db_apikey_list(struct req *r, int limit, const char *after,
 		(*out)[i].prefix = db_get(res, i, 2);
 		(*out)[i].created_at = db_get(res, i, 3);
 		(*out)[i].last_used_at = db_get(res, i, 4);
-		s = db_get(res, i, 5);
-		(*out)[i].scopes_text = s != NULL ? s : "";
+		(*out)[i].scopes = db_scopes_parse(db_get(res, i, 5));
 	}
 	*n = (size_t)rows;
 	return DB_OK;

@@ -224,11 +224,7 @@ db_members_list(struct req *r, int limit, const char *after,
 	    "($2::uuid IS NULL OR m.user_id > $2::uuid) "
 	    "ORDER BY m.user_id LIMIT $1", 2, v, &res)) != DB_OK)
 		return rc;
-	rows = db_nrows(res);
-	if (rows > limit) {
-		*has_more = 1;
-		rows = limit;
-	}
+	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++)
 		db_member_fill(res, i, &(*out)[i]);

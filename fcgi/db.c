@@ -276,6 +276,19 @@ db_nrows(const PGresult *res)
 	return PQntuples(res);
 }
 
+/*
+ * Lists fetch limit + 1 rows: the extra one only says there is more.
+ * Returns the rows to show and sets *has_more.
+ */
+int
+db_page(const PGresult *res, int limit, int *has_more)
+{
+	int	 rows = PQntuples(res);
+
+	*has_more = rows > limit;
+	return rows > limit ? limit : rows;
+}
+
 /* "t"/"f" of a boolean column. */
 int
 db_bool(const PGresult *res, int row, int col)

@@ -12,15 +12,6 @@
 
 #include "tollgate.h"
 
-/* A form value, trimmed of nothing: what was typed is what is kept. */
-static const char *
-page_form(struct req *r, const char *name)
-{
-	const char	*v = http_kv_get(&r->form, name);
-
-	return v != NULL ? v : "";
-}
-
 /* Form values are shown again after an error (never passwords). */
 static void
 page_keep(struct req *r, const char *name, size_t max)

@@ -16,24 +16,19 @@
 
 #define PAGE_LIST	100
 
+/* Scope bits as "a, b" for reading. */
 static const char *
-page_form(struct req *r, const char *name)
-{
-	const char	*v = http_kv_get(&r->form, name);
-
-	return v != NULL ? v : "";
-}
-
-/* "a,b" as "a, b" for reading. */
-static const char *
-page_list_text(struct req *r, const char *csv)
+page_scopes_text(struct req *r, int scopes)
 {
 	struct buf	 b;
 	const char	*out;
+	int		 bit;
 
 	buf_init(&b, 1024);
-	for (; csv != NULL && *csv != '\0'; csv++)
-		buf_puts(&b, *csv == ',' ? ", " : (char[]){ *csv, '\0' });
+	for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
+		if (scopes & bit)
+			buf_printf(&b, "%s%s", b.len > 0 ? ", " : "",
+			    valid_scope_name(bit));
 	out = arena_strdup(&r->arena, b.p != NULL ? b.p : "");
 	buf_free(&b);
 	return out;
@@ -79,8 +74,8 @@ page_keys_data(struct req *r)
 		tmpl_set_row(r, "Keys", i, "id", k[i].key_id);
 		tmpl_set_row(r, "Keys", i, "name", k[i].name);
 		tmpl_set_row(r, "Keys", i, "prefix", k[i].prefix);
-		tmpl_set_row(r, "Keys", i, "scopes", page_list_text(r,
-		    k[i].scopes_text));
+		tmpl_set_row(r, "Keys", i, "scopes", page_scopes_text(r,
+		    k[i].scopes));
 		tmpl_set_row(r, "Keys", i, "created_at", k[i].created_at);
 		tmpl_set_row(r, "Keys", i, "last_used_at", k[i].last_used_at);
 	}

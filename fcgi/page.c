@@ -57,6 +57,15 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "not_found", "That no longer exists.", 1 },
 };
 
+/* A submitted form value, "" when absent. */
+const char *
+page_form(struct req *r, const char *name)
+{
+	const char	*v = http_kv_get(&r->form, name);
+
+	return v != NULL ? v : "";
+}
+
 /* Remember a notice for the next page (after a redirect). */
 void
 page_flash(struct req *r, const char *code)

@@ -76,6 +76,19 @@ rl_hash(const char *s)
 	return h == 0 ? 1 : h;
 }
 
+/*
+ * Where key h lives: the first of its RL_PROBE slots and the stripe
+ * whose lock guards them (probing never leaves one stripe's run).
+ */
+static size_t
+rl_locate(uint64_t h, size_t *stripe)
+{
+	size_t	 idx = (size_t)(h & (RL_SLOTS - 1));
+
+	*stripe = (idx / RL_PROBE) % RL_STRIPES;
+	return idx - idx % RL_PROBE;
+}
+
 static void
 rl_lock(pthread_mutex_t *m)
 {
@@ -103,10 +116,7 @@ rl_hit(const char *key, int limit, int window_s, time_t now,
 	res->reset = (int)(win + window_s - now);
 	if (rl == NULL)
 		return 1;
-	idx = (size_t)(h & (RL_SLOTS - 1));
-	/* Probing stays inside one stripe's run of slots. */
-	stripe = (idx / RL_PROBE) % RL_STRIPES;
-	idx -= idx % RL_PROBE;
+	idx = rl_locate(h, &stripe);
 	rl_lock(&rl->locks[stripe]);
 	for (i = 0; i < RL_PROBE; i++) {
 		s = &rl->slots[idx + i];
@@ -150,9 +160,7 @@ rl_peek(const char *key, int window_s, time_t now)
 
 	if (rl == NULL)
 		return 0;
-	idx = (size_t)(h & (RL_SLOTS - 1));
-	stripe = (idx / RL_PROBE) % RL_STRIPES;
-	idx -= idx % RL_PROBE;
+	idx = rl_locate(h, &stripe);
 	rl_lock(&rl->locks[stripe]);
 	for (i = 0; i < RL_PROBE; i++) {
 		s = &rl->slots[idx + i];

@@ -446,6 +446,7 @@ enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 const char	*db_get(const struct pg_result *, int, int);
 int		 db_nrows(const struct pg_result *);
+int		 db_page(const struct pg_result *, int, int *);
 int		 db_bool(const struct pg_result *, int, int);
 long long	 db_int(const struct pg_result *, int, int);
 
@@ -566,8 +567,7 @@ struct apikey {
 	const char	*prefix;
 	const char	*created_at;
 	const char	*last_used_at;
-	const char	*scopes_text;	/* "a,b" (lists) */
-	int		 scopes;	/* bits (creation) */
+	int		 scopes;	/* bits */
 };
 struct session {
 	const char	*tenant_id;
@@ -705,6 +705,7 @@ void		 tmpl_set_row(struct req *, const char *, size_t, const char *,
 void		 tmpl_render(struct req *, int, const char *);
 
 /* page-*.c: the portal. */
+const char	*page_form(struct req *, const char *);
 void		 page_layout(struct req *, const char *, const char *);
 void		 page_flash_take(struct req *);
 void		 page_flash(struct req *, const char *);
@@ -743,6 +744,8 @@ int		 api_input(struct req *, const struct vfield *, size_t,
 struct json_object *api_tokens_json(const struct tokens *, const char *,
 		    const char *);
 int		 api_time_valid(const char *);
+struct json_object *api_scopes_json(int);
+int		 api_list_args(struct req *, int *, const char **);
 
 /* api-auth.c */
 void		 api_auth_register(struct req *);
