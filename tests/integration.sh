@@ -36,6 +36,25 @@ show_log() {
 	tail -n 50 "$file"
 }
 
+# A sanitizer report in a responder, the master or the worker fails the
+# run, even when every request was answered: the master replaces a
+# responder that died, so the clients alone would not notice.  Run after
+# the stack is down, so reports written at exit are seen too.
+check_sanitizers() {
+	local san
+	san=$(grep -hE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+	    "${TOLLGATE_LOG:-/dev/null}" "${WORKER_LOG:-/dev/null}" \
+	    2>/dev/null | head -n 5 || true)
+	if [ -n "$san" ]; then
+		printf '\n=== sanitizer reports in the server logs ===\n%s\n' \
+		    "$san"
+		results+=("FAIL: sanitizer report in the tollgate or worker log")
+		failed=1
+	else
+		results+=("PASS: no sanitizer report in the server logs")
+	fi
+}
+
 finish() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -48,6 +67,7 @@ finish() {
 	if [ -n "$stack_dir" ]; then
 		(cd "$top_srcdir" && tests/stack.sh down "$stack_dir") ||
 			say "warning: tests/stack.sh down failed"
+		[ -z "$stack_up" ] || check_sanitizers
 		if [ "${TOLLGATE_IT_KEEP:-}" = 1 ]; then
 			say "stack directory kept: $stack_dir"
 		else
@@ -175,3 +195,4 @@ else
 	    "Apache smoke test not run"
 	results+=("NOT RUN: apache-smoke.sh (missing)")
 fi
+
