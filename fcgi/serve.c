@@ -184,9 +184,12 @@ serve_listen(struct serve_state *s, const char **cause)
 	return fd;
 }
 
-/* When started as root, become TOLLGATE_USER for good. */
-static int
-serve_drop_root(struct serve_state *s, const char **cause)
+/*
+ * When started as root, become TOLLGATE_USER for good (serve after
+ * binding, work at once).  "sock" (may be NULL) is given to the user.
+ */
+int
+serve_drop_root(const char *sock, const char **cause)
 {
 	struct passwd	*pw;
 
@@ -196,9 +199,8 @@ serve_drop_root(struct serve_state *s, const char **cause)
 		*cause = "TOLLGATE_USER: no such user";
 		return -1;
 	}
-	if (s->sock_path != NULL && chown(s->sock_path, pw->pw_uid,
-	    (gid_t)-1) == -1)
-		log_warnx("chown %s: %s", s->sock_path, strerror(errno));
+	if (sock != NULL && chown(sock, pw->pw_uid, (gid_t)-1) == -1)
+		log_warnx("chown %s: %s", sock, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
 		*cause = "TOLLGATE_USER: cannot switch to the user";
@@ -447,7 +449,7 @@ serve_main(int argc, char *argv[])
 	if ((s.listen_fd = serve_listen(&s, &cause)) == -1)
 		goto done;
 	serve_write_pidfile();
-	if (serve_drop_root(&s, &cause) == -1)
+	if (serve_drop_root(s.sock_path, &cause) == -1)
 		goto done;
 	signal(SIGPIPE, SIG_IGN);
 	log_info("tollgate %s serving with %d responders", TOLLGATE_VERSION,

@@ -192,6 +192,7 @@ extern struct conf	 conf;
  * responders and keeps their number, reloads and stops.
  */
 int		 serve_main(int, char *[]);
+int		 serve_drop_root(const char *, const char **);
 
 /* http-parse.c: pure parsers of untrusted request data. */
 struct kv {

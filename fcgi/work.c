@@ -72,6 +72,10 @@ work_main(int argc, char *argv[])
 		return 1;
 	}
 	log_init("tollgate-work", conf.log_level);
+	if (serve_drop_root(NULL, &cause) == -1) {
+		log_err("%s", cause);
+		return 1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = work_on_term;
 	sigaction(SIGTERM, &sa, NULL);
