@@ -320,7 +320,7 @@ acct_rehash(struct req *r, const struct user *u, const char *password)
 	if (!passwd_needs_rehash(u->password_hash) ||
 	    passwd_hash(password, hash, sizeof(hash)) == -1)
 		return;
-	if (db_user_set_password(r, u->user_id, hash) == DB_OK)
+	if (db_user_set_password(r, u->user_id, hash, 0) == DB_OK)
 		log_info("password rehashed with current parameters");
 	explicit_bzero(hash, sizeof(hash));
 }
@@ -364,7 +364,7 @@ acct_refresh(struct req *r, struct fail *f, const char *token,
 	if (rt.rotated || rt.revoked || rt.expired)
 		return acct_fail(f, 401, "invalid_refresh_token",
 		    "The refresh token is expired or revoked.", "refresh_token");
-	rc = db_membership_role(r, rt.user_id, &role, &email);
+	rc = db_membership_role(r, rt.user_id, &role, &email, NULL);
 	if (rc == DB_NOTFOUND)
 		return acct_fail(f, 401, "membership_revoked", "You are no "
 		    "longer a member of this organization.", NULL);
@@ -451,7 +451,7 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 		    "Only an owner can invite an owner.", "role");
 	rc = db_user_by_email(r, email, &u);
 	if (rc == DB_OK)
-		rc = db_membership_role(r, u.user_id, &mrole, &memail);
+		rc = db_membership_role(r, u.user_id, &mrole, &memail, NULL);
 	if (rc == DB_OK)
 		return acct_fail(f, 409, "already_member",
 		    "This person is already a member.", "email");
@@ -711,7 +711,7 @@ acct_password_change(struct req *r, struct fail *f, const char *current,
 	if (passwd_hash(next, hash, sizeof(hash)) == -1)
 		return acct_fail(f, 500, "internal_error",
 		    "Cannot hash the password.", NULL);
-	rc = db_user_set_password(r, u.user_id, hash);
+	rc = db_user_set_password(r, u.user_id, hash, 1);
 	explicit_bzero(hash, sizeof(hash));
 	if (rc != DB_OK || (rc = db_user_revoke_all(r, u.user_id)) != DB_OK)
 		return acct_fail_db(f, rc);

@@ -205,6 +205,7 @@ auth_identify_bearer(struct req *r, const struct route *rt)
 		return auth_fail(r, 401, "invalid_token",
 		    "The access token is invalid or expired.");
 	r->auth.kind = PRINCIPAL_USER;
+	r->auth.token_iat_ms = c.iat_ms;
 	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", c.sub);
 	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", c.tid);
 	return 0;
@@ -333,9 +334,11 @@ static int
 auth_bind_user(struct req *r, const struct route *rt)
 {
 	const char	*role = NULL, *email = NULL;
+	long long	 pw_changed = 0;
 	enum db_rc	 rc;
 
-	rc = db_membership_role(r, r->auth.user_id, &role, &email);
+	rc = db_membership_role(r, r->auth.user_id, &role, &email,
+	    &pw_changed);
 	if (rc == DB_NOTFOUND) {
 		if (r->resp_kind == RESP_PAGE) {
 			req_redirect(r, "/login");
@@ -348,6 +351,10 @@ auth_bind_user(struct req *r, const struct route *rt)
 		req_error_from_db(r, rc);
 		return -1;
 	}
+	/* A password change ends the access tokens issued before it. */
+	if (r->auth.token_iat_ms != 0 && r->auth.token_iat_ms < pw_changed)
+		return auth_fail(r, 401, "invalid_token",
+		    "The access token is invalid or expired.");
 	r->auth.role = auth_role_parse(role);
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
 	if (r->auth.role < rt->role)

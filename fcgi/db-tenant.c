@@ -69,11 +69,20 @@ db_user_create(struct req *r, const char *email, const char *name,
 	return rc;
 }
 
+/*
+ * Store a new hash.  "changed" says the password itself changed (access
+ * tokens issued before are refused from now on); a rehash of the same
+ * password at new parameters leaves the time alone.
+ */
 enum db_rc
-db_user_set_password(struct req *r, const char *user_id, const char *hash)
+db_user_set_password(struct req *r, const char *user_id, const char *hash,
+    int changed)
 {
 	const char	*v[2] = { user_id, hash };
 
+	if (!changed)
+		return db_exec(r, "UPDATE users SET password_hash = $2 "
+		    "WHERE user_id = $1", 2, v, NULL);
 	return db_exec(r, "UPDATE users SET password_hash = $2, "
 	    "password_changed_at = now() WHERE user_id = $1", 2, v, NULL);
 }
@@ -176,18 +185,22 @@ db_membership_add(struct req *r, const char *tenant_id, const char *user_id,
  */
 enum db_rc
 db_membership_role(struct req *r, const char *user_id, const char **role,
-    const char **email)
+    const char **email, long long *pw_changed)
 {
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_row(r, "SELECT m.role, u.email FROM memberships m "
+	rc = db_row(r, "SELECT m.role, u.email, "
+	    "floor(extract(epoch FROM u.password_changed_at) * 1000)::bigint "
+	    "FROM memberships m "
 	    "JOIN users u USING (user_id) WHERE m.tenant_id = app_tenant() "
 	    "AND m.user_id = $1", 1, &user_id,
 	    &res);
 	if (rc == DB_OK) {
 		*role = db_get(res, 0, 0);
 		*email = db_get(res, 0, 1);
+		if (pw_changed != NULL)
+			*pw_changed = db_int(res, 0, 2);
 	}
 	return rc;
 }

@@ -56,6 +56,7 @@ struct jwt_claims {
 	char	 role[16];
 	char	 jti[64];
 	long	 exp;
+	long	 iat_ms;		/* issue time in milliseconds */
 };
 int		 jwt_issue(const char *, const char *, const char *, char **,
 		    time_t *);
@@ -255,6 +256,7 @@ struct auth {
 	char		 session_id[40];
 	char		 actor[264];	/* e-mail or key label, for audit */
 	char		 csrf[48];	/* the form token for this session */
+	long long	 token_iat_ms;	/* access token's issue time, or 0 */
 };
 
 /*
@@ -528,7 +530,8 @@ enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
 enum db_rc	 db_user_get(struct req *, const char *, struct user *);
 enum db_rc	 db_user_create(struct req *, const char *, const char *,
 		    const char *, const char **);
-enum db_rc	 db_user_set_password(struct req *, const char *, const char *);
+enum db_rc	 db_user_set_password(struct req *, const char *, const char *,
+		    int);
 enum db_rc	 db_user_revoke_all(struct req *, const char *);
 enum db_rc	 db_user_tenants(struct req *, const char *,
 		    struct membership **, size_t *);
@@ -538,7 +541,7 @@ enum db_rc	 db_tenant_lock(struct req *);
 enum db_rc	 db_membership_add(struct req *, const char *, const char *,
 		    const char *);
 enum db_rc	 db_membership_role(struct req *, const char *, const char **,
-		    const char **);
+		    const char **, long long *);
 enum db_rc	 db_members_list(struct req *, int, const char *,
 		    struct member **, size_t *, int *);
 enum db_rc	 db_member_get(struct req *, const char *, struct member *);
