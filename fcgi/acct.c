@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "tollgate.h"
@@ -259,7 +260,7 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	    DB_OK)
 		return acct_fail_db(f, rc);
 	for (i = 0; ok && want_tenant != NULL && i < n; i++)
-		if (strcmp(ms[i].tenant_id, want_tenant) == 0)
+		if (strcasecmp(ms[i].tenant_id, want_tenant) == 0)
 			break;
 	if (ok && (n == 0 || (want_tenant != NULL && i == n)))
 		ok = 0;
@@ -449,6 +450,12 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 	if (!acct_may_manage(r, auth_role_parse(role)))
 		return acct_fail(f, 403, "insufficient_role",
 		    "Only an owner can invite an owner.", "role");
+	/*
+	 * The tenant row lock serialises invitations: the checks below
+	 * then see every invitation committed before this one.
+	 */
+	if ((rc = db_tenant_lock(r)) != DB_OK)
+		return acct_fail_db(f, rc);
 	rc = db_user_by_email(r, email, &u);
 	if (rc == DB_OK)
 		rc = db_membership_role(r, u.user_id, &mrole, &memail, NULL);
@@ -469,8 +476,12 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
 	crypto_token_hash_hex(token, hash);
-	if ((rc = db_invitation_create(r, email, role, hash, r->auth.user_id,
-	    ACCT_INVITE_DAYS, inv)) != DB_OK)
+	rc = db_invitation_create(r, email, role, hash, r->auth.user_id,
+	    ACCT_INVITE_DAYS, inv);
+	if (rc == DB_CONFLICT)
+		return acct_fail(f, 409, "already_invited", "This address has "
+		    "a pending invitation.", "email");
+	if (rc != DB_OK)
 		return acct_fail_db(f, rc);
 	*link = arena_printf(&r->arena, "%s/invite/%s", conf.public_url, token);
 	explicit_bzero(token, sizeof(token));
@@ -542,14 +553,22 @@ acct_accept(struct req *r, struct fail *f, const char *token,
 		rc = db_user_create(r, inv.email, name != NULL ? name : "",
 		    hash, &user_id);
 		explicit_bzero(hash, sizeof(hash));
+		/* Another invitation created the account a moment ago. */
+		if (rc == DB_CONFLICT)
+			return acct_fail(f, 409, "conflict", "An account for "
+			    "this address was just created; accept again "
+			    "with its password.", "password");
 		if (rc != DB_OK)
 			return acct_fail_db(f, rc);
 	} else
 		return acct_fail_db(f, rc);
 	if (acct_seat_free(r, f, 0) == -1)
 		return -1;
-	if ((rc = db_membership_add(r, r->auth.tenant_id, user_id,
-	    inv.role)) != DB_OK || (rc = db_invitation_accepted(r,
+	rc = db_membership_add(r, r->auth.tenant_id, user_id, inv.role);
+	if (rc == DB_CONFLICT)
+		return acct_fail(f, 409, "already_member", "You are already a "
+		    "member of this organization.", NULL);
+	if (rc != DB_OK || (rc = db_invitation_accepted(r,
 	    inv.invitation_id)) != DB_OK)
 		return acct_fail_db(f, rc);
 	r->auth.kind = PRINCIPAL_USER;
@@ -583,7 +602,7 @@ acct_member_target(struct req *r, struct fail *f, const char *user_id,
 		    NULL);
 	if (rc != DB_OK)
 		return acct_fail_db(f, rc);
-	if (strcmp(user_id, r->auth.user_id) != 0 &&
+	if (strcasecmp(user_id, r->auth.user_id) != 0 &&
 	    (!acct_may_manage(r, auth_role_parse(m->role)) ||
 	    !acct_may_manage(r, new_role)))
 		return acct_fail(f, 403, "insufficient_role", "Only an owner "
@@ -630,7 +649,8 @@ acct_remove(struct req *r, struct fail *f, const char *user_id)
 	struct member	 m;
 	enum db_rc	 rc;
 
-	if (r->auth.role < ROLE_ADMIN && strcmp(user_id, r->auth.user_id) != 0)
+	if (r->auth.role < ROLE_ADMIN &&
+	    strcasecmp(user_id, r->auth.user_id) != 0)
 		return acct_fail(f, 403, "insufficient_role",
 		    "Only owners and admins remove members.", NULL);
 	if (acct_member_target(r, f, user_id, ROLE_NONE, &m) == -1)
@@ -653,6 +673,10 @@ acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
 	if (scopes == 0)
 		return acct_fail(f, 400, "invalid_value",
 		    "Choose at least one scope.", "scopes");
+	/* Billing is the owners' (SPEC 5): so is a key that reads it. */
+	if ((scopes & SCOPE_BILLING_READ) && r->auth.role < ROLE_OWNER)
+		return acct_fail(f, 403, "insufficient_role", "Only an owner "
+		    "can create a key with billing:read.", "scopes");
 	if (crypto_token_new("tg_", token, raw) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
@@ -702,9 +726,14 @@ acct_password_change(struct req *r, struct fail *f, const char *current,
 
 	if ((rc = db_user_get(r, r->auth.user_id, &u)) != DB_OK)
 		return acct_fail_db(f, rc);
-	if (!passwd_verify(u.password_hash, current))
+	/* A guess at the current password counts like a failed sign-in. */
+	if (acct_throttled(r, f, u.email) == -1)
+		return -1;
+	if (!passwd_verify(u.password_hash, current)) {
+		acct_count_failure(r, u.email);
 		return acct_fail(f, 401, "invalid_credentials",
 		    "The current password is wrong.", "current_password");
+	}
 	if (passwd_check_new(next, &cause) == -1)
 		return acct_fail(f, 400, "weak_password", arena_printf(
 		    &r->arena, "The new password %s.", cause), "new_password");

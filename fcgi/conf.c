@@ -241,15 +241,25 @@ conf_fernet_valid(const char *v)
 	return 1;
 }
 
+/*
+ * unix:/path, or host:port on loopback only: libfcgi trusts whatever
+ * connects (REMOTE_ADDR, HTTPS come from the peer), so nothing but the
+ * web server on this host may reach the socket.
+ */
 static int
 conf_listen_valid(const char *v)
 {
 	const char	*colon;
 	long long	 port;
+	size_t		 hl;
 
 	if (strncmp(v, "unix:/", 6) == 0)
 		return strlen(v + 5) < 100;	/* sun_path */
 	if ((colon = strrchr(v, ':')) == NULL || colon == v)
+		return 0;
+	hl = (size_t)(colon - v);
+	if (!(strncmp(v, "127.", 4) == 0 || (hl == 5 &&
+	    strncmp(v, "[::1]", 5) == 0)))
 		return 0;
 	return util_strtonum(colon + 1, 1, 65535, &port) == 0;
 }
@@ -276,7 +286,7 @@ conf_set(struct conf *c, const struct conf_key *k, const char *v,
 		break;
 	case CONF_LISTEN:
 		if (!conf_listen_valid(v))
-			bad = "expected unix:/path or host:port";
+			bad = "expected unix:/path or a loopback host:port";
 		break;
 	case CONF_URL:
 		if (strncmp(v, "http://", 7) != 0 &&
@@ -348,8 +358,6 @@ conf_load(struct conf *c, const char *path, const char **cause)
 		if (conf_set(c, &conf_keys[i], v, cause) == -1)
 			goto done;
 	}
-	if (c->owner_database_url == NULL && c->database_url != NULL)
-		c->owner_database_url = xstrdup(c->database_url);
 	rc = 0;
 done:
 	conf_file_free(&f);

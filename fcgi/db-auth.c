@@ -333,6 +333,12 @@ db_invitation_create(struct req *r, const char *email, const char *role,
 	enum db_rc	 rc;
 
 	snprintf(ttl, sizeof(ttl), "%d", ttl_days);
+	/* An expired invitation for the address makes way for the new one. */
+	if ((rc = db_exec(r, "UPDATE invitations SET revoked_at = now() "
+	    "WHERE tenant_id = app_tenant() AND lower(email) = lower($1) AND "
+	    "accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()",
+	    1, v, NULL)) != DB_OK)
+		return rc;
 	rc = db_row(r, "INSERT INTO invitations (tenant_id, email, role, hash, "
 	    "invited_by, expires_at) VALUES (app_tenant(), $1, $2, $3, $4, "
 	    "now() + make_interval(days => $5::int)) RETURNING invitation_id, "
@@ -407,15 +413,17 @@ db_invitation_accepted(struct req *r, const char *invitation_id)
 	    &invitation_id, NULL);
 }
 
+/* Revoke a pending invitation; an owner's only when may_owner. */
 enum db_rc
-db_invitation_revoke(struct req *r, const char *invitation_id)
+db_invitation_revoke(struct req *r, const char *invitation_id, int may_owner)
 {
+	const char	*v[2] = { invitation_id, may_owner ? "t" : "f" };
 	PGresult	*res;
 
 	return db_row(r, "UPDATE invitations SET revoked_at = now() "
 	    "WHERE tenant_id = app_tenant() AND invitation_id = $1 AND "
-	    "accepted_at IS NULL AND "
-	    "revoked_at IS NULL RETURNING invitation_id", 1, &invitation_id,
+	    "accepted_at IS NULL AND revoked_at IS NULL AND "
+	    "(role <> 'owner' OR $2::boolean) RETURNING invitation_id", 2, v,
 	    &res);
 }
 

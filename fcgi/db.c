@@ -68,6 +68,8 @@ db_conn(void)
 		return NULL;
 	}
 	PQsetNoticeProcessor(db, db_notice, NULL);
+	/* No DETAIL in logged errors: it can quote a row, hashes included. */
+	PQsetErrorVerbosity(db, PQERRORS_TERSE);
 	if (db_outage_logged)
 		log_info("database connection restored");
 	db_outage_logged = 0;
@@ -111,6 +113,42 @@ db_prepared(const char *sql, int n)
 	st->sql = sql;
 	db_nstmts++;
 	return st->name;
+}
+
+/*
+ * At start-up: the application's role must own nothing and be bound by
+ * row-level security, else tenant isolation rests on the SQL alone.  A
+ * database that cannot be reached now is no reason to refuse to start
+ * (the responders wait for it): that is only logged.
+ */
+int
+db_role_check(const char **cause)
+{
+	PGconn		*c;
+	PGresult	*res;
+	int		 rc = 0;
+
+	c = PQconnectdb(conf.database_url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_warnx("database not reachable at start-up; the role check "
+		    "is skipped");
+		PQfinish(c);
+		return 0;
+	}
+	res = PQexec(c, "SELECT r.rolsuper OR r.rolbypassrls OR EXISTS ("
+	    "SELECT 1 FROM pg_class k JOIN pg_namespace n ON n.oid = "
+	    "k.relnamespace WHERE n.nspname = 'public' AND k.relowner = r.oid) "
+	    "FROM pg_roles r WHERE r.rolname = current_user");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    PQgetvalue(res, 0, 0)[0] == 't') {
+		*cause = "TOLLGATE_DATABASE_URL: the role owns tables or bypasses "
+		    "row-level security; connect as a role that owns nothing "
+		    "(see the README, database roles)";
+		rc = -1;
+	}
+	PQclear(res);
+	PQfinish(c);
+	return rc;
 }
 
 /* Is this failure the server going away rather than the statement? */
@@ -188,6 +226,13 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 		PQclear(res);
 		return DB_CONFLICT;
 	}
+	/* Class 22, data exception: a value the database cannot take. */
+	if (state != NULL && strncmp(state, "22", 2) == 0) {
+		log_scrub(PQresultErrorMessage(res), why, sizeof(why));
+		log_info("value refused by the database (%s): %s", state, why);
+		PQclear(res);
+		return DB_INVALID;
+	}
 	log_scrub(PQresultErrorMessage(res), why, sizeof(why));
 	log_err("statement failed (%s): %s", state != NULL ? state : "-", why);
 	PQclear(res);
@@ -219,13 +264,22 @@ db_begin(struct req *r, const char *tenant_id)
 	return DB_OK;
 }
 
+/*
+ * Commit.  A transaction that had already failed "commits" as a
+ * rollback with a success status: that is an error here.
+ */
 enum db_rc
 db_commit(struct req *r)
 {
+	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_exec(r, "COMMIT", 0, NULL, NULL);
+	rc = db_exec(r, "COMMIT", 0, NULL, &res);
 	r->in_tx = 0;
+	if (rc == DB_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		log_err("commit ended in %s", PQcmdStatus(res));
+		return DB_ERROR;
+	}
 	return rc;
 }
 

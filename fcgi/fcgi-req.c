@@ -259,10 +259,18 @@ req_error(struct req *r, int status, const char *type, const char *code,
 	req_json(r, status, o);
 }
 
-/* Map a database failure to its answer: 503 when down, else 500. */
+/*
+ * Map a database failure to its answer: 503 when down, 400 for a value
+ * the database refused, 500 otherwise.
+ */
 void
 req_error_from_db(struct req *r, int rc)
 {
+	if (rc == DB_INVALID) {
+		req_error(r, 400, NULL, "invalid_value", "A parameter has a "
+		    "value out of range.", NULL);
+		return;
+	}
 	if (rc == DB_UNAVAILABLE) {
 		req_header(r, "Retry-After", "5");
 		req_error(r, 503, NULL, "database_unavailable",
@@ -428,7 +436,12 @@ req_log(const struct req *r)
 {
 	char	 path[256];
 
-	log_scrub(r->path != NULL ? r->path : "-", path, sizeof(path));
+	/* A path carrying a secret ("{token}") is logged as its pattern. */
+	if (r->route >= 0 && strstr(routes[r->route].pattern, "{token}") !=
+	    NULL)
+		log_scrub(routes[r->route].pattern, path, sizeof(path));
+	else
+		log_scrub(r->path != NULL ? r->path : "-", path, sizeof(path));
 	log_info("method=%s path=%s status=%d ms=%.2f", r->method != NULL ?
 	    r->method : "-", path, r->status, util_now_ms() - r->t0);
 }

@@ -12,6 +12,22 @@
 
 #include "tollgate.h"
 
+/*
+ * A refused sign-up or invitation: its transaction goes, and the
+ * visitor is again who they were before (a signed-in user keeps the
+ * session's form token; a stranger gets the pre-login one).
+ */
+static void
+page_restore_auth(struct req *r, const struct auth *before)
+{
+	if (r->in_tx)
+		db_rollback(r);
+	r->auth = *before;
+	r->tenant = NULL;
+	if (r->auth.kind == PRINCIPAL_NONE)
+		auth_csrf_refresh(r);
+}
+
 /* Form values are shown again after an error (never passwords). */
 static void
 page_keep(struct req *r, const char *name, size_t max)
@@ -70,6 +86,7 @@ void
 page_register_post(struct req *r)
 {
 	const char	*org = page_form(r, "organization");
+	struct auth	 before = r->auth;
 	struct fail	 f;
 
 	memset(&f, 0, sizeof(f));
@@ -88,10 +105,7 @@ page_register_post(struct req *r)
 			return;
 		}
 		/* Nothing of a refused sign-up may stay. */
-		if (r->in_tx)
-			db_rollback(r);
-		memset(&r->auth, 0, sizeof(r->auth));
-		auth_csrf_refresh(r);
+		page_restore_auth(r, &before);
 		page_layout(r, "Create your account", "");
 		page_keep(r, "organization", 200);
 		page_keep(r, "name", 200);
@@ -120,6 +134,14 @@ page_logout(struct req *r)
 static void
 page_invite_show(struct req *r, const struct invitation *inv, int status)
 {
+	/*
+	 * The invitation's tenant may not be the visitor's: the page shows
+	 * the public header, whoever is signed in.  The form keeps the
+	 * token it is bound to (auth.csrf).
+	 */
+	if (r->auth.kind == PRINCIPAL_SESSION)
+		r->auth.kind = PRINCIPAL_NONE;
+	r->tenant = NULL;
 	page_layout(r, "Invitation", "");
 	if (inv != NULL) {
 		tmpl_set(r, "Invite.valid", "1");
@@ -152,18 +174,23 @@ void
 page_invite_post(struct req *r)
 {
 	struct invitation	 inv;
+	struct auth		 before = r->auth;
 	struct fail		 f;
+	const char		*name = page_form(r, "name");
 
-	if (acct_accept(r, &f, r->path_params[0], page_form(r, "password"),
-	    page_form(r, "name")) == -1 || acct_session_start(r, &f) == -1) {
+	memset(&f, 0, sizeof(f));
+	if (strlen(name) > 200 || strpbrk(name, "\r\n\t") != NULL)
+		f = (struct fail){ 400, "invalid_value", "Your name is too "
+		    "long (200 characters at most) or has control characters.",
+		    "name", 0 };
+	if (f.status != 0 || acct_accept(r, &f, r->path_params[0],
+	    page_form(r, "password"), name) == -1 ||
+	    acct_session_start(r, &f) == -1) {
 		if (f.db != 0) {
 			req_error_from_db(r, f.db);
 			return;
 		}
-		if (r->in_tx)
-			db_rollback(r);
-		memset(&r->auth, 0, sizeof(r->auth));
-		auth_csrf_refresh(r);
+		page_restore_auth(r, &before);
 		if (f.status == 404) {
 			page_invite_show(r, NULL, 404);
 			return;

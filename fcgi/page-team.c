@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tollgate.h"
 
@@ -237,7 +238,7 @@ page_team_remove(struct req *r)
 {
 	struct fail	 f;
 	const char	*who = page_form(r, "user_id");
-	int		 self = strcmp(who, r->auth.user_id) == 0, ok;
+	int		 self = strcasecmp(who, r->auth.user_id) == 0, ok;
 
 	ok = acct_remove(r, &f, who) == 0;
 	if (ok && self) {
@@ -259,7 +260,7 @@ page_team_revoke(struct req *r)
 	memset(&f, 0, sizeof(f));
 	f.status = 404;
 	if (valid_uuid(id)) {
-		rc = db_invitation_revoke(r, id);
+		rc = db_invitation_revoke(r, id, r->auth.role == ROLE_OWNER);
 		if (rc == DB_OK)
 			ok = db_audit_add(r, "member.invitation_revoked", id,
 			    NULL) == DB_OK;

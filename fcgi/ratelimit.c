@@ -6,8 +6,12 @@
  * before it forks, so a limit holds whichever responder answers.
  * Striped process-shared robust mutexes guard the slots: a responder
  * killed while holding one leaves it recoverable, not locked forever.
- * When the table is full the request is let through and the fact
- * logged: a limiter must not turn into an outage.
+ *
+ * Keys are hashed under a random key chosen when the table is mapped,
+ * so nobody can compute keys that crowd one run of slots.  An entry
+ * whose window has ended is free; when none is, the entry whose window
+ * ends soonest gives way.  Every request is counted: a full run never
+ * lets one through uncounted.
  */
 #include "config.h"
 
@@ -28,10 +32,12 @@
 struct rl_slot {
 	uint64_t	 key;		/* 0: empty */
 	int64_t		 window;	/* start, seconds since the epoch */
+	int64_t		 end;		/* window + its length */
 	uint32_t	 count;
 };
 
 struct rl_table {
+	unsigned char	 hashkey[32];
 	pthread_mutex_t	 locks[RL_STRIPES];
 	struct rl_slot	 slots[RL_SLOTS];
 };
@@ -54,6 +60,12 @@ rl_init(void)
 		log_err("%s: mmap: %s", __func__, strerror(errno));
 		return -1;
 	}
+	if (util_random(rl->hashkey, sizeof(rl->hashkey)) == -1) {
+		log_err("%s: no randomness for the hash key", __func__);
+		munmap(rl, sizeof(*rl));
+		rl = NULL;
+		return -1;
+	}
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
@@ -63,16 +75,16 @@ rl_init(void)
 	return 0;
 }
 
-/* FNV-1a, never 0 (0 marks an empty slot). */
+/* A keyed hash of the key (HMAC-SHA256, 64 bits), never 0. */
 static uint64_t
 rl_hash(const char *s)
 {
-	uint64_t	 h = 1469598103934665603ULL;
+	unsigned char	 mac[32];
+	uint64_t	 h;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
+	crypto_hmac_sha256(rl->hashkey, sizeof(rl->hashkey), s, strlen(s),
+	    mac);
+	memcpy(&h, mac, sizeof(h));
 	return h == 0 ? 1 : h;
 }
 
@@ -105,8 +117,8 @@ int
 rl_hit(const char *key, int limit, int window_s, time_t now,
     struct rl_result *res)
 {
-	struct rl_slot	*s, *victim = NULL;
-	uint64_t	 h = rl_hash(key);
+	struct rl_slot	*s = NULL, *victim = NULL, *t;
+	uint64_t	 h;
 	int64_t		 win = (int64_t)now - (int64_t)now % window_s;
 	size_t		 i, idx, stripe;
 	int		 allowed = 1;
@@ -116,34 +128,37 @@ rl_hit(const char *key, int limit, int window_s, time_t now,
 	res->reset = (int)(win + window_s - now);
 	if (rl == NULL)
 		return 1;
+	h = rl_hash(key);
 	idx = rl_locate(h, &stripe);
 	rl_lock(&rl->locks[stripe]);
-	for (i = 0; i < RL_PROBE; i++) {
-		s = &rl->slots[idx + i];
-		if (s->key == h)
-			break;
-		if (victim == NULL && (s->key == 0 || s->window < win))
-			victim = s;
-		s = NULL;
+	for (i = 0; i < RL_PROBE && s == NULL; i++) {
+		t = &rl->slots[idx + i];
+		if (t->key == h)
+			s = t;
+		else if (victim == NULL || t->key == 0 ||
+		    (victim->key != 0 && t->end < victim->end))
+			victim = t;
 	}
-	if (s == NULL && (s = victim) != NULL) {
+	if (s == NULL) {
+		/* A live counter gives way only when no slot is free. */
+		if (victim->key != 0 && victim->end > now)
+			log_info("rate limit run full; an entry was evicted");
+		s = victim;
 		s->key = h;
 		s->window = win;
+		s->end = win + window_s;
 		s->count = 0;
 	}
-	if (s == NULL)
-		log_warnx("rate limit table full; request let through");
-	else {
-		if (s->window != win) {
-			s->window = win;
-			s->count = 0;
-		}
-		if (s->count >= (uint32_t)limit)
-			allowed = 0;
-		else
-			s->count++;
-		res->remaining = limit - (int)s->count;
+	if (s->window != win) {
+		s->window = win;
+		s->end = win + window_s;
+		s->count = 0;
 	}
+	if (s->count >= (uint32_t)limit)
+		allowed = 0;
+	else
+		s->count++;
+	res->remaining = limit - (int)s->count;
 	pthread_mutex_unlock(&rl->locks[stripe]);
 	return allowed;
 }
@@ -153,13 +168,14 @@ int
 rl_peek(const char *key, int window_s, time_t now)
 {
 	struct rl_slot	*s;
-	uint64_t	 h = rl_hash(key);
+	uint64_t	 h;
 	int64_t		 win = (int64_t)now - (int64_t)now % window_s;
 	size_t		 i, idx, stripe;
 	int		 count = 0;
 
 	if (rl == NULL)
 		return 0;
+	h = rl_hash(key);
 	idx = rl_locate(h, &stripe);
 	rl_lock(&rl->locks[stripe]);
 	for (i = 0; i < RL_PROBE; i++) {

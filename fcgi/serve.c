@@ -310,6 +310,16 @@ serve_reap(struct serve_state *s, int stopping)
 	}
 }
 
+/* What serve needs beyond what conf_load() checks. */
+static int
+serve_conf_check(const struct conf *c, const char **cause)
+{
+	if (conf_require(c, "TOLLGATE_DATABASE_URL", cause) == -1 ||
+	    conf_require(c, "TOLLGATE_JWT_SECRET", cause) == -1)
+		return -1;
+	return 0;
+}
+
 /* Re-read the configuration; a bad file keeps the old one. */
 static void
 serve_reload(struct serve_state *s)
@@ -318,10 +328,15 @@ serve_reload(struct serve_state *s)
 	const char	*cause = NULL;
 	char		*old_listen;
 
-	if (conf_load(&next, getenv("TOLLGATE_CONFIG"), &cause) == -1 ||
-	    conf_require(&next, "TOLLGATE_DATABASE_URL", &cause) == -1) {
+	if (conf_load(&next, getenv("TOLLGATE_CONFIG"), &cause) == -1) {
 		log_err("reload refused, keeping the running configuration: %s",
 		    cause);
+		return;
+	}
+	if (serve_conf_check(&next, &cause) == -1) {
+		log_err("reload refused, keeping the running configuration: %s",
+		    cause);
+		conf_free(&next);
 		return;
 	}
 	old_listen = xstrdup(conf.listen);
@@ -433,9 +448,8 @@ serve_main(int argc, char *argv[])
 
 	memset(&s, 0, sizeof(s));
 	s.listen_fd = -1;
-	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1)
-		goto done;
-	if (conf_require(&conf, "TOLLGATE_JWT_SECRET", &cause) == -1)
+	if (serve_conf_check(&conf, &cause) == -1 ||
+	    db_role_check(&cause) == -1)
 		goto done;
 	/* Shared by every responder: mapped before the first fork. */
 	if (rl_init() == -1) {

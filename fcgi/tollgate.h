@@ -434,6 +434,7 @@ enum db_rc {
 	DB_OK = 0,
 	DB_NOTFOUND = 1,	/* no such row */
 	DB_CONFLICT = 2,	/* a unique constraint refused the row */
+	DB_INVALID = 3,		/* a value the database refused: 400 */
 	DB_ERROR = -1,		/* a bug or a refused statement: 500 */
 	DB_UNAVAILABLE = -2	/* the server cannot be reached: 503 */
 };
@@ -445,6 +446,7 @@ enum db_rc	 db_begin(struct req *, const char *);
 enum db_rc	 db_commit(struct req *);
 void		 db_rollback(struct req *);
 enum db_rc	 db_ping(struct req *);
+int		 db_role_check(const char **);
 enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 const char	*db_get(const struct pg_result *, int, int);
@@ -616,7 +618,7 @@ enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
 enum db_rc	 db_invitation_lock(struct req *, const char *,
 		    struct invitation *);
 enum db_rc	 db_invitation_accepted(struct req *, const char *);
-enum db_rc	 db_invitation_revoke(struct req *, const char *);
+enum db_rc	 db_invitation_revoke(struct req *, const char *, int);
 enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
 		    size_t *);
 enum db_rc	 db_invitation_pending_for(struct req *, const char *);

@@ -479,8 +479,15 @@ test_listen_forms(void **state)
 	static const char *const	 good[] = {
 		"unix:/run/tollgate/tollgate.sock",
 		"127.0.0.1:8000",
-		"localhost:1",
+		"127.1.2.3:1",
 		"[::1]:65535",
+	};
+	/* libfcgi trusts its peer: TCP only on loopback (SPEC 12). */
+	static const char *const	 bad[] = {
+		"0.0.0.0:9000",
+		"10.0.0.5:9000",
+		"[::]:9000",
+		"localhost:9000",
 	};
 	struct fixture			*f = *state;
 	size_t				 i;
@@ -491,6 +498,12 @@ test_listen_forms(void **state)
 			fail_msg("TOLLGATE_LISTEN=%s refused: %s", good[i],
 			    f->cause);
 		assert_string_equal(f->c.listen, good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		env_set("TOLLGATE_LISTEN", bad[i]);
+		if (load(f) == 0)
+			fail_msg("TOLLGATE_LISTEN=%s accepted", bad[i]);
+		assert_cause_names(f->cause, "TOLLGATE_LISTEN");
 	}
 }
 
@@ -514,8 +527,10 @@ test_require(void **state)
 	assert_int_equal(load(f), 0);
 	assert_int_equal(conf_require(&f->c, "TOLLGATE_DATABASE_URL",
 	    &f->cause), 0);
+	/* Migrations need the owner's URL of their own (SPEC 3). */
 	assert_int_equal(conf_require(&f->c, "TOLLGATE_OWNER_DATABASE_URL",
-	    &f->cause), 0);
+	    &f->cause), -1);
+	assert_cause_names(f->cause, "TOLLGATE_OWNER_DATABASE_URL");
 }
 
 static void
@@ -523,13 +538,13 @@ test_owner_database_url(void **state)
 {
 	struct fixture	*f = *state;
 
-	/* Unset: the owner URL is the application's. */
+	/*
+	 * Unset: no fallback to the application's URL, which would make
+	 * the application role the owner of every table.
+	 */
 	env_set("TOLLGATE_DATABASE_URL", "postgresql://app@db/tg");
 	assert_int_equal(load(f), 0);
-	assert_non_null(f->c.owner_database_url);
-	assert_string_equal(f->c.owner_database_url, "postgresql://app@db/tg");
-	/* A copy of its own: conf_free() frees both. */
-	assert_ptr_not_equal(f->c.owner_database_url, f->c.database_url);
+	assert_null(f->c.owner_database_url);
 
 	/* Set: it stands. */
 	env_set("TOLLGATE_OWNER_DATABASE_URL", "postgresql://owner@db/tg");
@@ -545,12 +560,16 @@ test_owner_database_url(void **state)
 	assert_string_equal(f->c.owner_database_url,
 	    "postgresql://owner@db/tg");
 
-	/* The fallback works from the file too. */
+	/* Nor from the file. */
 	unsetenv("TOLLGATE_OWNER_DATABASE_URL");
 	file_write(f, "TOLLGATE_DATABASE_URL=postgresql://file@db/tg\n");
 	assert_int_equal(load(f), 0);
+	assert_null(f->c.owner_database_url);
+	file_write(f, "TOLLGATE_DATABASE_URL=postgresql://file@db/tg\n"
+	    "TOLLGATE_OWNER_DATABASE_URL=postgresql://fowner@db/tg\n");
+	assert_int_equal(load(f), 0);
 	assert_string_equal(f->c.owner_database_url,
-	    "postgresql://file@db/tg");
+	    "postgresql://fowner@db/tg");
 }
 
 int
