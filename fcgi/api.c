@@ -108,16 +108,38 @@ api_tokens_json(const struct tokens *t, const char *email,
 	return o;
 }
 
-/* A strict RFC 3339 UTC or offset time, as the filters accept. */
+/* Two digits at p, within [0, max]; -1 otherwise. */
+static int
+api_two_digits(const char *p, int max)
+{
+	int	 v;
+
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return -1;
+	v = (p[0] - '0') * 10 + (p[1] - '0');
+	return v <= max ? v : -1;
+}
+
+/*
+ * A strict RFC 3339 time, as the filters accept: a real calendar date
+ * (no 31 February), seconds up to 59, and "Z" or an offset of at most
+ * 23:59.  What passes here PostgreSQL takes too.
+ */
 int
 api_time_valid(const char *s)
 {
-	struct tm	 tm;
+	struct tm	 tm, back;
 	const char	*e;
+	time_t		 t;
 
 	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || strlen(s) > 40 ||
-	    (e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+	if (s == NULL || strlen(s) > 40 || strlen(s) < 20 ||
+	    (e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    tm.tm_sec > 59 || tm.tm_year < 0 || tm.tm_year > 8099)
+		return 0;
+	back = tm;
+	if ((t = timegm(&back)) == (time_t)-1 || back.tm_mday != tm.tm_mday ||
+	    back.tm_mon != tm.tm_mon)
 		return 0;
 	if (*e == '.')
 		for (e++; *e >= '0' && *e <= '9'; e++)
@@ -125,5 +147,6 @@ api_time_valid(const char *s)
 	if (*e == 'Z')
 		return e[1] == '\0';
 	return (e[0] == '+' || e[0] == '-') && strlen(e) == 6 &&
-	    e[3] == ':';
+	    api_two_digits(e + 1, 23) >= 0 && e[3] == ':' &&
+	    api_two_digits(e + 4, 59) >= 0;
 }
