@@ -227,6 +227,18 @@ http_utf8_valid(const char *s, size_t len)
 	return 1;
 }
 
+/* Characters (code points) of valid UTF-8: lengths are in characters. */
+size_t
+http_utf8_chars(const char *s)
+{
+	size_t	 n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
 /*
  * A request id from a client or proxy is kept only when it is 8 to 64
  * characters of [A-Za-z0-9._-]: anything else could forge log lines.

@@ -40,18 +40,6 @@ static const char	*passwd_common[] = {
 	"correcthorsebatterystaple", "mypassword123", "tollgate1234",
 };
 
-/* Characters (code points) in valid UTF-8. */
-static size_t
-passwd_chars(const char *s)
-{
-	size_t	 n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 /*
  * Is this acceptable as a new password?  On refusal *cause says why in
  * words fit for the user.
@@ -65,7 +53,7 @@ passwd_check_new(const char *pw, const char **cause)
 		*cause = "must be valid UTF-8";
 		return -1;
 	}
-	n = passwd_chars(pw);
+	n = http_utf8_chars(pw);
 	if (n < PASSWD_MIN_CHARS) {
 		*cause = "must be at least 12 characters";
 		return -1;

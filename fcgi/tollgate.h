@@ -213,6 +213,7 @@ int		 http_parse_cookies(struct arena *, const char *,
 const char	*http_kv_get(const struct kvlist *, const char *);
 int		 http_utf8_valid(const char *, size_t);
 int		 http_json_valid(const char *, size_t);
+size_t		 http_utf8_chars(const char *);
 int		 http_rid_valid(const char *);
 int		 http_media_type_is(const char *, const char *);
 const char	*http_status_text(int);

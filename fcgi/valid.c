@@ -20,17 +20,6 @@ static const char *const	valid_scope_names[] = {
 	"usage:write", "usage:read", "entitlements:read", "billing:read", NULL
 };
 
-static size_t
-valid_chars(const char *s)
-{
-	size_t	 n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static int
 valid_has_control(const char *s)
 {
@@ -135,7 +124,7 @@ valid_string(struct req *r, const struct vfield *f, struct json_object *o,
 	if (strlen(s) != (size_t)json_object_get_string_len(o))
 		return valid_fail(r, "invalid_value", f->name,
 		    "must not contain NUL.");
-	n = valid_chars(s);
+	n = http_utf8_chars(s);
 	switch (f->type) {
 	case V_PASSWORD:
 		/* Checked by passwd_check_new() where it matters. */
