@@ -456,8 +456,8 @@ db_invitation_pending_for(struct req *r, const char *email)
 {
 	PGresult	*res;
 
-	return db_row(r, "SELECT 1 FROM invitations WHERE tenant_id = app_tenant() AND "
-	    "lower(email) = "
+	return db_row(r, "SELECT 1 FROM invitations WHERE "
+	    "tenant_id = app_tenant() AND lower(email) = "
 	    "lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND "
 	    "expires_at > now()", 1, &email, &res);
 }

@@ -271,7 +271,8 @@ db_owners_lock(struct req *r, int *owners)
 	enum db_rc	 rc;
 
 	if ((rc = db_exec(r, "SELECT user_id FROM memberships "
-	    "WHERE tenant_id = app_tenant() AND role = 'owner' FOR UPDATE", 0, NULL, &res)) != DB_OK)
+	    "WHERE tenant_id = app_tenant() AND role = 'owner' FOR UPDATE",
+	    0, NULL, &res)) != DB_OK)
 		return rc;
 	*owners = db_nrows(res);
 	return DB_OK;
@@ -291,8 +292,8 @@ db_membership_set_role(struct req *r, const char *user_id, const char *role)
 	const char	*v[2] = { user_id, role };
 	PGresult	*res;
 
-	return db_row(r, "UPDATE memberships SET role = $2 WHERE tenant_id = app_tenant() "
-	    "AND user_id = $1 "
+	return db_row(r, "UPDATE memberships SET role = $2 "
+	    "WHERE tenant_id = app_tenant() AND user_id = $1 "
 	    "RETURNING user_id", 2, v, &res);
 }
 

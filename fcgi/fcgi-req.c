@@ -222,7 +222,8 @@ req_error_page(struct req *r, int status, const char *message)
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\">"
 	    "<title>%d %s</title><link rel=\"stylesheet\" "
-	    "href=\"/static/tollgate.css?v=" TOLLGATE_VERSION "\"></head><body class=\"error-page\">"
+	    "href=\"/static/tollgate.css?v=" TOLLGATE_VERSION "\"></head>"
+	    "<body class=\"error-page\">"
 	    "<main><h1>%d %s</h1><p>", status, http_status_text(status),
 	    status, http_status_text(status));
 	req_html_text(&r->out, message);
@@ -587,29 +588,16 @@ req_on_term(int sig)
 }
 
 /*
- * The responder: wait for a connection with SIGTERM unblocked (ppoll),
- * accept and answer it with SIGTERM blocked, so a stop request takes
- * effect only between requests and never drops one that was accepted.
- * The listening socket is non-blocking: several responders wake for
- * one connection and the losers go back to waiting.
+ * The responder's signals: SIGTERM and SIGINT set req_stop and are
+ * blocked but while waiting (waitmask is the mask to wait with);
+ * SIGHUP is the master's business, SIGPIPE a closed peer.
  */
-int
-req_responder_loop(int listen_fd)
+static void
+req_signals(sigset_t *waitmask)
 {
-	FCGX_Request		 fr;
-	struct req		 r;
 	struct sigaction	 sa;
-	struct pollfd		 pfd;
-	sigset_t		 block, waitmask;
-	int			 rc, flags;
+	sigset_t		 block;
 
-	/*
-	 * Large blocks (argon2id's 19 MiB work area above all) are mapped
-	 * and unmapped each time instead of staying in the heap: a
-	 * responder's memory returns to its resting size after every
-	 * sign-in.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = req_on_term;
 	sigemptyset(&sa.sa_mask);
@@ -621,9 +609,35 @@ req_responder_loop(int listen_fd)
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &waitmask);
-	sigdelset(&waitmask, SIGTERM);
-	sigdelset(&waitmask, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, waitmask);
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+}
+
+/*
+ * The responder: wait for a connection with SIGTERM unblocked (ppoll),
+ * accept and answer it with SIGTERM blocked, so a stop request takes
+ * effect only between requests and never drops one that was accepted.
+ * The listening socket is non-blocking: several responders wake for
+ * one connection and the losers go back to waiting.
+ */
+int
+req_responder_loop(int listen_fd)
+{
+	FCGX_Request		 fr;
+	struct req		 r;
+	struct pollfd		 pfd;
+	sigset_t		 waitmask;
+	int			 rc, flags;
+
+	/*
+	 * Large blocks (argon2id's 19 MiB work area above all) are mapped
+	 * and unmapped each time instead of staying in the heap: a
+	 * responder's memory returns to its resting size after every
+	 * sign-in.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	req_signals(&waitmask);
 
 	if ((flags = fcntl(listen_fd, F_GETFL)) == -1 ||
 	    fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) == -1) {
