@@ -6,7 +6,8 @@
  * signed with another algorithm, accepts 1-byte secrets and checks no
  * claims.  So this wrapper always passes the key, pins HS256 and
  * compares jwt_get_alg(), relies on the configuration refusing secrets
- * under 32 bytes, and checks exp, nbf, iat, iss and aud itself.
+ * under 32 bytes, and checks exp, nbf, iat, iss and aud itself.  It
+ * also checks the HS256 signature first, in constant time.
  */
 #include "config.h"
 
@@ -95,6 +96,26 @@ jwt_time_claim(jwt_t *j, const char *name, long *out)
 }
 
 /*
+ * The HS256 signature checked here, in constant time, before libjwt
+ * sees the token: libjwt compares signatures with strcmp().
+ */
+static int
+jwt_signature_ok(const char *token)
+{
+	const char	*dot = strrchr(token, '.');
+	unsigned char	 mac[32];
+	char		 want[48];
+	size_t		 n;
+
+	if (dot == NULL)
+		return 0;
+	crypto_hmac_sha256(conf.jwt_secret, strlen(conf.jwt_secret), token,
+	    (size_t)(dot - token), mac);
+	n = crypto_b64url_encode(mac, sizeof(mac), want);
+	return strlen(dot + 1) == n && util_ct_equal(dot + 1, want, n);
+}
+
+/*
  * Verify a presented token and fill claims.  Returns 0, or -1 with
  * *cause set to a short reason for the log (never shown to clients in
  * more detail than "invalid token").
@@ -119,6 +140,8 @@ jwt_verify(const char *token, struct jwt_claims *c, const char **cause)
 	    strlen(conf.jwt_secret) < 32)
 		return -1;
 	*cause = "bad signature";
+	if (!jwt_signature_ok(token))
+		return -1;
 	/* Always with the key: libjwt skips verification without one. */
 	if (jwt_decode(&j, token, (const unsigned char *)conf.jwt_secret,
 	    (int)strlen(conf.jwt_secret)) != 0 || j == NULL)
