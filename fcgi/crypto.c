@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -145,4 +146,63 @@ crypto_token_hash_hex(const char *token, char out[67])
 	out[0] = '\\';
 	out[1] = 'x';
 	util_hex(h, sizeof(h), out + 2);
+}
+
+/*
+ * Seal p[0..n) with AES-256-GCM under key: out gets nonce (12 bytes),
+ * ciphertext (n bytes) and tag (16 bytes), CRYPTO_SEAL_OVERHEAD more
+ * than the input.  Returns the output length or -1.
+ */
+long
+crypto_seal(const unsigned char key[32], const void *p, size_t n,
+    unsigned char *out)
+{
+	EVP_CIPHER_CTX	*c = NULL;
+	int		 len, total = -1;
+
+	if (n > INT32_MAX || util_random(out, 12) == -1 ||
+	    (c = EVP_CIPHER_CTX_new()) == NULL)
+		goto done;
+	if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, out) != 1 ||
+	    EVP_EncryptUpdate(c, out + 12, &len, p, (int)n) != 1)
+		goto done;
+	total = 12 + len;
+	if (EVP_EncryptFinal_ex(c, out + total, &len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16,
+	    out + total + len) != 1) {
+		total = -1;
+		goto done;
+	}
+	total += len + 16;
+done:
+	EVP_CIPHER_CTX_free(c);
+	return total;
+}
+
+/* Open what crypto_seal() made; out needs n bytes.  Length or -1. */
+long
+crypto_open(const unsigned char key[32], const unsigned char *in, size_t n,
+    unsigned char *out)
+{
+	EVP_CIPHER_CTX	*c = NULL;
+	int		 len, total = -1;
+
+	if (n < CRYPTO_SEAL_OVERHEAD || n > INT32_MAX ||
+	    (c = EVP_CIPHER_CTX_new()) == NULL)
+		goto done;
+	if (EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, in) != 1 ||
+	    EVP_DecryptUpdate(c, out, &len, in + 12,
+	    (int)(n - CRYPTO_SEAL_OVERHEAD)) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
+	    (void *)(in + n - 16)) != 1)
+		goto done;
+	total = len;
+	if (EVP_DecryptFinal_ex(c, out + total, &len) != 1) {
+		total = -1;
+		goto done;
+	}
+	total += len;
+done:
+	EVP_CIPHER_CTX_free(c);
+	return total;
 }

@@ -113,6 +113,7 @@ req_from_params(struct req *r, char **envp, const char **cause)
 	r->origin = req_param(envp, "HTTP_ORIGIN");
 	r->referer = req_param(envp, "HTTP_REFERER");
 	r->user_agent = req_param(envp, "HTTP_USER_AGENT");
+	r->idempotency_key = req_param(envp, "HTTP_IDEMPOTENCY_KEY");
 	v = req_param(envp, "HTTPS");
 	r->https = v != NULL && (strcmp(v, "on") == 0 || strcmp(v, "1") == 0);
 	if (http_parse_pairs(&r->arena, r->query, strlen(r->query), 1,
@@ -547,7 +548,13 @@ req_run(struct req *r, FCGX_Request *fr)
 	}
 	if (req_parse_body(r, rt->body) == -1 || auth_bind(r, rt) == -1)
 		return;
+	if (rt->idem && idem_begin(r) != 0) {
+		req_finish_tx(r);
+		return;
+	}
 	route_dispatch(r);
+	if (rt->idem)
+		idem_finish(r);
 	if (r->status == 0)
 		req_error(r, 500, NULL, "internal_error", "No response.", NULL);
 	req_finish_tx(r);

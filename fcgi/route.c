@@ -17,6 +17,10 @@
 #define A	ROLE_ADMIN
 #define N	ROLE_NONE
 
+/*
+ * The last field, 1 on creating POSTs of a tenant, honours the
+ * Idempotency-Key header (idem.c).
+ */
 const struct route	routes[ROUTE__MAX] = {
 	/* Liveness and database reachability, for monitors. */
 	[ROUTE_HEALTH] = { "GET", API "/health", AUTH_NONE, N, 0,
@@ -44,7 +48,7 @@ const struct route	routes[ROUTE__MAX] = {
 	[ROUTE_MEMBERS_LIST] = { "GET", API "/members", AUTH_USER, M, 0,
 	    BODY_NONE, RESP_API, api_members_list },
 	[ROUTE_MEMBERS_INVITE] = { "POST", API "/members/invitations",
-	    AUTH_USER, A, 0, BODY_JSON, RESP_API, api_members_invite },
+	    AUTH_USER, A, 0, BODY_JSON, RESP_API, api_members_invite, 1 },
 	[ROUTE_MEMBERS_UPDATE] = { "PATCH", API "/members/{user_id}",
 	    AUTH_USER, A, 0, BODY_JSON, RESP_API, api_members_update },
 	/* Members may remove themselves (leave): checked by acct_remove. */
@@ -55,7 +59,7 @@ const struct route	routes[ROUTE__MAX] = {
 	[ROUTE_KEYS_LIST] = { "GET", API "/api-keys", AUTH_USER, M, 0,
 	    BODY_NONE, RESP_API, api_keys_list },
 	[ROUTE_KEYS_CREATE] = { "POST", API "/api-keys", AUTH_USER, A, 0,
-	    BODY_JSON, RESP_API, api_keys_create },
+	    BODY_JSON, RESP_API, api_keys_create, 1 },
 	[ROUTE_KEYS_DELETE] = { "DELETE", API "/api-keys/{id}", AUTH_USER, A,
 	    0, BODY_NONE, RESP_API, api_keys_delete },
 

@@ -82,6 +82,11 @@ long		 crypto_b64url_decode(const char *, size_t, unsigned char *,
 		    size_t);
 int		 crypto_token_new(const char *, char *, unsigned char [32]);
 void		 crypto_token_hash_hex(const char *, char [67]);
+#define CRYPTO_SEAL_OVERHEAD	28	/* nonce 12 + tag 16 */
+long		 crypto_seal(const unsigned char [32], const void *, size_t,
+		    unsigned char *);
+long		 crypto_open(const unsigned char [32], const unsigned char *,
+		    size_t, unsigned char *);
 
 /*
  * buf.c: a growable byte buffer with a hard cap.  Appends past the cap
@@ -306,6 +311,8 @@ struct req {
 	const char	*origin;
 	const char	*referer;
 	const char	*user_agent;
+	const char	*idempotency_key;	/* Idempotency-Key header */
+	int		 idem_claimed;	/* this request owns the key */
 	int		 https;
 	struct kvlist	 args;		/* query string */
 	struct kvlist	 form;		/* form body */
@@ -405,6 +412,7 @@ struct route {
 	enum body_kind	 body;
 	enum resp_kind	 resp;
 	void		(*handler)(struct req *);
+	int		 idem;		/* honours Idempotency-Key */
 };
 extern const struct route	routes[ROUTE__MAX];
 enum route_match {
@@ -623,6 +631,25 @@ enum db_rc	 db_invitation_revoke(struct req *, const char *, int);
 enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
 		    size_t *);
 enum db_rc	 db_invitation_pending_for(struct req *, const char *);
+
+/* db-idem.c */
+struct idem {
+	const char	*hash_hex;	/* request hash, hex */
+	int		 status;
+	int		 expired;
+	unsigned char	*response;	/* sealed answer, owned by the request */
+	size_t		 response_len;
+};
+enum db_rc	 db_idem_claim(struct req *, const char *, const char *, int *);
+enum db_rc	 db_idem_get(struct req *, const char *, struct idem *);
+enum db_rc	 db_idem_delete(struct req *, const char *);
+enum db_rc	 db_idem_store(struct req *, const char *, int,
+		    const unsigned char *, size_t);
+enum db_rc	 db_prune_idempotency(struct req *, long long *);
+
+/* idem.c: Idempotency-Key on creating POSTs. */
+int		 idem_begin(struct req *);
+void		 idem_finish(struct req *);
 
 /* db-audit.c */
 struct audit_filter {

@@ -25,6 +25,8 @@ struct work_job {
 static const struct work_job	work_jobs[] = {
 	/* Expired sessions, refresh tokens and invitations. */
 	{ "prune credentials", db_prune_auth },
+	/* Idempotency-Key answers are kept a day. */
+	{ "prune idempotency keys", db_prune_idempotency },
 };
 
 static void
