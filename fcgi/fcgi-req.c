@@ -25,6 +25,7 @@
 #include "tollgate.h"
 
 #define REQ_URI_MAX	8192
+#define REQ_DRAIN_MAX	64	/* queued connections answered when stopping */
 
 static volatile sig_atomic_t	req_stop;
 
@@ -588,6 +589,38 @@ req_handle(struct req *r, FCGX_Request *fr)
 	req_log(r);
 }
 
+/* Accept and answer one connection; -1 when none was waiting. */
+static int
+req_serve_one(struct req *r, FCGX_Request *fr)
+{
+	int	 rc;
+
+	rc = FCGX_Accept_r(fr);
+	if (rc < 0) {
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
+			log_warnx("%s: accept failed (%d)", __func__, rc);
+		return -1;
+	}
+	req_handle(r, fr);
+	FCGX_Finish_r(fr);
+	mail_after_request(r);
+	req_release(r);
+	return 0;
+}
+
+/* Is a SIGTERM or SIGINT waiting (blocked) for this responder? */
+static int
+req_stop_pending(void)
+{
+	sigset_t	 pending;
+
+	if (req_stop)
+		return 1;
+	if (sigpending(&pending) == -1)
+		return 0;
+	return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
+}
+
 static void
 req_on_term(int sig)
 {
@@ -668,17 +701,19 @@ req_responder_loop(int listen_fd)
 			log_err("%s: ppoll: %s", __func__, strerror(errno));
 			break;
 		}
-		rc = FCGX_Accept_r(&fr);
-		if (rc < 0) {
-			if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
-				log_warnx("%s: accept failed (%d)", __func__, rc);
+		/*
+		 * A socket that is always ready would keep a pending stop
+		 * from ever being delivered in ppoll: look for it here.
+		 */
+		if (req_stop_pending())
+			break;
+		if (req_serve_one(&r, &fr) == -1)
 			continue;
-		}
-		req_handle(&r, &fr);
-		FCGX_Finish_r(&fr);
-		mail_after_request(&r);
-		req_release(&r);
 	}
+	/* Answer what is already queued (a bounded number), then go. */
+	for (rc = 0; rc < REQ_DRAIN_MAX; rc++)
+		if (req_serve_one(&r, &fr) == -1)
+			break;
 	FCGX_Free(&fr, 1);
 	arena_free(&r.arena);
 	buf_free(&r.body);

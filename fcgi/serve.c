@@ -382,6 +382,22 @@ serve_roll(struct serve_state *s)
 	kill(s->retiring, SIGTERM);
 }
 
+/*
+ * First thing when stopping: the socket's name goes, so a web server
+ * gets "no such file" at once instead of a connection that nobody will
+ * ever accept.  Responders keep the listening socket itself and answer
+ * what is already queued.
+ */
+static void
+serve_unlink(struct serve_state *s)
+{
+	if (s->sock_path != NULL && unlink(s->sock_path) == -1 &&
+	    errno != ENOENT)
+		log_warnx("unlink %s: %s", s->sock_path, strerror(errno));
+	free(s->sock_path);
+	s->sock_path = NULL;
+}
+
 static void
 serve_stop_all(struct serve_state *s)
 {
@@ -431,6 +447,7 @@ serve_loop(struct serve_state *s)
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping (signal %d)", sig);
+			serve_unlink(s);
 			serve_stop_all(s);
 			return 0;
 		}
@@ -472,10 +489,11 @@ serve_main(int argc, char *argv[])
 done:
 	if (cause != NULL)
 		log_err("%s", cause);
-	if (s.sock_path != NULL && rc == 0)
-		unlink(s.sock_path);
-	if (conf.pidfile != NULL && rc == 0)
-		unlink(conf.pidfile);
+	if (rc == 0)
+		serve_unlink(&s);
+	if (conf.pidfile != NULL && rc == 0 && unlink(conf.pidfile) == -1 &&
+	    errno != ENOENT)
+		log_warnx("unlink %s: %s", conf.pidfile, strerror(errno));
 	free(s.sock_path);
 	return rc;
 }

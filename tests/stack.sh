@@ -178,8 +178,11 @@ set_paths() {
 	ENV_FILE=$STACK_DIR/stack.env
 	SECRETS_FILE=$STACK_DIR/secrets.env
 	LIGHTTPD_CONF=$STACK_DIR/lighttpd.conf
-	SOCKET=$RUN_DIR/tollgate.sock
-	TOLLGATE_PIDFILE=$RUN_DIR/tollgate.pid
+	# tollgate serve's own directory: it drops to www-data and must
+	# still be able to remove its socket and pid file when it stops.
+	TG_RUN_DIR=$RUN_DIR/tollgate
+	SOCKET=$TG_RUN_DIR/tollgate.sock
+	TOLLGATE_PIDFILE=$TG_RUN_DIR/tollgate.pid
 	WORKER_PIDFILE=$RUN_DIR/worker.pid
 	LIGHTTPD_PIDFILE=$RUN_DIR/lighttpd.pid
 	SMTP_PIDFILE=$RUN_DIR/smtp-sink.pid
@@ -289,6 +292,11 @@ prepare_dirs() {
 			die "postgres cannot write $PG_DATA: is every parent directory of $STACK_DIR traversable (o+x)?"
 		runuser -u www-data -- test -x "$RUN_DIR" ||
 			die "www-data cannot reach $RUN_DIR: is every parent directory of $STACK_DIR traversable (o+x)?"
+	fi
+	mkdir -p "$TG_RUN_DIR"
+	chmod 750 "$TG_RUN_DIR"
+	if is_root; then
+		chown www-data:www-data "$TG_RUN_DIR"
 	fi
 }
 
