@@ -552,7 +552,8 @@ static void
 put(struct pkt *p, const void *data, size_t n)
 {
 	assert_true(p->len + n <= sizeof(p->b));
-	memcpy(p->b + p->len, data, n);
+	if (n > 0)
+		memcpy(p->b + p->len, data, n);
 	p->len += n;
 }
 
