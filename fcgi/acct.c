@@ -414,12 +414,14 @@ acct_seat_free(struct req *r, struct fail *f, int pending_counts)
 {
 	struct tenant	 t;
 	enum db_rc	 rc;
+	int		 members, pending;
 
 	if ((rc = db_tenant_lock(r)) != DB_OK ||
-	    (rc = db_tenant_get(r, &t)) != DB_OK)
+	    (rc = db_tenant_get(r, &t)) != DB_OK ||
+	    (rc = db_tenant_seats(r, &members, &pending)) != DB_OK)
 		return acct_fail_db(f, rc);
-	if (t.seat_limit >= 0 && t.members + (pending_counts ?
-	    t.pending_invitations : 0) >= t.seat_limit)
+	if (t.seat_limit >= 0 && members + (pending_counts ? pending : 0) >=
+	    t.seat_limit)
 		return acct_fail(f, 409, "seat_limit_reached", arena_printf(
 		    &r->arena, "The %s plan includes %lld seats, all taken or "
 		    "invited; upgrade or remove a member.", t.plan_name,

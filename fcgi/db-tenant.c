@@ -142,10 +142,6 @@ db_tenant_get(struct req *r, struct tenant *t)
 	    "t.seats, p.rate_limit, p.rate_per_seat, "
 	    "(SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan "
 	    "  AND q.metric = 'seats'), "
-	    "(SELECT count(*) FROM memberships m WHERE m.tenant_id = t.tenant_id), "
-	    "(SELECT count(*) FROM invitations i WHERE i.tenant_id = t.tenant_id "
-	    "  AND accepted_at IS NULL "
-	    "  AND revoked_at IS NULL AND expires_at > now()), "
 	    TS("t.created_at") " "
 	    "FROM tenants t JOIN plans p ON p.plan = CASE "
 	    "  WHEN t.status IN ('active', 'trialing') THEN t.plan "
@@ -163,10 +159,27 @@ db_tenant_get(struct req *r, struct tenant *t)
 	t->rate_limit = (int)db_int(res, 0, 6);
 	t->rate_per_seat = db_bool(res, 0, 7);
 	t->seat_limit = db_get(res, 0, 8) == NULL ? -1 : db_int(res, 0, 8);
-	t->members = (int)db_int(res, 0, 9);
-	t->pending_invitations = (int)db_int(res, 0, 10);
-	t->created_at = db_get(res, 0, 11);
+	t->created_at = db_get(res, 0, 9);
 	return DB_OK;
+}
+
+/* Seats in use: members, and invitations still pending. */
+enum db_rc
+db_tenant_seats(struct req *r, int *members, int *pending)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	rc = db_row(r, "SELECT (SELECT count(*) FROM memberships "
+	    "WHERE tenant_id = app_tenant()), (SELECT count(*) FROM "
+	    "invitations WHERE tenant_id = app_tenant() AND accepted_at IS "
+	    "NULL AND revoked_at IS NULL AND expires_at > now())", 0, NULL,
+	    &res);
+	if (rc == DB_OK) {
+		*members = (int)db_int(res, 0, 0);
+		*pending = (int)db_int(res, 0, 1);
+	}
+	return rc;
 }
 
 enum db_rc

@@ -100,6 +100,7 @@ page_layout(struct req *r, const char *title, const char *nav)
 {
 	const struct tenant	*t;
 	size_t			 i, n = 0;
+	int			 members = 0, pending = 0;
 
 	tmpl_set(r, "Page.title", title);
 	tmpl_set(r, "Page.nav", nav);
@@ -115,7 +116,8 @@ page_layout(struct req *r, const char *title, const char *nav)
 	tmpl_set(r, "Tenant.plan", t->plan);
 	tmpl_set(r, "Tenant.plan_name", t->plan_name);
 	tmpl_set(r, "Tenant.status", t->status);
-	tmpl_set_int(r, "Tenant.members", t->members);
+	if (db_tenant_seats(r, &members, &pending) == DB_OK)
+		tmpl_set_int(r, "Tenant.members", members);
 	if (t->seat_limit >= 0)
 		tmpl_set_int(r, "Tenant.seat_limit", t->seat_limit);
 	tmpl_set(r, "Tenant.created_at", t->created_at);

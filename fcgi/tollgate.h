@@ -527,8 +527,6 @@ struct tenant {
 	int		 rate_limit;
 	int		 rate_per_seat;
 	long long	 seat_limit;	/* -1: unlimited */
-	int		 members;
-	int		 pending_invitations;
 };
 struct member {
 	const char	*user_id;
@@ -549,6 +547,7 @@ enum db_rc	 db_user_tenants(struct req *, const char *,
 enum db_rc	 db_tenant_create(struct req *, const char *, const char *);
 enum db_rc	 db_tenant_get(struct req *, struct tenant *);
 enum db_rc	 db_tenant_lock(struct req *);
+enum db_rc	 db_tenant_seats(struct req *, int *, int *);
 enum db_rc	 db_membership_add(struct req *, const char *, const char *,
 		    const char *);
 enum db_rc	 db_membership_role(struct req *, const char *, const char **,
