@@ -294,8 +294,9 @@ it_request(struct it_resp *resp, const char *method, const char *path,
 	size_t		 n = 0;
 
 	it_init();
-	if (it_curl == NULL && (it_curl = curl_easy_init()) == NULL)
-		fail_msg("curl_easy_init failed");
+	if (it_curl == NULL)
+		it_curl = curl_easy_init();
+	assert_non_null(it_curl);
 	va_start(ap, bodylen);
 	while ((h = va_arg(ap, const char *)) != NULL)
 		if (n < IT_EXTRA_MAX)

@@ -18,6 +18,9 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* A property that must hold: libFuzzer reports the input that broke it. */
+#define fuzz_assert(c)	do { if (!(c)) abort(); } while (0)
+
 static void
 check_pairs(struct arena *a, const char *s, size_t n, int plus)
 {
@@ -26,14 +29,13 @@ check_pairs(struct arena *a, const char *s, size_t n, int plus)
 	size_t		 i;
 
 	if (http_parse_pairs(a, s, n, plus, &l, &cause) == -1) {
-		if (cause == NULL)
-			abort();
+		fuzz_assert(cause != NULL);
 		return;
 	}
+	fuzz_assert(l.n <= REQ_PARAMS_MAX);
 	for (i = 0; i < l.n; i++)
-		if (!http_utf8_valid(l.kv[i].val, l.kv[i].vallen) ||
-		    strlen(l.kv[i].key) == 0 || l.n > REQ_PARAMS_MAX)
-			abort();
+		fuzz_assert(http_utf8_valid(l.kv[i].val, l.kv[i].vallen) &&
+		    strlen(l.kv[i].key) > 0);
 }
 
 static void
@@ -56,8 +58,7 @@ check_json(const char *s, size_t n)
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	/* Valid JSON that json-c refuses would be a 400 for good input. */
-	if (json_tokener_get_error(tok) != json_tokener_success)
-		abort();
+	fuzz_assert(json_tokener_get_error(tok) == json_tokener_success);
 	json_object_put(o);
 	json_tokener_free(tok);
 }
@@ -82,8 +83,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strlen(s) == size)
 		(void)http_parse_cookies(&a, s, &l, &cause);
 	n = size;
-	if (http_urldecode(s, &n, 1) == 0 && n > size)
-		abort();
+	if (http_urldecode(s, &n, 1) == 0)
+		fuzz_assert(n <= size);
 	memcpy(s, data, size);
 	(void)http_utf8_valid(s, size);
 	check_json(s, size);
