@@ -331,6 +331,11 @@ page_keys_create(struct req *r)
 		page_keys_render(r, f.status);
 		return;
 	}
+	/* Created: the form starts afresh below the secret. */
+	tmpl_set(r, "Form.scope.usage_write", "");
+	tmpl_set(r, "Form.scope.usage_read", "");
+	tmpl_set(r, "Form.scope.entitlements_read", "");
+	tmpl_set(r, "Form.scope.billing_read", "");
 	tmpl_set(r, "Key.secret", secret);
 	page_keys_render(r, 201);
 }

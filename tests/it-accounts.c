@@ -18,7 +18,7 @@
  * same stack meets nothing of the first.  The test of the per-address
  * limit runs last.
  *
- * A check that found a product bug reports it through deferred_fail()
+ * A check that found a product bug reports it through it_deferred_fail()
  * and lets the test go on, so one bug does not hide the checks after
  * it; the test still fails at its end.
  */
@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
@@ -74,7 +73,6 @@ struct acct {
 	char	 role[16];
 };
 
-static CURL		*acc_curl;
 static pid_t		 acc_pid;
 static unsigned int	 acc_nclients;
 static unsigned int	 acc_nemails;
@@ -102,6 +100,7 @@ client_new(void)
 	    100 + ((unsigned int)acc_pid >> 8) % 150,
 	    (unsigned int)acc_pid & 0xff, 10 + n % 240);
 	print_message("# client address %s\n", acc_client);
+	it_set_source(acc_client);
 }
 
 /* A fresh e-mail address: acc<pid>-<n>-<tag>@example.com. */
@@ -112,78 +111,9 @@ email_new(char *out, size_t outsz, const char *tag)
 	    ++acc_nemails, tag);
 }
 
-struct sink {
-	char	*p;
-	size_t	 len;
-};
-
-static size_t
-sink_add(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink	*s = arg;
-	char		*np;
-
-	if ((np = realloc(s->p, s->len + size * n + 1)) == NULL)
-		return 0;
-	s->p = np;
-	memcpy(s->p + s->len, p, size * n);
-	s->len += size * n;
-	s->p[s->len] = '\0';
-	return size * n;
-}
-
-/* Keep only the last response's head. */
-static size_t
-sink_head(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink	*s = arg;
-
-	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0)
-		s->len = 0;
-	return sink_add(p, size, n, arg);
-}
-
-static char *
-dup_n(const char *s, size_t n)
-{
-	char	*p;
-
-	p = it_alloc(n + 1);
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-/* The head into name/value pairs, as it-util.c fills struct it_resp. */
-static void
-parse_head(struct it_resp *r)
-{
-	const char	*line, *end, *colon, *v, *ve;
-
-	for (line = r->head; *line != '\0'; line = end) {
-		end = strchr(line, '\n');
-		end = end == NULL ? line + strlen(line) : end + 1;
-		colon = memchr(line, ':', (size_t)(end - line));
-		if (colon == NULL || strncmp(line, "HTTP/", 5) == 0)
-			continue;
-		if (r->nheaders == IT_HEADERS_MAX)
-			break;
-		for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
-			continue;
-		for (ve = end; ve > v && (ve[-1] == '\r' || ve[-1] == '\n' ||
-		    ve[-1] == ' '); ve--)
-			continue;
-		r->headers[r->nheaders].name = dup_n(line,
-		    (size_t)(colon - line));
-		r->headers[r->nheaders].value = dup_n(v, (size_t)(ve - v));
-		r->nheaders++;
-	}
-}
-
 /*
- * One request from the current client address (it_request() cannot
- * choose the source address: it resets its handle).  token, when not
- * NULL, goes as "Authorization: Bearer"; ctype and body as given.  The
+ * One request from the current client address.  token, when not NULL,
+ * goes as "Authorization: Bearer"; ctype and body as given.  The
  * response can be read with it_header(), it_json() and freed with
  * it_response_free().  A transport failure fails the test.
  */
@@ -191,56 +121,17 @@ static void
 call_raw(struct it_resp *r, const char *method, const char *path,
     const char *token, const char *ctype, const void *body, size_t len)
 {
-	struct curl_slist	*h = NULL;
-	struct sink		 bs = { NULL, 0 }, hs = { NULL, 0 };
-	char			 url[4096], line[TOKEN_MAX + 64];
-	CURLcode		 cc;
-	double			 t0;
+	const char	*hdrs[2] = { NULL, NULL };
+	char		 auth[TOKEN_MAX + 64];
 
-	memset(r, 0, sizeof(*r));
-	if (acc_curl == NULL && (acc_curl = curl_easy_init()) == NULL)
-		fail_msg("curl_easy_init failed");
-	snprintf(url, sizeof(url), "%s%s", it_env("TOLLGATE_URL"), path);
-	curl_easy_reset(acc_curl);
-	curl_easy_setopt(acc_curl, CURLOPT_URL, url);
-	curl_easy_setopt(acc_curl, CURLOPT_INTERFACE, acc_client);
-	curl_easy_setopt(acc_curl, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
-	curl_easy_setopt(acc_curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(acc_curl, CURLOPT_ERRORBUFFER, r->error);
-	curl_easy_setopt(acc_curl, CURLOPT_WRITEFUNCTION, sink_add);
-	curl_easy_setopt(acc_curl, CURLOPT_WRITEDATA, &bs);
-	curl_easy_setopt(acc_curl, CURLOPT_HEADERFUNCTION, sink_head);
-	curl_easy_setopt(acc_curl, CURLOPT_HEADERDATA, &hs);
-	if (body != NULL) {
-		curl_easy_setopt(acc_curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(acc_curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(acc_curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
-	}
-	if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
-		curl_easy_setopt(acc_curl, CURLOPT_CUSTOMREQUEST, method);
-	h = curl_slist_append(h, "Expect:");
-	snprintf(line, sizeof(line), "Content-Type:%s%s", ctype != NULL ?
-	    " " : "", ctype != NULL ? ctype : "");
-	h = curl_slist_append(h, line);
 	if (token != NULL) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-		h = curl_slist_append(h, line);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		hdrs[0] = auth;
 	}
-	curl_easy_setopt(acc_curl, CURLOPT_HTTPHEADER, h);
-	t0 = it_now_ms();
-	cc = curl_easy_perform(acc_curl);
-	r->ms = it_now_ms() - t0;
-	curl_slist_free_all(h);
-	r->body = bs.p != NULL ? bs.p : dup_n("", 0);
-	r->body_len = bs.len;
-	r->head = hs.p != NULL ? hs.p : dup_n("", 0);
-	r->head_len = hs.len;
-	if (cc != CURLE_OK)
+	if (it_request_on(NULL, r, method, path, ctype, body, len, hdrs) ==
+	    -1)
 		fail_msg("%s %s from %s: %s", method, path, acc_client,
-		    r->error[0] != '\0' ? r->error : curl_easy_strerror(cc));
-	curl_easy_getinfo(acc_curl, CURLINFO_RESPONSE_CODE, &r->status);
-	parse_head(r);
+		    r->error);
 	print_message("# %s %s: %ld in %.1f ms: %.200s\n", method, path,
 	    r->status, r->ms, r->body);
 }
@@ -252,53 +143,6 @@ call(struct it_resp *r, const char *method, const char *path,
 {
 	call_raw(r, method, path, token, json != NULL ? "application/json" :
 	    NULL, json, json != NULL ? strlen(json) : 0);
-}
-
-/*
- * A JSON object text from "key", "value" pairs, NULL-terminated; every
- * value is a string.  Returned in a static buffer, valid until the next
- * call.
- */
-static const char *
-jobj(const char *k, ...)
-{
-	static char		 out[8192];
-	struct json_object	*o = json_object_new_object();
-	const char		*v;
-	va_list			 ap;
-
-	va_start(ap, k);
-	for (; k != NULL; k = va_arg(ap, const char *)) {
-		v = va_arg(ap, const char *);
-		json_object_object_add(o, k, json_object_new_string(v));
-	}
-	va_end(ap);
-	snprintf(out, sizeof(out), "%s", json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return out;
-}
-
-/* A string member that must be there; failing the test otherwise. */
-static const char *
-must_str(struct it_resp *r, const char *path)
-{
-	const char	*v = it_json_str(it_json(r), path);
-
-	if (v == NULL)
-		fail_msg("no string at \"%s\" in %.300s", path, r->body);
-	return v;
-}
-
-static void
-copy_str(char *dst, size_t dstsz, struct it_resp *r, const char *path)
-{
-	const char	*v = must_str(r, path);
-
-	if (strlen(v) >= dstsz)
-		fail_msg("\"%s\" is %zu bytes, more than the %zu expected",
-		    path, strlen(v), dstsz - 1);
-	memcpy(dst, v, strlen(v) + 1);
 }
 
 /* The numeric value of a header that must be there. */
@@ -366,55 +210,17 @@ expect_error(struct it_resp *r, long status, const char *code,
 	assert_string_equal(it_json_str(o, "error.request_id"), rid);
 }
 
-static void
-expect_status(struct it_resp *r, long status)
-{
-	if (r->status != status)
-		fail_msg("status %ld, want %ld: %.300s", r->status, status,
-		    r->body);
-}
-
-/*
- * A failure that should not hide the checks after it (a product bug
- * found and reported): said now, and the test fails at its end, in
- * deferred_check().
- */
-static int	 acc_deferred;
-
-static void __attribute__((format(printf, 1, 2)))
-deferred_fail(const char *fmt, ...)
-{
-	char	 msg[1024];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	print_error("ERROR (the test goes on): %s\n", msg);
-	acc_deferred++;
-}
-
-static void
-deferred_check(void)
-{
-	int	 n = acc_deferred;
-
-	acc_deferred = 0;
-	if (n > 0)
-		fail_msg("%d failure(s) reported above", n);
-}
-
 /* --- accounts ------------------------------------------------------------ */
 
 /* Tokens and ids from an answer of register, login, accept or refresh. */
 static void
 take_tokens(struct acct *a, struct it_resp *r)
 {
-	copy_str(a->access, sizeof(a->access), r, "access_token");
-	copy_str(a->refresh, sizeof(a->refresh), r, "refresh_token");
-	copy_str(a->user_id, sizeof(a->user_id), r, "user.id");
-	copy_str(a->tenant_id, sizeof(a->tenant_id), r, "tenant.id");
-	copy_str(a->role, sizeof(a->role), r, "tenant.role");
+	it_copy_str(a->access, sizeof(a->access), r, "access_token");
+	it_copy_str(a->refresh, sizeof(a->refresh), r, "refresh_token");
+	it_copy_str(a->user_id, sizeof(a->user_id), r, "user.id");
+	it_copy_str(a->tenant_id, sizeof(a->tenant_id), r, "tenant.id");
+	it_copy_str(a->role, sizeof(a->role), r, "tenant.role");
 }
 
 /* A new user owning a new tenant; "org" NULL names it after the tag. */
@@ -429,9 +235,9 @@ register_owner(struct acct *a, const char *tag, const char *org)
 	snprintf(a->password, sizeof(a->password), "Pass-%ld-%s-word",
 	    (long)acc_pid, tag);
 	snprintf(name, sizeof(name), "Org %s %ld", tag, (long)acc_pid);
-	call(&r, "POST", REGISTER, NULL, jobj("email", a->email, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", a->email, "password",
 	    a->password, "organization", org != NULL ? org : name, NULL));
-	expect_status(&r, 201);
+	it_expect_status(&r, 201);
 	take_tokens(a, &r);
 	assert_string_equal(a->role, "owner");
 	it_response_free(&r);
@@ -445,7 +251,7 @@ login(struct acct *a, const char *email, const char *password,
 	struct it_resp	 r;
 	long		 status;
 
-	call(&r, "POST", LOGIN, NULL, jobj("email", email, "password",
+	call(&r, "POST", LOGIN, NULL, it_jobj("email", email, "password",
 	    password, NULL));
 	status = r.status;
 	if (status == 200 && a != NULL)
@@ -468,10 +274,10 @@ key_create(const struct acct *a, const char *name, const char *scopes_json,
 	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"scopes\":%s}", name,
 	    scopes_json);
 	call(&r, "POST", KEYS, a->access, body);
-	expect_status(&r, 201);
-	copy_str(out, outsz, &r, "secret");
+	it_expect_status(&r, 201);
+	it_copy_str(out, outsz, &r, "secret");
 	if (id != NULL)
-		copy_str(id, idsz, &r, "id");
+		it_copy_str(id, idsz, &r, "id");
 	it_response_free(&r);
 }
 
@@ -486,17 +292,17 @@ invite(const struct acct *a, const char *email, const char *role,
 	struct it_resp	 r;
 	const char	*link, *slash;
 
-	call(&r, "POST", INVITE, a->access, jobj("email", email, "role", role,
-	    NULL));
-	expect_status(&r, 201);
-	link = must_str(&r, "link");
+	call(&r, "POST", INVITE, a->access, it_jobj("email", email, "role",
+	    role, NULL));
+	it_expect_status(&r, 201);
+	link = it_must_str(&r, "link");
 	if (strstr(link, "/invite/") == NULL)
 		fail_msg("link %s has no /invite/", link);
 	slash = strrchr(link, '/');
 	assert_true(strlen(slash + 1) > 20);
 	snprintf(token, tokensz, "%s", slash + 1);
-	assert_string_equal(must_str(&r, "email"), email);
-	assert_string_equal(must_str(&r, "role"), role);
+	assert_string_equal(it_must_str(&r, "email"), email);
+	assert_string_equal(it_must_str(&r, "role"), role);
 	it_response_free(&r);
 }
 
@@ -511,9 +317,9 @@ accept_invitation(struct acct *m, const char *email, const char *token,
 	snprintf(m->email, sizeof(m->email), "%s", email);
 	snprintf(m->password, sizeof(m->password), "Joiner-%ld-%u-pass",
 	    (long)acc_pid, acc_nemails);
-	call(&r, "POST", ACCEPT, NULL, jobj("token", token, "password",
+	call(&r, "POST", ACCEPT, NULL, it_jobj("token", token, "password",
 	    m->password, NULL));
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	take_tokens(m, &r);
 	assert_string_equal(m->role, want_role);
 	it_response_free(&r);
@@ -626,7 +432,7 @@ me_expect(const char *what, const char *token, long status)
 		expect_error(&r, 401, "invalid_token", NULL);
 		assert_non_null(it_header(&r, "WWW-Authenticate"));
 	} else
-		expect_status(&r, status);
+		it_expect_status(&r, status);
 	it_response_free(&r);
 }
 
@@ -648,24 +454,24 @@ test_register_login_me(void **state)
 	email_new(a.email, sizeof(a.email), "reg");
 	snprintf(a.password, sizeof(a.password), "Register-%ld-pass",
 	    (long)acc_pid);
-	call(&r, "POST", REGISTER, NULL, jobj("email", a.email, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", a.email, "password",
 	    a.password, "organization", "Acme Registered", NULL));
-	expect_status(&r, 201);
-	v = must_str(&r, "access_token");
+	it_expect_status(&r, 201);
+	v = it_must_str(&r, "access_token");
 	assert_int_equal(strchr(v, '.') != NULL, 1);
-	v = must_str(&r, "refresh_token");
+	v = it_must_str(&r, "refresh_token");
 	assert_true(strlen(v) >= 40);
 	/* expires_at: RFC 3339, the access token's 15 minutes ahead. */
-	v = must_str(&r, "expires_at");
+	v = it_must_str(&r, "expires_at");
 	memset(&tm, 0, sizeof(tm));
 	if (strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
 		fail_msg("expires_at %s is not RFC 3339 UTC", v);
 	exp = timegm(&tm);
 	if (exp < time(NULL) + 14 * 60 || exp > time(NULL) + 16 * 60)
 		fail_msg("expires_at %s is not about 15 minutes ahead", v);
-	assert_string_equal(must_str(&r, "user.email"), a.email);
-	assert_string_equal(must_str(&r, "tenant.name"), "Acme Registered");
-	assert_string_equal(must_str(&r, "tenant.role"), "owner");
+	assert_string_equal(it_must_str(&r, "user.email"), a.email);
+	assert_string_equal(it_must_str(&r, "tenant.name"), "Acme Registered");
+	assert_string_equal(it_must_str(&r, "tenant.role"), "owner");
 	take_tokens(&a, &r);
 	it_response_free(&r);
 
@@ -679,22 +485,22 @@ test_register_login_me(void **state)
 	assert_int_equal(login(NULL, upper, a.password, NULL), 200);
 
 	call(&r, "GET", ME, a.access, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "user.id"), a.user_id);
-	assert_string_equal(must_str(&r, "user.email"), a.email);
-	assert_string_equal(must_str(&r, "tenant.id"), a.tenant_id);
-	assert_string_equal(must_str(&r, "tenant.name"), "Acme Registered");
-	assert_string_equal(must_str(&r, "role"), "owner");
-	assert_string_equal(must_str(&r, "plan"), "free");
-	assert_string_equal(must_str(&r, "status"), "active");
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "user.id"), a.user_id);
+	assert_string_equal(it_must_str(&r, "user.email"), a.email);
+	assert_string_equal(it_must_str(&r, "tenant.id"), a.tenant_id);
+	assert_string_equal(it_must_str(&r, "tenant.name"), "Acme Registered");
+	assert_string_equal(it_must_str(&r, "role"), "owner");
+	assert_string_equal(it_must_str(&r, "plan"), "free");
+	assert_string_equal(it_must_str(&r, "status"), "active");
 	it_response_free(&r);
 
 	/* The same address again, in any case: taken. */
-	call(&r, "POST", REGISTER, NULL, jobj("email", a.email, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", a.email, "password",
 	    "Another-good-password", "organization", "Second", NULL));
 	expect_error(&r, 409, "email_taken", "email");
 	it_response_free(&r);
-	call(&r, "POST", REGISTER, NULL, jobj("email", upper, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", upper, "password",
 	    "Another-good-password", "organization", "Second", NULL));
 	expect_error(&r, 409, "email_taken", "email");
 	it_response_free(&r);
@@ -817,7 +623,7 @@ test_accept_throttled(void **state)
 	long		 max, i;
 	time_t		 w0;
 
-	acc_deferred = 0;
+	it_deferred_reset();
 	max = strtol(it_env_or("TOLLGATE_LOGIN_FAIL_MAX", "10"), NULL, 10);
 	assert_true(max > 0 && max < 25);
 	client_new();
@@ -827,26 +633,26 @@ test_accept_throttled(void **state)
 	window_fresh(900, 30);
 	w0 = time(NULL) / 900;
 	for (i = 0; i < max; i++) {
-		call(&r, "POST", ACCEPT, NULL, jobj("token", token, "password",
-		    "Guessed-password-1", NULL));
+		call(&r, "POST", ACCEPT, NULL, it_jobj("token", token,
+		    "password", "Guessed-password-1", NULL));
 		expect_error(&r, 401, "invalid_credentials", "password");
 		it_response_free(&r);
 	}
-	call(&r, "POST", ACCEPT, NULL, jobj("token", token, "password",
+	call(&r, "POST", ACCEPT, NULL, it_jobj("token", token, "password",
 	    "Guessed-password-2", NULL));
 	if (r.status != 429)
-		deferred_fail("accept after %ld wrong passwords: %ld, want 429 "
-		    "too_many_attempts", max, r.status);
+		it_deferred_fail("accept after %ld wrong passwords: %ld, want "
+		    "429 too_many_attempts", max, r.status);
 	it_response_free(&r);
 	login(NULL, v.email, v.password, &r);
 	if (time(NULL) / 900 != w0)
 		fail_msg("a 15-minute window ended during the test");
 	if (r.status != 429)
-		deferred_fail("login after %ld wrong passwords given to "
+		it_deferred_fail("login after %ld wrong passwords given to "
 		    "POST /invitations/accept: %ld, want 429 too_many_attempts",
 		    max, r.status);
 	it_response_free(&r);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 4: refresh rotation, reuse, logout ---------------------------------- */
@@ -863,48 +669,49 @@ test_refresh_rotation(void **state)
 	snprintf(old, sizeof(old), "%s", a.refresh);
 	snprintf(access0, sizeof(access0), "%s", a.access);
 
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token", old, NULL));
-	expect_status(&r, 200);
-	copy_str(next, sizeof(next), &r, "refresh_token");
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token", old, NULL));
+	it_expect_status(&r, 200);
+	it_copy_str(next, sizeof(next), &r, "refresh_token");
 	assert_string_not_equal(next, old);
-	assert_string_not_equal(must_str(&r, "access_token"), access0);
+	assert_string_not_equal(it_must_str(&r, "access_token"), access0);
 	assert_non_null(it_json_str(it_json(&r), "expires_at"));
-	assert_string_equal(must_str(&r, "tenant.id"), a.tenant_id);
-	assert_string_equal(must_str(&r, "user.id"), a.user_id);
-	assert_string_equal(must_str(&r, "tenant.role"), "owner");
+	assert_string_equal(it_must_str(&r, "tenant.id"), a.tenant_id);
+	assert_string_equal(it_must_str(&r, "user.id"), a.user_id);
+	assert_string_equal(it_must_str(&r, "tenant.role"), "owner");
 	/* The new access token works. */
-	snprintf(a.access, sizeof(a.access), "%s", must_str(&r,
+	snprintf(a.access, sizeof(a.access), "%s", it_must_str(&r,
 	    "access_token"));
 	it_response_free(&r);
 	call(&r, "GET", ME, a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	it_response_free(&r);
 
 	/* The rotated token again: reuse, and the family dies. */
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token", old, NULL));
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token", old, NULL));
 	expect_error(&r, 401, "refresh_token_reused", "refresh_token");
 	it_response_free(&r);
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token", next, NULL));
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token", next, NULL));
 	expect_error(&r, 401, "invalid_refresh_token", "refresh_token");
 	it_response_free(&r);
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token", old, NULL));
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token", old, NULL));
 	if (r.status != 401)
 		fail_msg("the reused token works again: %ld", r.status);
 	it_response_free(&r);
 
 	/* Logout: 204, and the refresh token is dead. */
 	assert_int_equal(login(&a, a.email, a.password, NULL), 200);
-	call(&r, "POST", LOGOUT, NULL, jobj("refresh_token", a.refresh, NULL));
-	expect_status(&r, 204);
+	call(&r, "POST", LOGOUT, NULL, it_jobj("refresh_token", a.refresh,
+	    NULL));
+	it_expect_status(&r, 204);
 	assert_int_equal(r.body_len, 0);
 	it_response_free(&r);
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token", a.refresh,
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token", a.refresh,
 	    NULL));
 	expect_error(&r, 401, "invalid_refresh_token", "refresh_token");
 	it_response_free(&r);
 
 	/* A token never issued. */
-	call(&r, "POST", REFRESH, NULL, jobj("refresh_token",
+	call(&r, "POST", REFRESH, NULL, it_jobj("refresh_token",
 	    "tgr_this-token-was-never-issued-by-anyone-at-all", NULL));
 	expect_error(&r, 401, "invalid_refresh_token", "refresh_token");
 	it_response_free(&r);
@@ -1021,7 +828,7 @@ test_api_keys(void **state)
 	for (i = 0; i < sizeof(sha); i++)
 		snprintf(hex + 2 * i, 3, "%02x", sha[i]);
 	call(&r, "GET", KEYS, a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	if (strstr(r.body, secret) != NULL || strstr(r.body, hex) != NULL ||
 	    strstr(r.body, secret + 3) != NULL)
 		fail_msg("the key list shows the secret or its hash");
@@ -1050,10 +857,10 @@ test_api_keys(void **state)
 
 	/* The key acts for its tenant. */
 	call(&r, "GET", ME, secret, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "api_key.kind"), "tenant");
-	assert_string_equal(must_str(&r, "api_key.id"), id);
-	assert_string_equal(must_str(&r, "tenant.id"), a.tenant_id);
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "api_key.kind"), "tenant");
+	assert_string_equal(it_must_str(&r, "api_key.id"), id);
+	assert_string_equal(it_must_str(&r, "tenant.id"), a.tenant_id);
 	it_response_free(&r);
 	call(&r, "GET", MEMBERS, secret, NULL);
 	expect_error(&r, 403, "user_token_required", NULL);
@@ -1073,14 +880,14 @@ test_api_keys(void **state)
 	expect_error(&r, 404, "api_key_not_found", NULL);
 	it_response_free(&r);
 	call(&r, "GET", ME, bsecret, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "tenant.id"), b.tenant_id);
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "tenant.id"), b.tenant_id);
 	it_response_free(&r);
 
 	/* Revoked: gone at once. */
 	snprintf(path, sizeof(path), KEYS "/%s", id);
 	call(&r, "DELETE", path, a.access, NULL);
-	expect_status(&r, 204);
+	it_expect_status(&r, 204);
 	it_response_free(&r);
 	call(&r, "GET", ME, secret, NULL);
 	expect_error(&r, 401, "invalid_api_key", NULL);
@@ -1099,7 +906,7 @@ member_404(const struct acct *a, const char *user_id, struct it_resp *r)
 	char	 path[128];
 
 	snprintf(path, sizeof(path), MEMBERS "/%s", user_id);
-	call(r, "PATCH", path, a->access, jobj("role", "member", NULL));
+	call(r, "PATCH", path, a->access, it_jobj("role", "member", NULL));
 	expect_error(r, 404, "member_not_found", NULL);
 }
 
@@ -1114,13 +921,13 @@ test_members(void **state)
 	const char	*v1, *v2;
 	size_t		 i;
 
-	acc_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	register_owner(&a, "team", NULL);
 	register_owner(&b, "teamb", NULL);
 
 	/* Inviting someone already a member: refused. */
-	call(&r, "POST", INVITE, a.access, jobj("email", a.email, "role",
+	call(&r, "POST", INVITE, a.access, it_jobj("email", a.email, "role",
 	    "member", NULL));
 	expect_error(&r, 409, "already_member", "email");
 	it_response_free(&r);
@@ -1132,39 +939,39 @@ test_members(void **state)
 	 * the owner and this pending invitation, but the answer must say
 	 * what is wrong: the address is already invited.
 	 */
-	call(&r, "POST", INVITE, a.access, jobj("email", email, "role",
+	call(&r, "POST", INVITE, a.access, it_jobj("email", email, "role",
 	    "member", NULL));
-	expect_status(&r, 409);
+	it_expect_status(&r, 409);
 	if (it_json_str(it_json(&r), "error.code") == NULL ||
 	    strcmp(it_json_str(it_json(&r), "error.code"),
 	    "already_invited") != 0)
-		deferred_fail("a second invitation of %s: %s, want 409 "
+		it_deferred_fail("a second invitation of %s: %s, want 409 "
 		    "already_invited", email, r.body);
 	it_response_free(&r);
 
 	accept_invitation(&m, email, token, "member");
 	assert_string_equal(m.tenant_id, a.tenant_id);
 	/* The link is used up. */
-	call(&r, "POST", ACCEPT, NULL, jobj("token", token, "password",
+	call(&r, "POST", ACCEPT, NULL, it_jobj("token", token, "password",
 	    m.password, NULL));
 	expect_error(&r, 404, "invitation_not_found", "token");
 	it_response_free(&r);
 
 	/* Two members on two seats: no third. */
 	email_new(other, sizeof(other), "third");
-	call(&r, "POST", INVITE, a.access, jobj("email", other, "role",
+	call(&r, "POST", INVITE, a.access, it_jobj("email", other, "role",
 	    "member", NULL));
 	expect_error(&r, 409, "seat_limit_reached", NULL);
 	it_response_free(&r);
 
 	call(&r, "GET", MEMBERS, m.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	assert_true(strstr(r.body, a.email) != NULL &&
 	    strstr(r.body, m.email) != NULL);
 	it_response_free(&r);
 
 	/* A member reads, but may not administer. */
-	call(&r, "POST", INVITE, m.access, jobj("email", other, "role",
+	call(&r, "POST", INVITE, m.access, it_jobj("email", other, "role",
 	    "member", NULL));
 	expect_error(&r, 403, "insufficient_role", NULL);
 	it_response_free(&r);
@@ -1178,15 +985,15 @@ test_members(void **state)
 
 	/* The owner makes the member an admin. */
 	snprintf(path, sizeof(path), MEMBERS "/%s", m.user_id);
-	call(&r, "PATCH", path, a.access, jobj("role", "admin", NULL));
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "role"), "admin");
-	assert_string_equal(must_str(&r, "user_id"), m.user_id);
+	call(&r, "PATCH", path, a.access, it_jobj("role", "admin", NULL));
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "role"), "admin");
+	assert_string_equal(it_must_str(&r, "user_id"), m.user_id);
 	it_response_free(&r);
 
 	/* The only owner can neither step down nor leave. */
 	snprintf(path, sizeof(path), MEMBERS "/%s", a.user_id);
-	call(&r, "PATCH", path, a.access, jobj("role", "admin", NULL));
+	call(&r, "PATCH", path, a.access, it_jobj("role", "admin", NULL));
 	expect_error(&r, 409, "last_owner", NULL);
 	it_response_free(&r);
 	call(&r, "DELETE", path, a.access, NULL);
@@ -1194,7 +1001,7 @@ test_members(void **state)
 	it_response_free(&r);
 
 	/* An admin (the same token: roles come from the membership). */
-	call(&r, "PATCH", path, m.access, jobj("role", "member", NULL));
+	call(&r, "PATCH", path, m.access, it_jobj("role", "member", NULL));
 	expect_error(&r, 403, "insufficient_role", NULL);
 	it_response_free(&r);
 	call(&r, "DELETE", path, m.access, NULL);
@@ -1217,10 +1024,10 @@ test_members(void **state)
 	it_response_free(&r2);
 	/* And the other tenant's owner is untouched. */
 	call(&r, "GET", ME, b.access, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "role"), "owner");
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "role"), "owner");
 	it_response_free(&r);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 8: the audit trail -------------------------------------------------- */
@@ -1253,7 +1060,7 @@ test_audit(void **state)
 	long long		 id1, id2;
 	size_t			 i, n;
 
-	acc_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	register_owner(&a, "audit", NULL);
 	assert_int_equal(login(NULL, a.email, "Wrong-password-456", NULL), 401);
@@ -1262,23 +1069,23 @@ test_audit(void **state)
 	invite(&a, email, "member", token, sizeof(token));
 	accept_invitation(&m, email, token, "member");
 	snprintf(path, sizeof(path), MEMBERS "/%s", m.user_id);
-	call(&r, "PATCH", path, a.access, jobj("role", "admin", NULL));
-	expect_status(&r, 200);
+	call(&r, "PATCH", path, a.access, it_jobj("role", "admin", NULL));
+	it_expect_status(&r, 200);
 	it_response_free(&r);
 	key_create(&a, "audited", "[\"usage:read\"]", key, sizeof(key), id,
 	    sizeof(id));
 	snprintf(path, sizeof(path), KEYS "/%s", id);
 	call(&r, "DELETE", path, a.access, NULL);
-	expect_status(&r, 204);
+	it_expect_status(&r, 204);
 	it_response_free(&r);
 
 	call(&r, "GET", AUDIT "?limit=100", a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	assert_true(it_json_get(it_json(&r), "data", &data));
 	assert_true(json_object_is_type(data, json_type_array));
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has_action(data, want[i]))
-			deferred_fail("no %s event in the trail", want[i]);
+			it_deferred_fail("no %s event in the trail", want[i]);
 	/* Secrets never reach the trail. */
 	if (strstr(r.body, key) != NULL || strstr(r.body, token) != NULL ||
 	    strstr(r.body, a.password) != NULL)
@@ -1287,7 +1094,7 @@ test_audit(void **state)
 
 	/* Filtered by action. */
 	call(&r, "GET", AUDIT "?action=member.invited", a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	assert_true(it_json_get(it_json(&r), "data", &data));
 	n = json_object_array_length(data);
 	assert_true(n >= 1);
@@ -1300,7 +1107,7 @@ test_audit(void **state)
 
 	/* Pages of one. */
 	call(&r, "GET", AUDIT "?limit=1", a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	assert_true(it_json_get(it_json(&r), "data", &data));
 	assert_int_equal(json_object_array_length(data), 1);
 	assert_true(it_json_get(it_json(&r), "has_more", &more));
@@ -1310,7 +1117,7 @@ test_audit(void **state)
 	it_response_free(&r);
 	snprintf(path, sizeof(path), AUDIT "?limit=1&starting_after=%s", first);
 	call(&r, "GET", path, a.access, NULL);
-	expect_status(&r, 200);
+	it_expect_status(&r, 200);
 	assert_true(it_json_get(it_json(&r), "data", &data));
 	assert_int_equal(json_object_array_length(data), 1);
 	assert_true(it_json_get(it_json(&r), "has_more", &more));
@@ -1331,7 +1138,7 @@ test_audit(void **state)
 	call(&r, "GET", AUDIT "?limit=101", a.access, NULL);
 	expect_error(&r, 400, "invalid_value", "limit");
 	it_response_free(&r);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 9: bad input -------------------------------------------------------- */
@@ -1362,7 +1169,7 @@ test_bad_input(void **state)
 	memset(longmail, 'a', 300 - strlen("@example.com"));
 	snprintf(longmail + 300 - strlen("@example.com"), 20, "@example.com");
 	assert_int_equal(strlen(longmail), 300);
-	call(&r, "POST", REGISTER, NULL, jobj("email", longmail, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", longmail, "password",
 	    good, "organization", "X", NULL));
 	expect_error(&r, 400, "invalid_value", "email");
 	it_response_free(&r);
@@ -1373,18 +1180,18 @@ test_bad_input(void **state)
 	register_raw(&r, "application/json", body, (size_t)n);
 	if (r.status != 400)
 		fail_msg("invalid UTF-8: %ld, want 400", r.status);
-	assert_string_equal(must_str(&r, "error.type"),
+	assert_string_equal(it_must_str(&r, "error.type"),
 	    "invalid_request_error");
 	it_response_free(&r);
 
 	/* Passwords: 11 characters, then 1025. */
-	call(&r, "POST", REGISTER, NULL, jobj("email", email, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", email, "password",
 	    "Elevenchars", "organization", "X", NULL));
 	expect_error(&r, 400, "weak_password", "password");
 	it_response_free(&r);
 	memset(pw, 'p', 1025);
 	pw[1025] = '\0';
-	call(&r, "POST", REGISTER, NULL, jobj("email", email, "password", pw,
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", email, "password", pw,
 	    "organization", "X", NULL));
 	expect_error(&r, 400, "invalid_value", "password");
 	it_response_free(&r);
@@ -1433,15 +1240,15 @@ test_bad_input(void **state)
 	 * Nothing of the refused requests was stored: the address is free,
 	 * and metacharacters in the name are kept as text.
 	 */
-	call(&r, "POST", REGISTER, NULL, jobj("email", email, "password",
+	call(&r, "POST", REGISTER, NULL, it_jobj("email", email, "password",
 	    good, "organization", org, NULL));
-	expect_status(&r, 201);
-	assert_string_equal(must_str(&r, "tenant.name"), org);
-	copy_str(access, sizeof(access), &r, "access_token");
+	it_expect_status(&r, 201);
+	assert_string_equal(it_must_str(&r, "tenant.name"), org);
+	it_copy_str(access, sizeof(access), &r, "access_token");
 	it_response_free(&r);
 	call(&r, "GET", ME, access, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "tenant.name"), org);
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "tenant.name"), org);
 	/* JSON, never sniffed as HTML. */
 	assert_non_null(it_header(&r, "Content-Type"));
 	assert_true(strncmp(it_header(&r, "Content-Type"), "application/json",
@@ -1619,9 +1426,9 @@ test_platform_key(void **state)
 
 	snprintf(path, sizeof(path), ME "?tenant_id=%s", a.tenant_id);
 	call(&r, "GET", path, line, NULL);
-	expect_status(&r, 200);
-	assert_string_equal(must_str(&r, "tenant.id"), a.tenant_id);
-	assert_string_equal(must_str(&r, "api_key.kind"), "platform");
+	it_expect_status(&r, 200);
+	assert_string_equal(it_must_str(&r, "tenant.id"), a.tenant_id);
+	assert_string_equal(it_must_str(&r, "api_key.kind"), "platform");
 	it_response_free(&r);
 
 	call(&r, "GET", ME, line, NULL);
@@ -1759,7 +1566,7 @@ test_rate_limit_ip(void **state)
 		assert_true(reset >= 1 && reset <= 60);
 		it_response_free(&r);
 		/* Login too is refused from here, before any hashing. */
-		call(&r, "POST", LOGIN, NULL, jobj("email", "x@example.com",
+		call(&r, "POST", LOGIN, NULL, it_jobj("email", "x@example.com",
 		    "password", "whatever-password", NULL));
 		expect_error(&r, 429, "rate_limited", NULL);
 		it_response_free(&r);
@@ -1801,15 +1608,6 @@ group_setup(void **state)
 	return 0;
 }
 
-static int
-group_teardown(void **state)
-{
-	if (acc_curl != NULL)
-		curl_easy_cleanup(acc_curl);
-	acc_curl = NULL;
-	return 0;
-}
-
 int
 main(void)
 {
@@ -1832,5 +1630,5 @@ main(void)
 	};
 
 	return cmocka_run_group_tests_name("it-accounts", tests, group_setup,
-	    group_teardown);
+	    NULL);
 }

@@ -38,7 +38,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "it-util.h"
@@ -67,12 +66,10 @@ struct mail {
 	char	*body;		/* after the blank line; NULL: none */
 };
 
-static CURL		*mail_curl;
 static pid_t		 mail_pid;
 static unsigned int	 mail_nclients;
 static unsigned int	 mail_nemails;
 static char		 mail_client[32];	/* source address */
-static int		 mail_problems;		/* see problem() */
 
 /* --- clients, names and HTTP ---------------------------------------- */
 
@@ -89,6 +86,7 @@ client_new(void)
 	snprintf(mail_client, sizeof(mail_client), "127.9.%u.%u",
 	    pid & 0xff, 10 + (pid >> 8) % 200 + n % 40);
 	print_message("# client address %s\n", mail_client);
+	it_set_source(mail_client);
 }
 
 /* A fresh address: mail<pid>-<n>-<tag>@example.com. */
@@ -99,70 +97,8 @@ email_new(char *out, size_t outsz, const char *tag)
 	    ++mail_nemails, tag);
 }
 
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct it_resp	*r = arg;
-	char		*np;
-
-	if (r->body_len + size * n > IT_BODY_MAX ||
-	    (np = realloc(r->body, r->body_len + size * n + 1)) == NULL)
-		return 0;
-	r->body = np;
-	memcpy(r->body + r->body_len, p, size * n);
-	r->body_len += size * n;
-	r->body[r->body_len] = '\0';
-	return size * n;
-}
-
-static char *
-dup_n(const char *s, size_t n)
-{
-	char	*p;
-
-	p = it_alloc(n + 1);
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /*
- * libcurl hands over one header line per call: name and value go to
- * r->headers, so it_header() finds them.  A status line starts a new
- * response (an interim 100) and drops what came before.
- */
-static size_t
-on_header(char *p, size_t size, size_t n, void *arg)
-{
-	struct it_resp	*r = arg;
-	const char	*colon, *v, *end = p + size * n;
-	size_t		 i;
-
-	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		for (i = 0; i < r->nheaders; i++) {
-			free(r->headers[i].name);
-			free(r->headers[i].value);
-		}
-		r->nheaders = 0;
-		return size * n;
-	}
-	if ((colon = memchr(p, ':', size * n)) == NULL ||
-	    r->nheaders == IT_HEADERS_MAX)
-		return size * n;
-	for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
-		continue;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' ||
-	    end[-1] == ' '))
-		end--;
-	r->headers[r->nheaders].name = dup_n(p, (size_t)(colon - p));
-	r->headers[r->nheaders].value = dup_n(v, (size_t)(end - v));
-	r->nheaders++;
-	return size * n;
-}
-
-/*
- * POST a JSON body from the current client address (it_request()
- * resets its handle, so it cannot choose one), with a bearer token
+ * POST a JSON body from the current client address, with a bearer token
  * unless NULL.  Free with it_response_free().  A transport failure
  * fails the test.
  */
@@ -170,88 +106,18 @@ static void
 post_json(struct it_resp *r, const char *path, const char *token,
     const char *json)
 {
-	struct curl_slist	*h = NULL;
-	char			 url[4096], line[TOKEN_MAX + 64];
-	CURLcode		 cc;
-	double			 t0;
+	const char	*hdrs[2] = { NULL, NULL };
+	char		 auth[TOKEN_MAX + 64];
 
-	memset(r, 0, sizeof(*r));
-	r->body = dup_n("", 0);
-	r->head = dup_n("", 0);
-	if (mail_curl == NULL && (mail_curl = curl_easy_init()) == NULL)
-		fail_msg("curl_easy_init failed");
-	snprintf(url, sizeof(url), "%s%s", it_env("TOLLGATE_URL"), path);
-	curl_easy_reset(mail_curl);
-	curl_easy_setopt(mail_curl, CURLOPT_URL, url);
-	curl_easy_setopt(mail_curl, CURLOPT_INTERFACE, mail_client);
-	curl_easy_setopt(mail_curl, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
-	curl_easy_setopt(mail_curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(mail_curl, CURLOPT_ERRORBUFFER, r->error);
-	curl_easy_setopt(mail_curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(mail_curl, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(mail_curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(mail_curl, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(mail_curl, CURLOPT_POSTFIELDS, json);
-	curl_easy_setopt(mail_curl, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)strlen(json));
-	h = curl_slist_append(h, "Expect:");
-	h = curl_slist_append(h, "Content-Type: application/json");
 	if (token != NULL) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
-		h = curl_slist_append(h, line);
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		hdrs[0] = auth;
 	}
-	curl_easy_setopt(mail_curl, CURLOPT_HTTPHEADER, h);
-	t0 = it_now_ms();
-	cc = curl_easy_perform(mail_curl);
-	r->ms = it_now_ms() - t0;
-	curl_slist_free_all(h);
-	if (cc != CURLE_OK)
-		fail_msg("POST %s from %s: %s", path, mail_client,
-		    r->error[0] != '\0' ? r->error : curl_easy_strerror(cc));
-	curl_easy_getinfo(mail_curl, CURLINFO_RESPONSE_CODE, &r->status);
+	if (it_request_on(NULL, r, "POST", path, "application/json", json,
+	    strlen(json), hdrs) == -1)
+		fail_msg("POST %s from %s: %s", path, mail_client, r->error);
 	print_message("# POST %s: %ld in %.1f ms: %.200s\n", path, r->status,
 	    r->ms, r->body);
-}
-
-/*
- * A JSON object of string members from "key", "value" pairs ending in
- * NULL, into out.
- */
-static const char *
-json_body(char *out, size_t outsz, const char *k, ...)
-{
-	struct json_object	*o = json_object_new_object();
-	va_list			 ap;
-
-	va_start(ap, k);
-	for (; k != NULL; k = va_arg(ap, const char *))
-		json_object_object_add(o, k,
-		    json_object_new_string(va_arg(ap, const char *)));
-	va_end(ap);
-	if ((size_t)snprintf(out, outsz, "%s", json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN)) >= outsz)
-		fail_msg("JSON body over %zu bytes", outsz);
-	json_object_put(o);
-	return out;
-}
-
-static void
-expect_status(struct it_resp *r, long status)
-{
-	if (r->status != status)
-		fail_msg("status %ld, want %ld: %.300s", r->status, status,
-		    r->body);
-}
-
-/* A string member that must be there. */
-static const char *
-must_str(struct it_resp *r, const char *path)
-{
-	const char	*v = it_json_str(it_json(r), path);
-
-	if (v == NULL)
-		fail_msg("no string at \"%s\" in %.300s", path, r->body);
-	return v;
 }
 
 /* A new user owning a new tenant, on the free plan: two seats. */
@@ -259,17 +125,17 @@ static void
 register_owner(struct owner *o, const char *tag)
 {
 	struct it_resp	 r;
-	char		 body[1024], pw[64], org[64];
+	char		 pw[64], org[64];
 	const char	*tok;
 
 	memset(o, 0, sizeof(*o));
 	email_new(o->email, sizeof(o->email), tag);
 	snprintf(pw, sizeof(pw), "Mail-%ld-%s-password", (long)mail_pid, tag);
 	snprintf(org, sizeof(org), "Mail %s %ld", tag, (long)mail_pid);
-	post_json(&r, REGISTER, NULL, json_body(body, sizeof(body), "email",
-	    o->email, "password", pw, "organization", org, NULL));
-	expect_status(&r, 201);
-	tok = must_str(&r, "access_token");
+	post_json(&r, REGISTER, NULL, it_jobj("email", o->email, "password",
+	    pw, "organization", org, NULL));
+	it_expect_status(&r, 201);
+	tok = it_must_str(&r, "access_token");
 	if (strlen(tok) >= sizeof(o->access))
 		fail_msg("access token of %zu bytes", strlen(tok));
 	memcpy(o->access, tok, strlen(tok) + 1);
@@ -280,37 +146,8 @@ register_owner(struct owner *o, const char *tag)
 static void
 invite(struct it_resp *r, const struct owner *o, const char *email)
 {
-	char	 body[1024];
-
-	post_json(r, INVITE, o->access, json_body(body, sizeof(body),
-	    "email", email, "role", "member", NULL));
-}
-
-/*
- * A check that failed but should not hide the ones after it: said
- * now, and the test fails at its end in problems_check().
- */
-static void __attribute__((format(printf, 1, 2)))
-problem(const char *fmt, ...)
-{
-	char	 msg[1024];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	print_error("ERROR (the test goes on): %s\n", msg);
-	mail_problems++;
-}
-
-static void
-problems_check(void)
-{
-	int	 n = mail_problems;
-
-	mail_problems = 0;
-	if (n > 0)
-		fail_msg("%d problem(s) reported above", n);
+	post_json(r, INVITE, o->access, it_jobj("email", email, "role",
+	    "member", NULL));
 }
 
 /* --- the sink's files ------------------------------------------------ */
@@ -509,16 +346,17 @@ check_head(const struct mail *m, char *from, char *to, char *subject,
 		len = (size_t)(eol - line);
 		if (memchr(line, '\n', len) != NULL ||
 		    memchr(line, '\r', len) != NULL) {
-			problem("%s: a bare CR or LF in the header line "
-			    "\"%s\"", m->name, visible(line, len, shown,
+			it_deferred_fail("%s: a bare CR or LF in the header "
+			    "line \"%s\"", m->name, visible(line, len, shown,
 			    sizeof(shown)));
 			continue;
 		}
 		if (len > LINE_MAX_5322)
-			problem("%s: a header line of %zu bytes", m->name, len);
+			it_deferred_fail("%s: a header line of %zu bytes",
+			    m->name, len);
 		if (*line == ' ' || *line == '\t') {
 			if (line == m->head)
-				problem("%s: the header starts with a "
+				it_deferred_fail("%s: the header starts with a "
 				    "continuation line", m->name);
 			continue;
 		}
@@ -526,8 +364,8 @@ check_head(const struct mail *m, char *from, char *to, char *subject,
 		if (colon == NULL || colon == line ||
 		    (size_t)(colon - line) >= sizeof(name) ||
 		    strcspn(line, " \t") < (size_t)(colon - line)) {
-			problem("%s: not a header field: \"%s\"", m->name,
-			    visible(line, len, shown, sizeof(shown)));
+			it_deferred_fail("%s: not a header field: \"%s\"",
+			    m->name, visible(line, len, shown, sizeof(shown)));
 			continue;
 		}
 		snprintf(name, sizeof(name), "%.*s", (int)(colon - line),
@@ -536,7 +374,7 @@ check_head(const struct mail *m, char *from, char *to, char *subject,
 			if (strcasecmp(name, allowed[i]) == 0)
 				break;
 		if (allowed[i] == NULL) {
-			problem("%s: unexpected header field \"%.*s\"",
+			it_deferred_fail("%s: unexpected header field \"%.*s\"",
 			    m->name, (int)len, line);
 			continue;
 		}
@@ -544,14 +382,16 @@ check_head(const struct mail *m, char *from, char *to, char *subject,
 		if (val == NULL)
 			continue;
 		if (seen[i - 1]++ > 0)
-			problem("%s: a second %s field", m->name, name);
+			it_deferred_fail("%s: a second %s field", m->name,
+			    name);
 		colon++;
 		colon += strspn(colon, " \t");
 		snprintf(val, valsz, "%.*s", (int)(eol - colon), colon);
 	}
 	for (i = 0; i < 3; i++)
 		if (seen[i] == 0)
-			problem("%s: no %s field", m->name, allowed[i + 1]);
+			it_deferred_fail("%s: no %s field", m->name,
+			    allowed[i + 1]);
 }
 
 /* Every line of the message (header and body) ends in CRLF and fits. */
@@ -563,7 +403,7 @@ check_lines(const struct mail *m)
 
 	for (p = m->head; *p != '\0'; p = nl + 1) {
 		if ((nl = strchr(p, '\n')) == NULL) {
-			problem("%s: the message does not end in CRLF",
+			it_deferred_fail("%s: the message does not end in CRLF",
 			    m->name);
 			break;
 		}
@@ -573,9 +413,11 @@ check_lines(const struct mail *m)
 			longest = (size_t)(nl - p);
 	}
 	if (bad > 0)
-		problem("%s: %zu line(s) end in a bare LF", m->name, bad);
+		it_deferred_fail("%s: %zu line(s) end in a bare LF", m->name,
+		    bad);
 	if (longest > LINE_MAX_5322 + 1)
-		problem("%s: a line of %zu bytes", m->name, longest - 1);
+		it_deferred_fail("%s: a line of %zu bytes", m->name,
+		    longest - 1);
 }
 
 /* Is s in text, standing alone (not part of a longer URL or word)? */
@@ -593,19 +435,6 @@ contains_alone(const char *text, const char *s)
 }
 
 /* --- the sink process -------------------------------------------------- */
-
-static const char *
-srcdir(void)
-{
-	const char	*d = getenv("TOLLGATE_SRCDIR");
-
-	if (d == NULL || *d == '\0')
-		d = getenv("top_srcdir");
-	if (d == NULL || *d == '\0')
-		fail_msg("neither TOLLGATE_SRCDIR nor top_srcdir is set: "
-		    "cannot find tests/stack.sh");
-	return d;
-}
 
 /* The port of SMTP_URL, smtp://127.0.0.1:PORT as tests/stack.sh has it. */
 static int
@@ -682,8 +511,7 @@ sink_pid(void)
 static int
 sink_restart(void **state)
 {
-	if (it_sh("'%s/tests/stack.sh' smtp-start '%s'", srcdir(),
-	    it_env("STACK_DIR")) != 0 || !sink_listens()) {
+	if (it_stack_sh("smtp-start") != 0 || !sink_listens()) {
 		print_error("the SMTP sink did not come back: tests/stack.sh "
 		    "smtp-start failed\n");
 		return -1;
@@ -714,8 +542,8 @@ test_invitation_mail(void **state)
 	register_owner(&o, "owner");
 	email_new(invitee, sizeof(invitee), "invitee");
 	invite(&r, &o, invitee);
-	expect_status(&r, 201);
-	snprintf(link, sizeof(link), "%s", must_str(&r, "link"));
+	it_expect_status(&r, 201);
+	snprintf(link, sizeof(link), "%s", it_must_str(&r, "link"));
 	if (strstr(link, "/invite/") == NULL)
 		fail_msg("link %s has no /invite/", link);
 	it_response_free(&r);
@@ -728,37 +556,38 @@ test_invitation_mail(void **state)
 
 	if (mail_envelope(&m, "Mail-From", v, sizeof(v)) != 1 ||
 	    strcmp(v, smtp_from) != 0)
-		problem("%s: envelope sender \"%s\", want %s", m.name, v,
-		    smtp_from);
+		it_deferred_fail("%s: envelope sender \"%s\", want %s",
+		    m.name, v, smtp_from);
 	if ((n = mail_envelope(&m, "Rcpt-To", v, sizeof(v))) != 1)
-		problem("%s: %zu envelope recipients, want 1 (%s)", m.name,
-		    n, invitee);
+		it_deferred_fail("%s: %zu envelope recipients, want 1 (%s)",
+		    m.name, n, invitee);
 	if (m.body == NULL)
 		fail_msg("%s: no blank line after the header", m.name);
 	check_head(&m, from, to, subject, sizeof(from));
 	check_lines(&m);
 	header_address(from, v, sizeof(v));
 	if (strcmp(v, smtp_from) != 0)
-		problem("%s: From \"%s\", want %s", m.name, from, smtp_from);
+		it_deferred_fail("%s: From \"%s\", want %s", m.name, from,
+		    smtp_from);
 	header_address(to, v, sizeof(v));
 	if (strcmp(v, invitee) != 0)
-		problem("%s: To \"%s\", want %s", m.name, to, invitee);
+		it_deferred_fail("%s: To \"%s\", want %s", m.name, to, invitee);
 	if (strcasestr(subject, "invit") == NULL)
-		problem("%s: Subject \"%s\" does not say it is an invitation",
-		    m.name, subject);
+		it_deferred_fail("%s: Subject \"%s\" does not say it is an "
+		    "invitation", m.name, subject);
 	if (!contains_alone(m.body, link))
-		problem("%s: the body does not hold the link %s", m.name,
-		    link);
+		it_deferred_fail("%s: the body does not hold the link %s",
+		    m.name, link);
 	if (strstr(m.body, o.email) == NULL)
-		problem("%s: the body does not name the inviter %s", m.name,
-		    o.email);
+		it_deferred_fail("%s: the body does not name the inviter %s",
+		    m.name, o.email);
 	mail_free(&m);
 
 	/* Sent once: a second message would be a retry gone wrong. */
 	it_sleep_ms(300);
 	if ((n = mail_scan(invitee, NULL, NULL)) != 1)
-		problem("%zu messages to %s, want 1", n, invitee);
-	problems_check();
+		it_deferred_fail("%zu messages to %s, want 1", n, invitee);
+	it_deferred_check();
 }
 
 /*
@@ -790,23 +619,23 @@ test_invitation_injection(void **state)
 		    local, seps[i], evil);
 		invite(&r, &o, email);
 		if (r.status != 400)
-			problem("invitation of \"%s\": %ld, want 400",
+			it_deferred_fail("invitation of \"%s\": %ld, want 400",
 			    email, r.status);
 		else if ((v = it_json_str(it_json(&r), "error.param")) ==
 		    NULL || strcmp(v, "email") != 0)
-			problem("invitation of \"%s\": error.param %s, want "
-			    "email", email, v != NULL ? v : "(none)");
+			it_deferred_fail("invitation of \"%s\": error.param "
+			    "%s, want email", email, v != NULL ? v : "(none)");
 		it_response_free(&r);
 	}
 	/* Mail goes out before the answer; leave room for a queue anyway. */
 	it_sleep_ms(1000);
 	if ((n = mail_scan(NULL, local, NULL)) != before_local)
-		problem("%zu new message(s) mention %s", n - before_local,
-		    local);
+		it_deferred_fail("%zu new message(s) mention %s",
+		    n - before_local, local);
 	if ((n = mail_scan(NULL, "evil.example", NULL)) != before_evil)
-		problem("%zu new message(s) mention evil.example",
+		it_deferred_fail("%zu new message(s) mention evil.example",
 		    n - before_evil);
-	problems_check();
+	it_deferred_check();
 }
 
 /*
@@ -834,7 +663,7 @@ test_invitation_sink_down(void **state)
 		fail_msg("the sink (pid %ld) still runs 5 s after SIGTERM",
 		    (long)pid);
 	if (access(it_env("SMTP_SINK_PIDFILE"), F_OK) == 0)
-		problem("the sink left its pid file %s behind",
+		it_deferred_fail("the sink left its pid file %s behind",
 		    it_env("SMTP_SINK_PIDFILE"));
 	if (sink_listens())
 		fail_msg("port %d still accepts connections", sink_port());
@@ -843,20 +672,22 @@ test_invitation_sink_down(void **state)
 	register_owner(&o, "down");
 	email_new(invitee, sizeof(invitee), "down");
 	invite(&r, &o, invitee);
-	expect_status(&r, 201);
-	if (strstr(must_str(&r, "link"), "/invite/") == NULL)
-		problem("link %s has no /invite/", must_str(&r, "link"));
+	it_expect_status(&r, 201);
+	if (strstr(it_must_str(&r, "link"), "/invite/") == NULL)
+		it_deferred_fail("link %s has no /invite/", it_must_str(&r,
+		    "link"));
 	if ((rid = it_header(&r, "X-Request-Id")) == NULL)
 		fail_msg("no X-Request-Id");
 	if (!it_log_find("mail not sent", rid, 5.0, line, sizeof(line)))
-		problem("no \"mail not sent\" line with rid=%s in %s", rid,
-		    it_env("TOLLGATE_LOG"));
+		it_deferred_fail("no \"mail not sent\" line with rid=%s in %s",
+		    rid, it_env("TOLLGATE_LOG"));
 	else
 		print_message("# %s", line);
 	it_response_free(&r);
 	if (mail_scan(invitee, NULL, NULL) != 0)
-		problem("a message to %s with the sink stopped", invitee);
-	problems_check();
+		it_deferred_fail("a message to %s with the sink stopped",
+		    invitee);
+	it_deferred_check();
 }
 
 static int
@@ -878,15 +709,6 @@ group_setup(void **state)
 	return 0;
 }
 
-static int
-group_teardown(void **state)
-{
-	if (mail_curl != NULL)
-		curl_easy_cleanup(mail_curl);
-	mail_curl = NULL;
-	return 0;
-}
-
 int
 main(void)
 {
@@ -899,5 +721,5 @@ main(void)
 	};
 
 	return cmocka_run_group_tests_name("it-mail", tests, group_setup,
-	    group_teardown);
+	    NULL);
 }

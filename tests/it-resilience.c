@@ -36,38 +36,9 @@
 #define HEALTH		"/api/v1/health"
 #define PIDS_MAX	300
 
-/* FastCGI 1.0: record types, roles, the 8-byte header. */
-#define FCGI_BEGIN_REQUEST	1
-#define FCGI_PARAMS		4
-#define FCGI_STDIN		5
-#define FCGI_RESPONDER		1
-#define FCGI_HEADER_LEN		8
-
 static pid_t	 master;	/* the serve master, from the pid file */
 
 /* --- shared steps -------------------------------------------------- */
-
-static int
-pid_in(pid_t pid, const pid_t *set, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return 1;
-	return 0;
-}
-
-static void
-print_pids(const char *what, const pid_t *pids, size_t n)
-{
-	size_t	 i;
-
-	print_message("# %s:", what);
-	for (i = 0; i < n; i++)
-		print_message(" %ld", (long)pids[i]);
-	print_message("\n");
-}
 
 /* The master is the one the stack started, and alive. */
 static void
@@ -132,7 +103,7 @@ test_responder_sigkill(void **state)
 	double	 t0;
 
 	nbefore = it_responder_pids(master, before, PIDS_MAX);
-	print_pids("responders before", before, nbefore);
+	it_print_pids("responders before", before, nbefore);
 	assert_int_equal(nbefore, workers);
 	victim = before[0];
 	print_message("# SIGKILL to responder %ld\n", (long)victim);
@@ -148,13 +119,13 @@ test_responder_sigkill(void **state)
 
 	if (it_wait_responders(master, workers, &victim, 1, 5.0, after,
 	    &nafter) == -1) {
-		print_pids("responders now", after, nafter);
+		it_print_pids("responders now", after, nafter);
 		fail_msg("the master did not replace responder %ld within 5 s",
 		    (long)victim);
 	}
-	print_pids("responders after", after, nafter);
+	it_print_pids("responders after", after, nafter);
 	for (i = 0; i < nafter; i++)
-		if (!pid_in(after[i], before, nbefore))
+		if (!it_pid_in(after[i], before, nbefore))
 			fresh++;
 	assert_int_equal(fresh, 1);
 	snprintf(needle, sizeof(needle), "responder %ld killed by signal 9",
@@ -166,31 +137,11 @@ test_responder_sigkill(void **state)
 
 /* --- b. PostgreSQL stopped and started -------------------------------- */
 
-static const char *
-srcdir(void)
-{
-	const char	*d = getenv("TOLLGATE_SRCDIR");
-
-	if (d == NULL || *d == '\0')
-		d = getenv("top_srcdir");
-	if (d == NULL || *d == '\0')
-		fail_msg("neither TOLLGATE_SRCDIR nor top_srcdir is set: "
-		    "cannot find tests/stack.sh");
-	return d;
-}
-
-static int
-stack_sh(const char *cmd)
-{
-	return it_sh("'%s/tests/stack.sh' %s '%s'", srcdir(), cmd,
-	    it_env("STACK_DIR"));
-}
-
 /* Whatever happened in the test, the next ones need PostgreSQL. */
 static int
 pg_restart(void **state)
 {
-	if (stack_sh("pg-start") != 0) {
+	if (it_stack_sh("pg-start") != 0) {
 		print_error("tests/stack.sh pg-start failed: the tests after "
 		    "this one will fail too\n");
 		return -1;
@@ -232,7 +183,7 @@ test_database_down(void **state)
 	int		 ok, bad;
 
 	nbefore = it_responder_pids(master, before, PIDS_MAX);
-	assert_int_equal(stack_sh("pg-stop"), 0);
+	assert_int_equal(it_stack_sh("pg-stop"), 0);
 
 	/* Every responder, whichever answers, says the database is down. */
 	for (i = 0; i < 12; i++) {
@@ -249,15 +200,15 @@ test_database_down(void **state)
 	/* No crash loop: the same responders are still there. */
 	nafter = it_responder_pids(master, after, PIDS_MAX);
 	for (i = 0; i < nafter; i++)
-		if (!pid_in(after[i], before, nbefore)) {
-			print_pids("responders before", before, nbefore);
-			print_pids("responders now", after, nafter);
+		if (!it_pid_in(after[i], before, nbefore)) {
+			it_print_pids("responders before", before, nbefore);
+			it_print_pids("responders now", after, nafter);
 			fail_msg("responders were replaced while the database "
 			    "was down");
 		}
 	assert_int_equal(nafter, nbefore);
 
-	assert_int_equal(stack_sh("pg-start"), 0);
+	assert_int_equal(it_stack_sh("pg-start"), 0);
 	t0 = it_now_ms();
 	ok = it_wait_health(15.0) == 0;
 	if (!ok)
@@ -320,7 +271,7 @@ test_sighup_under_load(void **state)
 	double		 t0;
 
 	nbefore = it_responder_pids(master, before, PIDS_MAX);
-	print_pids("responders before", before, nbefore);
+	it_print_pids("responders before", before, nbefore);
 	reloads = it_log_count("configuration reloaded");
 	memset(loads, 0, sizeof(loads));
 	atomic_store(&load_stop, 0);
@@ -365,11 +316,11 @@ stop:
 
 	if (it_wait_responders(master, workers, before, nbefore, 20.0, after,
 	    &nafter) == -1) {
-		print_pids("responders now", after, nafter);
+		it_print_pids("responders now", after, nafter);
 		fail_msg("after 3 SIGHUPs the responders were not all "
 		    "replaced, or not %d of them, within 20 s", workers);
 	}
-	print_pids("responders after", after, nafter);
+	it_print_pids("responders after", after, nafter);
 	if (it_log_count("configuration reloaded") < reloads + 3)
 		fail_msg("the master logged %zu reloads for 3 SIGHUPs",
 		    it_log_count("configuration reloaded") - reloads);
@@ -378,82 +329,30 @@ stop:
 
 /* --- d. hostile FastCGI records ------------------------------------- */
 
-struct pkt {
-	unsigned char	 b[8192];
-	size_t		 len;
-};
-
-static void
-put(struct pkt *p, const void *data, size_t n)
-{
-	assert_true(p->len + n <= sizeof(p->b));
-	memcpy(p->b + p->len, data, n);
-	p->len += n;
-}
-
-/* A record header: version 1, type, request id 1, length, padding. */
-static void
-put_header(struct pkt *p, int type, size_t clen, int pad)
-{
-	unsigned char	 h[FCGI_HEADER_LEN];
-
-	h[0] = 1;
-	h[1] = (unsigned char)type;
-	h[2] = 0;
-	h[3] = 1;
-	h[4] = (unsigned char)(clen >> 8);
-	h[5] = (unsigned char)(clen & 0xff);
-	h[6] = (unsigned char)pad;
-	h[7] = 0;
-	put(p, h, sizeof(h));
-}
-
-static void
-put_begin(struct pkt *p, int role)
-{
-	unsigned char	 body[8] = { 0 };
-
-	body[0] = (unsigned char)(role >> 8);
-	body[1] = (unsigned char)(role & 0xff);
-	put_header(p, FCGI_BEGIN_REQUEST, sizeof(body), 0);
-	put(p, body, sizeof(body));
-}
-
-/* The 4-byte form of a name or value length (high bit set). */
-static void
-put_len4(struct pkt *p, uint32_t len)
-{
-	unsigned char	 b[4];
-
-	b[0] = (unsigned char)((len >> 24) | 0x80);
-	b[1] = (unsigned char)(len >> 16);
-	b[2] = (unsigned char)(len >> 8);
-	b[3] = (unsigned char)len;
-	put(p, b, sizeof(b));
-}
+/* Every length below is over 127: it_fcgi_len() writes all four bytes. */
 
 /* (1) A name length near 2^31 in a PARAMS record cut short. */
 static void
-build_huge_name(struct pkt *p)
+build_huge_name(struct it_fcgi *p)
 {
-	put_begin(p, FCGI_RESPONDER);
-	put_header(p, FCGI_PARAMS, 100, 0);
-	put_len4(p, 0x7ffffff0);
-	put(p, "\x01" "AAAA", 5);
+	it_fcgi_begin(p, FCGI_RESPONDER);
+	it_fcgi_header(p, FCGI_PARAMS, 100);
+	it_fcgi_len(p, 0x7ffffff0);
+	it_fcgi_put(p, "\x01" "AAAA", 5);
 }
 
 /* (2) A record that claims 65535 bytes; 10 come, then EOF. */
 static void
-build_short_record(struct pkt *p)
+build_short_record(struct it_fcgi *p)
 {
-	put_begin(p, FCGI_RESPONDER);
-	put_header(p, FCGI_PARAMS, 65535, 0);
-	put(p, "\x0b\x09REQUEST_M", 10);
+	it_fcgi_begin(p, FCGI_RESPONDER);
+	it_fcgi_header(p, FCGI_PARAMS, 65535);
+	it_fcgi_put(p, "\x0b\x09REQUEST_M", 10);
 }
 
 /* (3) 4 KiB of noise from a fixed seed, so a failure can be replayed. */
 static void
-build_garbage(struct pkt *p)
+build_garbage(struct it_fcgi *p)
 {
 	uint64_t	 x = 0x746f6c6c67617465ULL;	/* "tollgate" */
 	unsigned char	 c;
@@ -464,32 +363,32 @@ build_garbage(struct pkt *p)
 		x ^= x >> 7;
 		x ^= x << 17;
 		c = (unsigned char)(x >> 24);
-		put(p, &c, 1);
+		it_fcgi_put(p, &c, 1);
 	}
 }
 
 /* (4) A complete request but for its role, which does not exist. */
 static void
-build_unknown_role(struct pkt *p)
+build_unknown_role(struct it_fcgi *p)
 {
 	static const char	 param[] = "\x0e\x03REQUEST_METHODGET";
 
-	put_begin(p, 0x7777);
-	put_header(p, FCGI_PARAMS, sizeof(param) - 1, 0);
-	put(p, param, sizeof(param) - 1);
-	put_header(p, FCGI_PARAMS, 0, 0);
-	put_header(p, FCGI_STDIN, 0, 0);
+	it_fcgi_begin(p, 0x7777);
+	it_fcgi_header(p, FCGI_PARAMS, sizeof(param) - 1);
+	it_fcgi_put(p, param, sizeof(param) - 1);
+	it_fcgi_header(p, FCGI_PARAMS, 0);
+	it_fcgi_header(p, FCGI_STDIN, 0);
 }
 
 /* (5) A value length of 0xffffffff (2^31 - 1 once the flag is off). */
 static void
-build_huge_value(struct pkt *p)
+build_huge_value(struct it_fcgi *p)
 {
-	put_begin(p, FCGI_RESPONDER);
-	put_header(p, FCGI_PARAMS, 64, 0);
-	put(p, "\x04", 1);
-	put_len4(p, 0xffffffff);
-	put(p, "NAMEvvvv", 8);
+	it_fcgi_begin(p, FCGI_RESPONDER);
+	it_fcgi_header(p, FCGI_PARAMS, 64);
+	it_fcgi_put(p, "\x04", 1);
+	it_fcgi_len(p, 0xffffffff);
+	it_fcgi_put(p, "NAMEvvvv", 8);
 }
 
 /*
@@ -497,24 +396,24 @@ build_huge_value(struct pkt *p)
  * and libfcgi 2.4.2 aborts in its Malloc (SPEC 12).
  */
 static void
-build_overflowing_sum(struct pkt *p)
+build_overflowing_sum(struct it_fcgi *p)
 {
-	put_begin(p, FCGI_RESPONDER);
-	put_header(p, FCGI_PARAMS, 64, 0);
-	put_len4(p, 0x40000000);
-	put_len4(p, 0x40000000);
-	put(p, "xxxxxxxxxxxxxxxx", 16);
+	it_fcgi_begin(p, FCGI_RESPONDER);
+	it_fcgi_header(p, FCGI_PARAMS, 64);
+	it_fcgi_len(p, 0x40000000);
+	it_fcgi_len(p, 0x40000000);
+	it_fcgi_put(p, "xxxxxxxxxxxxxxxx", 16);
 }
 
 /* (7) A short name with a value length of 0x7ffffffe: aborts too. */
 static void
-build_value_near_max(struct pkt *p)
+build_value_near_max(struct it_fcgi *p)
 {
-	put_begin(p, FCGI_RESPONDER);
-	put_header(p, FCGI_PARAMS, 64, 0);
-	put(p, "\x04", 1);
-	put_len4(p, 0x7ffffffe);
-	put(p, "NAMEvvvv", 8);
+	it_fcgi_begin(p, FCGI_RESPONDER);
+	it_fcgi_header(p, FCGI_PARAMS, 64);
+	it_fcgi_put(p, "\x04", 1);
+	it_fcgi_len(p, 0x7ffffffe);
+	it_fcgi_put(p, "NAMEvvvv", 8);
 }
 
 /*
@@ -523,7 +422,7 @@ build_value_near_max(struct pkt *p)
  * holds the connection after 5 s (a responder stuck on one client).
  */
 static ssize_t
-send_hostile(const struct pkt *p)
+send_hostile(const struct it_fcgi *p)
 {
 	struct pollfd	 pfd;
 	char		 buf[4096];
@@ -565,7 +464,7 @@ test_hostile_fastcgi(void **state)
 {
 	static const struct {
 		const char	*name;
-		void		(*build)(struct pkt *);
+		void		(*build)(struct it_fcgi *);
 	} cases[] = {
 		{ "PARAMS name length 0x7ffffff0, record cut",
 		    build_huge_name },
@@ -579,7 +478,7 @@ test_hostile_fastcgi(void **state)
 		    build_overflowing_sum },
 		{ "PARAMS value length 0x7ffffffe", build_value_near_max },
 	};
-	struct pkt	 p;
+	struct it_fcgi	 p;
 	pid_t		 pids[PIDS_MAX];
 	size_t		 i, n = PIDS_MAX, deaths0;
 	ssize_t		 got;

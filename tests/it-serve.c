@@ -56,17 +56,6 @@
 #define RESPAWN_WAIT_MS	20000	/* longest wait for one replacement */
 #define QUIET_MS	3000
 
-/* FastCGI 1.0: record types, role, status, the 8-byte header. */
-#define FCGI_BEGIN_REQUEST	1
-#define FCGI_END_REQUEST	3
-#define FCGI_PARAMS		4
-#define FCGI_STDIN		5
-#define FCGI_STDOUT		6
-#define FCGI_STDERR		7
-#define FCGI_RESPONDER		1
-#define FCGI_REQUEST_COMPLETE	0
-#define FCGI_HEADER_LEN		8
-
 #define ANSWER_MAX	(1024 * 1024)
 
 /* A private `tollgate serve`, started and stopped by this program. */
@@ -80,12 +69,6 @@ struct inst {
 	int	 reaped;		/* waited for; status below */
 	int	 status;
 	double	 started;
-};
-
-/* A FastCGI byte stream being built. */
-struct pkt {
-	unsigned char	 b[8192];
-	size_t		 len;
 };
 
 /* What came back on one FastCGI connection. */
@@ -109,28 +92,6 @@ static const char	 login_body[] =
     "{\"email\":\"nobody@example.com\",\"password\":\"wrong password 123\"}";
 
 /* --- processes ----------------------------------------------------- */
-
-static int
-pid_in(pid_t pid, const pid_t *set, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++)
-		if (set[i] == pid)
-			return 1;
-	return 0;
-}
-
-static void
-print_pids(const char *what, const pid_t *pids, size_t n)
-{
-	size_t	 i;
-
-	print_message("# %s:", what);
-	for (i = 0; i < n; i++)
-		print_message(" %ld", (long)pids[i]);
-	print_message("\n");
-}
 
 /* The state letter of /proc/<pid>/stat, or 0 when there is none. */
 static char
@@ -539,7 +500,7 @@ assert_clean_exit(const struct inst *in, const pid_t *kids, size_t nkids)
 			    in->name, (long)kids[i]);
 	/* Orphans would have been adopted by this process. */
 	if ((n = it_responder_pids(getpid(), left, PIDS_MAX)) > 0) {
-		print_pids("left behind", left, n < PIDS_MAX ? n : PIDS_MAX);
+		it_print_pids("left behind", left, n < PIDS_MAX ? n : PIDS_MAX);
 		fail_msg("%s: %zu processes left behind by the master",
 		    in->name, n);
 	}
@@ -548,94 +509,38 @@ assert_clean_exit(const struct inst *in, const pid_t *kids, size_t nkids)
 
 /* --- FastCGI -------------------------------------------------------- */
 
-static void
-put(struct pkt *p, const void *data, size_t n)
-{
-	assert_true(p->len + n <= sizeof(p->b));
-	if (n > 0)
-		memcpy(p->b + p->len, data, n);
-	p->len += n;
-}
-
-/* A record header: version 1, type, request id 1, length, no padding. */
-static void
-put_header(struct pkt *p, int type, size_t clen)
-{
-	unsigned char	 h[FCGI_HEADER_LEN];
-
-	assert_true(clen <= 0xffff);
-	h[0] = 1;
-	h[1] = (unsigned char)type;
-	h[2] = 0;
-	h[3] = 1;
-	h[4] = (unsigned char)(clen >> 8);
-	h[5] = (unsigned char)(clen & 0xff);
-	h[6] = 0;
-	h[7] = 0;
-	put(p, h, sizeof(h));
-}
-
-/* BEGIN_REQUEST, role responder, flags 0: the connection then closes. */
-static void
-put_begin(struct pkt *p)
-{
-	unsigned char	 body[8] = { 0 };
-
-	body[1] = FCGI_RESPONDER;
-	put_header(p, FCGI_BEGIN_REQUEST, sizeof(body));
-	put(p, body, sizeof(body));
-}
-
-/* A name or value length: one byte under 128, else four. */
-static void
-put_len(struct pkt *p, size_t len)
-{
-	unsigned char	 b[4];
-
-	if (len < 128) {
-		b[0] = (unsigned char)len;
-		put(p, b, 1);
-		return;
-	}
-	b[0] = (unsigned char)((len >> 24) | 0x80);
-	b[1] = (unsigned char)(len >> 16);
-	b[2] = (unsigned char)(len >> 8);
-	b[3] = (unsigned char)len;
-	put(p, b, sizeof(b));
-}
-
 /*
  * One PARAMS record with a request's CGI variables, then the empty
  * PARAMS record that ends them.  "kv" is name, value, ..., NULL.
  */
 static void
-put_params(struct pkt *p, const char *const *kv)
+put_params(struct it_fcgi *p, const char *const *kv)
 {
-	struct pkt	 pairs;
+	struct it_fcgi	 pairs;
 
 	memset(&pairs, 0, sizeof(pairs));
 	for (; kv[0] != NULL; kv += 2) {
-		put_len(&pairs, strlen(kv[0]));
-		put_len(&pairs, strlen(kv[1]));
-		put(&pairs, kv[0], strlen(kv[0]));
-		put(&pairs, kv[1], strlen(kv[1]));
+		it_fcgi_len(&pairs, strlen(kv[0]));
+		it_fcgi_len(&pairs, strlen(kv[1]));
+		it_fcgi_put(&pairs, kv[0], strlen(kv[0]));
+		it_fcgi_put(&pairs, kv[1], strlen(kv[1]));
 	}
-	put_header(p, FCGI_PARAMS, pairs.len);
-	put(p, pairs.b, pairs.len);
-	put_header(p, FCGI_PARAMS, 0);
+	it_fcgi_header(p, FCGI_PARAMS, pairs.len);
+	it_fcgi_put(p, pairs.b, pairs.len);
+	it_fcgi_header(p, FCGI_PARAMS, 0);
 }
 
 /* One STDIN record; an empty one ends the body. */
 static void
-put_stdin(struct pkt *p, const void *data, size_t n)
+put_stdin(struct it_fcgi *p, const void *data, size_t n)
 {
-	put_header(p, FCGI_STDIN, n);
-	put(p, data, n);
+	it_fcgi_header(p, FCGI_STDIN, n);
+	it_fcgi_put(p, data, n);
 }
 
 /* The head of a request as a web server sends it, up to the body. */
 static void
-put_request_head(struct pkt *p, const char *method, const char *uri,
+put_request_head(struct it_fcgi *p, const char *method, const char *uri,
     const char *ctype, size_t body_len)
 {
 	char		 clen[32];
@@ -661,13 +566,13 @@ put_request_head(struct pkt *p, const char *method, const char *uri,
 	};
 
 	snprintf(clen, sizeof(clen), "%zu", body_len);
-	put_begin(p);
+	it_fcgi_begin(p, FCGI_RESPONDER);
 	put_params(p, kv);
 }
 
 /* Send all of it; -1 with errno when the peer is gone. */
 static int
-send_all(int fd, const struct pkt *p)
+send_all(int fd, const struct it_fcgi *p)
 {
 	size_t	 off;
 	ssize_t	 n;
@@ -894,7 +799,7 @@ test_privileges(void **state)
 static int
 hold_login(const char *sock)
 {
-	struct pkt	 p;
+	struct it_fcgi	 p;
 	size_t		 len = sizeof(login_body) - 1;
 	int		 fd;
 
@@ -917,7 +822,7 @@ static void
 finish_login(int fd, double deadline)
 {
 	struct answer	 a;
-	struct pkt	 p;
+	struct it_fcgi	 p;
 	size_t		 len = sizeof(login_body) - 1;
 
 	memset(&p, 0, sizeof(p));
@@ -949,7 +854,7 @@ test_sigterm_in_flight(void **state)
 	(void)state;
 	inst_start(in, "inflight", 2);
 	nkids = it_responder_pids(in->master, kids, PIDS_MAX);
-	print_pids("responders", kids, nkids);
+	it_print_pids("responders", kids, nkids);
 	fd = hold_login(in->sock);
 
 	t_term = it_now_ms();
@@ -960,7 +865,7 @@ test_sigterm_in_flight(void **state)
 		    "request in flight (wait status 0x%x)",
 		    it_now_ms() - t_term, in->status);
 	nnow = it_responder_pids(in->master, now, PIDS_MAX);
-	print_pids("1 s after SIGTERM, master alive, responders", now, nnow);
+	it_print_pids("1 s after SIGTERM, master alive, responders", now, nnow);
 
 	finish_login(fd, t_term + STOP_GRACE_MS);
 	if (inst_wait_exit(in, t_term + STOP_GRACE_MS) == -1)
@@ -1050,7 +955,7 @@ static int
 connect_and_ask(const char *sock)
 {
 	struct sockaddr_un	 sun;
-	struct pkt		 p;
+	struct it_fcgi		 p;
 	int			 fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -1197,7 +1102,7 @@ wait_new_responder(pid_t master, pid_t *seen, size_t *nseen, size_t max,
 		if (n > *most)
 			*most = n;
 		for (i = 0; i < n && i < PIDS_MAX; i++)
-			if (!pid_in(pids[i], seen, *nseen) && *nseen < max) {
+			if (!it_pid_in(pids[i], seen, *nseen) && *nseen < max) {
 				seen[(*nseen)++] = pids[i];
 				if (found == -1)
 					found = pids[i];
@@ -1236,7 +1141,7 @@ test_respawn_backoff(void **state)
 {
 	struct inst	*in = &priv;
 	struct answer	 a;
-	struct pkt	 p;
+	struct it_fcgi	 p;
 	pid_t		 seen[32], cur, prev, pids[PIDS_MAX];
 	size_t		 nseen = 0, most = 0, n, spawned;
 	double		 killed, delay[RESPAWNS], t_term;
@@ -1293,7 +1198,7 @@ test_respawn_backoff(void **state)
 	/* Left alone, the last one stays and answers. */
 	it_sleep_ms(QUIET_MS);
 	n = it_responder_pids(in->master, pids, PIDS_MAX);
-	print_pids("responders after 3 s alone", pids, n);
+	it_print_pids("responders after 3 s alone", pids, n);
 	if (n != 1 || pids[0] != cur)
 		fail_msg("after 3 s alone: %zu responders, want only %ld", n,
 		    (long)cur);

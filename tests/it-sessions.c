@@ -28,7 +28,7 @@
  * e-mail addresses made of the pid and a counter, so a second run on
  * the same stack meets nothing of the first.
  *
- * A check that finds a product bug reports it through deferred_fail()
+ * A check that finds a product bug reports it through it_deferred_fail()
  * and lets the test go on, so one bug does not hide the checks after
  * it; the test still fails at its end.
  */
@@ -47,7 +47,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
@@ -84,7 +83,6 @@ struct user {
 	char	 tenant_id[40];
 };
 
-static CURL		*se_curl;
 static pid_t		 se_pid;
 static unsigned int	 se_nclients;
 static unsigned int	 se_nemails;
@@ -92,32 +90,6 @@ static char		 se_client[32];		/* source address */
 static char		 se_origin[256];	/* of TOLLGATE_URL */
 static long		 se_idle_s;		/* TOLLGATE_SESSION_IDLE */
 static long		 se_max_s;		/* TOLLGATE_SESSION_MAX */
-static int		 se_deferred;
-
-/* --- failures that let the test go on ------------------------------------ */
-
-static void __attribute__((format(printf, 1, 2)))
-deferred_fail(const char *fmt, ...)
-{
-	char	 msg[1024];
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	print_error("ERROR (the test goes on): %s\n", msg);
-	se_deferred++;
-}
-
-static void
-deferred_check(void)
-{
-	int	 n = se_deferred;
-
-	se_deferred = 0;
-	if (n > 0)
-		fail_msg("%d failure(s) reported above", n);
-}
 
 /* --- clients and names --------------------------------------------------- */
 
@@ -134,6 +106,7 @@ client_new(void)
 	snprintf(se_client, sizeof(se_client), "127.11.%u.%u",
 	    (unsigned int)se_pid & 0xff, 10 + n % 240);
 	print_message("# client address %s\n", se_client);
+	it_set_source(se_client);
 }
 
 /* A fresh e-mail address: ses<pid>-<n>-<tag>@example.com. */
@@ -155,77 +128,8 @@ user_new(struct user *u, const char *tag)
 
 /* --- HTTP ---------------------------------------------------------------- */
 
-struct sink {
-	char	*p;
-	size_t	 len;
-};
-
-static size_t
-sink_add(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink	*s = arg;
-	char		*np;
-
-	if (s->len + size * n > IT_BODY_MAX)
-		return 0;	/* libcurl fails the transfer: too big */
-	if ((np = realloc(s->p, s->len + size * n + 1)) == NULL)
-		return 0;
-	s->p = np;
-	memcpy(s->p + s->len, p, size * n);
-	s->len += size * n;
-	s->p[s->len] = '\0';
-	return size * n;
-}
-
-/* Keep only the last response's head. */
-static size_t
-sink_head(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink	*s = arg;
-
-	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0)
-		s->len = 0;
-	return sink_add(p, size, n, arg);
-}
-
-static char *
-dup_n(const char *s, size_t n)
-{
-	char	*p = it_alloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-/* The head into the name/value pairs of struct it_resp. */
-static void
-head_parse(struct it_resp *r)
-{
-	const char	*line, *end, *colon, *v, *ve;
-
-	for (line = r->head; *line != '\0'; line = end) {
-		end = strchr(line, '\n');
-		end = end == NULL ? line + strlen(line) : end + 1;
-		colon = memchr(line, ':', (size_t)(end - line));
-		if (colon == NULL || strncmp(line, "HTTP/", 5) == 0)
-			continue;
-		if (r->nheaders == IT_HEADERS_MAX)
-			break;
-		for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
-			continue;
-		for (ve = end; ve > v && isspace((unsigned char)ve[-1]); ve--)
-			continue;
-		r->headers[r->nheaders].name = dup_n(line,
-		    (size_t)(colon - line));
-		r->headers[r->nheaders].value = dup_n(v, (size_t)(ve - v));
-		r->nheaders++;
-	}
-}
-
 /*
- * One request from the current client address (it_request() resets its
- * handle and so cannot choose the source address).  cookie is a Cookie
+ * One request from the current client address.  cookie is a Cookie
  * header value ("tg_session=..."), bearer an access token; either may
  * be NULL.  A form body goes with the portal's Origin, as a browser
  * sends it.  Redirects are not followed.  Free the response with
@@ -236,67 +140,29 @@ http(struct it_resp *r, const char *method, const char *path,
     const char *cookie, const char *bearer, const char *ctype,
     const char *body)
 {
-	struct curl_slist	*h = NULL;
-	struct sink		 bs = { NULL, 0 }, hs = { NULL, 0 };
-	char			 url[4096], line[TOKEN_MAX + 64];
-	CURLcode		 cc;
-	double			 t0;
+	const char	*hdrs[4];
+	char		 c[TOKEN_MAX + 64], auth[TOKEN_MAX + 64];
+	char		 origin[sizeof(se_origin) + 16];
+	size_t		 n = 0;
 
-	memset(r, 0, sizeof(*r));
-	if (se_curl == NULL && (se_curl = curl_easy_init()) == NULL)
-		fail_msg("curl_easy_init failed");
-	snprintf(url, sizeof(url), "%s%s", it_env("TOLLGATE_URL"), path);
-	curl_easy_reset(se_curl);
-	curl_easy_setopt(se_curl, CURLOPT_URL, url);
-	curl_easy_setopt(se_curl, CURLOPT_INTERFACE, se_client);
-	curl_easy_setopt(se_curl, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
-	curl_easy_setopt(se_curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(se_curl, CURLOPT_ERRORBUFFER, r->error);
-	curl_easy_setopt(se_curl, CURLOPT_WRITEFUNCTION, sink_add);
-	curl_easy_setopt(se_curl, CURLOPT_WRITEDATA, &bs);
-	curl_easy_setopt(se_curl, CURLOPT_HEADERFUNCTION, sink_head);
-	curl_easy_setopt(se_curl, CURLOPT_HEADERDATA, &hs);
-	if (body != NULL) {
-		curl_easy_setopt(se_curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(se_curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(se_curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)strlen(body));
-	}
-	if (strcmp(method, body != NULL ? "POST" : "GET") != 0)
-		curl_easy_setopt(se_curl, CURLOPT_CUSTOMREQUEST, method);
-
-	h = curl_slist_append(h, "Expect:");
-	snprintf(line, sizeof(line), "Content-Type:%s%s", ctype != NULL ?
-	    " " : "", ctype != NULL ? ctype : "");
-	h = curl_slist_append(h, line);
 	if (cookie != NULL) {
-		snprintf(line, sizeof(line), "Cookie: %s", cookie);
-		h = curl_slist_append(h, line);
+		snprintf(c, sizeof(c), "Cookie: %s", cookie);
+		hdrs[n++] = c;
 	}
 	if (bearer != NULL) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s",
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    bearer);
-		h = curl_slist_append(h, line);
+		hdrs[n++] = auth;
 	}
 	if (ctype != NULL && strcmp(ctype, FORM) == 0) {
-		snprintf(line, sizeof(line), "Origin: %s", se_origin);
-		h = curl_slist_append(h, line);
+		snprintf(origin, sizeof(origin), "Origin: %s", se_origin);
+		hdrs[n++] = origin;
 	}
-	curl_easy_setopt(se_curl, CURLOPT_HTTPHEADER, h);
-
-	t0 = it_now_ms();
-	cc = curl_easy_perform(se_curl);
-	r->ms = it_now_ms() - t0;
-	curl_slist_free_all(h);
-	r->body = bs.p != NULL ? bs.p : dup_n("", 0);
-	r->body_len = bs.len;
-	r->head = hs.p != NULL ? hs.p : dup_n("", 0);
-	r->head_len = hs.len;
-	if (cc != CURLE_OK)
+	hdrs[n] = NULL;
+	if (it_request_on(NULL, r, method, path, ctype, body, body != NULL ?
+	    strlen(body) : 0, hdrs) == -1)
 		fail_msg("%s %s from %s: %s", method, path, se_client,
-		    r->error[0] != '\0' ? r->error : curl_easy_strerror(cc));
-	curl_easy_getinfo(se_curl, CURLINFO_RESPONSE_CODE, &r->status);
-	head_parse(r);
+		    r->error);
 	print_message("# %s %s: %ld in %.1f ms\n", method, path, r->status,
 	    r->ms);
 }
@@ -377,43 +243,6 @@ form_add(char *buf, size_t bufsz, const char *k, const char *v)
 	buf[n] = '\0';
 }
 
-/*
- * A JSON object text from "key", "value" pairs, NULL-terminated; every
- * value is a string.  In a static buffer, valid until the next call.
- */
-static const char *
-jobj(const char *k, ...)
-{
-	static char		 out[8192];
-	struct json_object	*o = json_object_new_object();
-	const char		*v;
-	va_list			 ap;
-
-	va_start(ap, k);
-	for (; k != NULL; k = va_arg(ap, const char *)) {
-		v = va_arg(ap, const char *);
-		json_object_object_add(o, k, json_object_new_string(v));
-	}
-	va_end(ap);
-	snprintf(out, sizeof(out), "%s", json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return out;
-}
-
-static void
-copy_str(char *dst, size_t dstsz, struct it_resp *r, const char *path)
-{
-	const char	*v = it_json_str(it_json(r), path);
-
-	if (v == NULL)
-		fail_msg("no string at \"%s\" in %.300s", path, r->body);
-	if (strlen(v) >= dstsz)
-		fail_msg("\"%s\" is %zu bytes, more than %zu", path, strlen(v),
-		    dstsz - 1);
-	memcpy(dst, v, strlen(v) + 1);
-}
-
 /* An API error with this status and code (deferred: a product answer). */
 static int
 api_error_is(struct it_resp *r, long status, const char *code,
@@ -425,8 +254,8 @@ api_error_is(struct it_resp *r, long status, const char *code,
 	    NULL;
 	if (got != NULL && strcmp(got, code) == 0)
 		return 1;
-	deferred_fail("%s: %ld %.300s, want %ld %s", what, r->status, r->body,
-	    status, code);
+	it_deferred_fail("%s: %ld %.300s, want %ld %s", what, r->status,
+	    r->body, status, code);
 	return 0;
 }
 
@@ -435,10 +264,10 @@ api_error_is(struct it_resp *r, long status, const char *code,
 static void
 take_tokens(struct user *u, struct it_resp *r)
 {
-	copy_str(u->access, sizeof(u->access), r, "access_token");
-	copy_str(u->refresh, sizeof(u->refresh), r, "refresh_token");
-	copy_str(u->user_id, sizeof(u->user_id), r, "user.id");
-	copy_str(u->tenant_id, sizeof(u->tenant_id), r, "tenant.id");
+	it_copy_str(u->access, sizeof(u->access), r, "access_token");
+	it_copy_str(u->refresh, sizeof(u->refresh), r, "refresh_token");
+	it_copy_str(u->user_id, sizeof(u->user_id), r, "user.id");
+	it_copy_str(u->tenant_id, sizeof(u->tenant_id), r, "tenant.id");
 }
 
 /* A new user owning a new tenant, through the API. */
@@ -451,7 +280,7 @@ api_register(struct user *u, const char *tag)
 	user_new(u, tag);
 	snprintf(org, sizeof(org), "Sessions %s %ld", tag, (long)se_pid);
 	http(&r, "POST", REGISTER, NULL, NULL, "application/json",
-	    jobj("email", u->email, "password", u->password, "organization",
+	    it_jobj("email", u->email, "password", u->password, "organization",
 	    org, NULL));
 	expect_status(&r, 201, "register");
 	take_tokens(u, &r);
@@ -466,7 +295,7 @@ api_login(struct user *u, const char *email, const char *password)
 	long		 status;
 
 	http(&r, "POST", LOGIN, NULL, NULL, "application/json",
-	    jobj("email", email, "password", password, NULL));
+	    it_jobj("email", email, "password", password, NULL));
 	status = r.status;
 	if (status == 200 && u != NULL)
 		take_tokens(u, &r);
@@ -484,9 +313,9 @@ api_invite(const struct user *by, const char *email, const char *role,
 	const char	*slash;
 
 	http(&r, "POST", INVITE, NULL, by->access, "application/json",
-	    jobj("email", email, "role", role, NULL));
+	    it_jobj("email", email, "role", role, NULL));
 	expect_status(&r, 201, "invite");
-	copy_str(link, sizeof(link), &r, "link");
+	it_copy_str(link, sizeof(link), &r, "link");
 	if ((slash = strrchr(link, '/')) == NULL || strlen(slash + 1) < 20 ||
 	    strlen(slash + 1) >= tokensz)
 		fail_msg("no invitation token in the link %s", link);
@@ -501,7 +330,7 @@ api_accept(struct user *u, const char *token)
 	struct it_resp	 r;
 
 	http(&r, "POST", ACCEPT, NULL, NULL, "application/json",
-	    jobj("token", token, "password", u->password, NULL));
+	    it_jobj("token", token, "password", u->password, NULL));
 	expect_status(&r, 200, "accept the invitation");
 	take_tokens(u, &r);
 	it_response_free(&r);
@@ -514,11 +343,11 @@ refresh_refused(const char *token, const char *what)
 	struct it_resp	 r;
 
 	http(&r, "POST", REFRESH, NULL, NULL, "application/json",
-	    jobj("refresh_token", token, NULL));
+	    it_jobj("refresh_token", token, NULL));
 	/* Not the body: on 200 it holds live tokens. */
 	if (r.status != 401)
-		deferred_fail("%s: the refresh token got %ld, want 401", what,
-		    r.status);
+		it_deferred_fail("%s: the refresh token got %ld, want 401",
+		    what, r.status);
 	it_response_free(&r);
 }
 
@@ -565,7 +394,7 @@ portal_session_of(struct it_resp *r, const char *what, char *session,
 		fail_msg("%s: no tg_session cookie:\n%s", what, r->head);
 	snprintf(session, sessionsz, "tg_session=%s", v);
 	if (line != NULL)
-		*line = dup_n(l, strlen(l));
+		*line = it_strndup(l, strlen(l));
 }
 
 /* Sign up through the portal's form; the session cookie into session. */
@@ -637,9 +466,9 @@ signed_out(const char *session, const char *what)
 	http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	loc = it_header(&r, "Location");
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
-		deferred_fail("%s: GET /dashboard answered %ld (Location %s), "
-		    "want 303 to /login", what, r.status, loc != NULL ? loc :
-		    "none");
+		it_deferred_fail("%s: GET /dashboard answered %ld (Location "
+		    "%s), want 303 to /login", what, r.status, loc != NULL ?
+		    loc : "none");
 	it_response_free(&r);
 }
 
@@ -781,7 +610,7 @@ session_idle(PGconn *c, const struct user *u, const char *session)
 	if (owner_num(c, "SELECT count(*) FROM portal_sessions WHERE "
 	    BY_TOKEN " AND last_seen_at > now() - interval '60 seconds'", 1,
 	    p) != 1)
-		deferred_fail("a request did not renew the session's "
+		it_deferred_fail("a request did not renew the session's "
 		    "last_seen_at: it would go idle while in use");
 
 	session_idle_for(c, session, se_idle_s + 60);
@@ -789,7 +618,7 @@ session_idle(PGconn *c, const struct user *u, const char *session)
 	if (owner_num(c, "SELECT count(*) FROM portal_sessions WHERE "
 	    BY_TOKEN " AND last_seen_at < now() - interval '60 seconds'", 1,
 	    p) != 1)
-		deferred_fail("the refused idle session was touched");
+		it_deferred_fail("the refused idle session was touched");
 }
 
 /* A fresh session past its absolute expiry is refused too. */
@@ -829,8 +658,8 @@ session_logout(PGconn *c, const struct user *u)
 	signed_in(session, u, "a session before logout", csrf, sizeof(csrf));
 	logout(&r, session, "not-the-token");
 	if (r.status != 403)
-		deferred_fail("logout with a wrong CSRF token: %ld, want 403",
-		    r.status);
+		it_deferred_fail("logout with a wrong CSRF token: %ld, want "
+		    "403", r.status);
 	it_response_free(&r);
 	signed_in(session, u, "the session after a forged logout", NULL, 0);
 
@@ -838,18 +667,19 @@ session_logout(PGconn *c, const struct user *u)
 	expect_status(&r, 303, "POST /logout");
 	if ((loc = it_header(&r, "Location")) == NULL ||
 	    strcmp(loc, "/login") != 0)
-		deferred_fail("logout redirects to %s, want /login",
+		it_deferred_fail("logout redirects to %s, want /login",
 		    loc != NULL ? loc : "nowhere");
 	if (!set_cookie(&r, "tg_session", v, sizeof(v), &line) ||
 	    v[0] != '\0' || strstr(line, "Max-Age=0") == NULL)
-		deferred_fail("logout does not clear the tg_session cookie");
+		it_deferred_fail("logout does not clear the tg_session cookie");
 	it_response_free(&r);
 	/* The browser dropped it; whoever kept a copy has nothing. */
 	signed_out(session, "the session after logout");
 	p[0] = token_of(session);
 	if (owner_num(c, "SELECT count(*) FROM portal_sessions WHERE "
 	    BY_TOKEN " AND revoked_at IS NOT NULL", 1, p) != 1)
-		deferred_fail("the logged-out session is not marked revoked");
+		it_deferred_fail("the logged-out session is not marked "
+		    "revoked");
 }
 
 static void
@@ -861,7 +691,7 @@ test_portal_session(void **state)
 	char		*line = NULL;
 	const char	*p[1];
 
-	se_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	portal_register(&u, "portal", session, sizeof(session), &line);
 	signed_in(session, &u, "the session right after sign-up", NULL, 0);
@@ -869,8 +699,8 @@ test_portal_session(void **state)
 	snprintf(want, sizeof(want), "Max-Age=%ld", se_max_s);
 	if (strstr(line, "HttpOnly") == NULL ||
 	    strstr(line, "SameSite=Lax") == NULL || strstr(line, want) == NULL)
-		deferred_fail("Set-Cookie: %s; want HttpOnly, SameSite=Lax and "
-		    "%s", line, want);
+		it_deferred_fail("Set-Cookie: %s; want HttpOnly, SameSite=Lax "
+		    "and %s", line, want);
 	free(line);
 	/* The API names the tenant, which the owner's connection needs. */
 	if (api_login(&u, u.email, u.password) != 200)
@@ -882,14 +712,14 @@ test_portal_session(void **state)
 	if (owner_num(c, "SELECT extract(epoch FROM expires_at - "
 	    "created_at)::bigint FROM portal_sessions WHERE " BY_TOKEN, 1,
 	    p) != se_max_s)
-		deferred_fail("the session does not expire "
+		it_deferred_fail("the session does not expire "
 		    "TOLLGATE_SESSION_MAX (%ld s) after it began", se_max_s);
 
 	session_idle(c, &u, session);
 	session_expired(c, &u);
 	session_logout(c, &u);
 	PQfinish(c);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 2: a password change revokes everything ----------------------------- */
@@ -929,7 +759,7 @@ password_change(struct it_resp *r, const struct user *u, const char *current,
     const char *next)
 {
 	http(r, "POST", PASSWORD, NULL, u->access, "application/json",
-	    jobj("current_password", current, "new_password", next, NULL));
+	    it_jobj("current_password", current, "new_password", next, NULL));
 }
 
 /* Sessions and refresh tokens of a user in a tenant not yet revoked. */
@@ -975,7 +805,7 @@ test_password_change(void **state)
 	PGconn		*c;
 	char		 session[COOKIE_MAX], next[64], old[TOKEN_MAX];
 
-	se_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	user_in_two_tenants(&u, &in2, session, sizeof(session));
 	snprintf(next, sizeof(next), "Changed-%ld-%u-pw", (long)se_pid,
@@ -998,13 +828,13 @@ test_password_change(void **state)
 	c = owner_connect();
 	if (live_credentials(c, u.tenant_id, u.user_id) != 0 ||
 	    live_credentials(c, in2.tenant_id, u.user_id) != 0)
-		deferred_fail("sessions or refresh tokens are left unrevoked "
-		    "after the password change");
+		it_deferred_fail("sessions or refresh tokens are left "
+		    "unrevoked after the password change");
 	PQfinish(c);
 
 	/* The old password is refused, the new one works. */
 	if (api_login(NULL, u.email, u.password) != 401)
-		deferred_fail("the old password still signs in");
+		it_deferred_fail("the old password still signs in");
 	snprintf(old, sizeof(old), "%s", u.access);
 	snprintf(u.password, sizeof(u.password), "%s", next);
 	if (api_login(&u, u.email, u.password) != 200)
@@ -1012,7 +842,7 @@ test_password_change(void **state)
 	portal_login(&u, session, sizeof(session));
 	signed_in(session, &u, "a session with the new password", NULL, 0);
 	if (!audit_has(&u, "auth.password_changed", u.user_id))
-		deferred_fail("no auth.password_changed event for %s",
+		it_deferred_fail("no auth.password_changed event for %s",
 		    u.user_id);
 
 	/*
@@ -1027,28 +857,10 @@ test_password_change(void **state)
 	http(&r, "GET", ME, NULL, u.access, NULL, NULL);
 	expect_status(&r, 200, "the access token issued after the change");
 	it_response_free(&r);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 3: the worker removes credentials a week past their end ------------- */
-
-/* Lines of a file holding s. */
-static size_t
-file_count(const char *path, const char *s)
-{
-	char	*line = NULL;
-	size_t	 cap = 0, n = 0;
-	FILE	*fp;
-
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	while (getline(&line, &cap, fp) != -1)
-		if (strstr(line, s) != NULL)
-			n++;
-	free(line);
-	fclose(fp);
-	return n;
-}
 
 /*
  * Run `tollgate work --once` with the stack's environment; its output
@@ -1157,14 +969,14 @@ prune_run(size_t before)
 
 	out = it_alloc(WORK_OUT_MAX);
 	if ((rc = work_once(out, WORK_OUT_MAX)) != 0)
-		deferred_fail("tollgate work --once exited %d", rc);
+		it_deferred_fail("tollgate work --once exited %d", rc);
 	if (strstr(out, WORK_JOB) != NULL)
 		print_message("# the job's line is in work --once's output\n");
-	else if (file_count(it_env("WORKER_LOG"), WORK_JOB) > before)
+	else if (it_file_count(it_env("WORKER_LOG"), WORK_JOB) > before)
 		print_message("# the stack's worker pruned first: its line is "
 		    "in WORKER_LOG\n");
 	else
-		deferred_fail("neither work --once's output nor WORKER_LOG "
+		it_deferred_fail("neither work --once's output nor WORKER_LOG "
 		    "has a line of %s", WORK_JOB);
 	free(out);
 }
@@ -1174,19 +986,22 @@ prune_check(PGconn *c, const struct prune_set *k)
 {
 	if (rows_by_token(c, "portal_sessions", token_of(k->session_old)) !=
 	    0)
-		deferred_fail("a session 8 days past its expiry is left");
+		it_deferred_fail("a session 8 days past its expiry is left");
 	if (rows_by_token(c, "refresh_tokens", k->refresh_old) != 0)
-		deferred_fail("a refresh token 8 days past its expiry is left");
+		it_deferred_fail("a refresh token 8 days past its expiry is "
+		    "left");
 	if (rows_by_token(c, "invitations", k->invitation_old) != 0)
-		deferred_fail("an invitation 8 days past its expiry is left");
+		it_deferred_fail("an invitation 8 days past its expiry is "
+		    "left");
 	if (rows_by_token(c, "portal_sessions", token_of(k->session_live)) !=
 	    1 || rows_by_token(c, "portal_sessions",
 	    token_of(k->session_recent)) != 1)
-		deferred_fail("a live or recently expired session was removed");
+		it_deferred_fail("a live or recently expired session was "
+		    "removed");
 	if (rows_by_token(c, "refresh_tokens", k->owner.refresh) != 1)
-		deferred_fail("a live refresh token was removed");
+		it_deferred_fail("a live refresh token was removed");
 	if (rows_by_token(c, "invitations", k->invitation_live) != 1)
-		deferred_fail("a pending invitation was removed");
+		it_deferred_fail("a pending invitation was removed");
 }
 
 static void
@@ -1198,11 +1013,11 @@ test_worker_prune(void **state)
 	size_t			 before;
 	int			 rc;
 
-	se_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	c = owner_connect();
 	prune_make(c, &k);
-	before = file_count(it_env("WORKER_LOG"), WORK_JOB);
+	before = it_file_count(it_env("WORKER_LOG"), WORK_JOB);
 	prune_age(c, &k);
 	prune_run(before);
 	prune_check(c, &k);
@@ -1215,9 +1030,9 @@ test_worker_prune(void **state)
 	/* A pass with nothing to do is a success too. */
 	out = it_alloc(WORK_OUT_MAX);
 	if ((rc = work_once(out, WORK_OUT_MAX)) != 0)
-		deferred_fail("a second tollgate work --once exited %d", rc);
+		it_deferred_fail("a second tollgate work --once exited %d", rc);
 	free(out);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- 4: a removed member loses every credential at once ------------------ */
@@ -1241,7 +1056,7 @@ test_removed_member(void **state)
 	PGconn		*c;
 	char		 session[COOKIE_MAX], token[128], path[128];
 
-	se_deferred = 0;
+	it_deferred_reset();
 	client_new();
 	api_register(&o, "owner");
 	user_new(&a, "admin");
@@ -1270,17 +1085,17 @@ test_removed_member(void **state)
 	    "token on " ME);
 	c = owner_connect();
 	if (live_credentials(c, o.tenant_id, a.user_id) != 0)
-		deferred_fail("the removed admin's sessions or refresh tokens "
-		    "are not revoked");
+		it_deferred_fail("the removed admin's sessions or refresh "
+		    "tokens are not revoked");
 	PQfinish(c);
 
 	/* The owner is untouched, and the admin is no longer listed. */
 	http(&r, "GET", MEMBERS, NULL, o.access, NULL, NULL);
 	expect_status(&r, 200, "the owner after the removal");
 	if (strstr(r.body, a.user_id) != NULL)
-		deferred_fail("the removed admin is still listed");
+		it_deferred_fail("the removed admin is still listed");
 	it_response_free(&r);
-	deferred_check();
+	it_deferred_check();
 }
 
 /* --- set-up -------------------------------------------------------------- */
@@ -1321,15 +1136,6 @@ group_setup(void **state)
 	return it_wait_health(15.0) == 0 ? 0 : -1;
 }
 
-static int
-group_teardown(void **state)
-{
-	if (se_curl != NULL)
-		curl_easy_cleanup(se_curl);
-	se_curl = NULL;
-	return 0;
-}
-
 int
 main(void)
 {
@@ -1341,5 +1147,5 @@ main(void)
 	};
 
 	return cmocka_run_group_tests_name("it-sessions", tests, group_setup,
-	    group_teardown);
+	    NULL);
 }

@@ -35,6 +35,7 @@
 
 static int	 it_curl_ready;
 static CURL	*it_curl;		/* it_request()'s handle */
+static char	 it_source[64];		/* it_set_source(); "": none */
 
 void *
 it_alloc(size_t n)
@@ -45,6 +46,17 @@ it_alloc(size_t n)
 		fprintf(stderr, "it: out of memory\n");
 		abort();
 	}
+	return p;
+}
+
+/* The n bytes at s and a NUL, with it_alloc(). */
+char *
+it_strndup(const char *s, size_t n)
+{
+	char	*p = it_alloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
 	return p;
 }
 
@@ -156,20 +168,6 @@ it_on_header(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static char *
-it_strndup(const char *s, size_t n)
-{
-	char	*p;
-
-	if ((p = malloc(n + 1)) == NULL) {
-		fprintf(stderr, "it: out of memory\n");
-		abort();
-	}
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 /* Split the raw head into name/value pairs (status line skipped). */
 static void
 it_parse_head(struct it_resp *resp)
@@ -198,13 +196,41 @@ it_parse_head(struct it_resp *resp)
 	}
 }
 
+/* it_request()'s handle, made on first use. */
+static CURL *
+it_main_curl(void)
+{
+	it_init();
+	if (it_curl == NULL)
+		it_curl = curl_easy_init();
+	assert_non_null(it_curl);
+	return it_curl;
+}
+
 /*
- * One request on a given handle (one per thread).  "hdrs" is a
- * NULL-terminated list of extra "Name: value" lines, or NULL.  A body
- * (even an empty one) is sent for POST, PUT and PATCH and whenever
- * "body" is not NULL.  Returns 0 when a response came (any status),
- * -1 on a transport failure, described in resp->error.  The response
- * is overwritten: free a previous one first.
+ * Requests made from now on, on any handle, go out from the local
+ * address "addr" (CURLOPT_INTERFACE), such as 127.9.1.10: the web
+ * server sees it as the client's.  NULL: the system's choice again.
+ */
+void
+it_set_source(const char *addr)
+{
+	it_source[0] = '\0';
+	if (addr == NULL)
+		return;
+	if (strlen(addr) >= sizeof(it_source))
+		fail_msg("source address too long: %s", addr);
+	memcpy(it_source, addr, strlen(addr) + 1);
+}
+
+/*
+ * One request on a given handle (one per thread; NULL: it_request()'s
+ * handle, main thread only), from the address of it_set_source().
+ * "hdrs" is a NULL-terminated list of extra "Name: value" lines, or
+ * NULL.  A body (even an empty one) is sent for POST, PUT and PATCH and
+ * whenever "body" is not NULL.  Returns 0 when a response came (any
+ * status), -1 on a transport failure, described in resp->error.  The
+ * response is overwritten: free a previous one first.
  */
 int
 it_request_on(CURL *h, struct it_resp *resp, const char *method,
@@ -221,6 +247,8 @@ it_request_on(CURL *h, struct it_resp *resp, const char *method,
 	int			 sends_body;
 
 	memset(resp, 0, sizeof(*resp));
+	if (h == NULL)
+		h = it_main_curl();
 	base = it_env("TOLLGATE_URL");
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	sends_body = body != NULL || strcmp(method, "POST") == 0 ||
@@ -228,6 +256,8 @@ it_request_on(CURL *h, struct it_resp *resp, const char *method,
 
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (it_source[0] != '\0')
+		curl_easy_setopt(h, CURLOPT_INTERFACE, it_source);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)IT_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)IT_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -293,17 +323,13 @@ it_request(struct it_resp *resp, const char *method, const char *path,
 	va_list		 ap;
 	size_t		 n = 0;
 
-	it_init();
-	if (it_curl == NULL)
-		it_curl = curl_easy_init();
-	assert_non_null(it_curl);
 	va_start(ap, bodylen);
 	while ((h = va_arg(ap, const char *)) != NULL)
 		if (n < IT_EXTRA_MAX)
 			hdrs[n++] = h;
 	va_end(ap);
 	hdrs[n] = NULL;
-	return it_request_on(it_curl, resp, method, path, ctype, body,
+	return it_request_on(it_main_curl(), resp, method, path, ctype, body,
 	    bodylen, hdrs);
 }
 
@@ -525,6 +551,103 @@ it_json_str(struct json_object *o, const char *path)
 	return json_object_get_string(v);
 }
 
+/* A string member of the body that must be there, or the test fails. */
+const char *
+it_must_str(struct it_resp *resp, const char *path)
+{
+	const char	*v = it_json_str(it_json(resp), path);
+
+	if (v == NULL)
+		fail_msg("no string at \"%s\" in %.300s", path, resp->body);
+	return v;
+}
+
+/* it_must_str() into dst, which it must fit. */
+void
+it_copy_str(char *dst, size_t dstsz, struct it_resp *resp, const char *path)
+{
+	const char	*v = it_must_str(resp, path);
+
+	if (strlen(v) >= dstsz)
+		fail_msg("\"%s\" is %zu bytes, more than the %zu expected",
+		    path, strlen(v), dstsz - 1);
+	memcpy(dst, v, strlen(v) + 1);
+}
+
+/*
+ * A JSON object text from "key", "value" pairs, NULL-terminated; every
+ * value is a string.  In a static buffer, valid until the next call.
+ */
+const char *
+it_jobj(const char *k, ...)
+{
+	static char		 out[8192];
+	struct json_object	*o = json_object_new_object();
+	const char		*v;
+	va_list			 ap;
+
+	va_start(ap, k);
+	for (; k != NULL; k = va_arg(ap, const char *)) {
+		v = va_arg(ap, const char *);
+		json_object_object_add(o, k, json_object_new_string(v));
+	}
+	va_end(ap);
+	if ((size_t)snprintf(out, sizeof(out), "%s",
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) >=
+	    sizeof(out))
+		fail_msg("JSON body over %zu bytes", sizeof(out));
+	json_object_put(o);
+	return out;
+}
+
+/* --- checks -------------------------------------------------------- */
+
+static int	 it_deferred;	/* it_deferred_fail() calls not yet checked */
+
+void
+it_expect_status(const struct it_resp *resp, long status)
+{
+	if (resp->status != status)
+		fail_msg("status %ld, want %ld: %.300s", resp->status, status,
+		    resp->body);
+}
+
+/*
+ * A failure that should not hide the checks after it (a product bug
+ * found and reported): said now, and the test fails at its end, in
+ * it_deferred_check().
+ */
+void
+it_deferred_fail(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	print_error("ERROR (the test goes on): %s\n", msg);
+	it_deferred++;
+}
+
+/* Fail the test if it_deferred_fail() was called since the last check. */
+void
+it_deferred_check(void)
+{
+	int	 n = it_deferred;
+
+	it_deferred = 0;
+	if (n > 0)
+		fail_msg("%d failure(s) reported above", n);
+}
+
+/* Forget failures a test that stopped early left unchecked. */
+void
+it_deferred_reset(void)
+{
+	it_deferred = 0;
+}
+
 /* --- processes ----------------------------------------------------- */
 
 pid_t
@@ -638,7 +761,8 @@ it_workers(void)
 	return (int)n;
 }
 
-static int
+/* Is pid one of the n in set? */
+int
 it_pid_in(pid_t pid, const pid_t *set, size_t n)
 {
 	size_t	 i;
@@ -647,6 +771,18 @@ it_pid_in(pid_t pid, const pid_t *set, size_t n)
 		if (set[i] == pid)
 			return 1;
 	return 0;
+}
+
+/* "# what: pid pid ..." */
+void
+it_print_pids(const char *what, const pid_t *pids, size_t n)
+{
+	size_t	 i;
+
+	print_message("# %s:", what);
+	for (i = 0; i < n; i++)
+		print_message(" %ld", (long)pids[i]);
+	print_message("\n");
 }
 
 /*
@@ -701,6 +837,28 @@ it_sh(const char *fmt, ...)
 	return WIFSIGNALED(rc) ? 128 + WTERMSIG(rc) : -1;
 }
 
+/* The source tree, where tests/stack.sh is; the test needs it. */
+static const char *
+it_srcdir(void)
+{
+	const char	*d = getenv("TOLLGATE_SRCDIR");
+
+	if (d == NULL || *d == '\0')
+		d = getenv("top_srcdir");
+	if (d == NULL || *d == '\0')
+		fail_msg("neither TOLLGATE_SRCDIR nor top_srcdir is set: "
+		    "cannot find tests/stack.sh");
+	return d;
+}
+
+/* `tests/stack.sh cmd $STACK_DIR`, as it_sh(). */
+int
+it_stack_sh(const char *cmd)
+{
+	return it_sh("'%s/tests/stack.sh' %s '%s'", it_srcdir(), cmd,
+	    it_env("STACK_DIR"));
+}
+
 /* --- the log and the FastCGI socket ---------------------------------- */
 
 /* One pass over $TOLLGATE_LOG for a line holding s1 (and s2). */
@@ -748,23 +906,42 @@ it_log_find(const char *s1, const char *s2, double seconds, char *out,
 	}
 }
 
-/* How many lines of $TOLLGATE_LOG hold s. */
-size_t
-it_log_count(const char *s)
+/* How many lines read from fp hold s; fp is closed. */
+static size_t
+it_lines_with(FILE *fp, const char *s)
 {
-	const char	*path = it_env("TOLLGATE_LOG");
-	char		*line = NULL;
-	size_t		 cap = 0, n = 0;
-	FILE		*fp;
+	char	*line = NULL;
+	size_t	 cap = 0, n = 0;
 
-	if ((fp = fopen(path, "r")) == NULL)
-		fail_msg("log %s: %s", path, strerror(errno));
 	while (getline(&line, &cap, fp) != -1)
 		if (strstr(line, s) != NULL)
 			n++;
 	free(line);
 	fclose(fp);
 	return n;
+}
+
+/* How many lines of $TOLLGATE_LOG hold s. */
+size_t
+it_log_count(const char *s)
+{
+	const char	*path = it_env("TOLLGATE_LOG");
+	FILE		*fp;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		fail_msg("log %s: %s", path, strerror(errno));
+	return it_lines_with(fp, s);
+}
+
+/* How many lines of the file at path hold s; 0 when it cannot be read. */
+size_t
+it_file_count(const char *path, const char *s)
+{
+	FILE	*fp;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	return it_lines_with(fp, s);
 }
 
 /* A stream connection to a unix socket, or -1 (printed). */
@@ -791,4 +968,63 @@ it_unix_connect(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/* --- FastCGI records ----------------------------------------------- */
+
+void
+it_fcgi_put(struct it_fcgi *p, const void *data, size_t n)
+{
+	assert_true(p->len + n <= sizeof(p->b));
+	if (n > 0)
+		memcpy(p->b + p->len, data, n);
+	p->len += n;
+}
+
+/* A record header: version 1, type, request id 1, length, no padding. */
+void
+it_fcgi_header(struct it_fcgi *p, int type, size_t clen)
+{
+	unsigned char	 h[FCGI_HEADER_LEN];
+
+	assert_true(clen <= 0xffff);
+	h[0] = 1;
+	h[1] = (unsigned char)type;
+	h[2] = 0;
+	h[3] = 1;
+	h[4] = (unsigned char)(clen >> 8);
+	h[5] = (unsigned char)(clen & 0xff);
+	h[6] = 0;
+	h[7] = 0;
+	it_fcgi_put(p, h, sizeof(h));
+}
+
+/* BEGIN_REQUEST with this role, flags 0: the connection then closes. */
+void
+it_fcgi_begin(struct it_fcgi *p, int role)
+{
+	unsigned char	 body[8] = { 0 };
+
+	body[0] = (unsigned char)(role >> 8);
+	body[1] = (unsigned char)(role & 0xff);
+	it_fcgi_header(p, FCGI_BEGIN_REQUEST, sizeof(body));
+	it_fcgi_put(p, body, sizeof(body));
+}
+
+/* A name or value length: one byte under 128, else four, top bit set. */
+void
+it_fcgi_len(struct it_fcgi *p, size_t len)
+{
+	unsigned char	 b[4];
+
+	if (len < 128) {
+		b[0] = (unsigned char)len;
+		it_fcgi_put(p, b, 1);
+		return;
+	}
+	b[0] = (unsigned char)((len >> 24) | 0x80);
+	b[1] = (unsigned char)(len >> 16);
+	b[2] = (unsigned char)(len >> 8);
+	b[3] = (unsigned char)len;
+	it_fcgi_put(p, b, sizeof(b));
 }

@@ -3,14 +3,16 @@
  *
  * Helpers shared by the integration programs (tests/it-*.c), which run
  * under tests/integration.sh against a live stack whose stack.env is
- * exported: HTTP through libcurl to $TOLLGATE_URL, JSON lookups, the
- * serve master and its responders, the log, the raw FastCGI socket.
+ * exported: HTTP through libcurl to $TOLLGATE_URL, JSON lookups, checks
+ * and failures that let a test go on, the serve master and its
+ * responders, the log, the raw FastCGI socket and records to write to it.
  *
  * Error conventions: a helper that cannot let the test go on (a missing
  * variable, a body that is not JSON, an unreadable pid file) fails the
  * running cmocka test with a message saying why; the others return
  * 0 / -1 or a count and leave the verdict to the test.  Helpers without
- * a CURL handle argument use one handle of their own: main thread only.
+ * a CURL handle argument use one handle of their own, and the source
+ * address and the deferred failures are the program's: main thread only.
  */
 #ifndef IT_UTIL_H
 #define IT_UTIL_H
@@ -57,6 +59,7 @@ double		 it_now_ms(void);
 void		 it_sleep_ms(long);
 
 /* HTTP. */
+void		 it_set_source(const char *);
 int		 it_request(struct it_resp *, const char *, const char *,
 		    const char *, const void *, size_t, ...)
 		    __attribute__((sentinel));
@@ -74,24 +77,61 @@ struct json_object *it_json(struct it_resp *);
 int		 it_json_get(struct json_object *, const char *,
 		    struct json_object **);
 const char	*it_json_str(struct json_object *, const char *);
+const char	*it_must_str(struct it_resp *, const char *);
+void		 it_copy_str(char *, size_t, struct it_resp *, const char *);
+const char	*it_jobj(const char *, ...) __attribute__((sentinel));
+
+/* Checks. */
+void		 it_expect_status(const struct it_resp *, long);
+void		 it_deferred_fail(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+void		 it_deferred_check(void);
+void		 it_deferred_reset(void);
 
 /* Processes. */
 pid_t		 it_master_pid(void);
 size_t		 it_responder_pids(pid_t, pid_t *, size_t);
 int		 it_pid_alive(pid_t);
+int		 it_pid_in(pid_t, const pid_t *, size_t);
+void		 it_print_pids(const char *, const pid_t *, size_t);
 int		 it_workers(void);
 int		 it_wait_responders(pid_t, int, const pid_t *, size_t, double,
 		    pid_t *, size_t *);
 int		 it_sh(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+int		 it_stack_sh(const char *);
 
 /* The log and the FastCGI socket. */
 int		 it_log_find(const char *, const char *, double, char *,
 		    size_t);
 size_t		 it_log_count(const char *);
+size_t		 it_file_count(const char *, const char *);
 int		 it_unix_connect(const char *);
+
+/* FastCGI 1.0: record types, role, status, the 8-byte header. */
+#define FCGI_BEGIN_REQUEST	1
+#define FCGI_END_REQUEST	3
+#define FCGI_PARAMS		4
+#define FCGI_STDIN		5
+#define FCGI_STDOUT		6
+#define FCGI_STDERR		7
+#define FCGI_RESPONDER		1
+#define FCGI_REQUEST_COMPLETE	0
+#define FCGI_HEADER_LEN		8
+
+/* A FastCGI byte stream being built, to write to the socket as is. */
+struct it_fcgi {
+	unsigned char	 b[8192];
+	size_t		 len;
+};
+
+void		 it_fcgi_put(struct it_fcgi *, const void *, size_t);
+void		 it_fcgi_header(struct it_fcgi *, int, size_t);
+void		 it_fcgi_begin(struct it_fcgi *, int);
+void		 it_fcgi_len(struct it_fcgi *, size_t);
 
 /* malloc that aborts the test program on failure (never returns NULL). */
 void	*it_alloc(size_t);
+char	*it_strndup(const char *, size_t);
 
 #endif /* IT_UTIL_H */
