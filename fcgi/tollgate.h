@@ -37,7 +37,6 @@ struct pg_result;
 
 /* util.c */
 void		*xmalloc(size_t);
-void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);
 char		*xstrdup(const char *);
 char		*xasprintf(const char *, ...)

@@ -35,16 +35,6 @@ xmalloc(size_t n)
 }
 
 void *
-xcalloc(size_t nmemb, size_t size)
-{
-	void	*p;
-
-	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
-		util_oom(nmemb * size);
-	return p;
-}
-
-void *
 xrealloc(void *old, size_t n)
 {
 	void	*p;
