@@ -117,12 +117,11 @@ acct_tokens(struct req *r, struct fail *f, const char *user_id,
     struct tokens *t)
 {
 	char		 refresh[CRYPTO_TOKEN_MAX], hash[67];
-	unsigned char	 raw[32];
 	char		*access = NULL;
 	time_t		 exp;
 	enum db_rc	 rc;
 
-	if (crypto_token_new("tgr_", refresh, raw) == -1 ||
+	if (crypto_token_new("tgr_", refresh) == -1 ||
 	    jwt_issue(user_id, tenant_id, role, &access, &exp) == -1)
 		return acct_fail(f, 500, "internal_error", "Cannot issue "
 		    "tokens.", NULL);
@@ -439,7 +438,6 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 {
 	struct user	 u;
 	char		 token[CRYPTO_TOKEN_MAX], hash[67];
-	unsigned char	 raw[32];
 	const char	*mrole = NULL, *memail = NULL;
 	enum db_rc	 rc;
 
@@ -474,7 +472,7 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 		return acct_fail_db(f, rc);
 	if (acct_seat_free(r, f, 1) == -1)
 		return -1;
-	if (crypto_token_new("", token, raw) == -1)
+	if (crypto_token_new("", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
 	crypto_token_hash_hex(token, hash);
@@ -669,7 +667,6 @@ acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
     struct apikey *k, const char **secret)
 {
 	char		 token[CRYPTO_TOKEN_MAX], hash[67], prefix[16];
-	unsigned char	 raw[32];
 	enum db_rc	 rc;
 
 	if (scopes == 0)
@@ -679,7 +676,7 @@ acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
 	if ((scopes & SCOPE_BILLING_READ) && r->auth.role < ROLE_OWNER)
 		return acct_fail(f, 403, "insufficient_role", "Only an owner "
 		    "can create a key with billing:read.", "scopes");
-	if (crypto_token_new("tg_", token, raw) == -1)
+	if (crypto_token_new("tg_", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
 	crypto_token_hash_hex(token, hash);
@@ -754,10 +751,9 @@ int
 acct_session_start(struct req *r, struct fail *f)
 {
 	char		 token[CRYPTO_TOKEN_MAX], hash[67];
-	unsigned char	 raw[32];
 	enum db_rc	 rc;
 
-	if (crypto_token_new("", token, raw) == -1)
+	if (crypto_token_new("", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
 	crypto_token_hash_hex(token, hash);

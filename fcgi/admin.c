@@ -74,7 +74,6 @@ static int
 admin_platform_key_create(struct req *r, int argc, char *argv[])
 {
 	char		 token[CRYPTO_TOKEN_MAX], hash[67], prefix[16];
-	unsigned char	 raw[32];
 	const char	*key_id;
 	int		 i, bit, scopes = 0;
 
@@ -91,7 +90,7 @@ admin_platform_key_create(struct req *r, int argc, char *argv[])
 		    SCOPE_ENTITLEMENTS_READ | SCOPE_BILLING_READ;
 	if (strlen(argv[0]) < 1 || strlen(argv[0]) > 100)
 		return admin_usage();
-	if (crypto_token_new("tg_", token, raw) == -1)
+	if (crypto_token_new("tg_", token) == -1)
 		return 1;
 	crypto_token_hash_hex(token, hash);
 	snprintf(prefix, sizeof(prefix), "%.11s", token);

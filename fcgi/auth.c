@@ -247,10 +247,9 @@ auth_pre_session(struct req *r)
 {
 	const char	*pre = http_kv_get(&r->cookies, AUTH_COOKIE_PRE);
 	char		 token[CRYPTO_TOKEN_MAX], label[CRYPTO_TOKEN_MAX + 4];
-	unsigned char	 hash[32];
 
 	if (pre == NULL || strlen(pre) != 43) {
-		if (crypto_token_new("", token, hash) == -1)
+		if (crypto_token_new("", token) == -1)
 			return;
 		pre = arena_strdup(&r->arena, token);
 		auth_set_cookie(r, AUTH_COOKIE_PRE, pre, 0);

@@ -118,11 +118,11 @@ crypto_b64url_decode(const char *in, size_t n, unsigned char *out,
 
 /*
  * A new token: "prefix" then 43 characters of url-safe base64 of 256
- * random bits, into out (CRYPTO_TOKEN_MAX bytes).  hash receives the
- * SHA-256 of the whole token, which is what gets stored.
+ * random bits, into out (CRYPTO_TOKEN_MAX bytes).  What gets stored is
+ * its crypto_token_hash_hex().
  */
 int
-crypto_token_new(const char *prefix, char *out, unsigned char hash[32])
+crypto_token_new(const char *prefix, char *out)
 {
 	unsigned char	 raw[32];
 	size_t		 pl = strlen(prefix);
@@ -131,7 +131,6 @@ crypto_token_new(const char *prefix, char *out, unsigned char hash[32])
 		return -1;
 	memcpy(out, prefix, pl);
 	crypto_b64url_encode(raw, sizeof(raw), out + pl);
-	crypto_sha256(out, strlen(out), hash);
 	explicit_bzero(raw, sizeof(raw));
 	return 0;
 }

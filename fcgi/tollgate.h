@@ -79,7 +79,7 @@ void		 crypto_hmac_sha256(const void *, size_t, const void *, size_t,
 size_t		 crypto_b64url_encode(const unsigned char *, size_t, char *);
 long		 crypto_b64url_decode(const char *, size_t, unsigned char *,
 		    size_t);
-int		 crypto_token_new(const char *, char *, unsigned char [32]);
+int		 crypto_token_new(const char *, char *);
 void		 crypto_token_hash_hex(const char *, char [67]);
 #define CRYPTO_SEAL_OVERHEAD	28	/* nonce 12 + tag 16 */
 long		 crypto_seal(const unsigned char [32], const void *, size_t,
