@@ -51,22 +51,18 @@ enum db_rc
 db_audit_list(struct req *r, const struct audit_filter *f, int limit,
     struct audit_event **out, size_t *n, int *has_more)
 {
-	char		 lim[16];
 	const char	*v[6];
 	PGresult	*res;
 	enum db_rc	 rc;
 	int		 i, rows;
 
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	v[0] = lim;
 	v[1] = f->action;
 	v[2] = f->actor;
 	v[3] = f->from;
 	v[4] = f->to;
 	v[5] = f->after;
 	*n = 0;
-	*has_more = 0;
-	if ((rc = db_exec(r, "SELECT event_id, " TS("at") ", actor, action, "
+	if ((rc = db_list(r, "SELECT event_id, " TS("at") ", actor, action, "
 	    "target, ip, request_id, details::text, actor_user_id "
 	    "FROM audit_events WHERE tenant_id = app_tenant() "
 	    "AND ($2::text IS NULL OR action = $2) "
@@ -75,9 +71,9 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	    "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) "
 	    "AND ($5::timestamptz IS NULL OR at < $5::timestamptz) "
 	    "AND ($6::bigint IS NULL OR event_id < $6::bigint) "
-	    "ORDER BY event_id DESC LIMIT $1", 6, v, &res)) != DB_OK)
+	    "ORDER BY event_id DESC LIMIT $1", 6, v, limit, &res, &rows,
+	    has_more)) != DB_OK)
 		return rc;
-	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++) {
 		(*out)[i].event_id = db_get(res, i, 0);

@@ -196,25 +196,21 @@ enum db_rc
 db_apikey_list(struct req *r, int limit, const char *after,
     struct apikey **out, size_t *n, int *has_more)
 {
-	char		 lim[16];
 	const char	*v[2];
 	PGresult	*res;
 	enum db_rc	 rc;
 	int		 i, rows;
 
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	v[0] = lim;
 	v[1] = after;
 	*n = 0;
-	*has_more = 0;
-	if ((rc = db_exec(r, "SELECT key_id, name, prefix, "
+	if ((rc = db_list(r, "SELECT key_id, name, prefix, "
 	    TS("created_at") ", " TS("last_used_at") ", "
 	    "array_to_string(scopes, ',') FROM api_keys "
 	    "WHERE tenant_id = app_tenant() AND revoked_at IS NULL AND "
 	    "($2::uuid IS NULL OR key_id > $2::uuid) "
-	    "ORDER BY key_id LIMIT $1", 2, v, &res)) != DB_OK)
+	    "ORDER BY key_id LIMIT $1", 2, v, limit, &res, &rows,
+	    has_more)) != DB_OK)
 		return rc;
-	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++) {
 		(*out)[i].key_id = db_get(res, i, 0);

@@ -233,24 +233,20 @@ enum db_rc
 db_members_list(struct req *r, int limit, const char *after,
     struct member **out, size_t *n, int *has_more)
 {
-	char		 lim[16];
 	const char	*v[2];
 	PGresult	*res;
 	enum db_rc	 rc;
 	int		 i, rows;
 
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	v[0] = lim;
 	v[1] = after;
 	*n = 0;
-	*has_more = 0;
-	if ((rc = db_exec(r, "SELECT m.user_id, u.email, u.name, m.role, "
+	if ((rc = db_list(r, "SELECT m.user_id, u.email, u.name, m.role, "
 	    TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
 	    "WHERE m.tenant_id = app_tenant() AND "
 	    "($2::uuid IS NULL OR m.user_id > $2::uuid) "
-	    "ORDER BY m.user_id LIMIT $1", 2, v, &res)) != DB_OK)
+	    "ORDER BY m.user_id LIMIT $1", 2, v, limit, &res, &rows,
+	    has_more)) != DB_OK)
 		return rc;
-	rows = db_page(res, limit, has_more);
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++)
 		db_member_fill(res, i, &(*out)[i]);

@@ -331,16 +331,26 @@ db_nrows(const PGresult *res)
 }
 
 /*
- * Lists fetch limit + 1 rows: the extra one only says there is more.
- * Returns the rows to show and sets *has_more.
+ * A page of a list.  $1 of sql is the row limit, filled here with one
+ * more than asked: that extra row only says there is more.  *rows gets
+ * the number of rows to show.
  */
-int
-db_page(const PGresult *res, int limit, int *has_more)
+enum db_rc
+db_list(struct req *r, const char *sql, int n, const char **vals, int limit,
+    PGresult **out, int *rows, int *has_more)
 {
-	int	 rows = PQntuples(res);
+	enum db_rc	 rc;
+	int		 got;
 
-	*has_more = rows > limit;
-	return rows > limit ? limit : rows;
+	*rows = 0;
+	*has_more = 0;
+	vals[0] = arena_printf(&r->arena, "%d", limit + 1);
+	if ((rc = db_exec(r, sql, n, vals, out)) != DB_OK)
+		return rc;
+	got = PQntuples(*out);
+	*has_more = got > limit;
+	*rows = got > limit ? limit : got;
+	return DB_OK;
 }
 
 /* "t"/"f" of a boolean column. */

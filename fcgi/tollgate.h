@@ -459,7 +459,8 @@ enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 const char	*db_get(const struct pg_result *, int, int);
 int		 db_nrows(const struct pg_result *);
-int		 db_page(const struct pg_result *, int, int *);
+enum db_rc	 db_list(struct req *, const char *, int, const char **, int,
+		    struct pg_result **, int *, int *);
 int		 db_bool(const struct pg_result *, int, int);
 long long	 db_int(const struct pg_result *, int, int);
 
