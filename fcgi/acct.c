@@ -72,18 +72,12 @@ acct_detail(struct req *r, const char *k, const char *v)
 {
 	struct buf	 b;
 	const char	*out;
-	const char	*p;
 
 	buf_init(&b, 4096);
-	buf_printf(&b, "{\"%s\":\"", k);
-	for (p = v; p != NULL && *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_printf(&b, "\\%c", *p);
-		else if ((unsigned char)*p < 0x20)
-			buf_printf(&b, "\\u%04x", (unsigned char)*p);
-		else
-			buf_append(&b, p, 1);
-	}
+	buf_puts(&b, "{\"");
+	http_json_str(&b, k);
+	buf_puts(&b, "\":\"");
+	http_json_str(&b, v != NULL ? v : "");
 	buf_puts(&b, "\"}");
 	out = arena_strdup(&r->arena, b.toobig ? "{}" : b.p);
 	buf_free(&b);
@@ -300,14 +294,12 @@ acct_audit_login_failure(struct req *r, const char *tenant_id,
 {
 	struct auth	 saved = r->auth;
 
-	if (db_begin(r, tenant_id) != DB_OK)
-		return;
+	/* A failure leaves the transaction to the pipeline's rollback. */
 	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
-	if (db_audit_add(r, "auth.login_failed", user_id, NULL) == DB_OK)
-		db_commit(r);
-	else
-		db_rollback(r);
+	if (db_begin(r, tenant_id) == DB_OK &&
+	    db_audit_add(r, "auth.login_failed", user_id, NULL) == DB_OK)
+		(void)db_commit(r);
 	r->auth = saved;
 }
 

@@ -53,7 +53,6 @@ admin_tenant_create(struct req *r, const char *email, const char *org)
 		    "standard input\n");
 		return 1;
 	}
-	r->remote_addr = "local";
 	if (acct_register(r, &f, email, pw, org, NULL) == -1) {
 		fprintf(stderr, "tollgate admin: %s\n", f.db != 0 ?
 		    "database error (see the log)" : f.message);
@@ -86,8 +85,7 @@ admin_platform_key_create(struct req *r, int argc, char *argv[])
 		scopes |= bit;
 	}
 	if (scopes == 0)
-		scopes = SCOPE_USAGE_WRITE | SCOPE_USAGE_READ |
-		    SCOPE_ENTITLEMENTS_READ | SCOPE_BILLING_READ;
+		scopes = SCOPE_ALL;
 	if (strlen(argv[0]) < 1 || strlen(argv[0]) > 100)
 		return admin_usage();
 	if (crypto_token_new("tg_", token) == -1)
@@ -118,8 +116,7 @@ admin_main(int argc, char *argv[])
 		fprintf(stderr, "tollgate: %s\n", cause);
 		return 1;
 	}
-	req_init(&r);
-	snprintf(r.id, sizeof(r.id), "admin");
+	req_init_job(&r, "local");
 	if (argc == 5 && strcmp(argv[1], "tenant") == 0 &&
 	    strcmp(argv[2], "create") == 0) {
 		if (conf_require(&conf, "TOLLGATE_JWT_SECRET", &cause) == -1) {
@@ -132,10 +129,7 @@ admin_main(int argc, char *argv[])
 		rc = admin_platform_key_create(&r, argc - 3, argv + 3);
 	else
 		rc = admin_usage();
-	req_release(&r);
-	arena_free(&r.arena);
-	buf_free(&r.body);
-	buf_free(&r.out);
+	req_free(&r);
 	db_close();
 	return rc;
 }

@@ -11,21 +11,14 @@
 
 #include "tollgate.h"
 
-static const struct vfield	register_fields[] = {
-	{ "email", V_EMAIL, 1, 0, 0, NULL },
-	{ "password", V_PASSWORD, 1, 0, 0, NULL },
-	{ "organization", V_STRING, 1, 1, 200, NULL },
-	{ "name", V_STRING, 0, 0, 200, NULL },
-};
-
 void
 api_auth_register(struct req *r)
 {
-	struct vvalue	 v[4];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct tokens	 t;
 	struct fail	 f;
 
-	if (api_input(r, register_fields, 4, v) == -1)
+	if (api_input(r, VOP_REGISTER, v) == -1)
 		return;
 	if (acct_register(r, &f, v[0].s, v[1].s, v[2].s, v[3].s) == -1 ||
 	    acct_issue_tokens(r, &f, &t) == -1) {
@@ -35,21 +28,15 @@ api_auth_register(struct req *r)
 	req_json(r, 201, api_tokens_json(&t, v[0].s, v[2].s));
 }
 
-static const struct vfield	login_fields[] = {
-	{ "email", V_STRING, 1, 1, 254, NULL },
-	{ "password", V_PASSWORD, 1, 0, 0, NULL },
-	{ "tenant_id", V_UUID, 0, 0, 0, NULL },
-};
-
 void
 api_auth_login(struct req *r)
 {
-	struct vvalue	 v[3];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct login	 l;
 	struct tokens	 t;
 	struct fail	 f;
 
-	if (api_input(r, login_fields, 3, v) == -1)
+	if (api_input(r, VOP_LOGIN, v) == -1)
 		return;
 	if (acct_authenticate(r, &f, v[0].s, v[1].s, v[2].s, &l) == -1 ||
 	    acct_issue_tokens(r, &f, &t) == -1) {
@@ -59,18 +46,14 @@ api_auth_login(struct req *r)
 	req_json(r, 200, api_tokens_json(&t, l.user.email, l.tenant_name));
 }
 
-static const struct vfield	refresh_fields[] = {
-	{ "refresh_token", V_STRING, 1, 1, 128, NULL },
-};
-
 void
 api_auth_refresh(struct req *r)
 {
-	struct vvalue	 v[1];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct tokens	 t;
 	struct fail	 f;
 
-	if (api_input(r, refresh_fields, 1, v) == -1)
+	if (api_input(r, VOP_REFRESH, v) == -1)
 		return;
 	if (acct_refresh(r, &f, v[0].s, &t) == -1) {
 		acct_answer(r, &f);
@@ -82,10 +65,10 @@ api_auth_refresh(struct req *r)
 void
 api_auth_logout(struct req *r)
 {
-	struct vvalue	 v[1];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct fail	 f;
 
-	if (api_input(r, refresh_fields, 1, v) == -1)
+	if (api_input(r, VOP_REFRESH, v) == -1)
 		return;
 	if (acct_logout(r, &f, v[0].s) == -1) {
 		acct_answer(r, &f);
@@ -137,18 +120,13 @@ api_auth_me(struct req *r)
 	req_json(r, 200, o);
 }
 
-static const struct vfield	password_fields[] = {
-	{ "current_password", V_PASSWORD, 1, 0, 0, NULL },
-	{ "new_password", V_PASSWORD, 1, 0, 0, NULL },
-};
-
 void
 api_auth_password(struct req *r)
 {
-	struct vvalue	 v[2];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct fail	 f;
 
-	if (api_input(r, password_fields, 2, v) == -1)
+	if (api_input(r, VOP_PASSWORD, v) == -1)
 		return;
 	if (acct_password_change(r, &f, v[0].s, v[1].s) == -1) {
 		acct_answer(r, &f);

@@ -12,10 +12,6 @@
 
 #include "tollgate.h"
 
-static const char *const	role_choices[] = {
-	"owner", "admin", "member", NULL
-};
-
 static struct json_object *
 member_json(const struct member *m)
 {
@@ -51,21 +47,16 @@ api_members_list(struct req *r)
 	api_list(r, data, more);
 }
 
-static const struct vfield	invite_fields[] = {
-	{ "email", V_EMAIL, 1, 0, 0, NULL },
-	{ "role", V_ENUM, 1, 0, 0, role_choices },
-};
-
 void
 api_members_invite(struct req *r)
 {
 	struct json_object	*o;
 	struct invitation	 inv;
-	struct vvalue		 v[2];
+	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct fail		 f;
 	const char		*link;
 
-	if (api_input(r, invite_fields, 2, v) == -1)
+	if (api_input(r, VOP_INVITE, v) == -1)
 		return;
 	if (acct_invite(r, &f, v[0].s, v[1].s, &inv, &link) == -1) {
 		acct_answer(r, &f);
@@ -82,20 +73,14 @@ api_members_invite(struct req *r)
 	req_json(r, 201, o);
 }
 
-static const struct vfield	accept_fields[] = {
-	{ "token", V_STRING, 1, 1, 128, NULL },
-	{ "password", V_PASSWORD, 1, 0, 0, NULL },
-	{ "name", V_STRING, 0, 0, 200, NULL },
-};
-
 void
 api_invitations_accept(struct req *r)
 {
-	struct vvalue	 v[3];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct tokens	 t;
 	struct fail	 f;
 
-	if (api_input(r, accept_fields, 3, v) == -1)
+	if (api_input(r, VOP_ACCEPT, v) == -1)
 		return;
 	if (acct_accept(r, &f, v[0].s, v[1].s, v[2].s) == -1 ||
 	    acct_issue_tokens(r, &f, &t) == -1) {
@@ -105,18 +90,14 @@ api_invitations_accept(struct req *r)
 	req_json(r, 200, api_tokens_json(&t, NULL, NULL));
 }
 
-static const struct vfield	role_fields[] = {
-	{ "role", V_ENUM, 1, 0, 0, role_choices },
-};
-
 void
 api_members_update(struct req *r)
 {
-	struct vvalue	 v[1];
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct member	 m;
 	struct fail	 f;
 
-	if (api_input(r, role_fields, 1, v) == -1)
+	if (api_input(r, VOP_ROLE, v) == -1)
 		return;
 	if (acct_set_role(r, &f, r->path_params[0], v[0].s, &m) == -1) {
 		acct_answer(r, &f);
@@ -173,21 +154,16 @@ api_keys_list(struct req *r)
 	api_list(r, data, more);
 }
 
-static const struct vfield	key_fields[] = {
-	{ "name", V_STRING, 1, 1, 100, NULL },
-	{ "scopes", V_SCOPES, 1, 1, 4, NULL },
-};
-
 void
 api_keys_create(struct req *r)
 {
 	struct json_object	*o;
-	struct vvalue		 v[2];
+	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct apikey		 k;
 	struct fail		 f;
 	const char		*secret;
 
-	if (api_input(r, key_fields, 2, v) == -1)
+	if (api_input(r, VOP_KEY_CREATE, v) == -1)
 		return;
 	if (acct_key_create(r, &f, v[0].s, (int)v[1].i, &k, &secret) == -1) {
 		acct_answer(r, &f);
@@ -217,13 +193,15 @@ api_audit_list(struct req *r)
 	struct json_object	*data, *o, *d;
 	struct audit_filter	 flt;
 	struct audit_event	*e;
+	struct vfail		 vf;
 	size_t			 n, i;
 	int			 limit, more;
 	enum db_rc		 rc;
 
-	memset(&flt, 0, sizeof(flt));
-	if (audit_filter_args(r, &flt, &limit) == -1)
+	if (valid_audit_filter(&r->args, &flt, &limit, &vf) == -1) {
+		req_error_valid(r, &vf);
 		return;
+	}
 	if ((rc = db_audit_list(r, &flt, limit, &e, &n, &more)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return;
@@ -245,57 +223,4 @@ api_audit_list(struct req *r)
 		json_object_array_add(data, o);
 	}
 	api_list(r, data, more);
-}
-
-/*
- * The audit filters from the query string, validated: shared by the
- * API and the portal's audit page.
- */
-int
-audit_filter_args(struct req *r, struct audit_filter *flt, int *limit)
-{
-	const char	*v;
-	long long	 id;
-
-	if (valid_list_args(r, limit, &flt->after) == -1)
-		return -1;
-	if (flt->after != NULL && util_strtonum(flt->after, 1,
-	    (long long)1 << 62, &id) == -1) {
-		req_error(r, 400, NULL, "invalid_value",
-		    "starting_after must be an event id.", "starting_after");
-		return -1;
-	}
-	if ((v = http_kv_get(&r->args, "action")) != NULL && *v != '\0') {
-		if (strlen(v) > 64) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "action is at most 64 characters.", "action");
-			return -1;
-		}
-		flt->action = v;
-	}
-	if ((v = http_kv_get(&r->args, "actor")) != NULL && *v != '\0') {
-		if (strlen(v) > 254) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "actor is at most 254 characters.", "actor");
-			return -1;
-		}
-		flt->actor = v;
-	}
-	if ((v = http_kv_get(&r->args, "from")) != NULL && *v != '\0') {
-		if (!api_time_valid(v)) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "from must be an RFC 3339 time.", "from");
-			return -1;
-		}
-		flt->from = v;
-	}
-	if ((v = http_kv_get(&r->args, "to")) != NULL && *v != '\0') {
-		if (!api_time_valid(v)) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "to must be an RFC 3339 time.", "to");
-			return -1;
-		}
-		flt->to = v;
-	}
-	return 0;
 }

@@ -2,7 +2,8 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * Helpers shared by the API handlers: JSON fields that may be NULL,
- * RFC 3339 times, the list envelope and validated inputs.
+ * RFC 3339 times, the list envelope and validated inputs (a validation
+ * failure becomes the 400 of SPEC 5 here).
  */
 #include "config.h"
 
@@ -50,12 +51,11 @@ struct json_object *
 api_scopes_json(int scopes)
 {
 	struct json_object	*a = json_object_new_array();
-	int			 bit;
+	const char		*name;
+	int			 i = 0;
 
-	for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
-		if (scopes & bit)
-			json_object_array_add(a,
-			    json_object_new_string(valid_scope_name(bit)));
+	while ((name = valid_scope_next(scopes, &i)) != NULL)
+		json_object_array_add(a, json_object_new_string(name));
 	return a;
 }
 
@@ -63,8 +63,12 @@ api_scopes_json(int scopes)
 int
 api_list_args(struct req *r, int *limit, const char **after)
 {
-	if (valid_list_args(r, limit, after) == -1)
+	struct vfail	 f;
+
+	if (valid_list_args(&r->args, limit, after, &f) == -1) {
+		req_error_valid(r, &f);
 		return -1;
+	}
 	if (*after != NULL && !valid_uuid(*after)) {
 		req_error(r, 400, NULL, "invalid_value", "starting_after must "
 		    "be the id of the last item of a previous page.",
@@ -74,12 +78,17 @@ api_list_args(struct req *r, int *limit, const char **after)
 	return 0;
 }
 
-/* Validate the body against the table, answering 400 on failure. */
+/* Validate the body against the operation's table; 400 on failure. */
 int
-api_input(struct req *r, const struct vfield *f, size_t n,
-    struct vvalue *v)
+api_input(struct req *r, enum vop op, struct vvalue *v)
 {
-	return valid_json(r, f, n, v);
+	struct vfail	 f;
+
+	if (valid_json(r->json, op, v, &f) == -1) {
+		req_error_valid(r, &f);
+		return -1;
+	}
+	return 0;
 }
 
 /* The user and tenant objects of the auth answers. */
@@ -106,47 +115,4 @@ api_tokens_json(const struct tokens *t, const char *email,
 	api_str(tn, "role", t->role);
 	json_object_object_add(o, "tenant", tn);
 	return o;
-}
-
-/* Two digits at p, within [0, max]; -1 otherwise. */
-static int
-api_two_digits(const char *p, int max)
-{
-	int	 v;
-
-	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
-		return -1;
-	v = (p[0] - '0') * 10 + (p[1] - '0');
-	return v <= max ? v : -1;
-}
-
-/*
- * A strict RFC 3339 time, as the filters accept: a real calendar date
- * (no 31 February), seconds up to 59, and "Z" or an offset of at most
- * 23:59.  What passes here PostgreSQL takes too.
- */
-int
-api_time_valid(const char *s)
-{
-	struct tm	 tm, back;
-	const char	*e;
-	time_t		 t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || strlen(s) > 40 || strlen(s) < 20 ||
-	    (e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
-	    tm.tm_sec > 59 || tm.tm_year < 0 || tm.tm_year > 8099)
-		return 0;
-	back = tm;
-	if ((t = timegm(&back)) == (time_t)-1 || back.tm_mday != tm.tm_mday ||
-	    back.tm_mon != tm.tm_mon)
-		return 0;
-	if (*e == '.')
-		for (e++; *e >= '0' && *e <= '9'; e++)
-			continue;
-	if (*e == 'Z')
-		return e[1] == '\0';
-	return (e[0] == '+' || e[0] == '-') && strlen(e) == 6 &&
-	    api_two_digits(e + 1, 23) >= 0 && e[3] == ':' &&
-	    api_two_digits(e + 4, 59) >= 0;
 }

@@ -7,6 +7,12 @@
  * credential before the body is read (so a stranger gets 401, not a
  * parse error), auth_bind() opens the transaction scoped to the tenant,
  * checks membership, role and rate, and runs CSRF checks on forms.
+ *
+ * Binding costs one database round trip (SPEC 14): an API key is
+ * looked up, its tenant bound and the tenant read by one pipelined
+ * BEGIN + auth_bind_key(), after the body (a platform key names its
+ * tenant there); a user's membership and tenant come with BEGIN the
+ * same way.  Nothing is cached, so a revoked key fails at once.
  */
 #include "config.h"
 
@@ -143,6 +149,7 @@ auth_rate(struct req *r, const char *key, int limit)
 	r->rate_set = 1;
 	if (rl_hit(key, limit, 60, time(NULL), &r->rate))
 		return 0;
+	metrics_add(METRIC_RATE_LIMITED, 1);
 	snprintf(retry, sizeof(retry), "%d", r->rate.reset > 0 ?
 	    r->rate.reset : 1);
 	req_header(r, "Retry-After", retry);
@@ -151,36 +158,47 @@ auth_rate(struct req *r, const char *key, int limit)
 	return -1;
 }
 
+/*
+ * An API key on a route for users only: 401 when unknown (as for any
+ * bad credential), else 403.  On API routes the key is only hashed
+ * here; auth_bind() identifies and binds it in one round trip.
+ */
 static int
 auth_identify_key(struct req *r, const struct route *rt, const char *token)
 {
 	struct apikey_auth	 k;
-	char			 hash[67];
 	enum db_rc		 rc;
 
-	crypto_token_hash_hex(token, hash);
-	if ((rc = db_apikey_find(r, hash, &k)) == DB_NOTFOUND)
+	crypto_token_hash_hex(token, r->auth.key_hash);
+	if (rt->auth == AUTH_API)
+		return 0;
+	if ((rc = db_apikey_find(r, r->auth.key_hash, &k)) == DB_NOTFOUND)
 		return auth_fail(r, 401, "invalid_api_key",
 		    "The API key is unknown or revoked.");
 	if (rc != DB_OK) {
 		req_error_from_db(r, rc);
 		return -1;
 	}
-	if (rt->auth != AUTH_API)
-		return auth_fail(r, 403, "user_token_required",
-		    "API keys cannot use this route; sign in as a user.");
-	if (rt->scope != 0 && !(k.scopes & rt->scope))
-		return auth_fail(r, 403, "insufficient_scope",
-		    "The API key lacks the scope this route needs.");
-	r->auth.kind = k.platform ? PRINCIPAL_PLATFORM_KEY :
-	    PRINCIPAL_TENANT_KEY;
-	r->auth.scopes = k.scopes;
-	snprintf(r->auth.key_id, sizeof(r->auth.key_id), "%s", k.key_id);
-	snprintf(r->auth.actor, sizeof(r->auth.actor), "key:%s", k.key_id);
-	if (k.tenant_id != NULL)
-		snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
-		    k.tenant_id);
-	return 0;
+	return auth_fail(r, 403, "user_token_required",
+	    "API keys cannot use this route; sign in as a user.");
+}
+
+/*
+ * The body was refused, but an unknown key is the first thing a
+ * stranger must hear: look the key up (a refusal path, so a round trip
+ * more does not matter) and answer 401 instead when it is unknown.
+ */
+void
+auth_key_refuse_unknown(struct req *r)
+{
+	struct apikey_auth	 k;
+
+	if (r->auth.key_hash[0] == '\0' ||
+	    db_apikey_find(r, r->auth.key_hash, &k) != DB_NOTFOUND)
+		return;
+	r->nheaders = 0;
+	auth_fail(r, 401, "invalid_api_key",
+	    "The API key is unknown or revoked.");
 }
 
 static int
@@ -265,6 +283,42 @@ auth_csrf_refresh(struct req *r)
 	auth_pre_session(r);
 }
 
+/* Is addr one of the comma-separated addresses of list? */
+static int
+auth_addr_listed(const char *list, const char *addr)
+{
+	size_t	 n = strlen(addr), len;
+
+	while (list != NULL && *list != '\0') {
+		len = strcspn(list, ", ");
+		if (len == n && n > 0 && strncmp(list, addr, n) == 0)
+			return 1;
+		list += len;
+		list += strspn(list, ", ");
+	}
+	return 0;
+}
+
+/*
+ * The metrics: from the configured addresses, or with the configured
+ * token (compared in constant time).  Anyone else is told nothing more
+ * than 403.
+ */
+static int
+auth_metrics(struct req *r)
+{
+	const char	*token = auth_bearer(r);
+
+	if (auth_addr_listed(conf.metrics_allow, r->remote_addr))
+		return 0;
+	if (token != NULL && conf.metrics_token != NULL &&
+	    strlen(token) == strlen(conf.metrics_token) &&
+	    util_ct_equal(token, conf.metrics_token, strlen(token)))
+		return 0;
+	return auth_fail(r, 403, "forbidden", "The metrics are served to the "
+	    "configured addresses or with the metrics token only.");
+}
+
 /*
  * Step one, before the body: check the credential the route needs.
  * Returns 0, or -1 with the response set.
@@ -279,6 +333,8 @@ auth_identify(struct req *r, const struct route *rt)
 	case AUTH_USER:
 	case AUTH_API:
 		return auth_identify_bearer(r, rt);
+	case AUTH_METRICS:
+		return auth_metrics(r);
 	case AUTH_PAGE:
 	case AUTH_PAGE_PUBLIC:
 		if (auth_identify_session(r) == -1)
@@ -287,6 +343,7 @@ auth_identify(struct req *r, const struct route *rt)
 		    rt->auth == AUTH_PAGE_PUBLIC)
 			auth_pre_session(r);
 		if (r->auth.kind == PRINCIPAL_NONE && rt->auth == AUTH_PAGE) {
+			req_refuse(r);
 			req_redirect(r, "/login");
 			return -1;
 		}
@@ -296,50 +353,110 @@ auth_identify(struct req *r, const struct route *rt)
 	}
 }
 
-/* A platform key names its tenant in the query or the JSON body. */
-static int
-auth_platform_tenant(struct req *r)
+/*
+ * The tenant a platform key names, in the query or the JSON body; NULL
+ * when none.  *in_body says where it was found.
+ */
+static const char *
+auth_named_tenant(struct req *r, int *in_body)
 {
 	struct json_object	*o;
 	const char		*t;
-	enum db_rc		 rc;
 
-	t = http_kv_get(&r->args, "tenant_id");
-	if (t == NULL && r->json != NULL &&
+	*in_body = 0;
+	if ((t = http_kv_get(&r->args, "tenant_id")) != NULL)
+		return t;
+	if (r->json != NULL &&
 	    json_object_object_get_ex(r->json, "tenant_id", &o) &&
 	    json_object_is_type(o, json_type_string)) {
-		t = arena_strdup(&r->arena, json_object_get_string(o));
-		json_object_object_del(r->json, "tenant_id");
+		*in_body = 1;
+		return arena_strdup(&r->arena, json_object_get_string(o));
 	}
-	if (t == NULL || !valid_uuid(t)) {
+	return NULL;
+}
+
+/* The tenant's own traffic is limited per minute by its plan. */
+static int
+auth_rate_tenant(struct req *r)
+{
+	const struct tenant	*t = r->tenant;
+	int			 limit;
+
+	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
+		return auth_rate(r, "platform", conf.rate_platform);
+	limit = t->rate_limit * (t->rate_per_seat ? t->seats : 1);
+	return auth_rate(r, arena_printf(&r->arena, "t:%s", t->tenant_id),
+	    limit);
+}
+
+/*
+ * An API key: identified, its tenant bound and read, in one round
+ * trip.  A platform key must name an existing tenant.
+ */
+static int
+auth_bind_key(struct req *r, const struct route *rt)
+{
+	struct apikey_auth	 k;
+	struct tenant		*t;
+	const char		*named;
+	int			 in_body;
+	enum db_rc		 rc;
+
+	named = auth_named_tenant(r, &in_body);
+	t = arena_calloc(&r->arena, 1, sizeof(*t));
+	rc = db_apikey_bind(r, r->auth.key_hash, named != NULL &&
+	    valid_uuid(named) ? named : NULL, &k, t);
+	if (rc == DB_NOTFOUND)
+		return auth_fail(r, 401, "invalid_api_key",
+		    "The API key is unknown or revoked.");
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	if (rt->scope != 0 && !(k.scopes & rt->scope))
+		return auth_fail(r, 403, "insufficient_scope",
+		    "The API key lacks the scope this route needs.");
+	r->auth.kind = k.platform ? PRINCIPAL_PLATFORM_KEY :
+	    PRINCIPAL_TENANT_KEY;
+	r->auth.scopes = k.scopes;
+	snprintf(r->auth.key_id, sizeof(r->auth.key_id), "%s", k.key_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "key:%s", k.key_id);
+	if (k.platform && (named == NULL || !valid_uuid(named))) {
 		req_error(r, 400, NULL, "missing_parameter", "A platform key "
 		    "must name the tenant it acts for.", "tenant_id");
 		return -1;
 	}
-	if ((rc = db_tenant_exists(r, t)) != DB_OK) {
-		if (rc == DB_NOTFOUND)
-			req_error(r, 404, NULL, "tenant_not_found",
-			    "No such tenant.", "tenant_id");
-		else
-			req_error_from_db(r, rc);
+	if (k.tenant_id == NULL) {
+		req_error(r, 404, NULL, "tenant_not_found", "No such tenant.",
+		    "tenant_id");
 		return -1;
 	}
-	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", t);
-	return 0;
+	/* The handler's own validation must not see the platform's field. */
+	if (k.platform && in_body)
+		json_object_object_del(r->json, "tenant_id");
+	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
+	    k.tenant_id);
+	r->tenant = t;
+	return auth_rate_tenant(r);
 }
 
-/* The user's membership decides the role, whatever the token says. */
+/*
+ * A user (access token or portal session): the membership decides the
+ * role, whatever the token says; bound with the tenant in one round
+ * trip.
+ */
 static int
 auth_bind_user(struct req *r, const struct route *rt)
 {
-	const char	*role = NULL, *email = NULL;
-	long long	 pw_changed = 0;
-	enum db_rc	 rc;
+	struct bind_user	 u;
+	struct tenant		*t;
+	enum db_rc		 rc;
 
-	rc = db_membership_role(r, r->auth.user_id, &role, &email,
-	    &pw_changed);
+	t = arena_calloc(&r->arena, 1, sizeof(*t));
+	rc = db_tenant_bind_user(r, r->auth.tenant_id, r->auth.user_id, &u, t);
 	if (rc == DB_NOTFOUND) {
 		if (r->resp_kind == RESP_PAGE) {
+			req_refuse(r);
 			req_redirect(r, "/login");
 			return -1;
 		}
@@ -351,11 +468,13 @@ auth_bind_user(struct req *r, const struct route *rt)
 		return -1;
 	}
 	/* A password change ends the access tokens issued before it. */
-	if (r->auth.token_iat_ms != 0 && r->auth.token_iat_ms < pw_changed)
+	if (r->auth.token_iat_ms != 0 &&
+	    r->auth.token_iat_ms < u.password_changed_ms)
 		return auth_fail(r, 401, "invalid_token",
 		    "The access token is invalid or expired.");
-	r->auth.role = auth_role_parse(role);
-	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	r->tenant = t;
+	r->auth.role = auth_role_parse(u.role);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", u.email);
 	if (r->auth.role < rt->role)
 		return auth_fail(r, 403, "insufficient_role", "Your role does "
 		    "not allow this; ask an owner or admin.");
@@ -364,8 +483,8 @@ auth_bind_user(struct req *r, const struct route *rt)
 
 /*
  * The request's tenant with its plan, read once per request (inside its
- * transaction) and shared by the rate limit, the handler and the page
- * layout.
+ * transaction; binding usually read it already) and shared by the rate
+ * limit, the handler and the page layout.
  */
 enum db_rc
 auth_tenant(struct req *r, const struct tenant **out)
@@ -383,25 +502,6 @@ auth_tenant(struct req *r, const struct tenant **out)
 	return DB_OK;
 }
 
-/* The tenant's own traffic is limited per minute by its plan. */
-static int
-auth_rate_tenant(struct req *r)
-{
-	const struct tenant	*t;
-	enum db_rc		 rc;
-	int			 limit;
-
-	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
-		return auth_rate(r, "platform", conf.rate_platform);
-	if ((rc = auth_tenant(r, &t)) != DB_OK) {
-		req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
-		return -1;
-	}
-	limit = t->rate_limit * (t->rate_per_seat ? t->seats : 1);
-	return auth_rate(r, arena_printf(&r->arena, "t:%s", t->tenant_id),
-	    limit);
-}
-
 /*
  * Step two, after the body: bind the request to its tenant (opening
  * the request's transaction), check role and rate, and CSRF on forms.
@@ -409,21 +509,11 @@ auth_rate_tenant(struct req *r)
 int
 auth_bind(struct req *r, const struct route *rt)
 {
-	enum db_rc	 rc;
-
-	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY &&
-	    auth_platform_tenant(r) == -1)
+	if (r->auth.key_hash[0] != '\0')
+		return auth_bind_key(r, rt);
+	if (r->auth.tenant_id[0] != '\0' && (r->auth.kind == PRINCIPAL_USER ||
+	    r->auth.kind == PRINCIPAL_SESSION) && auth_bind_user(r, rt) == -1)
 		return -1;
-	if (r->auth.tenant_id[0] != '\0') {
-		if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
-			req_error_from_db(r, rc);
-			return -1;
-		}
-		if ((r->auth.kind == PRINCIPAL_USER ||
-		    r->auth.kind == PRINCIPAL_SESSION) &&
-		    auth_bind_user(r, rt) == -1)
-			return -1;
-	}
 	if ((rt->auth == AUTH_USER || rt->auth == AUTH_API) &&
 	    auth_rate_tenant(r) == -1)
 		return -1;

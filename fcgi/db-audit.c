@@ -15,7 +15,7 @@
 
 #include "tollgate.h"
 
-#define TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
+#define DB_TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
 		"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /*
@@ -62,7 +62,7 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	v[4] = f->to;
 	v[5] = f->after;
 	*n = 0;
-	if ((rc = db_list(r, "SELECT event_id, " TS("at") ", actor, action, "
+	if ((rc = db_list(r, "SELECT event_id, " DB_TS("at") ", actor, action, "
 	    "target, ip, request_id, details::text, actor_user_id "
 	    "FROM audit_events WHERE tenant_id = app_tenant() "
 	    "AND ($2::text IS NULL OR action = $2) "

@@ -15,7 +15,7 @@
 
 #include "tollgate.h"
 
-#define TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
+#define DB_TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
 		"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static void
@@ -132,24 +132,29 @@ db_tenant_create(struct req *r, const char *tenant_id, const char *name)
  * The current tenant with what its plan allows right now: the
  * subscription status decides whether the plan applies (SPEC 4).
  */
-enum db_rc
-db_tenant_get(struct req *r, struct tenant *t)
-{
-	PGresult	*res;
-	enum db_rc	 rc;
+/*
+ * The bound tenant's row as the request sees it, from the one SQL
+ * definition (auth_bound_tenant(), migration 006): effective plan,
+ * rate limit, seat quota.
+ */
+#define DB_TENANT_SQL	"SELECT tenant_id, name, plan, plan_name, status, " \
+	"seats, rate_limit, rate_per_seat, seat_limit, created_at " \
+	"FROM auth_bound_tenant()"
 
-	rc = db_row(r, "SELECT t.tenant_id, t.name, t.plan, p.name, t.status, "
-	    "t.seats, p.rate_limit, p.rate_per_seat, "
-	    "(SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan "
-	    "  AND q.metric = 'seats'), "
-	    TS("t.created_at") " "
-	    "FROM tenants t JOIN plans p ON p.plan = CASE "
-	    "  WHEN t.status IN ('active', 'trialing') THEN t.plan "
-	    "  WHEN t.status = 'past_due' AND t.past_due_since > "
-	    "    now() - interval '7 days' THEN t.plan ELSE 'free' END "
-	    "WHERE t.tenant_id = app_tenant()", 0, NULL, &res);
-	if (rc != DB_OK)
-		return rc;
+/* The statement that reads the bound tenant, for a pipeline. */
+void
+db_tenant_call(struct db_call *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->sql = DB_TENANT_SQL;
+}
+
+/* The tenant of a db_tenant_call() result; -1 when there is none. */
+int
+db_tenant_fill(const PGresult *res, struct tenant *t)
+{
+	if (res == NULL || db_nrows(res) != 1)
+		return -1;
 	t->tenant_id = db_get(res, 0, 0);
 	t->name = db_get(res, 0, 1);
 	t->plan = db_get(res, 0, 2);
@@ -160,6 +165,49 @@ db_tenant_get(struct req *r, struct tenant *t)
 	t->rate_per_seat = db_bool(res, 0, 7);
 	t->seat_limit = db_get(res, 0, 8) == NULL ? -1 : db_int(res, 0, 8);
 	t->created_at = db_get(res, 0, 9);
+	return 0;
+}
+
+enum db_rc
+db_tenant_get(struct req *r, struct tenant *t)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if ((rc = db_row(r, DB_TENANT_SQL, 0, NULL, &res)) != DB_OK)
+		return rc;
+	return db_tenant_fill(res, t) == 0 ? DB_OK : DB_NOTFOUND;
+}
+
+/*
+ * Bind a user's request to a tenant in one round trip: BEGIN, the
+ * tenant, the user's membership there (role, e-mail, when the password
+ * last changed) and the tenant's row.  DB_NOTFOUND: not a member (any
+ * more).
+ */
+enum db_rc
+db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
+    struct bind_user *u, struct tenant *t)
+{
+	struct db_call	 c[2];
+	enum db_rc	 rc;
+
+	memset(c, 0, sizeof(c));
+	c[0].sql = "SELECT m.role, u.email, "
+	    "floor(extract(epoch FROM u.password_changed_at) * 1000)::bigint "
+	    "FROM memberships m "
+	    "JOIN users u USING (user_id) WHERE m.tenant_id = app_tenant() "
+	    "AND m.user_id = $1";
+	c[0].n = 1;
+	c[0].vals = &user_id;
+	db_tenant_call(&c[1]);
+	if ((rc = db_begin_with(r, tenant_id, c, 2)) != DB_OK)
+		return rc;
+	if (db_nrows(c[0].res) == 0 || db_tenant_fill(c[1].res, t) == -1)
+		return DB_NOTFOUND;
+	u->role = db_get(c[0].res, 0, 0);
+	u->email = db_get(c[0].res, 0, 1);
+	u->password_changed_ms = db_int(c[0].res, 0, 2);
 	return DB_OK;
 }
 
@@ -241,7 +289,7 @@ db_members_list(struct req *r, int limit, const char *after,
 	v[1] = after;
 	*n = 0;
 	if ((rc = db_list(r, "SELECT m.user_id, u.email, u.name, m.role, "
-	    TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
+	    DB_TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
 	    "WHERE m.tenant_id = app_tenant() AND "
 	    "($2::uuid IS NULL OR m.user_id > $2::uuid) "
 	    "ORDER BY m.user_id LIMIT $1", 2, v, limit, &res, &rows,
@@ -261,7 +309,7 @@ db_member_get(struct req *r, const char *user_id, struct member *m)
 	enum db_rc	 rc;
 
 	rc = db_row(r, "SELECT m.user_id, u.email, u.name, m.role, "
-	    TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
+	    DB_TS("m.created_at") " FROM memberships m JOIN users u USING (user_id) "
 	    "WHERE m.tenant_id = app_tenant() AND m.user_id = $1", 1, &user_id,
 	    &res);
 	if (rc == DB_OK)

@@ -1,16 +1,23 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * The responder's database connection: opened at the first query,
+ * The process's database connection: opened at the first query,
  * closed and re-opened after the server goes away, so service resumes
- * by itself when PostgreSQL is back.  Every statement is parameterised;
- * every result is owned by the request's arena.  A transaction may be
- * scoped to a tenant: tollgate.tenant_id is set with set_config(...,
- * true), local to the transaction, and row-level security does the rest.
+ * by itself when PostgreSQL is back.  Every statement is a string
+ * literal with parameters, prepared once per connection; every result
+ * is owned by the request's arena.  A transaction may be scoped to a
+ * tenant: tollgate.tenant_id is set with set_config(..., true), local
+ * to the transaction, and row-level security does the rest.
+ *
+ * Round trips are the currency here (SPEC 14): db_begin_with() sends
+ * BEGIN, the tenant and the first statements of a request in one
+ * flush with libpq's pipeline mode, and every round trip is counted on
+ * the request for its log line and the metrics.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
@@ -21,17 +28,39 @@ static PGconn	*db;
 static int	 db_outage_logged;	/* one line per outage, not per request */
 
 /*
- * Statements prepared on this connection, found by the address of their
- * SQL text: every statement is a string literal, so the address names
- * it.  Preparing once saves the parse and plan of every later call.
+ * Statements prepared on this connection, in an open-addressing table
+ * keyed by a hash of their text and confirmed by comparing the text
+ * itself (a copy is kept): two different texts can never share a
+ * prepared statement, whatever their addresses.  Preparing once saves
+ * the parse and plan of every later call.
  */
-#define DB_STMTS_MAX	256
+#define DB_STMTS_MAX	512		/* power of two */
+#define DB_STMTS_FILL	384		/* prepared at most; the rest run */
 struct db_stmt {
-	const char	*sql;
+	char		*sql;		/* owned copy, NULL: free slot */
+	uint64_t	 hash;
 	char		 name[16];
 };
 static struct db_stmt	db_stmts[DB_STMTS_MAX];
 static size_t		db_nstmts;
+static int		db_full_logged;
+
+static const char *const	db_rc_names[] = {
+	"ok", "not found", "conflict", "invalid value"
+};
+
+/* A short name of a result code, for log lines. */
+const char *
+db_strerror(enum db_rc rc)
+{
+	if (rc == DB_ERROR)
+		return "statement failed";
+	if (rc == DB_UNAVAILABLE)
+		return "database unavailable";
+	if (rc >= 0 && (size_t)rc < sizeof(db_rc_names) / sizeof(db_rc_names[0]))
+		return db_rc_names[rc];
+	return "unknown";
+}
 
 static void
 db_notice(void *arg, const char *msg)
@@ -43,15 +72,17 @@ PGconn *
 db_conn(void)
 {
 	const char	*keys[5], *vals[5];
-	char		 opts[64], why[256];
+	char		 opts[128], why[256];
 
 	if (db != NULL && PQstatus(db) == CONNECTION_OK)
 		return db;
 	db_close();
 	if (conf.database_url == NULL)
 		return NULL;
-	snprintf(opts, sizeof(opts), "-c statement_timeout=%d",
-	    conf.statement_timeout_ms);
+	/* The grace period is read by plan_effective() (006). */
+	snprintf(opts, sizeof(opts), "-c statement_timeout=%d "
+	    "-c tollgate.past_due_grace_days=%d", conf.statement_timeout_ms,
+	    conf.past_due_grace_days);
 	keys[0] = "dbname";		vals[0] = conf.database_url;
 	keys[1] = "connect_timeout";	vals[1] = "3";
 	keys[2] = "application_name";	vals[2] = "tollgate";
@@ -79,10 +110,28 @@ db_conn(void)
 void
 db_close(void)
 {
+	size_t	 i;
+
 	if (db != NULL)
 		PQfinish(db);
 	db = NULL;
+	/* Prepared statements die with their connection. */
+	for (i = 0; i < DB_STMTS_MAX; i++) {
+		free(db_stmts[i].sql);
+		db_stmts[i].sql = NULL;
+	}
 	db_nstmts = 0;
+}
+
+/* FNV-1a of the statement's text. */
+static uint64_t
+db_sql_hash(const char *sql)
+{
+	uint64_t	 h = 0xcbf29ce484222325ULL;
+
+	for (; *sql != '\0'; sql++)
+		h = (h ^ (unsigned char)*sql) * 0x100000001b3ULL;
+	return h;
 }
 
 /*
@@ -91,26 +140,36 @@ db_close(void)
  * the caller then runs the statement unprepared and reports its error).
  */
 static const char *
-db_prepared(const char *sql, int n)
+db_prepared(struct req *r, const char *sql, int n)
 {
 	struct db_stmt	*st;
 	PGresult	*res;
+	uint64_t	 h = db_sql_hash(sql);
 	size_t		 i;
 	int		 ok;
 
-	for (i = 0; i < db_nstmts; i++)
-		if (db_stmts[i].sql == sql)
+	for (i = h & (DB_STMTS_MAX - 1); db_stmts[i].sql != NULL;
+	    i = (i + 1) & (DB_STMTS_MAX - 1))
+		if (db_stmts[i].hash == h && strcmp(db_stmts[i].sql, sql) == 0)
 			return db_stmts[i].name;
-	if (db_nstmts == DB_STMTS_MAX)
+	if (db_nstmts == DB_STMTS_FILL) {
+		if (!db_full_logged)
+			log_warnx("%s: %d statements prepared, the table is "
+			    "full: further statements run unprepared",
+			    __func__, DB_STMTS_FILL);
+		db_full_logged = 1;
 		return NULL;
-	st = &db_stmts[db_nstmts];
+	}
+	st = &db_stmts[i];
 	snprintf(st->name, sizeof(st->name), "tg%zu", db_nstmts);
 	res = PQprepare(db, st->name, sql, n, NULL);
+	r->round_trips++;
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok)
 		return NULL;
-	st->sql = sql;
+	st->sql = xstrdup(sql);
+	st->hash = h;
 	db_nstmts++;
 	return st->name;
 }
@@ -173,6 +232,52 @@ db_clear(void *p)
 }
 
 /*
+ * What a failed result means: DB_CONFLICT for a unique violation,
+ * DB_INVALID for a value the database cannot take (class 22), else
+ * DB_ERROR, logged.  The result is cleared.
+ */
+static enum db_rc
+db_failed(PGresult *res)
+{
+	const char	*state;
+	char		 why[512];
+	enum db_rc	 rc = DB_ERROR;
+
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	log_scrub(PQresultErrorMessage(res), why, sizeof(why));
+	if (state != NULL && strcmp(state, "23505") == 0)
+		rc = DB_CONFLICT;
+	else if (state != NULL && strncmp(state, "22", 2) == 0) {
+		log_info("value refused by the database (%s): %s", state, why);
+		rc = DB_INVALID;
+	} else
+		log_err("statement failed (%s): %s", state != NULL ? state :
+		    "-", why);
+	PQclear(res);
+	return rc;
+}
+
+/* Keep a successful result on the request (out) or clear it. */
+static void
+db_keep(struct req *r, PGresult *res, PGresult **out)
+{
+	if (out != NULL) {
+		arena_defer(&r->arena, db_clear, res);
+		*out = res;
+	} else
+		PQclear(res);
+}
+
+static int
+db_result_ok(const PGresult *res)
+{
+	ExecStatusType	 st = res != NULL ? PQresultStatus(res) :
+	    PGRES_FATAL_ERROR;
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/*
  * Run one parameterised statement.  With "out" the result (rows or not)
  * is returned, owned by the request.  A connection found dead before any
  * transaction is open is re-opened and the statement tried once more:
@@ -184,9 +289,7 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
     PGresult **out)
 {
 	PGresult	*res = NULL;
-	ExecStatusType	 st;
-	const char	*state, *name;
-	char		 why[512];
+	const char	*name;
 	int		 attempt;
 
 	if (out != NULL)
@@ -194,56 +297,113 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (db_conn() == NULL)
 			return DB_UNAVAILABLE;
-		if ((name = db_prepared(sql, n)) != NULL)
+		if ((name = db_prepared(r, sql, n)) != NULL)
 			res = PQexecPrepared(db, name, n, vals, NULL, NULL, 0);
 		else
 			res = PQexecParams(db, sql, n, NULL, vals, NULL, NULL, 0);
-		st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-			if (out != NULL) {
-				arena_defer(&r->arena, db_clear, res);
-				*out = res;
-			} else
-				PQclear(res);
+		r->round_trips++;
+		if (db_result_ok(res)) {
+			db_keep(r, res, out);
 			return DB_OK;
 		}
 		if (!db_failure_is_outage(res))
-			break;
+			return db_failed(res);
 		PQclear(res);
-		res = NULL;
 		db_close();
 		if (r->in_tx) {
 			r->in_tx = 0;
 			break;
 		}
 	}
-	if (res == NULL) {
-		log_warnx("database unavailable during a statement");
-		return DB_UNAVAILABLE;
-	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (state != NULL && strcmp(state, "23505") == 0) {
-		PQclear(res);
-		return DB_CONFLICT;
-	}
-	/* Class 22, data exception: a value the database cannot take. */
-	if (state != NULL && strncmp(state, "22", 2) == 0) {
-		log_scrub(PQresultErrorMessage(res), why, sizeof(why));
-		log_info("value refused by the database (%s): %s", state, why);
-		PQclear(res);
-		return DB_INVALID;
-	}
-	log_scrub(PQresultErrorMessage(res), why, sizeof(why));
-	log_err("statement failed (%s): %s", state != NULL ? state : "-", why);
-	PQclear(res);
-	return DB_ERROR;
+	log_warnx("database unavailable during a statement");
+	return DB_UNAVAILABLE;
 }
 
-/* Open a transaction, scoped to tenant_id when it is not NULL. */
-enum db_rc
-db_begin(struct req *r, const char *tenant_id)
+/* Queue one statement of a pipeline. */
+static int
+db_send(const struct db_call *c, const char *name)
 {
-	enum db_rc	 rc;
+	if (name != NULL)
+		return PQsendQueryPrepared(db, name, c->n, c->vals, NULL, NULL,
+		    0);
+	return PQsendQueryParams(db, c->sql, c->n, NULL, c->vals, NULL, NULL,
+	    0);
+}
+
+/*
+ * Send every call in one flush and read their results in order.  The
+ * first failure's code is returned (later calls were skipped by the
+ * server); DB_UNAVAILABLE when the connection broke.  Results of the
+ * successful calls are kept on the request.
+ */
+static enum db_rc
+db_pipeline_once(struct req *r, struct db_call *c, size_t n)
+{
+	const char	*names[16];
+	PGresult	*res;
+	enum db_rc	 rc = DB_OK;
+	size_t		 i;
+
+	if (n > sizeof(names) / sizeof(names[0]))
+		return DB_ERROR;
+	/* PREPARE is synchronous: it happens before the pipeline starts. */
+	for (i = 0; i < n; i++)
+		names[i] = db_prepared(r, c[i].sql, c[i].n);
+	if (PQenterPipelineMode(db) != 1)
+		return DB_UNAVAILABLE;
+	for (i = 0; i < n; i++)
+		if (db_send(&c[i], names[i]) != 1)
+			goto broken;
+	if (PQpipelineSync(db) != 1)
+		goto broken;
+	r->round_trips++;
+	for (i = 0; i < n; i++) {
+		if ((res = PQgetResult(db)) == NULL)
+			goto broken;
+		if (db_result_ok(res))
+			db_keep(r, res, &c[i].res);
+		else if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED)
+			PQclear(res);
+		else if (db_failure_is_outage(res)) {
+			PQclear(res);
+			goto broken;
+		} else if (rc == DB_OK)
+			rc = db_failed(res);
+		else
+			PQclear(res);
+		/* Each statement's results end with a NULL. */
+		if ((res = PQgetResult(db)) != NULL) {
+			PQclear(res);
+			goto broken;
+		}
+	}
+	if ((res = PQgetResult(db)) == NULL ||
+	    PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		PQclear(res);
+		goto broken;
+	}
+	PQclear(res);
+	if (PQexitPipelineMode(db) != 1)
+		goto broken;
+	return rc;
+broken:
+	return DB_UNAVAILABLE;
+}
+
+/*
+ * Open a transaction, scoped to tenant_id when it is not NULL, and run
+ * the calls in it: BEGIN, the tenant and the calls travel in one round
+ * trip.  As with db_exec(), a connection found dead is re-opened and the
+ * whole tried once more (nothing of it can have committed).
+ */
+enum db_rc
+db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
+    size_t n)
+{
+	struct db_call	 c[16];
+	enum db_rc	 rc = DB_UNAVAILABLE;
+	size_t		 i, k = 0;
+	int		 attempt;
 
 	/*
 	 * A public page may have opened the visitor's own tenant for the
@@ -252,16 +412,39 @@ db_begin(struct req *r, const char *tenant_id)
 	 */
 	if (r->in_tx)
 		db_rollback(r);
-	if ((rc = db_exec(r, "BEGIN", 0, NULL, NULL)) != DB_OK)
-		return rc;
-	r->in_tx = 1;
-	if (tenant_id != NULL &&
-	    (rc = db_exec(r, "SELECT set_config('tollgate.tenant_id', $1, true)",
-	    1, &tenant_id, NULL)) != DB_OK) {
-		db_rollback(r);
-		return rc;
+	if (n + 2 > sizeof(c) / sizeof(c[0]))
+		return DB_ERROR;
+	memset(c, 0, sizeof(c));
+	c[k++].sql = "BEGIN";
+	if (tenant_id != NULL) {
+		c[k].sql = "SELECT set_config('tollgate.tenant_id', $1, true)";
+		c[k].n = 1;
+		c[k++].vals = &tenant_id;
 	}
-	return DB_OK;
+	for (i = 0; i < n; i++)
+		c[k++] = calls[i];
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (db_conn() == NULL)
+			return DB_UNAVAILABLE;
+		if ((rc = db_pipeline_once(r, c, k)) != DB_UNAVAILABLE)
+			break;
+		log_warnx("database unavailable during a pipeline");
+		db_close();
+	}
+	if (rc == DB_UNAVAILABLE)
+		return rc;
+	/* BEGIN ran: the transaction is open, even if a call failed. */
+	r->in_tx = c[0].res != NULL;
+	for (i = 0; i < n; i++)
+		calls[i].res = c[k - n + i].res;
+	return rc;
+}
+
+/* Open a transaction, scoped to tenant_id when it is not NULL. */
+enum db_rc
+db_begin(struct req *r, const char *tenant_id)
+{
+	return db_begin_with(r, tenant_id, NULL, 0);
 }
 
 /*
@@ -283,6 +466,11 @@ db_commit(struct req *r)
 	return rc;
 }
 
+/*
+ * Give up the open transaction.  Only the pipeline (responder.c), the
+ * database layer and req_release() call this (tests/checksrc.sh):
+ * handlers refuse the request and the pipeline rolls back.
+ */
 void
 db_rollback(struct req *r)
 {
@@ -292,7 +480,22 @@ db_rollback(struct req *r)
 	if (db == NULL || PQstatus(db) != CONNECTION_OK)
 		return;
 	res = PQexec(db, "ROLLBACK");
+	r->round_trips++;
 	PQclear(res);
+}
+
+/*
+ * A refused form is shown again: what the refused operation wrote is
+ * rolled back now, and a new transaction in the same tenant is opened
+ * for reading what the page shows.  The request stays refused, so this
+ * one is rolled back at the end too.
+ */
+enum db_rc
+db_restart(struct req *r)
+{
+	r->refused = 1;
+	return db_begin(r, r->auth.tenant_id[0] != '\0' ? r->auth.tenant_id :
+	    NULL);
 }
 
 enum db_rc

@@ -1,33 +1,23 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * One request from FastCGI parameters to the response: parsing with
- * caps, routing, the body, the error shape of SPEC 5, the response head
- * and the log line.  Also the responder's accept loop, which owns the
- * one struct req it reuses and releases after every request.
+ * struct req, one unit of work, from the FastCGI parameters to the
+ * response: parsing with caps, the body, the error shape of SPEC 5,
+ * redirects and the response head.  This file calls nothing above it:
+ * the pipeline that runs a request (responder.c) and everything it
+ * calls sit on top of these helpers.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <malloc.h>
-
-#include <fcgiapp.h>
 #include <json-c/json.h>
 
 #include "tollgate.h"
 
 #define REQ_URI_MAX	8192
-#define REQ_DRAIN_MAX	64	/* queued connections answered when stopping */
-
-static volatile sig_atomic_t	req_stop;
 
 void
 req_init(struct req *r)
@@ -39,7 +29,40 @@ req_init(struct req *r)
 	r->route = -1;
 }
 
-static const char *
+/*
+ * Start a unit of work that is not an HTTP request (a worker job, an
+ * admin command) on a released request: a fresh id for its log lines
+ * and audit rows, and "what" as the address its audit rows record.
+ */
+void
+req_job(struct req *r, const char *what)
+{
+	req_set_id(r, NULL);
+	r->method = "-";
+	r->remote_addr = what;
+	log_set_rid(r->id);
+}
+
+/* req_init() and req_job(): the first job of a process. */
+void
+req_init_job(struct req *r, const char *what)
+{
+	req_init(r);
+	req_job(r, what);
+}
+
+/* Give back everything, buffers included; the struct is unusable. */
+void
+req_free(struct req *r)
+{
+	req_release(r);
+	arena_free(&r->arena);
+	buf_free(&r->body);
+	buf_free(&r->out);
+}
+
+/* The value of a FastCGI parameter, or NULL. */
+const char *
 req_param(char **envp, const char *name)
 {
 	size_t	 n = strlen(name);
@@ -126,15 +149,13 @@ req_from_params(struct req *r, char **envp, const char **cause)
 	return 0;
 }
 
-/* Take the proxy's or client's request id when well-formed. */
-static void
-req_set_id(struct req *r, char **envp)
+/* The proxy's or client's request id when well-formed, else a new one. */
+void
+req_set_id(struct req *r, const char *v)
 {
-	const char	*v;
 	unsigned char	 raw[REQ_ID_LEN / 2];
 
-	v = req_param(envp, "HTTP_X_REQUEST_ID");
-	if (http_rid_valid(v)) {
+	if (v != NULL && http_rid_valid(v)) {
 		snprintf(r->id, sizeof(r->id), "%s", v);
 		return;
 	}
@@ -198,22 +219,6 @@ req_error_type(int status)
 	}
 }
 
-/* Minimal HTML escaping for the built-in error page. */
-static void
-req_html_text(struct buf *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		switch (*s) {
-		case '<': buf_puts(b, "&lt;"); break;
-		case '>': buf_puts(b, "&gt;"); break;
-		case '&': buf_puts(b, "&amp;"); break;
-		case '"': buf_puts(b, "&quot;"); break;
-		case '\'': buf_puts(b, "&#39;"); break;
-		default: buf_append(b, s, 1); break;
-		}
-	}
-}
-
 static void
 req_error_page(struct req *r, int status, const char *message)
 {
@@ -228,16 +233,27 @@ req_error_page(struct req *r, int status, const char *message)
 	    "<body class=\"error-page\">"
 	    "<main><h1>%d %s</h1><p>", status, http_status_text(status),
 	    status, http_status_text(status));
-	req_html_text(&r->out, message);
+	http_html_text(&r->out, message);
 	buf_printf(&r->out, "</p><p><a href=\"/dashboard\">Back to the "
 	    "dashboard</a></p><p class=\"muted\">Request id <code>%s</code>"
 	    "</p></main></body></html>\n", r->id);
 }
 
 /*
+ * The request was refused (an error, a form shown again with its
+ * errors, a redirect after a refusal): whatever its status, the
+ * pipeline rolls its transaction back and sends no mail.
+ */
+void
+req_refuse(struct req *r)
+{
+	r->refused = 1;
+}
+
+/*
  * Answer with the error shape of SPEC 5 (API routes) or an error page
- * (portal routes).  "type" NULL derives it from the status; "param"
- * names the offending parameter or is NULL.
+ * (portal routes), and refuse the request.  "type" NULL derives it from
+ * the status; "param" names the offending parameter or is NULL.
  */
 void
 req_error(struct req *r, int status, const char *type, const char *code,
@@ -245,6 +261,7 @@ req_error(struct req *r, int status, const char *type, const char *code,
 {
 	struct json_object	*o, *e;
 
+	req_refuse(r);
 	if (r->resp_kind == RESP_PAGE) {
 		req_error_page(r, status, message);
 		return;
@@ -282,6 +299,13 @@ req_error_from_db(struct req *r, int rc)
 		req_error(r, 500, NULL, "internal_error",
 		    "Internal error; it has been logged with the request id.",
 		    NULL);
+}
+
+/* A validation failure as the 400 of SPEC 5, naming the parameter. */
+void
+req_error_valid(struct req *r, const struct vfail *f)
+{
+	req_error(r, 400, NULL, f->code, f->message, f->param);
 }
 
 /* 303 See Other to a path of the portal (never a foreign URL). */
@@ -434,21 +458,6 @@ req_render_head(struct req *r, struct buf *b)
 	buf_puts(b, "\r\n");
 }
 
-void
-req_log(const struct req *r)
-{
-	char	 path[256];
-
-	/* A path carrying a secret ("{token}") is logged as its pattern. */
-	if (r->route >= 0 && strstr(routes[r->route].pattern, "{token}") !=
-	    NULL)
-		log_scrub(routes[r->route].pattern, path, sizeof(path));
-	else
-		log_scrub(r->path != NULL ? r->path : "-", path, sizeof(path));
-	log_info("method=%s path=%s status=%d ms=%.2f", r->method != NULL ?
-	    r->method : "-", path, r->status, util_now_ms() - r->t0);
-}
-
 /* Release everything the request owns; the struct is ready for reuse. */
 void
 req_release(struct req *r)
@@ -472,253 +481,4 @@ req_release(struct req *r)
 	r->body = body;
 	r->out = out;
 	r->route = -1;
-	log_set_rid(NULL);
-}
-
-static int
-req_fcgx_read(void *stream, char *p, int n)
-{
-	return FCGX_GetStr(p, n, stream);
-}
-
-/*
- * The request's transaction, if the handler left one open, commits
- * when the answer is a success and rolls back otherwise: a refused
- * request stores nothing.  A failed commit replaces the answer.
- */
-static void
-req_finish_tx(struct req *r)
-{
-	enum db_rc	 rc;
-
-	if (!r->in_tx)
-		return;
-	if (r->status >= 400) {
-		db_rollback(r);
-		return;
-	}
-	if ((rc = db_commit(r)) != DB_OK) {
-		r->nheaders = 0;
-		req_error_from_db(r, rc);
-	}
-}
-
-/* Route, read and check the body, run the handler. */
-static void
-req_run(struct req *r, FCGX_Request *fr)
-{
-	const struct route	*rt;
-	const char		*cause = "bad request";
-	char			 allow[64];
-
-	if (req_from_params(r, fr->envp, &cause) == -1) {
-		req_error(r, 400, NULL, "bad_request", cause, NULL);
-		return;
-	}
-	switch (route_lookup(r->method, r->path, &r->route, r->path_params,
-	    &r->npath_params, &r->arena, allow, sizeof(allow))) {
-	case ROUTE_NO_PATH:
-		if (strncmp(r->path, "/api/", 5) != 0)
-			r->resp_kind = RESP_PAGE;
-		req_error(r, 404, NULL, "not_found", "No such resource.", NULL);
-		return;
-	case ROUTE_NO_METHOD:
-		if (strncmp(r->path, "/api/", 5) != 0)
-			r->resp_kind = RESP_PAGE;
-		req_header(r, "Allow", arena_strdup(&r->arena, allow));
-		req_error(r, 405, NULL, "method_not_allowed",
-		    "Method not allowed on this resource.", NULL);
-		return;
-	default:
-		break;
-	}
-	rt = &routes[r->route];
-	r->resp_kind = rt->resp;
-	if (r->content_length > REQ_BODY_MAX) {
-		req_error(r, 413, NULL, "body_too_large",
-		    "The body is over 1 MiB.", NULL);
-		return;
-	}
-	if (auth_identify(r, rt) == -1)
-		return;
-	if (rt->body != BODY_NONE && r->content_length > 0 &&
-	    req_read_body(r, req_fcgx_read, fr->in) == -1) {
-		req_error(r, 400, NULL, "truncated_body",
-		    "The body ended before Content-Length.", NULL);
-		return;
-	}
-	if (req_parse_body(r, rt->body) == -1 || auth_bind(r, rt) == -1)
-		return;
-	if (rt->idem && idem_begin(r) != 0) {
-		req_finish_tx(r);
-		return;
-	}
-	route_dispatch(r);
-	if (rt->idem)
-		idem_finish(r);
-	if (r->status == 0)
-		req_error(r, 500, NULL, "internal_error", "No response.", NULL);
-	req_finish_tx(r);
-}
-
-static void
-req_send(struct req *r, FCGX_Request *fr)
-{
-	struct buf	 head;
-
-	buf_init(&head, 65536);
-	req_render_head(r, &head);
-	FCGX_PutStr(head.p, (int)head.len, fr->out);
-	if (strcmp(r->method != NULL ? r->method : "", "HEAD") != 0 &&
-	    r->out.len > 0)
-		FCGX_PutStr(r->out.p, (int)r->out.len, fr->out);
-	buf_free(&head);
-}
-
-static void
-req_handle(struct req *r, FCGX_Request *fr)
-{
-	r->t0 = util_now_ms();
-	req_set_id(r, fr->envp);
-	log_set_rid(r->id);
-	req_run(r, fr);
-	/* A 503 is an outage already logged by db.c; a 500 is a bug. */
-	if (r->status == 500)
-		log_err("%s: answered %d", __func__, r->status);
-	req_send(r, fr);
-	req_log(r);
-}
-
-/* Accept and answer one connection; -1 when none was waiting. */
-static int
-req_serve_one(struct req *r, FCGX_Request *fr)
-{
-	int	 rc;
-
-	rc = FCGX_Accept_r(fr);
-	if (rc < 0) {
-		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
-			log_warnx("%s: accept failed (%d)", __func__, rc);
-		return -1;
-	}
-	req_handle(r, fr);
-	FCGX_Finish_r(fr);
-	mail_after_request(r);
-	req_release(r);
-	return 0;
-}
-
-/* Is a SIGTERM or SIGINT waiting (blocked) for this responder? */
-static int
-req_stop_pending(void)
-{
-	sigset_t	 pending;
-
-	if (req_stop)
-		return 1;
-	if (sigpending(&pending) == -1)
-		return 0;
-	return sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT);
-}
-
-static void
-req_on_term(int sig)
-{
-	req_stop = 1;
-}
-
-/*
- * The responder's signals: SIGTERM and SIGINT set req_stop and are
- * blocked but while waiting (waitmask is the mask to wait with);
- * SIGHUP is the master's business, SIGPIPE a closed peer.
- */
-static void
-req_signals(sigset_t *waitmask)
-{
-	struct sigaction	 sa;
-	sigset_t		 block;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = req_on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, waitmask);
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-}
-
-/*
- * The responder: wait for a connection with SIGTERM unblocked (ppoll),
- * accept and answer it with SIGTERM blocked, so a stop request takes
- * effect only between requests and never drops one that was accepted.
- * The listening socket is non-blocking: several responders wake for
- * one connection and the losers go back to waiting.
- */
-int
-req_responder_loop(int listen_fd)
-{
-	FCGX_Request		 fr;
-	struct req		 r;
-	struct pollfd		 pfd;
-	sigset_t		 waitmask;
-	int			 rc, flags;
-
-	/*
-	 * Large blocks (argon2id's 19 MiB work area above all) are mapped
-	 * and unmapped each time instead of staying in the heap: a
-	 * responder's memory returns to its resting size after every
-	 * sign-in.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-	req_signals(&waitmask);
-
-	if ((flags = fcntl(listen_fd, F_GETFL)) == -1 ||
-	    fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-		log_err("%s: fcntl: %s", __func__, strerror(errno));
-		return -1;
-	}
-	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_err("%s: FCGX_InitRequest failed", __func__);
-		return -1;
-	}
-	req_init(&r);
-	log_debug("responder ready");
-	while (!req_stop) {
-		pfd.fd = listen_fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		rc = ppoll(&pfd, 1, NULL, &waitmask);
-		if (rc == -1) {
-			if (errno == EINTR)
-				continue;
-			log_err("%s: ppoll: %s", __func__, strerror(errno));
-			break;
-		}
-		/*
-		 * A socket that is always ready would keep a pending stop
-		 * from ever being delivered in ppoll: look for it here.
-		 */
-		if (req_stop_pending())
-			break;
-		if (req_serve_one(&r, &fr) == -1)
-			continue;
-	}
-	/* Answer what is already queued (a bounded number), then go. */
-	for (rc = 0; rc < REQ_DRAIN_MAX; rc++)
-		if (req_serve_one(&r, &fr) == -1)
-			break;
-	FCGX_Free(&fr, 1);
-	arena_free(&r.arena);
-	buf_free(&r.body);
-	buf_free(&r.out);
-	db_close();
-	log_debug("responder stopped");
-	return 0;
 }

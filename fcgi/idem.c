@@ -81,6 +81,7 @@ idem_replay(struct req *r, const struct idem *d)
 	r->status = d->status;
 	r->content_type_out = "application/json";
 	req_header(r, "Idempotent-Replayed", "true");
+	metrics_add(METRIC_IDEM_REPLAYS, 1);
 	return 1;
 }
 
@@ -162,8 +163,8 @@ idem_finish(struct req *r)
 	} else
 		rc = db_idem_store(r, r->idempotency_key, r->status, sealed,
 		    (size_t)n);
+	/* The answer becomes the error; the pipeline rolls the work back. */
 	if (rc != DB_OK) {
-		db_rollback(r);
 		r->nheaders = 0;
 		req_error_from_db(r, rc);
 	}

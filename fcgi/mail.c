@@ -120,7 +120,7 @@ mail_invitation(struct req *r, const char *to, const char *link)
 void
 mail_after_request(struct req *r)
 {
-	if (r->mail_to == NULL || r->status >= 400)
+	if (r->mail_to == NULL || r->refused || r->status >= 400)
 		return;
 	(void)mail_send(r->mail_to, r->mail_subject, r->mail_body);
 }

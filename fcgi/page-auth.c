@@ -13,15 +13,15 @@
 #include "tollgate.h"
 
 /*
- * A refused sign-up or invitation: its transaction goes, and the
- * visitor is again who they were before (a signed-in user keeps the
- * session's form token; a stranger gets the pre-login one).
+ * A refused sign-up or invitation: the request is refused (the pipeline
+ * rolls back what it wrote), and the visitor is again who they were
+ * before (a signed-in user keeps the session's form token; a stranger
+ * gets the pre-login one).
  */
 static void
 page_restore_auth(struct req *r, const struct auth *before)
 {
-	if (r->in_tx)
-		db_rollback(r);
+	req_refuse(r);
 	r->auth = *before;
 	r->tenant = NULL;
 	if (r->auth.kind == PRINCIPAL_NONE)
@@ -55,12 +55,19 @@ page_login(struct req *r)
 void
 page_login_post(struct req *r)
 {
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct login	 l;
 	struct fail	 f;
 
-	if (acct_authenticate(r, &f, page_form(r, "email"),
-	    page_form(r, "password"), NULL, &l) == -1 ||
+	if (page_input(r, VOP_LOGIN, NULL, v) > 0) {
+		page_layout(r, "Sign in", "");
+		page_keep(r, "email", 254);
+		tmpl_render(r, 400, "login.cs");
+		return;
+	}
+	if (acct_authenticate(r, &f, v[0].s, v[1].s, NULL, &l) == -1 ||
 	    acct_session_start(r, &f) == -1) {
+		req_refuse(r);
 		if (f.db != 0) {
 			req_error_from_db(r, f.db);
 			return;
@@ -82,36 +89,37 @@ page_register(struct req *r)
 	tmpl_render(r, 200, "register.cs");
 }
 
+/* The sign-up form again, with its errors and the values kept. */
+static void
+page_register_again(struct req *r, const struct auth *before, int status)
+{
+	/* Nothing of a refused sign-up may stay. */
+	page_restore_auth(r, before);
+	page_layout(r, "Create your account", "");
+	page_keep(r, "organization", 200);
+	page_keep(r, "name", 200);
+	page_keep(r, "email", 254);
+	tmpl_render(r, status, "register.cs");
+}
+
 void
 page_register_post(struct req *r)
 {
-	const char	*org = page_form(r, "organization");
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct auth	 before = r->auth;
 	struct fail	 f;
 
-	memset(&f, 0, sizeof(f));
-	if (*org == '\0' || strlen(org) > 200)
-		f = (struct fail){ 400, "invalid_value", "Enter the name of "
-		    "your organization (up to 200 characters).",
-		    "organization", 0 };
-	else if (strlen(page_form(r, "name")) > 200)
-		f = (struct fail){ 400, "invalid_value", "Your name is too "
-		    "long (200 characters at most).", "name", 0 };
-	if (f.status != 0 || acct_register(r, &f, page_form(r, "email"),
-	    page_form(r, "password"), org, page_form(r, "name")) == -1 ||
+	if (page_input(r, VOP_REGISTER, NULL, v) > 0) {
+		page_register_again(r, &before, 400);
+		return;
+	}
+	if (acct_register(r, &f, v[0].s, v[1].s, v[2].s,
+	    v[3].present ? v[3].s : "") == -1 ||
 	    acct_session_start(r, &f) == -1) {
-		if (f.db != 0) {
-			req_error_from_db(r, f.db);
-			return;
-		}
-		/* Nothing of a refused sign-up may stay. */
-		page_restore_auth(r, &before);
-		page_layout(r, "Create your account", "");
-		page_keep(r, "organization", 200);
-		page_keep(r, "name", 200);
-		page_keep(r, "email", 254);
 		page_fail(r, &f, NULL);
-		tmpl_render(r, f.status, "register.cs");
+		if (f.db != 0)
+			return;
+		page_register_again(r, &before, f.status);
 		return;
 	}
 	page_flash(r, "welcome");
@@ -174,18 +182,25 @@ void
 page_invite_post(struct req *r)
 {
 	struct invitation	 inv;
+	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct auth		 before = r->auth;
+	struct kvlist		 in;
 	struct fail		 f;
-	const char		*name = page_form(r, "name");
 
+	/* The token comes in the path; the table checks it with the rest. */
+	in.n = r->form.n + 1;
+	in.kv = arena_calloc(&r->arena, in.n, sizeof(*in.kv));
+	memcpy(in.kv, r->form.kv, r->form.n * sizeof(*in.kv));
+	in.kv[r->form.n].key = "token";
+	in.kv[r->form.n].val = (char *)r->path_params[0];
+	in.kv[r->form.n].vallen = strlen(r->path_params[0]);
 	memset(&f, 0, sizeof(f));
-	if (strlen(name) > 200 || strpbrk(name, "\r\n\t") != NULL)
-		f = (struct fail){ 400, "invalid_value", "Your name is too "
-		    "long (200 characters at most) or has control characters.",
-		    "name", 0 };
-	if (f.status != 0 || acct_accept(r, &f, r->path_params[0],
-	    page_form(r, "password"), name) == -1 ||
+	if (page_input(r, VOP_ACCEPT, &in, v) > 0)
+		f.status = 400;
+	if (f.status != 0 || acct_accept(r, &f, v[0].s, v[1].s,
+	    v[2].present ? v[2].s : "") == -1 ||
 	    acct_session_start(r, &f) == -1) {
+		req_refuse(r);
 		if (f.db != 0) {
 			req_error_from_db(r, f.db);
 			return;
@@ -201,7 +216,8 @@ page_invite_post(struct req *r)
 			return;
 		}
 		page_keep(r, "name", 200);
-		page_fail(r, &f, "password");
+		if (f.message != NULL)
+			page_fail(r, &f, "password");
 		page_invite_show(r, &inv, 400);
 		return;
 	}

@@ -22,14 +22,12 @@ static const char *
 page_scopes_text(struct req *r, int scopes)
 {
 	struct buf	 b;
-	const char	*out;
-	int		 bit;
+	const char	*out, *name;
+	int		 i = 0;
 
 	buf_init(&b, 1024);
-	for (bit = 1; bit <= SCOPE_BILLING_READ; bit <<= 1)
-		if (scopes & bit)
-			buf_printf(&b, "%s%s", b.len > 0 ? ", " : "",
-			    valid_scope_name(bit));
+	while ((name = valid_scope_next(scopes, &i)) != NULL)
+		buf_printf(&b, "%s%s", b.len > 0 ? ", " : "", name);
 	out = arena_strdup(&r->arena, b.p != NULL ? b.p : "");
 	buf_free(&b);
 	return out;
@@ -166,25 +164,29 @@ void
 page_team_invite(struct req *r)
 {
 	struct invitation	 inv;
+	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct fail		 f;
 	const char		*link, *email = page_form(r, "email");
 	const char		*role = page_form(r, "role");
+	enum db_rc		 rc;
 
-	if (acct_invite(r, &f, email, role, &inv, &link) == -1) {
-		if (f.db != 0) {
-			req_error_from_db(r, f.db);
+	memset(&f, 0, sizeof(f));
+	if (page_input(r, VOP_INVITE, NULL, v) > 0)
+		f.status = 400;
+	else if (acct_invite(r, &f, v[0].s, v[1].s, &inv, &link) == -1) {
+		page_fail(r, &f, "email");
+		if (f.db != 0)
 			return;
-		}
+	}
+	if (f.status != 0) {
 		/* Refused: nothing stays, the form shows why. */
-		db_rollback(r);
-		if (db_begin(r, r->auth.tenant_id) != DB_OK) {
-			req_error_from_db(r, DB_UNAVAILABLE);
+		if ((rc = db_restart(r)) != DB_OK) {
+			req_error_from_db(r, rc);
 			return;
 		}
 		tmpl_set(r, "Form.email.value", strlen(email) <= 254 ? email :
 		    "");
-		tmpl_set(r, "Form.role.value", role);
-		page_fail(r, &f, "email");
+		tmpl_set(r, "Form.role.value", strlen(role) <= 16 ? role : "");
 		page_team_render(r, f.status);
 		return;
 	}
@@ -214,9 +216,9 @@ page_team_after(struct req *r, int ok, const struct fail *f,
 		req_error_from_db(r, f->db);
 		return;
 	}
-	/* A refused change must not commit: the redirect is a 303. */
-	if (!ok && r->in_tx)
-		db_rollback(r);
+	/* A refused change must not commit, though the answer is a 303. */
+	if (!ok)
+		req_refuse(r);
 	page_flash(r, ok ? done : page_fail_code(f));
 	req_redirect(r, "/team");
 }
@@ -290,44 +292,35 @@ page_keys(struct req *r)
 void
 page_keys_create(struct req *r)
 {
+	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct apikey	 k;
 	struct fail	 f;
-	const char	*secret, *name = page_form(r, "name");
-	size_t		 i;
-	int		 scopes = 0, bit;
+	const char	*secret, *sname, *name = page_form(r, "name");
 	char		 key[64];
+	int		 i = 0;
+	enum db_rc	 rc;
 
 	memset(&f, 0, sizeof(f));
-	for (i = 0; i < r->form.n; i++) {
-		if (strcmp(r->form.kv[i].key, "scope") != 0)
-			continue;
-		if ((bit = valid_scope_bit(r->form.kv[i].val)) < 0) {
-			f = (struct fail){ 400, "invalid_value",
-			    "Unknown scope.", "scopes", 0 };
-			break;
-		}
-		scopes |= bit;
-		/* "usage:write" is kept as Form.scope.usage_write. */
-		snprintf(key, sizeof(key), "Form.scope.%s", r->form.kv[i].val);
-		key[strcspn(key, ":")] = '_';
-		tmpl_set(r, key, "1");
-	}
-	if (f.status == 0 && (*name == '\0' || strlen(name) > 100))
-		f = (struct fail){ 400, "invalid_value", "Give the key a name "
-		    "of up to 100 characters.", "name", 0 };
-	if (f.status != 0 || acct_key_create(r, &f, name, scopes, &k,
+	if (page_input(r, VOP_KEY_CREATE, NULL, v) > 0)
+		f.status = 400;
+	else if (acct_key_create(r, &f, v[0].s, (int)v[1].i, &k,
 	    &secret) == -1) {
-		if (f.db != 0) {
-			req_error_from_db(r, f.db);
+		page_fail(r, &f, NULL);
+		if (f.db != 0)
+			return;
+	}
+	if (f.status != 0) {
+		if ((rc = db_restart(r)) != DB_OK) {
+			req_error_from_db(r, rc);
 			return;
 		}
-		db_rollback(r);
-		if (db_begin(r, r->auth.tenant_id) != DB_OK) {
-			req_error_from_db(r, DB_UNAVAILABLE);
-			return;
+		/* "usage:write" is kept as Form.scope.usage_write. */
+		while ((sname = valid_scope_next((int)v[1].i, &i)) != NULL) {
+			snprintf(key, sizeof(key), "Form.scope.%s", sname);
+			key[strcspn(key, ":")] = '_';
+			tmpl_set(r, key, "1");
 		}
 		tmpl_set(r, "Form.name.value", strlen(name) <= 100 ? name : "");
-		page_fail(r, &f, NULL);
 		page_keys_render(r, f.status);
 		return;
 	}
@@ -351,44 +344,25 @@ page_keys_revoke(struct req *r)
 		req_error_from_db(r, f.db);
 		return;
 	}
-	if (!ok && r->in_tx)
-		db_rollback(r);
+	if (!ok)
+		req_refuse(r);
 	page_flash(r, ok ? "key_revoked" : page_fail_code(&f));
 	req_redirect(r, "/keys");
-}
-
-/* Percent-encode a query value into b. */
-static void
-page_qs(struct buf *b, const char *k, const char *v)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	const unsigned char	*p;
-
-	if (v == NULL)
-		return;
-	if (b->len > 0)
-		buf_puts(b, "&");
-	buf_printf(b, "%s=", k);
-	for (p = (const unsigned char *)v; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || strchr("-_.~", *p) != NULL)
-			buf_append(b, p, 1);
-		else
-			buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
-	}
 }
 
 void
 page_audit(struct req *r)
 {
 	struct audit_filter	 flt;
+	struct vfail		 vf;
 	struct buf		 q;
 	const char		*last = NULL;
 	int			 limit, more = 0;
 
-	memset(&flt, 0, sizeof(flt));
-	if (audit_filter_args(r, &flt, &limit) == -1)
+	if (valid_audit_filter(&r->args, &flt, &limit, &vf) == -1) {
+		req_error_valid(r, &vf);
 		return;
+	}
 	page_layout(r, "Audit log", "audit");
 	tmpl_set(r, "Filter.action", flt.action);
 	tmpl_set(r, "Filter.actor", flt.actor);
@@ -400,11 +374,11 @@ page_audit(struct req *r)
 		return;
 	if (more && last != NULL) {
 		buf_init(&q, 4096);
-		page_qs(&q, "action", flt.action);
-		page_qs(&q, "actor", flt.actor);
-		page_qs(&q, "from", flt.from);
-		page_qs(&q, "to", flt.to);
-		page_qs(&q, "starting_after", last);
+		http_query_pair(&q, "action", flt.action);
+		http_query_pair(&q, "actor", flt.actor);
+		http_query_pair(&q, "from", flt.from);
+		http_query_pair(&q, "to", flt.to);
+		http_query_pair(&q, "starting_after", last);
 		tmpl_set(r, "Page.next", "1");
 		tmpl_set(r, "Page.next_query", q.p);
 		buf_free(&q);

@@ -66,6 +66,27 @@ page_form(struct req *r, const char *name)
 	return v != NULL ? v : "";
 }
 
+/*
+ * Validate a form (or the pairs of "in") against the operation's table:
+ * every failure is shown beside its field (Form.<field>.error) and
+ * refuses the request.  Returns the number of failures.
+ */
+size_t
+page_input(struct req *r, enum vop op, const struct kvlist *in,
+    struct vvalue *v)
+{
+	struct vfail	 f[VOP_FIELDS_MAX];
+	size_t		 n, i;
+
+	n = valid_form(in != NULL ? in : &r->form, op, v, f, VOP_FIELDS_MAX);
+	for (i = 0; i < n && i < VOP_FIELDS_MAX; i++)
+		tmpl_set(r, arena_printf(&r->arena, "Form.%s.error",
+		    f[i].param), f[i].message);
+	if (n > 0)
+		req_refuse(r);
+	return n;
+}
+
 /* Remember a notice for the next page (after a redirect). */
 void
 page_flash(struct req *r, const char *code)
@@ -140,6 +161,7 @@ page_fail(struct req *r, const struct fail *f, const char *fallback_field)
 {
 	char	 name[128];
 
+	req_refuse(r);
 	if (f->db != 0) {
 		req_error_from_db(r, f->db);
 		return;

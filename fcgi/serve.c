@@ -261,7 +261,7 @@ serve_spawn(struct serve_state *s)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		log_init("tollgate-responder", conf.log_level);
-		rc = req_responder_loop(s->listen_fd);
+		rc = responder_loop(s->listen_fd);
 		_exit(rc == 0 ? 0 : 1);
 	}
 	s->kids[i].pid = pid;
@@ -292,6 +292,7 @@ serve_reap(struct serve_state *s, int stopping)
 		}
 		if (stopping)
 			continue;
+		metrics_add(METRIC_RESPONDER_RESTARTS, 1);
 		if (WIFSIGNALED(status))
 			log_warnx("responder %ld killed by signal %d",
 			    (long)pid, WTERMSIG(status));
@@ -471,6 +472,10 @@ serve_main(int argc, char *argv[])
 	/* Shared by every responder: mapped before the first fork. */
 	if (rl_init() == -1) {
 		cause = "cannot map the rate limit table";
+		goto done;
+	}
+	if (metrics_init(ROUTE__MAX + 1) == -1) {
+		cause = "cannot map the metrics";
 		goto done;
 	}
 	if (FCGX_Init() != 0) {

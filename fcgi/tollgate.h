@@ -2,14 +2,33 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * The internal header of Tollgate: one section per source file, in the
- * order of the layers (support, configuration, serving, requests,
- * database, handlers).
+ * order of the layers.  A layer calls only the layers above it in this
+ * list (tests/cycles.sh fails the build on a call cycle between files):
+ *
+ *   support	util.c buf.c arena.c log.c crypto.c jwt.c passwd.c
+ *   parsers	http-parse.c http-escape.c valid.c
+ *   process	conf.c ratelimit.c metrics.c
+ *   database	db.c (the connection, transactions, round trips)
+ *   request	fcgi-req.c (struct req: input, response helpers)
+ *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
+ *		db-invitation.c db-idem.c db-audit.c db-migrate.c
+ *   services	auth.c idem.c mail.c tmpl.c acct.c
+ *   handlers	api.c api-*.c page.c page-*.c
+ *   routing	route.c (the route table, naming every handler)
+ *   pipeline	responder.c (accept, run, end the transaction, send, log)
+ *   commands	serve.c work.c admin.c (main.c holds main())
  *
  * Error conventions, by layer:
  *  - support and parsers return 0 on success and -1 on failure; those
- *    that can say why take a "const char **cause" set to a static string;
- *  - the database layer returns an enum db_rc (db.c);
- *  - handlers return nothing: they set the response on the request.
+ *    that can say why take a "const char **cause" set to a static string
+ *    or, for validation, fill a struct vfail;
+ *  - the database layer returns an enum db_rc (db.c), db_strerror()
+ *    names it;
+ *  - services return 0, or -1 with a struct fail (acct.c) or with the
+ *    answer set on the request (auth.c, idem.c);
+ *  - handlers return nothing: they set the response on the request, and
+ *    any refusal marks the request refused (req_refuse()), which is what
+ *    makes the pipeline roll its transaction back.
  */
 #ifndef TOLLGATE_H
 #define TOLLGATE_H
@@ -24,6 +43,8 @@
 struct json_object;
 struct pg_conn;
 struct pg_result;
+struct req;
+struct tenant;
 
 #define TOLLGATE_VERSION	PACKAGE_VERSION
 
@@ -47,45 +68,6 @@ int		 util_random(void *, size_t);
 void		 util_hex(const unsigned char *, size_t, char *);
 int		 util_ct_equal(const void *, const void *, size_t);
 double		 util_now_ms(void);
-
-/* jwt.c: HS256 access tokens, claims checked here (not by libjwt). */
-struct jwt_claims {
-	char	 sub[40];
-	char	 tid[40];
-	char	 role[16];
-	char	 jti[64];
-	long	 exp;
-	long	 iat_ms;		/* issue time in milliseconds */
-};
-int		 jwt_issue(const char *, const char *, const char *, char **,
-		    time_t *);
-int		 jwt_verify(const char *, struct jwt_claims *, const char **);
-
-/* passwd.c */
-#define PASSWD_MIN_CHARS	12
-#define PASSWD_MAX_CHARS	1024
-#define PASSWD_ENCODED_MAX	128
-int		 passwd_check_new(const char *, const char **);
-int		 passwd_hash(const char *, char *, size_t);
-int		 passwd_verify(const char *, const char *);
-int		 passwd_needs_rehash(const char *);
-void		 passwd_burn(const char *);
-
-/* crypto.c */
-#define CRYPTO_TOKEN_MAX	64
-void		 crypto_sha256(const void *, size_t, unsigned char [32]);
-void		 crypto_hmac_sha256(const void *, size_t, const void *, size_t,
-		    unsigned char [32]);
-size_t		 crypto_b64url_encode(const unsigned char *, size_t, char *);
-long		 crypto_b64url_decode(const char *, size_t, unsigned char *,
-		    size_t);
-int		 crypto_token_new(const char *, char *);
-void		 crypto_token_hash_hex(const char *, char [67]);
-#define CRYPTO_SEAL_OVERHEAD	28	/* nonce 12 + tag 16 */
-long		 crypto_seal(const unsigned char [32], const void *, size_t,
-		    unsigned char *);
-long		 crypto_open(const unsigned char [32], const unsigned char *,
-		    size_t, unsigned char *);
 
 /*
  * buf.c: a growable byte buffer with a hard cap.  Appends past the cap
@@ -139,6 +121,7 @@ enum log_level {
 };
 int		 log_level_parse(const char *, enum log_level *);
 void		 log_init(const char *, enum log_level);
+int		 log_enabled(enum log_level);
 void		 log_set_rid(const char *);
 void		 log_msg(enum log_level, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -147,6 +130,158 @@ void		 log_scrub(const char *, char *, size_t);
 #define log_warnx(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+/* crypto.c */
+#define CRYPTO_TOKEN_MAX	64
+void		 crypto_sha256(const void *, size_t, unsigned char [32]);
+void		 crypto_hmac_sha256(const void *, size_t, const void *, size_t,
+		    unsigned char [32]);
+size_t		 crypto_b64url_encode(const unsigned char *, size_t, char *);
+long		 crypto_b64url_decode(const char *, size_t, unsigned char *,
+		    size_t);
+int		 crypto_token_new(const char *, char *);
+void		 crypto_token_hash_hex(const char *, char [67]);
+#define CRYPTO_SEAL_OVERHEAD	28	/* nonce 12 + tag 16 */
+long		 crypto_seal(const unsigned char [32], const void *, size_t,
+		    unsigned char *);
+long		 crypto_open(const unsigned char [32], const unsigned char *,
+		    size_t, unsigned char *);
+
+/* jwt.c: HS256 access tokens, claims checked here (not by libjwt). */
+struct jwt_claims {
+	char	 sub[40];
+	char	 tid[40];
+	char	 role[16];
+	char	 jti[64];
+	long	 exp;
+	long	 iat_ms;		/* issue time in milliseconds */
+};
+int		 jwt_issue(const char *, const char *, const char *, char **,
+		    time_t *);
+int		 jwt_verify(const char *, struct jwt_claims *, const char **);
+
+/* passwd.c */
+#define PASSWD_MIN_CHARS	12
+#define PASSWD_MAX_CHARS	1024
+#define PASSWD_ENCODED_MAX	128
+int		 passwd_check_new(const char *, const char **);
+int		 passwd_hash(const char *, char *, size_t);
+int		 passwd_verify(const char *, const char *);
+int		 passwd_needs_rehash(const char *);
+void		 passwd_burn(const char *);
+
+/* http-parse.c: pure parsers of untrusted request data. */
+struct kv {
+	char	*key;
+	char	*val;
+	size_t	 vallen;
+};
+struct kvlist {
+	struct kv	*kv;
+	size_t		 n;
+};
+int		 http_urldecode(char *, size_t *, int);
+int		 http_parse_pairs(struct arena *, const char *, size_t, int,
+		    struct kvlist *, const char **);
+int		 http_parse_cookies(struct arena *, const char *,
+		    struct kvlist *, const char **);
+const char	*http_kv_get(const struct kvlist *, const char *);
+int		 http_utf8_valid(const char *, size_t);
+int		 http_json_valid(const char *, size_t);
+size_t		 http_utf8_chars(const char *);
+int		 http_rid_valid(const char *);
+int		 http_media_type_is(const char *, const char *);
+const char	*http_status_text(int);
+
+/*
+ * http-escape.c: escapers named by the context they write into.  Each
+ * appends to a capped buffer (an append past the cap sets b->toobig).
+ */
+void		 http_html_text(struct buf *, const char *);
+void		 http_html_attr(struct buf *, const char *);
+void		 http_url_arg(struct buf *, const char *);
+void		 http_query_pair(struct buf *, const char *, const char *);
+void		 http_json_str(struct buf *, const char *);
+
+/*
+ * valid.c: validation at the edge, pure.  One table of fields per
+ * operation (enum vop), shared by the API (a JSON body) and the portal
+ * (a form); a failure is described, never answered, here.
+ */
+enum vtype {
+	V_STRING,		/* min..max characters, no control characters */
+	V_EMAIL,
+	V_PASSWORD,		/* any text up to 1024 characters */
+	V_ENUM,			/* one of choices */
+	V_UUID,
+	V_INT,			/* min..max */
+	V_BOOL,
+	V_SCOPES,		/* array of scope names, into a bit set */
+	V__MAX
+};
+struct vfield {
+	const char		*name;
+	enum vtype		 type;
+	int			 required;
+	size_t			 min, max;
+	const char *const	*choices;
+};
+struct vvalue {
+	int		 present;
+	const char	*s;		/* borrowed from the input */
+	long long	 i;
+};
+struct vfail {
+	const char	*param;		/* the field, borrowed */
+	const char	*code;		/* "missing_parameter", ... */
+	char		 message[192];	/* "<param> <what>." */
+};
+enum vop {
+	VOP_REGISTER,		/* email, password, organization, name */
+	VOP_LOGIN,		/* email, password, tenant_id */
+	VOP_REFRESH,		/* refresh_token */
+	VOP_PASSWORD,		/* current_password, new_password */
+	VOP_INVITE,		/* email, role */
+	VOP_ACCEPT,		/* token, password, name */
+	VOP_ROLE,		/* role */
+	VOP_KEY_CREATE,		/* name, scopes */
+	VOP__MAX
+};
+#define VOP_FIELDS_MAX	8
+struct vop_def {
+	const struct vfield	*fields;
+	size_t			 n;
+};
+extern const struct vop_def	valid_ops[VOP__MAX];
+/* Scopes of API keys: bit i is the scope named valid_scope_name(1 << i). */
+#define SCOPE_USAGE_WRITE	0x01
+#define SCOPE_USAGE_READ	0x02
+#define SCOPE_ENTITLEMENTS_READ	0x04
+#define SCOPE_BILLING_READ	0x08
+#define SCOPE__MAX		4
+#define SCOPE_ALL		((1 << SCOPE__MAX) - 1)
+int		 valid_email(const char *);
+int		 valid_uuid(const char *);
+int		 valid_choice(const char *, const char *const *);
+int		 valid_time(const char *);
+int		 valid_scope_bit(const char *);
+const char	*valid_scope_name(int);
+const char	*valid_scope_next(int, int *);
+int		 valid_json(struct json_object *, enum vop, struct vvalue *,
+		    struct vfail *);
+size_t		 valid_form(const struct kvlist *, enum vop, struct vvalue *,
+		    struct vfail *, size_t);
+int		 valid_list_args(const struct kvlist *, int *, const char **,
+		    struct vfail *);
+struct audit_filter {
+	const char	*action;
+	const char	*actor;
+	const char	*from;
+	const char	*to;
+	const char	*after;
+};
+int		 valid_audit_filter(const struct kvlist *,
+		    struct audit_filter *, int *, struct vfail *);
 
 /*
  * conf.c: configuration from the environment and the TOLLGATE_CONFIG
@@ -177,6 +312,9 @@ struct conf {
 	int		 login_fail_max;
 	int		 session_idle_s;
 	int		 session_max_s;
+	int		 past_due_grace_days;
+	char		*metrics_allow;
+	char		*metrics_token;
 	/* Keys of later milestones, accepted and checked already. */
 	char		*oauth_state_secret;
 	char		*stripe_secret_key;
@@ -192,36 +330,6 @@ int		 conf_require(const struct conf *, const char *, const char **);
 void		 conf_free(struct conf *);
 extern struct conf	 conf;
 
-/*
- * serve.c: the master.  Binds (or inherits) the listening socket, forks
- * responders and keeps their number, reloads and stops.
- */
-int		 serve_main(int, char *[]);
-int		 serve_drop_root(const char *, const char **);
-
-/* http-parse.c: pure parsers of untrusted request data. */
-struct kv {
-	char	*key;
-	char	*val;
-	size_t	 vallen;
-};
-struct kvlist {
-	struct kv	*kv;
-	size_t		 n;
-};
-int		 http_urldecode(char *, size_t *, int);
-int		 http_parse_pairs(struct arena *, const char *, size_t, int,
-		    struct kvlist *, const char **);
-int		 http_parse_cookies(struct arena *, const char *,
-		    struct kvlist *, const char **);
-const char	*http_kv_get(const struct kvlist *, const char *);
-int		 http_utf8_valid(const char *, size_t);
-int		 http_json_valid(const char *, size_t);
-size_t		 http_utf8_chars(const char *);
-int		 http_rid_valid(const char *);
-int		 http_media_type_is(const char *, const char *);
-const char	*http_status_text(int);
-
 /* ratelimit.c: per-host limits in shared memory. */
 struct rl_result {
 	int	 limit;
@@ -233,8 +341,75 @@ int		 rl_hit(const char *, int, int, time_t, struct rl_result *);
 int		 rl_peek(const char *, int, time_t);
 
 /*
- * Who is making the request, filled by auth.c before the handler runs.
- * Strings are empty when not applicable.
+ * metrics.c: the responders' counters in shared memory (mapped by the
+ * master before it forks, like the rate-limit table), rendered in the
+ * Prometheus text format.  Slot "nroutes" counts unrouted requests.
+ */
+enum metric {
+	METRIC_DB_ROUND_TRIPS,
+	METRIC_RATE_LIMITED,
+	METRIC_RESPONDER_RESTARTS,
+	METRIC_IDEM_REPLAYS,
+	METRIC__MAX
+};
+int		 metrics_init(size_t);
+void		 metrics_labels(const char *const *, size_t);
+void		 metrics_add(enum metric, unsigned long);
+void		 metrics_request(size_t, int, double);
+int		 metrics_render(struct buf *);
+
+/*
+ * db.c: the process's one connection (opened lazily, re-opened after a
+ * failure), transactions scoped to a tenant, prepared statements and
+ * round trips.  SQL passed here is always a string literal (checksrc).
+ */
+enum db_rc {
+	DB_OK = 0,
+	DB_NOTFOUND = 1,	/* no such row */
+	DB_CONFLICT = 2,	/* a unique constraint refused the row */
+	DB_INVALID = 3,		/* a value the database refused: 400 */
+	DB_ERROR = -1,		/* a bug or a refused statement: 500 */
+	DB_UNAVAILABLE = -2	/* the server cannot be reached: 503 */
+};
+/* A timestamptz column as RFC 3339 text in UTC, in a SELECT list. */
+#define DB_TS(c)	"to_char(" c " AT TIME ZONE 'UTC', " \
+			"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* One statement of a pipelined round trip (db_begin_with). */
+struct db_call {
+	const char		*sql;
+	int			 n;
+	const char *const	*vals;
+	struct pg_result	*res;	/* out: owned by the request */
+};
+const char	*db_strerror(enum db_rc);
+struct pg_conn	*db_conn(void);
+void		 db_close(void);
+enum db_rc	 db_exec(struct req *, const char *, int, const char *const *,
+		    struct pg_result **);
+enum db_rc	 db_begin(struct req *, const char *);
+enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
+		    size_t);
+enum db_rc	 db_commit(struct req *);
+void		 db_rollback(struct req *);
+enum db_rc	 db_restart(struct req *);
+enum db_rc	 db_ping(struct req *);
+int		 db_role_check(const char **);
+enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
+		    struct pg_result **);
+const char	*db_get(const struct pg_result *, int, int);
+int		 db_nrows(const struct pg_result *);
+enum db_rc	 db_list(struct req *, const char *, int, const char **, int,
+		    struct pg_result **, int *, int *);
+int		 db_bool(const struct pg_result *, int, int);
+long long	 db_int(const struct pg_result *, int, int);
+
+/*
+ * fcgi-req.c: struct req, one unit of work: a request answered by a
+ * responder, or a job of the worker or of an admin command.  It owns
+ * everything allocated while the work is done (its arena, buffers, the
+ * parsed body, database results) and req_release() frees it all at the
+ * end of each unit.  Here: parsing the FastCGI parameters and the body
+ * with caps, and the response helpers (JSON, errors, redirects).
  */
 enum principal {
 	PRINCIPAL_NONE,
@@ -251,6 +426,10 @@ enum role {
 	ROLE_OWNER,
 	ROLE__MAX
 };
+/*
+ * Who is making the request, filled by auth.c before the handler runs.
+ * Strings are empty when not applicable.
+ */
 struct auth {
 	enum principal	 kind;
 	enum role	 role;
@@ -258,21 +437,18 @@ struct auth {
 	char		 user_id[40];
 	char		 tenant_id[40];
 	char		 key_id[40];
+	char		 key_hash[67];	/* a presented API key, until bound */
 	char		 session_id[40];
 	char		 actor[264];	/* e-mail or key label, for audit */
 	char		 csrf[48];	/* the form token for this session */
 	long long	 token_iat_ms;	/* access token's issue time, or 0 */
 };
-
-/*
- * fcgi-req.c: one request, its parsed input, its response, and the
- * arena that owns everything allocated while answering it.
- */
 enum auth_kind {
 	AUTH_NONE,		/* public, unlimited (health, plans) */
 	AUTH_IP,		/* public, limited per IP (register, login) */
 	AUTH_USER,		/* access token of a user */
 	AUTH_API,		/* access token or API key with the scope */
+	AUTH_METRICS,		/* configured addresses or the metrics token */
 	AUTH_PAGE_PUBLIC,	/* portal page before login: pre-session CSRF */
 	AUTH_PAGE,		/* portal page: session cookie, CSRF on POST */
 	AUTH__MAX
@@ -323,7 +499,10 @@ struct req {
 	const char	*path_params[REQ_PATH_SEGS];
 	size_t		 npath_params;
 	enum resp_kind	 resp_kind;
+	/* The transaction: the pipeline commits it unless refused. */
 	int		 in_tx;		/* a transaction is open */
+	int		 refused;	/* a refusal was answered */
+	unsigned int	 round_trips;	/* to the database, this request */
 	struct auth	 auth;
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
 	/* Mail to send once the answer is committed and delivered. */
@@ -339,28 +518,360 @@ struct req {
 	struct req_header headers[REQ_HEADERS_MAX];
 	size_t		 nheaders;
 	struct buf	 out;
-	/* Private to the responder loop. */
-	void		*fcgx;
 };
 void		 req_init(struct req *);
+void		 req_init_job(struct req *, const char *);
+void		 req_job(struct req *, const char *);
+void		 req_free(struct req *);
 int		 req_from_params(struct req *, char **, const char **);
+void		 req_set_id(struct req *, const char *);
+const char	*req_param(char **, const char *);
 void		 req_header(struct req *, const char *, const char *);
 void		 req_json(struct req *, int, struct json_object *);
+void		 req_refuse(struct req *);
 void		 req_error(struct req *, int, const char *, const char *,
 		    const char *, const char *);
 void		 req_error_from_db(struct req *, int);
+void		 req_error_valid(struct req *, const struct vfail *);
 void		 req_redirect(struct req *, const char *);
 int		 req_read_body(struct req *, int (*)(void *, char *, int),
 		    void *);
 int		 req_parse_body(struct req *, enum body_kind);
 void		 req_render_head(struct req *, struct buf *);
-void		 req_log(const struct req *);
 void		 req_release(struct req *);
-int		 req_responder_loop(int);
+
+/* db-tenant.c: users, tenants and memberships. */
+struct user {
+	const char	*user_id;
+	const char	*email;
+	const char	*name;
+	const char	*password_hash;
+};
+struct membership {
+	const char	*tenant_id;
+	const char	*role;
+	const char	*tenant_name;
+};
+struct tenant {
+	const char	*tenant_id;
+	const char	*name;
+	const char	*plan;		/* plan whose entitlements apply */
+	const char	*plan_name;
+	const char	*status;
+	const char	*created_at;
+	int		 seats;
+	int		 rate_limit;
+	int		 rate_per_seat;
+	long long	 seat_limit;	/* -1: unlimited */
+};
+struct member {
+	const char	*user_id;
+	const char	*email;
+	const char	*name;
+	const char	*role;
+	const char	*created_at;
+};
+struct bind_user {
+	const char	*role;
+	const char	*email;
+	long long	 password_changed_ms;
+};
+enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
+enum db_rc	 db_user_get(struct req *, const char *, struct user *);
+enum db_rc	 db_user_create(struct req *, const char *, const char *,
+		    const char *, const char **);
+enum db_rc	 db_user_set_password(struct req *, const char *, const char *,
+		    int);
+enum db_rc	 db_user_revoke_all(struct req *, const char *);
+enum db_rc	 db_user_tenants(struct req *, const char *,
+		    struct membership **, size_t *);
+enum db_rc	 db_tenant_create(struct req *, const char *, const char *);
+void		 db_tenant_call(struct db_call *);
+int		 db_tenant_fill(const struct pg_result *, struct tenant *);
+enum db_rc	 db_tenant_get(struct req *, struct tenant *);
+enum db_rc	 db_tenant_bind_user(struct req *, const char *, const char *,
+		    struct bind_user *, struct tenant *);
+enum db_rc	 db_tenant_lock(struct req *);
+enum db_rc	 db_tenant_seats(struct req *, int *, int *);
+enum db_rc	 db_membership_add(struct req *, const char *, const char *,
+		    const char *);
+enum db_rc	 db_membership_role(struct req *, const char *, const char **,
+		    const char **, long long *);
+enum db_rc	 db_members_list(struct req *, int, const char *,
+		    struct member **, size_t *, int *);
+enum db_rc	 db_member_get(struct req *, const char *, struct member *);
+enum db_rc	 db_owners_lock(struct req *, int *);
+enum db_rc	 db_membership_set_role(struct req *, const char *,
+		    const char *);
+enum db_rc	 db_membership_delete(struct req *, const char *);
+
+/* db-token.c: refresh tokens. */
+struct refresh {
+	const char	*token_id;
+	const char	*user_id;
+	const char	*family;
+	int		 expired;
+	int		 rotated;
+	int		 revoked;
+};
+enum db_rc	 db_refresh_create(struct req *, const char *, const char *,
+		    const char *, const char *, int, const char **);
+enum db_rc	 db_refresh_find(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_refresh_lock(struct req *, const char *, struct refresh *);
+enum db_rc	 db_refresh_rotated(struct req *, const char *, const char *);
+enum db_rc	 db_refresh_revoke_family(struct req *, const char *);
+
+/* db-session.c: portal sessions. */
+struct session {
+	const char	*tenant_id;
+	const char	*session_id;
+	const char	*user_id;
+};
+enum db_rc	 db_session_find(struct req *, const char *, int,
+		    struct session *);
+enum db_rc	 db_session_create(struct req *, const char *, const char *,
+		    int, const char **);
+enum db_rc	 db_session_revoke(struct req *, const char *);
+
+/* db-apikey.c: tenant API keys and platform keys. */
+struct apikey_auth {
+	int		 platform;
+	const char	*tenant_id;	/* the bound tenant, or NULL */
+	const char	*key_id;
+	int		 scopes;
+};
+struct apikey {
+	const char	*key_id;
+	const char	*name;
+	const char	*prefix;
+	const char	*created_at;
+	const char	*last_used_at;
+	int		 scopes;	/* bits */
+};
+enum db_rc	 db_apikey_find(struct req *, const char *,
+		    struct apikey_auth *);
+enum db_rc	 db_apikey_bind(struct req *, const char *, const char *,
+		    struct apikey_auth *, struct tenant *);
+enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
+		    const char *, int, const char *, struct apikey *);
+enum db_rc	 db_apikey_list(struct req *, int, const char *,
+		    struct apikey **, size_t *, int *);
+enum db_rc	 db_apikey_revoke(struct req *, const char *, const char **);
+enum db_rc	 db_platform_key_create(struct req *, const char *,
+		    const char *, const char *, int, const char **);
+
+/* db-invitation.c */
+struct invitation {
+	const char	*invitation_id;
+	const char	*email;
+	const char	*role;
+	const char	*created_at;
+	const char	*expires_at;
+	const char	*tenant_name;
+	int		 live;		/* pending and not expired */
+};
+enum db_rc	 db_invitation_create(struct req *, const char *, const char *,
+		    const char *, const char *, int, struct invitation *);
+enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_invitation_lock(struct req *, const char *,
+		    struct invitation *);
+enum db_rc	 db_invitation_accepted(struct req *, const char *);
+enum db_rc	 db_invitation_revoke(struct req *, const char *, int);
+enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
+		    size_t *);
+enum db_rc	 db_invitation_pending_for(struct req *, const char *);
+
+/* db-idem.c */
+struct idem {
+	const char	*hash_hex;	/* request hash, hex */
+	int		 status;
+	int		 expired;
+	unsigned char	*response;	/* sealed answer, owned by the request */
+	size_t		 response_len;
+};
+enum db_rc	 db_idem_claim(struct req *, const char *, const char *, int *);
+enum db_rc	 db_idem_get(struct req *, const char *, struct idem *);
+enum db_rc	 db_idem_delete(struct req *, const char *);
+enum db_rc	 db_idem_store(struct req *, const char *, int,
+		    const unsigned char *, size_t);
+enum db_rc	 db_prune_idempotency(struct req *, long long *);
+
+/* db-audit.c */
+struct audit_event {
+	const char	*event_id;
+	const char	*at;
+	const char	*actor;
+	const char	*actor_user_id;
+	const char	*action;
+	const char	*target;
+	const char	*ip;
+	const char	*request_id;
+	const char	*details;
+};
+enum db_rc	 db_audit_add(struct req *, const char *, const char *,
+		    const char *);
+enum db_rc	 db_audit_list(struct req *, const struct audit_filter *, int,
+		    struct audit_event **, size_t *, int *);
+enum db_rc	 db_prune_auth(struct req *, long long *);
+
+/* db-migrate.c */
+int		 db_migrate_run(const char *, const char *, int);
+
+/*
+ * auth.c: who is asking, and may they.  auth_identify() runs before
+ * the body, auth_bind() after it; auth_key_refuse_unknown() lets an
+ * unknown key win over a bad body.  0, or -1 with the answer set.
+ */
+struct route;
+enum role	 auth_role_parse(const char *);
+const char	*auth_role_name(enum role);
+void		 auth_csrf_token(const char *, char [48]);
+void		 auth_csrf_refresh(struct req *);
+int		 auth_rate(struct req *, const char *, int);
+int		 auth_identify(struct req *, const struct route *);
+void		 auth_key_refuse_unknown(struct req *);
+int		 auth_bind(struct req *, const struct route *);
+enum db_rc	 auth_tenant(struct req *, const struct tenant **);
+void		 auth_set_cookie(struct req *, const char *, const char *, int);
+
+/* idem.c: Idempotency-Key on creating POSTs. */
+int		 idem_begin(struct req *);
+void		 idem_finish(struct req *);
+
+/* mail.c */
+int		 mail_send(const char *, const char *, const char *);
+void		 mail_invitation(struct req *, const char *, const char *);
+void		 mail_after_request(struct req *);
+
+/* tmpl.c: ClearSilver pages, escaping by default. */
+void		 tmpl_set(struct req *, const char *, const char *);
+void		 tmpl_set_int(struct req *, const char *, long long);
+void		 tmpl_set_row(struct req *, const char *, size_t, const char *,
+		    const char *);
+void		 tmpl_render(struct req *, int, const char *);
+
+/*
+ * acct.c: account operations shared by the API and the portal.  They
+ * return 0, or -1 with a struct fail describing the answer.
+ */
+struct fail {
+	int		 status;
+	const char	*code;
+	const char	*message;
+	const char	*param;		/* the field at fault, or NULL */
+	int		 db;		/* an enum db_rc, or 0 */
+};
+struct tokens {
+	const char	*access_token;
+	const char	*refresh_token;
+	const char	*refresh_id;
+	time_t		 expires_at;
+	const char	*user_id;
+	const char	*tenant_id;
+	const char	*role;
+};
+struct login {
+	struct user	 user;
+	const char	*tenant_id;
+	const char	*tenant_name;
+	const char	*role;
+};
+void		 acct_answer(struct req *, const struct fail *);
+int		 acct_register(struct req *, struct fail *, const char *,
+		    const char *, const char *, const char *);
+int		 acct_issue_tokens(struct req *, struct fail *, struct tokens *);
+int		 acct_authenticate(struct req *, struct fail *, const char *,
+		    const char *, const char *, struct login *);
+void		 acct_audit_login_failure(struct req *, const char *,
+		    const char *, const char *);
+void		 acct_rehash(struct req *, const struct user *, const char *);
+int		 acct_refresh(struct req *, struct fail *, const char *,
+		    struct tokens *);
+int		 acct_logout(struct req *, struct fail *, const char *);
+int		 acct_invite(struct req *, struct fail *, const char *,
+		    const char *, struct invitation *, const char **);
+int		 acct_invitation_open(struct req *, struct fail *, const char *,
+		    struct invitation *);
+int		 acct_accept(struct req *, struct fail *, const char *,
+		    const char *, const char *);
+int		 acct_set_role(struct req *, struct fail *, const char *,
+		    const char *, struct member *);
+int		 acct_remove(struct req *, struct fail *, const char *);
+int		 acct_key_create(struct req *, struct fail *, const char *, int,
+		    struct apikey *, const char **);
+int		 acct_key_revoke(struct req *, struct fail *, const char *);
+int		 acct_password_change(struct req *, struct fail *,
+		    const char *, const char *);
+int		 acct_session_start(struct req *, struct fail *);
+int		 acct_session_end(struct req *, struct fail *);
+
+/* api.c: helpers shared by the JSON handlers. */
+void		 api_str(struct json_object *, const char *, const char *);
+void		 api_time(struct json_object *, const char *, time_t);
+void		 api_list(struct req *, struct json_object *, int);
+int		 api_input(struct req *, enum vop, struct vvalue *);
+struct json_object *api_tokens_json(const struct tokens *, const char *,
+		    const char *);
+struct json_object *api_scopes_json(int);
+int		 api_list_args(struct req *, int *, const char **);
+
+/* api-auth.c */
+void		 api_auth_register(struct req *);
+void		 api_auth_login(struct req *);
+void		 api_auth_refresh(struct req *);
+void		 api_auth_logout(struct req *);
+void		 api_auth_me(struct req *);
+void		 api_auth_password(struct req *);
+
+/* api-team.c */
+void		 api_members_list(struct req *);
+void		 api_members_invite(struct req *);
+void		 api_invitations_accept(struct req *);
+void		 api_members_update(struct req *);
+void		 api_members_delete(struct req *);
+void		 api_keys_list(struct req *);
+void		 api_keys_create(struct req *);
+void		 api_keys_delete(struct req *);
+void		 api_audit_list(struct req *);
+
+/* api-health.c: liveness and the metrics. */
+void		 api_health(struct req *);
+void		 api_metrics(struct req *);
+
+/* page.c and page-*.c: the portal. */
+const char	*page_form(struct req *, const char *);
+size_t		 page_input(struct req *, enum vop, const struct kvlist *,
+		    struct vvalue *);
+void		 page_layout(struct req *, const char *, const char *);
+void		 page_flash_take(struct req *);
+void		 page_flash(struct req *, const char *);
+void		 page_fail(struct req *, const struct fail *, const char *);
+void		 page_root(struct req *);
+void		 page_soon(struct req *);
+void		 page_login(struct req *);
+void		 page_login_post(struct req *);
+void		 page_register(struct req *);
+void		 page_register_post(struct req *);
+void		 page_logout(struct req *);
+void		 page_invite(struct req *);
+void		 page_invite_post(struct req *);
+void		 page_dashboard(struct req *);
+void		 page_team(struct req *);
+void		 page_team_invite(struct req *);
+void		 page_team_role(struct req *);
+void		 page_team_remove(struct req *);
+void		 page_team_revoke(struct req *);
+void		 page_keys(struct req *);
+void		 page_keys_create(struct req *);
+void		 page_keys_revoke(struct req *);
+void		 page_audit(struct req *);
 
 /* route.c: the route table and its lookup. */
 enum route_id {
 	ROUTE_HEALTH,
+	ROUTE_METRICS,
 	ROUTE_AUTH_REGISTER,
 	ROUTE_AUTH_LOGIN,
 	ROUTE_AUTH_REFRESH,
@@ -423,390 +934,25 @@ enum route_match route_lookup(const char *, const char *, int *,
 		    const char **, size_t *, struct arena *, char *, size_t);
 void		 route_dispatch(struct req *);
 
-/* auth.c */
-enum role	 auth_role_parse(const char *);
-const char	*auth_role_name(enum role);
-void		 auth_csrf_token(const char *, char [48]);
-void		 auth_csrf_refresh(struct req *);
-int		 auth_rate(struct req *, const char *, int);
-int		 auth_identify(struct req *, const struct route *);
-int		 auth_bind(struct req *, const struct route *);
-enum db_rc	 auth_tenant(struct req *, const struct tenant **);
-void		 auth_set_cookie(struct req *, const char *, const char *, int);
+/*
+ * responder.c: the pipeline.  Accepts one connection at a time, runs
+ * a request through routing, authentication, the body, idempotency and
+ * the handler, owns the transaction's end (commit unless refused),
+ * sends the answer, logs it and counts it.
+ */
+int		 responder_loop(int);
 
 /*
- * db.c: the responder's one connection (opened lazily, re-opened after
- * a failure) and transactions scoped to a tenant.
+ * serve.c: the master.  Binds (or inherits) the listening socket, forks
+ * responders and keeps their number, reloads and stops.
  */
-enum db_rc {
-	DB_OK = 0,
-	DB_NOTFOUND = 1,	/* no such row */
-	DB_CONFLICT = 2,	/* a unique constraint refused the row */
-	DB_INVALID = 3,		/* a value the database refused: 400 */
-	DB_ERROR = -1,		/* a bug or a refused statement: 500 */
-	DB_UNAVAILABLE = -2	/* the server cannot be reached: 503 */
-};
-struct pg_conn	*db_conn(void);
-void		 db_close(void);
-enum db_rc	 db_exec(struct req *, const char *, int, const char *const *,
-		    struct pg_result **);
-enum db_rc	 db_begin(struct req *, const char *);
-enum db_rc	 db_commit(struct req *);
-void		 db_rollback(struct req *);
-enum db_rc	 db_ping(struct req *);
-int		 db_role_check(const char **);
-enum db_rc	 db_row(struct req *, const char *, int, const char *const *,
-		    struct pg_result **);
-const char	*db_get(const struct pg_result *, int, int);
-int		 db_nrows(const struct pg_result *);
-enum db_rc	 db_list(struct req *, const char *, int, const char **, int,
-		    struct pg_result **, int *, int *);
-int		 db_bool(const struct pg_result *, int, int);
-long long	 db_int(const struct pg_result *, int, int);
-
-/* db-migrate.c */
-int		 db_migrate_run(const char *, const char *, int);
-
-/* valid.c: one table of fields per handler, checked at the edge. */
-enum vtype {
-	V_STRING,		/* min..max characters, no control characters */
-	V_EMAIL,
-	V_PASSWORD,		/* any text up to 1024 characters */
-	V_ENUM,			/* one of choices */
-	V_UUID,
-	V_INT,			/* min..max */
-	V_BOOL,
-	V_SCOPES,		/* array of scope names, into a bit set */
-	V__MAX
-};
-struct vfield {
-	const char		*name;
-	enum vtype		 type;
-	int			 required;
-	size_t			 min, max;
-	const char *const	*choices;
-};
-struct vvalue {
-	int		 present;
-	const char	*s;		/* borrowed from r->json */
-	long long	 i;
-};
-#define SCOPE_USAGE_WRITE	0x01
-#define SCOPE_USAGE_READ	0x02
-#define SCOPE_ENTITLEMENTS_READ	0x04
-#define SCOPE_BILLING_READ	0x08
-int		 valid_email(const char *);
-int		 valid_uuid(const char *);
-int		 valid_choice(const char *, const char *const *);
-int		 valid_scope_bit(const char *);
-const char	*valid_scope_name(int);
-int		 valid_json(struct req *, const struct vfield *, size_t,
-		    struct vvalue *);
-int		 valid_list_args(struct req *, int *, const char **);
-
-/* db-tenant.c */
-struct user {
-	const char	*user_id;
-	const char	*email;
-	const char	*name;
-	const char	*password_hash;
-};
-struct membership {
-	const char	*tenant_id;
-	const char	*role;
-	const char	*tenant_name;
-};
-struct tenant {
-	const char	*tenant_id;
-	const char	*name;
-	const char	*plan;		/* plan whose entitlements apply */
-	const char	*plan_name;
-	const char	*status;
-	const char	*created_at;
-	int		 seats;
-	int		 rate_limit;
-	int		 rate_per_seat;
-	long long	 seat_limit;	/* -1: unlimited */
-};
-struct member {
-	const char	*user_id;
-	const char	*email;
-	const char	*name;
-	const char	*role;
-	const char	*created_at;
-};
-enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
-enum db_rc	 db_user_get(struct req *, const char *, struct user *);
-enum db_rc	 db_user_create(struct req *, const char *, const char *,
-		    const char *, const char **);
-enum db_rc	 db_user_set_password(struct req *, const char *, const char *,
-		    int);
-enum db_rc	 db_user_revoke_all(struct req *, const char *);
-enum db_rc	 db_user_tenants(struct req *, const char *,
-		    struct membership **, size_t *);
-enum db_rc	 db_tenant_create(struct req *, const char *, const char *);
-enum db_rc	 db_tenant_get(struct req *, struct tenant *);
-enum db_rc	 db_tenant_lock(struct req *);
-enum db_rc	 db_tenant_seats(struct req *, int *, int *);
-enum db_rc	 db_membership_add(struct req *, const char *, const char *,
-		    const char *);
-enum db_rc	 db_membership_role(struct req *, const char *, const char **,
-		    const char **, long long *);
-enum db_rc	 db_members_list(struct req *, int, const char *,
-		    struct member **, size_t *, int *);
-enum db_rc	 db_member_get(struct req *, const char *, struct member *);
-enum db_rc	 db_owners_lock(struct req *, int *);
-enum db_rc	 db_membership_set_role(struct req *, const char *,
-		    const char *);
-enum db_rc	 db_membership_delete(struct req *, const char *);
-
-/* db-auth.c */
-struct refresh {
-	const char	*token_id;
-	const char	*user_id;
-	const char	*family;
-	int		 expired;
-	int		 rotated;
-	int		 revoked;
-};
-struct apikey_auth {
-	int		 platform;
-	const char	*tenant_id;	/* NULL for a platform key */
-	const char	*key_id;
-	int		 scopes;
-};
-struct apikey {
-	const char	*key_id;
-	const char	*name;
-	const char	*prefix;
-	const char	*created_at;
-	const char	*last_used_at;
-	int		 scopes;	/* bits */
-};
-struct session {
-	const char	*tenant_id;
-	const char	*session_id;
-	const char	*user_id;
-};
-struct invitation {
-	const char	*invitation_id;
-	const char	*email;
-	const char	*role;
-	const char	*created_at;
-	const char	*expires_at;
-	const char	*tenant_name;
-	int		 live;		/* pending and not expired */
-};
-enum db_rc	 db_refresh_create(struct req *, const char *, const char *,
-		    const char *, const char *, int, const char **);
-enum db_rc	 db_refresh_find(struct req *, const char *, const char **,
-		    const char **);
-enum db_rc	 db_refresh_lock(struct req *, const char *, struct refresh *);
-enum db_rc	 db_refresh_rotated(struct req *, const char *, const char *);
-enum db_rc	 db_refresh_revoke_family(struct req *, const char *);
-enum db_rc	 db_apikey_find(struct req *, const char *,
-		    struct apikey_auth *);
-enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
-		    const char *, int, const char *, struct apikey *);
-enum db_rc	 db_apikey_list(struct req *, int, const char *,
-		    struct apikey **, size_t *, int *);
-enum db_rc	 db_apikey_revoke(struct req *, const char *, const char **);
-enum db_rc	 db_platform_key_create(struct req *, const char *,
-		    const char *, const char *, int, const char **);
-enum db_rc	 db_tenant_exists(struct req *, const char *);
-enum db_rc	 db_session_find(struct req *, const char *, int,
-		    struct session *);
-enum db_rc	 db_session_create(struct req *, const char *, const char *,
-		    int, const char **);
-enum db_rc	 db_session_revoke(struct req *, const char *);
-enum db_rc	 db_invitation_create(struct req *, const char *, const char *,
-		    const char *, const char *, int, struct invitation *);
-enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
-		    const char **);
-enum db_rc	 db_invitation_lock(struct req *, const char *,
-		    struct invitation *);
-enum db_rc	 db_invitation_accepted(struct req *, const char *);
-enum db_rc	 db_invitation_revoke(struct req *, const char *, int);
-enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
-		    size_t *);
-enum db_rc	 db_invitation_pending_for(struct req *, const char *);
-
-/* db-idem.c */
-struct idem {
-	const char	*hash_hex;	/* request hash, hex */
-	int		 status;
-	int		 expired;
-	unsigned char	*response;	/* sealed answer, owned by the request */
-	size_t		 response_len;
-};
-enum db_rc	 db_idem_claim(struct req *, const char *, const char *, int *);
-enum db_rc	 db_idem_get(struct req *, const char *, struct idem *);
-enum db_rc	 db_idem_delete(struct req *, const char *);
-enum db_rc	 db_idem_store(struct req *, const char *, int,
-		    const unsigned char *, size_t);
-enum db_rc	 db_prune_idempotency(struct req *, long long *);
-
-/* idem.c: Idempotency-Key on creating POSTs. */
-int		 idem_begin(struct req *);
-void		 idem_finish(struct req *);
-
-/* db-audit.c */
-struct audit_filter {
-	const char	*action;
-	const char	*actor;
-	const char	*from;
-	const char	*to;
-	const char	*after;
-};
-struct audit_event {
-	const char	*event_id;
-	const char	*at;
-	const char	*actor;
-	const char	*actor_user_id;
-	const char	*action;
-	const char	*target;
-	const char	*ip;
-	const char	*request_id;
-	const char	*details;
-};
-enum db_rc	 db_audit_add(struct req *, const char *, const char *,
-		    const char *);
-enum db_rc	 db_audit_list(struct req *, const struct audit_filter *, int,
-		    struct audit_event **, size_t *, int *);
-enum db_rc	 db_prune_auth(struct req *, long long *);
-
-/*
- * acct.c: account operations shared by the API and the portal.  They
- * return 0, or -1 with a struct fail describing the answer.
- */
-struct fail {
-	int		 status;
-	const char	*code;
-	const char	*message;
-	const char	*param;		/* the field at fault, or NULL */
-	int		 db;		/* an enum db_rc, or 0 */
-};
-struct tokens {
-	const char	*access_token;
-	const char	*refresh_token;
-	const char	*refresh_id;
-	time_t		 expires_at;
-	const char	*user_id;
-	const char	*tenant_id;
-	const char	*role;
-};
-struct login {
-	struct user	 user;
-	const char	*tenant_id;
-	const char	*tenant_name;
-	const char	*role;
-};
-void		 acct_answer(struct req *, const struct fail *);
-int		 acct_register(struct req *, struct fail *, const char *,
-		    const char *, const char *, const char *);
-int		 acct_issue_tokens(struct req *, struct fail *, struct tokens *);
-int		 acct_authenticate(struct req *, struct fail *, const char *,
-		    const char *, const char *, struct login *);
-void		 acct_audit_login_failure(struct req *, const char *,
-		    const char *, const char *);
-void		 acct_rehash(struct req *, const struct user *, const char *);
-int		 acct_refresh(struct req *, struct fail *, const char *,
-		    struct tokens *);
-int		 acct_logout(struct req *, struct fail *, const char *);
-int		 acct_invite(struct req *, struct fail *, const char *,
-		    const char *, struct invitation *, const char **);
-int		 acct_invitation_open(struct req *, struct fail *, const char *,
-		    struct invitation *);
-int		 acct_accept(struct req *, struct fail *, const char *,
-		    const char *, const char *);
-int		 acct_set_role(struct req *, struct fail *, const char *,
-		    const char *, struct member *);
-int		 acct_remove(struct req *, struct fail *, const char *);
-int		 acct_key_create(struct req *, struct fail *, const char *, int,
-		    struct apikey *, const char **);
-int		 acct_key_revoke(struct req *, struct fail *, const char *);
-int		 acct_password_change(struct req *, struct fail *,
-		    const char *, const char *);
-int		 acct_session_start(struct req *, struct fail *);
-int		 acct_session_end(struct req *, struct fail *);
-
-/* tmpl.c: ClearSilver pages, escaping by default. */
-void		 tmpl_set(struct req *, const char *, const char *);
-void		 tmpl_set_int(struct req *, const char *, long long);
-void		 tmpl_set_row(struct req *, const char *, size_t, const char *,
-		    const char *);
-void		 tmpl_render(struct req *, int, const char *);
-
-/* page-*.c: the portal. */
-const char	*page_form(struct req *, const char *);
-void		 page_layout(struct req *, const char *, const char *);
-void		 page_flash_take(struct req *);
-void		 page_flash(struct req *, const char *);
-void		 page_fail(struct req *, const struct fail *, const char *);
-void		 page_root(struct req *);
-void		 page_soon(struct req *);
-void		 page_login(struct req *);
-void		 page_login_post(struct req *);
-void		 page_register(struct req *);
-void		 page_register_post(struct req *);
-void		 page_logout(struct req *);
-void		 page_invite(struct req *);
-void		 page_invite_post(struct req *);
-void		 page_dashboard(struct req *);
-void		 page_team(struct req *);
-void		 page_team_invite(struct req *);
-void		 page_team_role(struct req *);
-void		 page_team_remove(struct req *);
-void		 page_team_revoke(struct req *);
-void		 page_keys(struct req *);
-void		 page_keys_create(struct req *);
-void		 page_keys_revoke(struct req *);
-void		 page_audit(struct req *);
-
-/* mail.c */
-int		 mail_send(const char *, const char *, const char *);
-void		 mail_invitation(struct req *, const char *, const char *);
-void		 mail_after_request(struct req *);
-
-/* api.c */
-void		 api_str(struct json_object *, const char *, const char *);
-void		 api_time(struct json_object *, const char *, time_t);
-void		 api_list(struct req *, struct json_object *, int);
-int		 api_input(struct req *, const struct vfield *, size_t,
-		    struct vvalue *);
-struct json_object *api_tokens_json(const struct tokens *, const char *,
-		    const char *);
-int		 api_time_valid(const char *);
-struct json_object *api_scopes_json(int);
-int		 api_list_args(struct req *, int *, const char **);
-
-/* api-auth.c */
-void		 api_auth_register(struct req *);
-void		 api_auth_login(struct req *);
-void		 api_auth_refresh(struct req *);
-void		 api_auth_logout(struct req *);
-void		 api_auth_me(struct req *);
-void		 api_auth_password(struct req *);
-
-/* api-team.c */
-void		 api_members_list(struct req *);
-void		 api_members_invite(struct req *);
-void		 api_invitations_accept(struct req *);
-void		 api_members_update(struct req *);
-void		 api_members_delete(struct req *);
-void		 api_keys_list(struct req *);
-void		 api_keys_create(struct req *);
-void		 api_keys_delete(struct req *);
-void		 api_audit_list(struct req *);
-int		 audit_filter_args(struct req *, struct audit_filter *, int *);
-
-/* api-health.c */
-void		 api_health(struct req *);
-
-/* admin.c */
-int		 admin_main(int, char *[]);
+int		 serve_main(int, char *[]);
+int		 serve_drop_root(const char *, const char **);
 
 /* work.c: the background worker. */
 int		 work_main(int, char *[]);
+
+/* admin.c */
+int		 admin_main(int, char *[]);
 
 #endif /* TOLLGATE_H */

@@ -1,24 +1,82 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * Validation at the edge: each handler describes its input in one table
- * of fields, and valid_json() checks a JSON body against it (types,
- * lengths, ranges, choices, unknown fields) before the handler reads a
- * single value.  The first problem becomes a 400 naming the parameter.
+ * Validation at the edge, pure: no request, no answer, no allocation.
+ * Each operation describes its input in one table of fields (valid_ops
+ * below, one limit in one place); valid_json() checks a JSON body and
+ * valid_form() a form against the same table.  A failure is described
+ * in a struct vfail: the API makes it the JSON 400, the portal a
+ * message beside the field.  The JSON check stops at the first problem
+ * (one error object); the form check collects them all, so a form can
+ * show every error at once.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
 #include "tollgate.h"
 
-static const char *const	valid_scope_names[] = {
-	"usage:write", "usage:read", "entitlements:read", "billing:read", NULL
+static const char *const	valid_scope_names[SCOPE__MAX] = {
+	"usage:write", "usage:read", "entitlements:read", "billing:read"
 };
+
+static const char *const	valid_roles[] = {
+	"owner", "admin", "member", NULL
+};
+
+/* The operations' fields.  The portal shows the same limits. */
+static const struct vfield	valid_register[] = {
+	{ "email", V_EMAIL, 1, 0, 0, NULL },
+	{ "password", V_PASSWORD, 1, 0, 0, NULL },
+	{ "organization", V_STRING, 1, 1, 200, NULL },
+	{ "name", V_STRING, 0, 0, 200, NULL },
+};
+static const struct vfield	valid_login[] = {
+	{ "email", V_STRING, 1, 1, 254, NULL },
+	{ "password", V_PASSWORD, 1, 0, 0, NULL },
+	{ "tenant_id", V_UUID, 0, 0, 0, NULL },
+};
+static const struct vfield	valid_refresh[] = {
+	{ "refresh_token", V_STRING, 1, 1, 128, NULL },
+};
+static const struct vfield	valid_password[] = {
+	{ "current_password", V_PASSWORD, 1, 0, 0, NULL },
+	{ "new_password", V_PASSWORD, 1, 0, 0, NULL },
+};
+static const struct vfield	valid_invite[] = {
+	{ "email", V_EMAIL, 1, 0, 0, NULL },
+	{ "role", V_ENUM, 1, 0, 0, valid_roles },
+};
+static const struct vfield	valid_accept[] = {
+	{ "token", V_STRING, 1, 1, 128, NULL },
+	{ "password", V_PASSWORD, 1, 0, 0, NULL },
+	{ "name", V_STRING, 0, 0, 200, NULL },
+};
+static const struct vfield	valid_role[] = {
+	{ "role", V_ENUM, 1, 0, 0, valid_roles },
+};
+static const struct vfield	valid_key_create[] = {
+	{ "name", V_STRING, 1, 1, 100, NULL },
+	{ "scopes", V_SCOPES, 1, 1, SCOPE__MAX, NULL },
+};
+
+#define VOP(t)	{ t, sizeof(t) / sizeof(t[0]) }
+const struct vop_def	valid_ops[VOP__MAX] = {
+	[VOP_REGISTER] = VOP(valid_register),
+	[VOP_LOGIN] = VOP(valid_login),
+	[VOP_REFRESH] = VOP(valid_refresh),
+	[VOP_PASSWORD] = VOP(valid_password),
+	[VOP_INVITE] = VOP(valid_invite),
+	[VOP_ACCEPT] = VOP(valid_accept),
+	[VOP_ROLE] = VOP(valid_role),
+	[VOP_KEY_CREATE] = VOP(valid_key_create),
+};
+#undef VOP
 
 static int
 valid_has_control(const char *s)
@@ -75,13 +133,56 @@ valid_choice(const char *s, const char *const *choices)
 	return 0;
 }
 
-/* Scope names to a bit set; -1 on an unknown scope. */
+/* Two digits at p, within [0, max]; -1 otherwise. */
+static int
+valid_two_digits(const char *p, int max)
+{
+	int	 v;
+
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return -1;
+	v = (p[0] - '0') * 10 + (p[1] - '0');
+	return v <= max ? v : -1;
+}
+
+/*
+ * A strict RFC 3339 time, as the filters accept: a real calendar date
+ * (no 31 February), seconds up to 59, and "Z" or an offset of at most
+ * 23:59.  What passes here PostgreSQL takes too.
+ */
+int
+valid_time(const char *s)
+{
+	struct tm	 tm, back;
+	const char	*e;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || strlen(s) > 40 || strlen(s) < 20 ||
+	    (e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    tm.tm_sec > 59 || tm.tm_year < 0 || tm.tm_year > 8099)
+		return 0;
+	back = tm;
+	if ((t = timegm(&back)) == (time_t)-1 || back.tm_mday != tm.tm_mday ||
+	    back.tm_mon != tm.tm_mon)
+		return 0;
+	if (*e == '.')
+		for (e++; *e >= '0' && *e <= '9'; e++)
+			continue;
+	if (*e == 'Z')
+		return e[1] == '\0';
+	return (e[0] == '+' || e[0] == '-') && strlen(e) == 6 &&
+	    valid_two_digits(e + 1, 23) >= 0 && e[3] == ':' &&
+	    valid_two_digits(e + 4, 59) >= 0;
+}
+
+/* A scope name to its bit; -1 on an unknown scope. */
 int
 valid_scope_bit(const char *s)
 {
 	int	 i;
 
-	for (i = 0; valid_scope_names[i] != NULL; i++)
+	for (i = 0; i < SCOPE__MAX; i++)
 		if (strcmp(s, valid_scope_names[i]) == 0)
 			return 1 << i;
 	return -1;
@@ -92,71 +193,85 @@ valid_scope_name(int bit)
 {
 	int	 i;
 
-	for (i = 0; valid_scope_names[i] != NULL; i++)
+	for (i = 0; i < SCOPE__MAX; i++)
 		if (bit == 1 << i)
 			return valid_scope_names[i];
 	return NULL;
 }
 
-/* 400 naming the parameter: "<param> <what>". */
+/*
+ * The scopes of a set, in order: the name of the next one from *i on
+ * (start with *i = 0), or NULL at the end.
+ */
+const char *
+valid_scope_next(int scopes, int *i)
+{
+	for (; *i < SCOPE__MAX; (*i)++)
+		if (scopes & (1 << *i))
+			return valid_scope_names[(*i)++];
+	return NULL;
+}
+
+/* Describe a failure: "<param> <what>". */
 static int
-valid_fail(struct req *r, const char *code, const char *param,
+valid_fail(struct vfail *f, const char *code, const char *param,
     const char *what)
 {
-	char	 msg[256];
-
-	snprintf(msg, sizeof(msg), "%s %s", param, what);
-	req_error(r, 400, NULL, code, msg, param);
+	f->param = param;
+	f->code = code;
+	snprintf(f->message, sizeof(f->message), "%s %s", param, what);
 	return -1;
 }
 
+/* A string value of a field (its type other than int, bool, scopes). */
 static int
-valid_string(struct req *r, const struct vfield *f, struct json_object *o,
-    struct vvalue *v)
+valid_string(const struct vfield *f, const char *s, size_t len,
+    struct vvalue *v, struct vfail *fail)
 {
-	const char	*s;
-	size_t		 n;
+	char	 why[64];
+	size_t	 n;
 
-	if (!json_object_is_type(o, json_type_string))
-		return valid_fail(r, "invalid_type", f->name,
-		    "must be a string.");
-	s = json_object_get_string(o);
-	if (strlen(s) != (size_t)json_object_get_string_len(o))
-		return valid_fail(r, "invalid_value", f->name,
+	if (strlen(s) != len)
+		return valid_fail(fail, "invalid_value", f->name,
 		    "must not contain NUL.");
+	if (!http_utf8_valid(s, len))
+		return valid_fail(fail, "invalid_value", f->name,
+		    "must be UTF-8 text.");
 	n = http_utf8_chars(s);
 	switch (f->type) {
 	case V_PASSWORD:
-		/* Checked by passwd_check_new() where it matters. */
+		/* Its strength is checked by passwd_check_new(). */
 		if (n > PASSWD_MAX_CHARS)
-			return valid_fail(r, "invalid_value", f->name,
+			return valid_fail(fail, "invalid_value", f->name,
 			    "must be at most 1024 characters.");
 		break;
 	case V_EMAIL:
 		if (!valid_email(s))
-			return valid_fail(r, "invalid_value", f->name,
+			return valid_fail(fail, "invalid_value", f->name,
 			    "must be an e-mail address.");
 		break;
 	case V_UUID:
 		if (!valid_uuid(s))
-			return valid_fail(r, "invalid_value", f->name,
+			return valid_fail(fail, "invalid_value", f->name,
 			    "must be a UUID.");
 		break;
 	case V_ENUM:
 		if (!valid_choice(s, f->choices))
-			return valid_fail(r, "invalid_value", f->name,
+			return valid_fail(fail, "invalid_value", f->name,
 			    "has an unknown value.");
 		break;
 	default:
 		if (n < f->min || n > f->max) {
-			char	 why[64];
-
-			snprintf(why, sizeof(why), "must be a string of %zu to "
-			    "%zu characters.", f->min, f->max);
-			return valid_fail(r, "invalid_length", f->name, why);
+			if (f->min > 0)
+				snprintf(why, sizeof(why), "must be %zu to %zu "
+				    "characters long.", f->min, f->max);
+			else
+				snprintf(why, sizeof(why), "must be at most %zu "
+				    "characters long.", f->max);
+			return valid_fail(fail, "invalid_length", f->name, why);
 		}
 		if (valid_has_control(s))
-			return valid_fail(r, "invalid_value", f->name,
+			return valid_fail(fail, "invalid_value", f->name,
 			    "must not contain control characters.");
 		break;
 	}
@@ -165,136 +280,293 @@ valid_string(struct req *r, const struct vfield *f, struct json_object *o,
 }
 
 static int
-valid_scopes(struct req *r, const struct vfield *f, struct json_object *o,
-    struct vvalue *v)
+valid_int_range(const struct vfield *f, long long i, struct vvalue *v,
+    struct vfail *fail)
 {
-	struct json_object	*e;
-	size_t			 i, n;
-	int			 bit;
-
-	if (!json_object_is_type(o, json_type_array))
-		return valid_fail(r, "invalid_type", f->name,
-		    "must be an array of scope names.");
-	n = json_object_array_length(o);
-	if (n < f->min || n > f->max)
-		return valid_fail(r, "invalid_length", f->name,
-		    "has too few or too many scopes.");
-	for (i = 0; i < n; i++) {
-		e = json_object_array_get_idx(o, i);
-		if (!json_object_is_type(e, json_type_string) ||
-		    (bit = valid_scope_bit(json_object_get_string(e))) < 0)
-			return valid_fail(r, "invalid_value", f->name,
-			    "contains an unknown scope.");
-		v->i |= bit;
-	}
-	return 0;
-}
-
-static int
-valid_int(struct req *r, const struct vfield *f, struct json_object *o,
-    struct vvalue *v)
-{
-	long long	 i;
-
-	if (!json_object_is_type(o, json_type_int))
-		return valid_fail(r, "invalid_type", f->name,
-		    "must be an integer.");
-	errno = 0;
-	i = json_object_get_int64(o);
-	if (errno != 0 || i < (long long)f->min || i > (long long)f->max)
-		return valid_fail(r, "invalid_value", f->name,
+	if (i < (long long)f->min || i > (long long)f->max)
+		return valid_fail(fail, "invalid_value", f->name,
 		    "is out of range.");
 	v->i = i;
 	return 0;
 }
 
+static int
+valid_scope_add(const struct vfield *f, const char *name, struct vvalue *v,
+    struct vfail *fail)
+{
+	int	 bit;
+
+	if ((bit = valid_scope_bit(name)) < 0)
+		return valid_fail(fail, "invalid_value", f->name,
+		    "contains an unknown scope.");
+	v->i |= bit;
+	return 0;
+}
+
+static int
+valid_scope_count(const struct vfield *f, size_t n, struct vfail *fail)
+{
+	if (n < f->min || n > f->max)
+		return valid_fail(fail, "invalid_length", f->name,
+		    n < f->min ? "needs at least one scope." :
+		    "has too many scopes.");
+	return 0;
+}
+
+static int
+valid_json_scopes(const struct vfield *f, struct json_object *o,
+    struct vvalue *v, struct vfail *fail)
+{
+	struct json_object	*e;
+	size_t			 i, n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return valid_fail(fail, "invalid_type", f->name,
+		    "must be an array of scope names.");
+	n = json_object_array_length(o);
+	if (valid_scope_count(f, n, fail) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(o, i);
+		if (!json_object_is_type(e, json_type_string))
+			return valid_fail(fail, "invalid_value", f->name,
+			    "contains an unknown scope.");
+		if (valid_scope_add(f, json_object_get_string(e), v,
+		    fail) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One JSON member against its field. */
+static int
+valid_json_field(const struct vfield *f, struct json_object *o,
+    struct vvalue *v, struct vfail *fail)
+{
+	long long	 i;
+
+	switch (f->type) {
+	case V_INT:
+		if (!json_object_is_type(o, json_type_int))
+			return valid_fail(fail, "invalid_type", f->name,
+			    "must be an integer.");
+		errno = 0;
+		i = json_object_get_int64(o);
+		if (errno != 0)
+			return valid_fail(fail, "invalid_value", f->name,
+			    "is out of range.");
+		return valid_int_range(f, i, v, fail);
+	case V_BOOL:
+		if (!json_object_is_type(o, json_type_boolean))
+			return valid_fail(fail, "invalid_type", f->name,
+			    "must be true or false.");
+		v->i = json_object_get_boolean(o);
+		return 0;
+	case V_SCOPES:
+		return valid_json_scopes(f, o, v, fail);
+	default:
+		if (!json_object_is_type(o, json_type_string))
+			return valid_fail(fail, "invalid_type", f->name,
+			    "must be a string.");
+		return valid_string(f, json_object_get_string(o),
+		    (size_t)json_object_get_string_len(o), v, fail);
+	}
+}
+
 /*
- * Check r->json against the table; values land in out[i] for f[i].
- * Returns 0, or -1 with a 400 set on the request.
+ * Check a JSON object against the operation's table; values land in
+ * out[i] for field i, borrowed from the object.  0, or -1 with the
+ * first problem in *fail.
  */
 int
-valid_json(struct req *r, const struct vfield *f, size_t n,
-    struct vvalue *out)
+valid_json(struct json_object *obj, enum vop op, struct vvalue *out,
+    struct vfail *fail)
 {
+	const struct vfield	*f = valid_ops[op].fields;
+	size_t			 i, n = valid_ops[op].n;
 	struct json_object	*o;
-	size_t			 i;
-	int			 rc;
 
 	memset(out, 0, n * sizeof(*out));
-	json_object_object_foreach(r->json, key, val) {
+	json_object_object_foreach(obj, key, val) {
 		for (i = 0; i < n; i++)
 			if (strcmp(key, f[i].name) == 0)
 				break;
 		(void)val;
 		if (i == n)
-			return valid_fail(r, "unknown_parameter",
-			    arena_strdup(&r->arena, key),
+			return valid_fail(fail, "unknown_parameter", key,
 			    "is not a known parameter.");
 	}
 	for (i = 0; i < n; i++) {
-		if (!json_object_object_get_ex(r->json, f[i].name, &o) ||
+		if (!json_object_object_get_ex(obj, f[i].name, &o) ||
 		    (o == NULL && !f[i].required)) {
 			if (f[i].required)
-				return valid_fail(r, "missing_parameter",
+				return valid_fail(fail, "missing_parameter",
 				    f[i].name, "is required.");
 			continue;
 		}
 		if (o == NULL)
-			return valid_fail(r, "invalid_type", f[i].name,
+			return valid_fail(fail, "invalid_type", f[i].name,
 			    "must not be null.");
-		switch (f[i].type) {
-		case V_INT:
-			rc = valid_int(r, &f[i], o, &out[i]);
-			break;
-		case V_BOOL:
-			if (!json_object_is_type(o, json_type_boolean))
-				return valid_fail(r, "invalid_type", f[i].name,
-				    "must be true or false.");
-			out[i].i = json_object_get_boolean(o);
-			rc = 0;
-			break;
-		case V_SCOPES:
-			rc = valid_scopes(r, &f[i], o, &out[i]);
-			break;
-		default:
-			rc = valid_string(r, &f[i], o, &out[i]);
-			break;
-		}
-		if (rc == -1)
+		if (valid_json_field(&f[i], o, &out[i], fail) == -1)
 			return -1;
 		out[i].present = 1;
 	}
 	return 0;
 }
 
+/* One form field: every pair of that name (scopes), or the first. */
+static int
+valid_form_field(const struct kvlist *kl, const struct vfield *f,
+    struct vvalue *v, struct vfail *fail)
+{
+	const char	*s;
+	long long	 i;
+	size_t		 k, n = 0;
+
+	if (f->type == V_SCOPES) {
+		for (k = 0; k < kl->n; k++) {
+			if (strcmp(kl->kv[k].key, f->name) != 0)
+				continue;
+			if (valid_scope_add(f, kl->kv[k].val, v, fail) == -1)
+				return -1;
+			n++;
+		}
+		v->present = n > 0;
+		return valid_scope_count(f, n, fail);
+	}
+	if ((s = http_kv_get(kl, f->name)) == NULL || *s == '\0') {
+		if (f->required)
+			return valid_fail(fail, "missing_parameter", f->name,
+			    "is required.");
+		return 0;
+	}
+	v->present = 1;
+	switch (f->type) {
+	case V_INT:
+		if (util_strtonum(s, (long long)f->min, (long long)f->max,
+		    &i) == -1)
+			return valid_fail(fail, "invalid_value", f->name,
+			    "must be a whole number in range.");
+		v->i = i;
+		return 0;
+	case V_BOOL:
+		v->i = strcmp(s, "0") != 0 && strcmp(s, "false") != 0;
+		return 0;
+	default:
+		for (k = 0; k < kl->n; k++)
+			if (strcmp(kl->kv[k].key, f->name) == 0)
+				break;
+		return valid_string(f, s, kl->kv[k].vallen, v, fail);
+	}
+}
+
+/*
+ * Check a form against the operation's table.  Unknown fields are
+ * ignored (a browser form carries its CSRF token and buttons); an empty
+ * field counts as absent.  Returns the number of failures, of which the
+ * first nfail are described in fails[].
+ */
+size_t
+valid_form(const struct kvlist *kl, enum vop op, struct vvalue *out,
+    struct vfail *fails, size_t nfail)
+{
+	const struct vfield	*f = valid_ops[op].fields;
+	struct vfail		 spare;
+	size_t			 i, n = valid_ops[op].n, bad = 0;
+
+	memset(out, 0, n * sizeof(*out));
+	for (i = 0; i < n; i++)
+		if (valid_form_field(kl, &f[i], &out[i], bad < nfail ?
+		    &fails[bad] : &spare) == -1)
+			bad++;
+	return bad;
+}
+
 /*
  * The list conventions of SPEC 5: limit 1 to 100 (default 20) and an
- * optional starting_after id.  Returns -1 with a 400 set.
+ * optional starting_after id.
  */
 int
-valid_list_args(struct req *r, int *limit, const char **after)
+valid_list_args(const struct kvlist *args, int *limit, const char **after,
+    struct vfail *fail)
 {
 	const char	*v;
 	long long	 n;
 
 	*limit = 20;
 	*after = NULL;
-	if ((v = http_kv_get(&r->args, "limit")) != NULL) {
-		if (util_strtonum(v, 1, 100, &n) == -1) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "limit must be an integer from 1 to 100.", "limit");
-			return -1;
-		}
+	if ((v = http_kv_get(args, "limit")) != NULL) {
+		if (util_strtonum(v, 1, 100, &n) == -1)
+			return valid_fail(fail, "invalid_value", "limit",
+			    "must be an integer from 1 to 100.");
 		*limit = (int)n;
 	}
-	if ((v = http_kv_get(&r->args, "starting_after")) != NULL) {
-		if (strlen(v) == 0 || strlen(v) > 64) {
-			req_error(r, 400, NULL, "invalid_value",
-			    "starting_after must be an id from a previous page.",
-			    "starting_after");
-			return -1;
-		}
+	if ((v = http_kv_get(args, "starting_after")) != NULL) {
+		if (strlen(v) == 0 || strlen(v) > 64)
+			return valid_fail(fail, "invalid_value",
+			    "starting_after", "must be an id from a previous "
+			    "page.");
 		*after = v;
 	}
+	return 0;
+}
+
+/* An optional text filter of at most max bytes; "" counts as absent. */
+static int
+valid_filter_text(const struct kvlist *args, const char *name, size_t max,
+    const char **out, struct vfail *fail)
+{
+	const char	*v = http_kv_get(args, name);
+	char		 why[48];
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (strlen(v) > max || valid_has_control(v)) {
+		snprintf(why, sizeof(why), "is at most %zu characters of text.",
+		    max);
+		return valid_fail(fail, "invalid_value", name, why);
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+valid_filter_time(const struct kvlist *args, const char *name,
+    const char **out, struct vfail *fail)
+{
+	const char	*v = http_kv_get(args, name);
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (!valid_time(v))
+		return valid_fail(fail, "invalid_value", name,
+		    "must be an RFC 3339 time.");
+	*out = v;
+	return 0;
+}
+
+/*
+ * The audit filters of the query string, shared by the API and the
+ * portal's audit page: action, actor, from, to and the list arguments
+ * (the cursor is an event id).
+ */
+int
+valid_audit_filter(const struct kvlist *args, struct audit_filter *flt,
+    int *limit, struct vfail *fail)
+{
+	long long	 id;
+
+	memset(flt, 0, sizeof(*flt));
+	if (valid_list_args(args, limit, &flt->after, fail) == -1)
+		return -1;
+	if (flt->after != NULL && util_strtonum(flt->after, 1,
+	    (long long)1 << 62, &id) == -1)
+		return valid_fail(fail, "invalid_value", "starting_after",
+		    "must be an event id.");
+	if (valid_filter_text(args, "action", 64, &flt->action, fail) == -1 ||
+	    valid_filter_text(args, "actor", 254, &flt->actor, fail) == -1 ||
+	    valid_filter_time(args, "from", &flt->from, fail) == -1 ||
+	    valid_filter_time(args, "to", &flt->to, fail) == -1)
+		return -1;
 	return 0;
 }

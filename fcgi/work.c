@@ -46,10 +46,11 @@ work_pass(struct req *r)
 
 	for (i = 0; i < sizeof(work_jobs) / sizeof(work_jobs[0]); i++) {
 		n = 0;
+		req_job(r, "worker");
 		rc = work_jobs[i].run(r, &n);
 		if (rc != DB_OK) {
-			log_warnx("job \"%s\" failed (%d)", work_jobs[i].name,
-			    rc);
+			log_warnx("job \"%s\" failed: %s", work_jobs[i].name,
+			    db_strerror(rc));
 			failed = 1;
 		} else if (n > 0)
 			log_info("job \"%s\": %lld row(s)", work_jobs[i].name,
@@ -89,9 +90,7 @@ work_main(int argc, char *argv[])
 		    !once && left > 0 && !work_stop; left--)
 			sleep(1);
 	} while (!once && !work_stop);
-	arena_free(&r.arena);
-	buf_free(&r.body);
-	buf_free(&r.out);
+	req_free(&r);
 	db_close();
 	return rc;
 }

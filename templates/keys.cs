@@ -37,10 +37,10 @@
     <?cs call:field("name", "Name", "text", "off") ?>
     <fieldset<?cs if:Form.scopes.error ?> class="has-error"<?cs /if ?>>
       <legend>Scopes</legend>
-      <label class="check"><input type="checkbox" name="scope" value="usage:write"<?cs if:Form.scope.usage_write ?> checked<?cs /if ?>> usage:write — report usage</label>
-      <label class="check"><input type="checkbox" name="scope" value="usage:read"<?cs if:Form.scope.usage_read ?> checked<?cs /if ?>> usage:read — read usage</label>
-      <label class="check"><input type="checkbox" name="scope" value="entitlements:read"<?cs if:Form.scope.entitlements_read ?> checked<?cs /if ?>> entitlements:read — check quotas</label>
-      <label class="check"><input type="checkbox" name="scope" value="billing:read"<?cs if:Form.scope.billing_read ?> checked<?cs /if ?>> billing:read — read billing</label>
+      <label class="check"><input type="checkbox" name="scopes" value="usage:write"<?cs if:Form.scope.usage_write ?> checked<?cs /if ?>> usage:write — report usage</label>
+      <label class="check"><input type="checkbox" name="scopes" value="usage:read"<?cs if:Form.scope.usage_read ?> checked<?cs /if ?>> usage:read — read usage</label>
+      <label class="check"><input type="checkbox" name="scopes" value="entitlements:read"<?cs if:Form.scope.entitlements_read ?> checked<?cs /if ?>> entitlements:read — check quotas</label>
+      <label class="check"><input type="checkbox" name="scopes" value="billing:read"<?cs if:Form.scope.billing_read ?> checked<?cs /if ?>> billing:read — read billing</label>
       <?cs if:Form.scopes.error ?><p class="field-error"><?cs var:Form.scopes.error ?></p><?cs /if ?>
     </fieldset>
     <div class="actions"><button class="primary" type="submit">Create key</button></div>

@@ -281,7 +281,7 @@ def http_tests():
 	# Other state-changing forms.
 	st, _, keys = a.get("/keys")
 	ktok = csrf_of(keys, "/keys/api")
-	kform = {"name": "csrf-probe", "scope": ["usage:read"], "csrf": ktok}
+	kform = {"name": "csrf-probe", "scopes": ["usage:read"], "csrf": ktok}
 	st, _, body = a.post("/keys/api", kform, origin=EVIL)
 	T.ok(is_csrf_403(st, body) and "tg_" not in body,
 	    "create API key with a foreign Origin: 403, no secret")
@@ -589,7 +589,7 @@ def browser_tests():
 		before = len(rows(d, "API keys"))
 		fill(d, "f-name", "ci <key> \"1\"")
 		for scope in ("usage:write", "entitlements:read"):
-			d.find_element(By.CSS_SELECTOR, 'input[name="scope"][value="%s"]'
+			d.find_element(By.CSS_SELECTOR, 'input[name="scopes"][value="%s"]'
 			    % scope).click()
 		submit(d, form_button(d, "/keys/api"))
 		secret = d.find_elements(By.CSS_SELECTOR, "div.secret")

@@ -254,14 +254,14 @@ test_validators(void **state)
 	assert_string_equal(valid_scope_name(SCOPE_ENTITLEMENTS_READ),
 	    "entitlements:read");
 	/* RFC 3339 filters: only what PostgreSQL takes too. */
-	assert_true(api_time_valid("2024-02-29T00:00:00Z"));
-	assert_true(api_time_valid("2024-01-01T10:00:00.123+05:30"));
-	assert_false(api_time_valid("2023-02-29T00:00:00Z"));
-	assert_false(api_time_valid("2024-02-31T00:00:00Z"));
-	assert_false(api_time_valid("2024-01-01T00:00:61Z"));
-	assert_false(api_time_valid("2024-01-01T00:00:00+99:99"));
-	assert_false(api_time_valid("2024-01-01T00:00:00"));
-	assert_false(api_time_valid("yesterday"));
+	assert_true(valid_time("2024-02-29T00:00:00Z"));
+	assert_true(valid_time("2024-01-01T10:00:00.123+05:30"));
+	assert_false(valid_time("2023-02-29T00:00:00Z"));
+	assert_false(valid_time("2024-02-31T00:00:00Z"));
+	assert_false(valid_time("2024-01-01T00:00:61Z"));
+	assert_false(valid_time("2024-01-01T00:00:00+99:99"));
+	assert_false(valid_time("2024-01-01T00:00:00"));
+	assert_false(valid_time("yesterday"));
 	assert_int_equal(auth_role_parse("admin"), ROLE_ADMIN);
 	assert_int_equal(auth_role_parse("root"), ROLE_NONE);
 	assert_int_equal(auth_role_parse(NULL), ROLE_NONE);
