@@ -133,13 +133,17 @@ db_tenant_create(struct req *r, const char *tenant_id, const char *name)
  * subscription status decides whether the plan applies (SPEC 4).
  */
 /*
- * The bound tenant's row as the request sees it, from the one SQL
- * definition (auth_bound_tenant(), migration 006): effective plan,
- * rate limit, seat quota.
+ * The bound tenant's row as the request sees it: the effective plan
+ * (plan_effective(), migration 006, the one place of that rule), its
+ * rate limit and seat quota.  A plain statement under row-level
+ * security, so its plan is prepared once per connection.
  */
-#define DB_TENANT_SQL	"SELECT tenant_id, name, plan, plan_name, status, " \
-	"seats, rate_limit, rate_per_seat, seat_limit, created_at " \
-	"FROM auth_bound_tenant()"
+#define DB_TENANT_SQL	"SELECT t.tenant_id, t.name, t.plan, p.name, " \
+	"t.status, t.seats, p.rate_limit, p.rate_per_seat, " \
+	"(SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan " \
+	"  AND q.metric = 'seats'), " DB_TS("t.created_at") " " \
+	"FROM tenants t JOIN plans p ON p.plan = plan_effective(t.plan, " \
+	"  t.status, t.past_due_since) WHERE t.tenant_id = app_tenant()"
 
 /* The statement that reads the bound tenant, for a pipeline. */
 void

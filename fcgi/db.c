@@ -163,7 +163,7 @@ db_prepared(struct req *r, const char *sql, int n)
 	st = &db_stmts[i];
 	snprintf(st->name, sizeof(st->name), "tg%zu", db_nstmts);
 	res = PQprepare(db, st->name, sql, n, NULL);
-	r->round_trips++;
+	r->prepares++;
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok)

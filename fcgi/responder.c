@@ -155,7 +155,9 @@ responder_send(struct req *r, FCGX_Request *fr)
 }
 
 /*
- * The request's log line, with its database round trips.  A path
+ * The request's log line, with its database round trips: db= those of
+ * its statements, prep= the PREPAREs of statements this connection ran
+ * for the first time (they happen once per connection).  A path
  * carrying a secret ("{token}") is logged as its pattern.
  */
 static void
@@ -168,9 +170,9 @@ responder_log(const struct req *r, double ms)
 		log_scrub(routes[r->route].pattern, path, sizeof(path));
 	else
 		log_scrub(r->path != NULL ? r->path : "-", path, sizeof(path));
-	log_info("method=%s path=%s status=%d ms=%.2f db=%u",
+	log_info("method=%s path=%s status=%d ms=%.2f db=%u prep=%u",
 	    r->method != NULL ? r->method : "-", path, r->status, ms,
-	    r->round_trips);
+	    r->round_trips, r->prepares);
 }
 
 static void
@@ -191,7 +193,7 @@ responder_handle(struct req *r, FCGX_Request *fr)
 	responder_log(r, ms);
 	metrics_request(r->route >= 0 ? (size_t)r->route : ROUTE__MAX,
 	    r->status, ms);
-	metrics_add(METRIC_DB_ROUND_TRIPS, r->round_trips);
+	metrics_add(METRIC_DB_ROUND_TRIPS, r->round_trips + r->prepares);
 }
 
 /* Accept and answer one connection; -1 when none was waiting. */

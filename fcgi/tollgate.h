@@ -503,6 +503,7 @@ struct req {
 	int		 in_tx;		/* a transaction is open */
 	int		 refused;	/* a refusal was answered */
 	unsigned int	 round_trips;	/* to the database, this request */
+	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
 	/* Mail to send once the answer is committed and delivered. */

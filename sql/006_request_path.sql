@@ -6,7 +6,8 @@
 -- The grace period is configuration (TOLLGATE_PAST_DUE_GRACE_DAYS),
 -- which every connection of the application sets as the custom setting
 -- tollgate.past_due_grace_days; a connection without it fails here
--- rather than guess.
+-- rather than guess.  A plain SQL function: the planner inlines it into
+-- the statements that call it, whose plans stay cached.
 CREATE FUNCTION plan_effective(p_plan text, p_status text,
     p_past_due_since timestamptz)
 	RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
@@ -20,34 +21,12 @@ CREATE FUNCTION plan_effective(p_plan text, p_status text,
 	    ELSE 'free' END
 $$;
 
--- The bound tenant as the application reads it: effective plan, its
--- rate limit and seat quota.  Security definer so that the key lookup
--- below can return it in the same statement; it reads only the tenant
--- that the transaction is bound to.
-CREATE FUNCTION auth_bound_tenant()
-	RETURNS TABLE (tenant_id uuid, name text, plan text, plan_name text,
-	    status text, seats integer, rate_limit integer,
-	    rate_per_seat boolean, seat_limit bigint, created_at text)
-	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
-	AS $$
-	SELECT t.tenant_id, t.name, t.plan, p.name, t.status, t.seats,
-	    p.rate_limit, p.rate_per_seat,
-	    (SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan
-	      AND q.metric = 'seats'),
-	    to_char(t.created_at AT TIME ZONE 'UTC',
-	      'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-	FROM tenants t
-	JOIN plans p ON p.plan = plan_effective(t.plan, t.status,
-	    t.past_due_since)
-	WHERE t.tenant_id = nullif(current_setting('tollgate.tenant_id', true),
-	    '')::uuid
-$$;
-
 -- A presented API key, identified and bound in one statement: a tenant
 -- key binds its own tenant, a platform key the tenant it names (when
 -- that exists).  The transaction's tenant is set here (local to the
--- transaction), so the statements that follow run under row-level
--- security for it.  No row: the key is unknown or revoked.  last_used_at
+-- transaction), so the statements that follow, in the same round trip,
+-- run under row-level security for it (the tenant's row is read by the
+-- next statement of the pipeline, as the application's role).  No row: the key is unknown or revoked.  last_used_at
 -- moves at most once a minute, so a busy key does not write every time.
 CREATE FUNCTION auth_bind_key(p_hash bytea, p_tenant uuid)
 	RETURNS TABLE (kind text, key_id uuid, scopes text[], bound uuid)
@@ -82,12 +61,8 @@ BEGIN
 	RETURN NEXT;
 END $$;
 
-GRANT SELECT ON plans, plan_quotas TO tollgate_auth;
 GRANT CREATE ON SCHEMA public TO tollgate_auth;
-ALTER FUNCTION auth_bound_tenant() OWNER TO tollgate_auth;
 ALTER FUNCTION auth_bind_key(bytea, uuid) OWNER TO tollgate_auth;
 REVOKE CREATE ON SCHEMA public FROM tollgate_auth;
-REVOKE ALL ON FUNCTION auth_bound_tenant(), auth_bind_key(bytea, uuid)
-	FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth_bound_tenant(), auth_bind_key(bytea, uuid)
-	TO tollgate_app;
+REVOKE ALL ON FUNCTION auth_bind_key(bytea, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth_bind_key(bytea, uuid) TO tollgate_app;

@@ -2,8 +2,10 @@
 # Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
 #
 # Source checks run by make check: functions STYLE.md bans in fcgi/,
-# unescaped "uvar:" in templates, SQL outside db*.c, and request data
-# used as a printf format in ClearSilver's error helpers.
+# unescaped "uvar:" in templates, SQL outside db*.c, SQL that is not a
+# string literal, db_rollback() outside the database layer and the
+# pipeline, and request data used as a printf format in ClearSilver's
+# error helpers.
 set -u
 top=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$top" || exit 1
@@ -27,6 +29,24 @@ sql=$(grep -nE '"(SELECT|INSERT|UPDATE|DELETE|BEGIN|COMMIT|CREATE|ALTER) ' \
 	$(ls fcgi/*.c | grep -v '/db[^/]*\.c$') 2>/dev/null)
 [ -n "$sql" ] && report "SQL outside db*.c:
 $sql"
+
+# The SQL handed to the database layer is a string literal (or a macro
+# of literals, all capitals): text built at run time could be mistaken
+# for another statement and is an injection waiting to happen.
+nonlit=$(perl -0777 -ne 'while (/\b(db_exec|db_row|db_list)\(\s*\w+,\s*([^\s"A-Z])/g) {
+	my $pre = substr($_, 0, pos($_)); my $line = ($pre =~ tr/\n//) + 1;
+	print "$ARGV:$line: $1\n" }
+    while (/\.sql\s*=\s*([^\s"A-Z])/g) {
+	my $pre = substr($_, 0, pos($_)); my $line = ($pre =~ tr/\n//) + 1;
+	print "$ARGV:$line: .sql\n" }' $(ls fcgi/*.c | grep -v '/db\.c$'))
+[ -n "$nonlit" ] && report "SQL that is not a string literal:
+$nonlit"
+
+# The pipeline owns the transaction: handlers refuse, they never roll
+# back (req_release() may, for a unit of work that ends with one open).
+rb=$(grep -n 'db_rollback(' $(ls fcgi/*.c | grep -vE '/(db[^/]*|responder|fcgi-req)\.c$') 2>/dev/null)
+[ -n "$rb" ] && report "db_rollback outside the database layer and the pipeline:
+$rb"
 
 # nerr_raise and cgi_error are printf-like: the format must be a literal.
 fmt=$(grep -nE '(nerr_raise|cgi_error)\([^,]*,[[:space:]]*[^"[:space:]]' fcgi/*.c 2>/dev/null)

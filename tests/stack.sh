@@ -398,12 +398,13 @@ pg_roles() {
 # already stored in the database unreadable, a new JWT secret would log
 # everybody out.  Missing keys are added, present ones are never replaced.
 ensure_secrets() {
-	local jwt key oauth added=
+	local jwt key oauth metrics added=
 	(umask 077 && touch "$SECRETS_FILE")
 	chmod 600 "$SECRETS_FILE"
 	jwt=$(recorded "$SECRETS_FILE" TOLLGATE_JWT_SECRET)
 	key=$(recorded "$SECRETS_FILE" TOLLGATE_ENCRYPTION_KEY)
 	oauth=$(recorded "$SECRETS_FILE" TOLLGATE_OAUTH_STATE_SECRET)
+	metrics=$(recorded "$SECRETS_FILE" TOLLGATE_METRICS_TOKEN)
 	if [ -z "$jwt" ]; then
 		jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 		kv TOLLGATE_JWT_SECRET "$jwt" >>"$SECRETS_FILE"
@@ -420,6 +421,11 @@ ensure_secrets() {
 		kv TOLLGATE_OAUTH_STATE_SECRET "$oauth" >>"$SECRETS_FILE"
 		added=1
 	fi
+	if [ -z "$metrics" ]; then
+		metrics=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+		kv TOLLGATE_METRICS_TOKEN "$metrics" >>"$SECRETS_FILE"
+		added=1
+	fi
 	# Refuse a hand-edited file that the product would reject later, with
 	# a message that says where the bad value lives.
 	[[ $jwt =~ ^[0-9a-f]{64}$ ]] ||
@@ -434,6 +440,7 @@ ensure_secrets() {
 	TOLLGATE_JWT_SECRET=$jwt
 	TOLLGATE_ENCRYPTION_KEY=$key
 	TOLLGATE_OAUTH_STATE_SECRET=$oauth
+	TOLLGATE_METRICS_TOKEN=$metrics
 }
 
 # The keys every stack has.  tollgate reads its configuration from the
@@ -457,6 +464,7 @@ stack_env_core() {
 	kv TOLLGATE_JWT_SECRET "$TOLLGATE_JWT_SECRET"
 	kv TOLLGATE_ENCRYPTION_KEY "$TOLLGATE_ENCRYPTION_KEY"
 	kv TOLLGATE_OAUTH_STATE_SECRET "$TOLLGATE_OAUTH_STATE_SECRET"
+	kv TOLLGATE_METRICS_TOKEN "$TOLLGATE_METRICS_TOKEN"
 	kv TOLLGATE_SQL_DIR "$TOLLGATE_SRCDIR/sql"
 	kv TOLLGATE_TEMPLATE_DIR "$TOLLGATE_SRCDIR/templates"
 	kv TOLLGATE_USER www-data
