@@ -26,37 +26,44 @@ $$;
 -- that exists).  The transaction's tenant is set here (local to the
 -- transaction), so the statements that follow, in the same round trip,
 -- run under row-level security for it (the tenant's row is read by the
--- next statement of the pipeline, as the application's role).  No row: the key is unknown or revoked.  last_used_at
--- moves at most once a minute, so a busy key does not write every time.
+-- next statement of the pipeline, as the application's role).  No row:
+-- the key is unknown or revoked.  last_used_at moves at most once a
+-- minute, so a busy key does not write every time.
 CREATE FUNCTION auth_bind_key(p_hash bytea, p_tenant uuid)
 	RETURNS TABLE (kind text, key_id uuid, scopes text[], bound uuid)
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 	AS $$
+DECLARE
+	v_stale	boolean;
+	v_set	text;
 BEGIN
-	SELECT 'tenant', k.key_id, k.scopes, k.tenant_id
-	    INTO kind, key_id, scopes, bound
-	    FROM api_keys k WHERE k.hash = p_hash AND k.revoked_at IS NULL;
-	IF FOUND THEN
-		UPDATE api_keys k SET last_used_at = now()
-		    WHERE k.key_id = auth_bind_key.key_id AND
-		    (k.last_used_at IS NULL OR
-		    k.last_used_at < now() - interval '1 minute');
-	ELSE
-		SELECT 'platform', k.key_id, k.scopes INTO kind, key_id, scopes
-		    FROM platform_keys k
-		    WHERE k.hash = p_hash AND k.revoked_at IS NULL;
-		IF NOT FOUND THEN
-			RETURN;
-		END IF;
-		UPDATE platform_keys k SET last_used_at = now()
-		    WHERE k.key_id = auth_bind_key.key_id AND
-		    (k.last_used_at IS NULL OR
-		    k.last_used_at < now() - interval '1 minute');
-		SELECT t.tenant_id INTO bound FROM tenants t
-		    WHERE t.tenant_id = p_tenant;
+	-- One statement on the hot path: a plpgsql statement costs an
+	-- executor start, and this runs for every API request.
+	SELECT k.kind, k.key_id, k.scopes, t.tenant_id, k.stale,
+	    set_config('tollgate.tenant_id', coalesce(t.tenant_id::text, ''),
+	    true)
+	    INTO kind, key_id, scopes, bound, v_stale, v_set
+	    FROM (SELECT 'tenant' AS kind, a.key_id, a.scopes,
+	        a.tenant_id AS tid, a.last_used_at IS NULL OR
+	        a.last_used_at < now() - interval '1 minute' AS stale
+	        FROM api_keys a WHERE a.hash = p_hash AND a.revoked_at IS NULL
+	        UNION ALL
+	        SELECT 'platform', p.key_id, p.scopes, p_tenant,
+	        p.last_used_at IS NULL OR
+	        p.last_used_at < now() - interval '1 minute'
+	        FROM platform_keys p
+	        WHERE p.hash = p_hash AND p.revoked_at IS NULL
+	        LIMIT 1) k
+	    LEFT JOIN tenants t ON t.tenant_id = k.tid;
+	IF NOT FOUND THEN
+		RETURN;
 	END IF;
-	IF bound IS NOT NULL THEN
-		PERFORM set_config('tollgate.tenant_id', bound::text, true);
+	IF v_stale AND kind = 'tenant' THEN
+		UPDATE api_keys a SET last_used_at = now()
+		    WHERE a.key_id = auth_bind_key.key_id;
+	ELSIF v_stale THEN
+		UPDATE platform_keys p SET last_used_at = now()
+		    WHERE p.key_id = auth_bind_key.key_id;
 	END IF;
 	RETURN NEXT;
 END $$;
