@@ -405,7 +405,7 @@ auth_bind_key(struct req *r, const struct route *rt)
 	named = auth_named_tenant(r, &in_body);
 	t = arena_calloc(&r->arena, 1, sizeof(*t));
 	rc = db_apikey_bind(r, r->auth.key_hash, named != NULL &&
-	    valid_uuid(named) ? named : NULL, &k, t);
+	    valid_uuid(named) ? named : NULL, rt->key_bind_only, &k, t);
 	if (rc == DB_NOTFOUND)
 		return auth_fail(r, 401, "invalid_api_key",
 		    "The API key is unknown or revoked.");

@@ -55,14 +55,15 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
 
 /*
  * Identify a presented key and bind the request to its tenant in one
- * round trip: BEGIN and auth_bind_key() (migration 006), which sets the
- * transaction's tenant and returns the tenant's row.  A platform key
- * binds "tenant" (NULL: none named) when it exists; k->tenant_id is
- * NULL when nothing was bound.  DB_NOTFOUND: unknown or revoked.
+ * round trip: BEGIN, auth_bind_key() (migration 006), which sets the
+ * transaction's tenant, and the tenant's row; with "commit", COMMIT
+ * too.  A platform key binds "tenant" (NULL: none named) when it
+ * exists; k->tenant_id is NULL when nothing was bound.  DB_NOTFOUND:
+ * unknown or revoked.
  */
 enum db_rc
 db_apikey_bind(struct req *r, const char *hash, const char *tenant,
-    struct apikey_auth *k, struct tenant *t)
+    int commit, struct apikey_auth *k, struct tenant *t)
 {
 	const char	*v[2] = { hash, tenant };
 	struct db_call	 c[2];
@@ -74,7 +75,7 @@ db_apikey_bind(struct req *r, const char *hash, const char *tenant,
 	c[0].n = 2;
 	c[0].vals = v;
 	db_tenant_call(&c[1]);
-	if ((rc = db_begin_with(r, NULL, c, 2)) != DB_OK)
+	if ((rc = db_begin_with(r, NULL, c, 2, commit)) != DB_OK)
 		return rc;
 	if (db_nrows(c[0].res) == 0)
 		return DB_NOTFOUND;

@@ -205,7 +205,7 @@ db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
 	c[0].n = 1;
 	c[0].vals = &user_id;
 	db_tenant_call(&c[1]);
-	if ((rc = db_begin_with(r, tenant_id, c, 2)) != DB_OK)
+	if ((rc = db_begin_with(r, tenant_id, c, 2, 0)) != DB_OK)
 		return rc;
 	if (db_nrows(c[0].res) == 0 || db_tenant_fill(c[1].res, t) == -1)
 		return DB_NOTFOUND;

@@ -28,19 +28,6 @@ page_restore_auth(struct req *r, const struct auth *before)
 		auth_csrf_refresh(r);
 }
 
-/* Form values are shown again after an error (never passwords). */
-static void
-page_keep(struct req *r, const char *name, size_t max)
-{
-	const char	*v = page_form(r, name);
-	char		 key[64];
-
-	if (strlen(v) > max)
-		v = "";
-	snprintf(key, sizeof(key), "Form.%s.value", name);
-	tmpl_set(r, key, v);
-}
-
 void
 page_login(struct req *r)
 {
@@ -61,7 +48,7 @@ page_login_post(struct req *r)
 
 	if (page_input(r, VOP_LOGIN, NULL, v) > 0) {
 		page_layout(r, "Sign in", "");
-		page_keep(r, "email", 254);
+		page_keep(r, "email");
 		tmpl_render(r, 400, "login.cs");
 		return;
 	}
@@ -73,7 +60,7 @@ page_login_post(struct req *r)
 			return;
 		}
 		page_layout(r, "Sign in", "");
-		page_keep(r, "email", 254);
+		page_keep(r, "email");
 		tmpl_set(r, "Form.error", f.message);
 		tmpl_render(r, f.status, "login.cs");
 		return;
@@ -96,9 +83,9 @@ page_register_again(struct req *r, const struct auth *before, int status)
 	/* Nothing of a refused sign-up may stay. */
 	page_restore_auth(r, before);
 	page_layout(r, "Create your account", "");
-	page_keep(r, "organization", 200);
-	page_keep(r, "name", 200);
-	page_keep(r, "email", 254);
+	page_keep(r, "organization");
+	page_keep(r, "name");
+	page_keep(r, "email");
 	tmpl_render(r, status, "register.cs");
 }
 
@@ -215,7 +202,7 @@ page_invite_post(struct req *r)
 			page_invite_show(r, NULL, 404);
 			return;
 		}
-		page_keep(r, "name", 200);
+		page_keep(r, "name");
 		if (f.message != NULL)
 			page_fail(r, &f, "password");
 		page_invite_show(r, &inv, 400);

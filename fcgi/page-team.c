@@ -166,8 +166,7 @@ page_team_invite(struct req *r)
 	struct invitation	 inv;
 	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct fail		 f;
-	const char		*link, *email = page_form(r, "email");
-	const char		*role = page_form(r, "role");
+	const char		*link;
 	enum db_rc		 rc;
 
 	memset(&f, 0, sizeof(f));
@@ -184,15 +183,14 @@ page_team_invite(struct req *r)
 			req_error_from_db(r, rc);
 			return;
 		}
-		tmpl_set(r, "Form.email.value", strlen(email) <= 254 ? email :
-		    "");
-		tmpl_set(r, "Form.role.value", strlen(role) <= 16 ? role : "");
+		page_keep(r, "email");
+		page_keep(r, "role");
 		page_team_render(r, f.status);
 		return;
 	}
-	mail_invitation(r, email, link);
+	mail_invitation(r, v[0].s, link);
 	tmpl_set(r, "Invite.link", link);
-	tmpl_set(r, "Invite.email", email);
+	tmpl_set(r, "Invite.email", v[0].s);
 	tmpl_set(r, "Form.role.value", "member");
 	page_team_render(r, 200);
 }
@@ -295,7 +293,7 @@ page_keys_create(struct req *r)
 	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct apikey	 k;
 	struct fail	 f;
-	const char	*secret, *sname, *name = page_form(r, "name");
+	const char	*secret, *sname;
 	char		 key[64];
 	int		 i = 0;
 	enum db_rc	 rc;
@@ -320,7 +318,7 @@ page_keys_create(struct req *r)
 			key[strcspn(key, ":")] = '_';
 			tmpl_set(r, key, "1");
 		}
-		tmpl_set(r, "Form.name.value", strlen(name) <= 100 ? name : "");
+		page_keep(r, "name");
 		page_keys_render(r, f.status);
 		return;
 	}

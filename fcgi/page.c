@@ -14,6 +14,7 @@
 #include "tollgate.h"
 
 #define PAGE_FLASH_COOKIE	"tg_flash"
+#define PAGE_KEEP_MAX		1024	/* bytes of a value shown again */
 
 struct page_nav {
 	const char	*id;
@@ -85,6 +86,20 @@ page_input(struct req *r, enum vop op, const struct kvlist *in,
 	if (n > 0)
 		req_refuse(r);
 	return n;
+}
+
+/*
+ * Show a submitted value again in its field after a refusal (never call
+ * this for a secret).  Its limits are the validation table's business;
+ * here only an absurd length is not echoed back.
+ */
+void
+page_keep(struct req *r, const char *name)
+{
+	const char	*v = page_form(r, name);
+
+	tmpl_set(r, arena_printf(&r->arena, "Form.%s.value", name),
+	    strlen(v) <= PAGE_KEEP_MAX ? v : "");
 }
 
 /* Remember a notice for the next page (after a redirect). */

@@ -49,7 +49,7 @@ const struct route	routes[ROUTE__MAX] = {
 	/* The caller: a user, or an API key (any scope). */
 	[ROUTE_AUTH_ME] = { .method = "GET", .pattern = API "/auth/me",
 	    .auth = AUTH_API, .role = ROLE_MEMBER, .resp = RESP_API,
-	    .handler = api_auth_me },
+	    .handler = api_auth_me, .key_bind_only = 1 },
 	[ROUTE_AUTH_PASSWORD] = { .method = "POST",
 	    .pattern = API "/auth/password", .auth = AUTH_USER,
 	    .role = ROLE_MEMBER, .body = BODY_JSON, .resp = RESP_API,

@@ -388,7 +388,7 @@ enum db_rc	 db_exec(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 enum db_rc	 db_begin(struct req *, const char *);
 enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
-		    size_t);
+		    size_t, int);
 enum db_rc	 db_commit(struct req *);
 void		 db_rollback(struct req *);
 enum db_rc	 db_restart(struct req *);
@@ -502,6 +502,7 @@ struct req {
 	/* The transaction: the pipeline commits it unless refused. */
 	int		 in_tx;		/* a transaction is open */
 	int		 refused;	/* a refusal was answered */
+	int		 committed;	/* ended with the binding round trip */
 	unsigned int	 round_trips;	/* to the database, this request */
 	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
@@ -652,7 +653,7 @@ struct apikey {
 };
 enum db_rc	 db_apikey_find(struct req *, const char *,
 		    struct apikey_auth *);
-enum db_rc	 db_apikey_bind(struct req *, const char *, const char *,
+enum db_rc	 db_apikey_bind(struct req *, const char *, const char *, int,
 		    struct apikey_auth *, struct tenant *);
 enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
 		    const char *, int, const char *, struct apikey *);
@@ -845,6 +846,7 @@ void		 api_metrics(struct req *);
 const char	*page_form(struct req *, const char *);
 size_t		 page_input(struct req *, enum vop, const struct kvlist *,
 		    struct vvalue *);
+void		 page_keep(struct req *, const char *);
 void		 page_layout(struct req *, const char *, const char *);
 void		 page_flash_take(struct req *);
 void		 page_flash(struct req *, const char *);
@@ -924,6 +926,12 @@ struct route {
 	enum resp_kind	 resp;
 	void		(*handler)(struct req *);
 	int		 idem;		/* honours Idempotency-Key */
+	/*
+	 * With an API key the handler only reads what binding loaded (the
+	 * caller and the tenant): the transaction commits in the binding
+	 * round trip, and the request costs one in all.
+	 */
+	int		 key_bind_only;
 };
 extern const struct route	routes[ROUTE__MAX];
 enum route_match {
