@@ -53,38 +53,57 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
 	return DB_OK;
 }
 
+#define DB_APIKEY_BIND	"SELECT kind, key_id, array_to_string(scopes, ','), " \
+	"bound, name, plan, plan_name, status, seats, rate_limit, " \
+	"rate_per_seat, seat_limit, created_at FROM auth_bind_key($1, $2)"
+
 /*
  * Identify a presented key and bind the request to its tenant in one
- * round trip: BEGIN, auth_bind_key() (migration 006), which sets the
- * transaction's tenant, and the tenant's row; with "commit", COMMIT
- * too.  A platform key binds "tenant" (NULL: none named) when it
- * exists; k->tenant_id is NULL when nothing was bound.  DB_NOTFOUND:
- * unknown or revoked.
+ * round trip with auth_bind_key() (migration 006), which sets the
+ * transaction's tenant and returns the tenant's row with the key.  With
+ * "alone" the statement runs by itself, its own transaction (a route
+ * that reads nothing more: one statement in all); otherwise BEGIN
+ * travels with it and the transaction stays open.  A platform key binds
+ * "tenant" (NULL: none named) when it exists; k->tenant_id is NULL when
+ * nothing was bound.  DB_NOTFOUND: unknown or revoked.
  */
 enum db_rc
 db_apikey_bind(struct req *r, const char *hash, const char *tenant,
-    int commit, struct apikey_auth *k, struct tenant *t)
+    int alone, struct apikey_auth *k, struct tenant *t)
 {
 	const char	*v[2] = { hash, tenant };
-	struct db_call	 c[2];
+	struct db_call	 c;
+	PGresult	*res;
 	enum db_rc	 rc;
 
-	memset(c, 0, sizeof(c));
-	c[0].sql = "SELECT kind, key_id, array_to_string(scopes, ','), bound "
-	    "FROM auth_bind_key($1, $2)";
-	c[0].n = 2;
-	c[0].vals = v;
-	db_tenant_call(&c[1]);
-	if ((rc = db_begin_with(r, NULL, c, 2, commit)) != DB_OK)
+	memset(&c, 0, sizeof(c));
+	c.sql = DB_APIKEY_BIND;
+	c.n = 2;
+	c.vals = v;
+	if (alone) {
+		rc = db_exec(r, DB_APIKEY_BIND, 2, v, &c.res);
+		r->committed = 1;
+	} else
+		rc = db_begin_with(r, NULL, &c, 1);
+	if (rc != DB_OK)
 		return rc;
-	if (db_nrows(c[0].res) == 0)
+	if ((res = c.res) == NULL || db_nrows(res) == 0)
 		return DB_NOTFOUND;
-	k->platform = strcmp(db_get(c[0].res, 0, 0), "platform") == 0;
-	k->key_id = db_get(c[0].res, 0, 1);
-	k->scopes = db_scopes_parse(db_get(c[0].res, 0, 2));
-	k->tenant_id = db_get(c[0].res, 0, 3);
-	if (k->tenant_id == NULL || db_tenant_fill(c[1].res, t) == -1)
-		k->tenant_id = NULL;
+	k->platform = strcmp(db_get(res, 0, 0), "platform") == 0;
+	k->key_id = db_get(res, 0, 1);
+	k->scopes = db_scopes_parse(db_get(res, 0, 2));
+	if ((k->tenant_id = db_get(res, 0, 3)) == NULL)
+		return DB_OK;
+	t->tenant_id = k->tenant_id;
+	t->name = db_get(res, 0, 4);
+	t->plan = db_get(res, 0, 5);
+	t->plan_name = db_get(res, 0, 6);
+	t->status = db_get(res, 0, 7);
+	t->seats = (int)db_int(res, 0, 8);
+	t->rate_limit = (int)db_int(res, 0, 9);
+	t->rate_per_seat = db_bool(res, 0, 10);
+	t->seat_limit = db_get(res, 0, 11) == NULL ? -1 : db_int(res, 0, 11);
+	t->created_at = db_get(res, 0, 12);
 	return DB_OK;
 }
 

@@ -146,7 +146,7 @@ db_tenant_create(struct req *r, const char *tenant_id, const char *name)
 	"  t.status, t.past_due_since) WHERE t.tenant_id = app_tenant()"
 
 /* The statement that reads the bound tenant, for a pipeline. */
-void
+static void
 db_tenant_call(struct db_call *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -154,7 +154,7 @@ db_tenant_call(struct db_call *c)
 }
 
 /* The tenant of a db_tenant_call() result; -1 when there is none. */
-int
+static int
 db_tenant_fill(const PGresult *res, struct tenant *t)
 {
 	if (res == NULL || db_nrows(res) != 1)
@@ -205,7 +205,7 @@ db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
 	c[0].n = 1;
 	c[0].vals = &user_id;
 	db_tenant_call(&c[1]);
-	if ((rc = db_begin_with(r, tenant_id, c, 2, 0)) != DB_OK)
+	if ((rc = db_begin_with(r, tenant_id, c, 2)) != DB_OK)
 		return rc;
 	if (db_nrows(c[0].res) == 0 || db_tenant_fill(c[1].res, t) == -1)
 		return DB_NOTFOUND;

@@ -295,9 +295,8 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 	if (out != NULL)
 		*out = NULL;
 	if (r->committed) {
-		log_err("%s: a statement after the request's transaction was "
-		    "committed with its binding (key_bind_only route)",
-		    __func__);
+		log_err("%s: a statement after the request's binding ran "
+		    "alone (a key_bind_only route)", __func__);
 		return DB_ERROR;
 	}
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -399,14 +398,12 @@ broken:
 /*
  * Open a transaction, scoped to tenant_id when it is not NULL, and run
  * the calls in it: BEGIN, the tenant and the calls travel in one round
- * trip.  With "commit", COMMIT travels with them and the request may
- * run no statement after (db_exec() refuses: r->committed).  As with
- * db_exec(), a connection found dead is re-opened and the whole tried
- * once more (nothing of it can have committed).
+ * trip.  As with db_exec(), a connection found dead is re-opened and the
+ * whole tried once more (nothing of it can have committed).
  */
 enum db_rc
 db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
-    size_t n, int commit)
+    size_t n)
 {
 	struct db_call	 c[16];
 	enum db_rc	 rc = DB_UNAVAILABLE;
@@ -421,7 +418,7 @@ db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
 	if (r->in_tx)
 		db_rollback(r);
 	r->committed = 0;
-	if (n + 3 > sizeof(c) / sizeof(c[0]))
+	if (n + 2 > sizeof(c) / sizeof(c[0]))
 		return DB_ERROR;
 	memset(c, 0, sizeof(c));
 	c[k++].sql = "BEGIN";
@@ -432,8 +429,6 @@ db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
 	}
 	for (i = 0; i < n; i++)
 		c[k++] = calls[i];
-	if (commit)
-		c[k++].sql = "COMMIT";
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (db_conn() == NULL)
 			return DB_UNAVAILABLE;
@@ -447,15 +442,7 @@ db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
 	/* BEGIN ran: the transaction is open, even if a call failed. */
 	r->in_tx = c[0].res != NULL;
 	for (i = 0; i < n; i++)
-		calls[i].res = c[k - n - (commit ? 1 : 0) + i].res;
-	if (commit && rc == DB_OK) {
-		if (strcmp(PQcmdStatus(c[k - 1].res), "COMMIT") != 0) {
-			log_err("commit ended in %s", PQcmdStatus(c[k - 1].res));
-			return DB_ERROR;
-		}
-		r->in_tx = 0;
-		r->committed = 1;
-	}
+		calls[i].res = c[k - n + i].res;
 	return rc;
 }
 
@@ -463,7 +450,7 @@ db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
 enum db_rc
 db_begin(struct req *r, const char *tenant_id)
 {
-	return db_begin_with(r, tenant_id, NULL, 0, 0);
+	return db_begin_with(r, tenant_id, NULL, 0);
 }
 
 /*

@@ -388,7 +388,7 @@ enum db_rc	 db_exec(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 enum db_rc	 db_begin(struct req *, const char *);
 enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
-		    size_t, int);
+		    size_t);
 enum db_rc	 db_commit(struct req *);
 void		 db_rollback(struct req *);
 enum db_rc	 db_restart(struct req *);
@@ -502,7 +502,7 @@ struct req {
 	/* The transaction: the pipeline commits it unless refused. */
 	int		 in_tx;		/* a transaction is open */
 	int		 refused;	/* a refusal was answered */
-	int		 committed;	/* ended with the binding round trip */
+	int		 committed;	/* the binding ran alone: no more SQL */
 	unsigned int	 round_trips;	/* to the database, this request */
 	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
@@ -588,8 +588,6 @@ enum db_rc	 db_user_revoke_all(struct req *, const char *);
 enum db_rc	 db_user_tenants(struct req *, const char *,
 		    struct membership **, size_t *);
 enum db_rc	 db_tenant_create(struct req *, const char *, const char *);
-void		 db_tenant_call(struct db_call *);
-int		 db_tenant_fill(const struct pg_result *, struct tenant *);
 enum db_rc	 db_tenant_get(struct req *, struct tenant *);
 enum db_rc	 db_tenant_bind_user(struct req *, const char *, const char *,
 		    struct bind_user *, struct tenant *);
@@ -928,8 +926,8 @@ struct route {
 	int		 idem;		/* honours Idempotency-Key */
 	/*
 	 * With an API key the handler only reads what binding loaded (the
-	 * caller and the tenant): the transaction commits in the binding
-	 * round trip, and the request costs one in all.
+	 * caller and the tenant): the binding statement runs alone, its own
+	 * transaction, and the request costs one round trip in all.
 	 */
 	int		 key_bind_only;
 };

@@ -24,13 +24,17 @@ $$;
 -- A presented API key, identified and bound in one statement: a tenant
 -- key binds its own tenant, a platform key the tenant it names (when
 -- that exists).  The transaction's tenant is set here (local to the
--- transaction), so the statements that follow, in the same round trip,
--- run under row-level security for it (the tenant's row is read by the
--- next statement of the pipeline, as the application's role).  No row:
--- the key is unknown or revoked.  last_used_at moves at most once a
--- minute, so a busy key does not write every time.
+-- transaction), so statements that follow run under row-level security
+-- for it, and the bound tenant's row comes back with the key, with its
+-- effective plan, rate limit and seat quota: a route that needs nothing
+-- more answers after this one statement.  No row: the key is unknown or
+-- revoked.  last_used_at moves at most once a minute, so a busy key
+-- does not write every time.
 CREATE FUNCTION auth_bind_key(p_hash bytea, p_tenant uuid)
-	RETURNS TABLE (kind text, key_id uuid, scopes text[], bound uuid)
+	RETURNS TABLE (kind text, key_id uuid, scopes text[], bound uuid,
+	    name text, plan text, plan_name text, status text, seats integer,
+	    rate_limit integer, rate_per_seat boolean, seat_limit bigint,
+	    created_at text)
 	LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
 	AS $$
 DECLARE
@@ -39,22 +43,32 @@ DECLARE
 BEGIN
 	-- One statement on the hot path: a plpgsql statement costs an
 	-- executor start, and this runs for every API request.
-	SELECT k.kind, k.key_id, k.scopes, t.tenant_id, k.stale,
+	SELECT k.kind, k.key_id, k.scopes, t.tenant_id, t.name, t.plan,
+	    p.name, t.status, t.seats, p.rate_limit, p.rate_per_seat,
+	    (SELECT q.included FROM plan_quotas q WHERE q.plan = p.plan
+	      AND q.metric = 'seats'),
+	    to_char(t.created_at AT TIME ZONE 'UTC',
+	      'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+	    k.stale,
 	    set_config('tollgate.tenant_id', coalesce(t.tenant_id::text, ''),
-	    true)
-	    INTO kind, key_id, scopes, bound, v_stale, v_set
+	      true)
+	    INTO kind, key_id, scopes, bound, name, plan, plan_name, status,
+	    seats, rate_limit, rate_per_seat, seat_limit, created_at, v_stale,
+	    v_set
 	    FROM (SELECT 'tenant' AS kind, a.key_id, a.scopes,
 	        a.tenant_id AS tid, a.last_used_at IS NULL OR
 	        a.last_used_at < now() - interval '1 minute' AS stale
 	        FROM api_keys a WHERE a.hash = p_hash AND a.revoked_at IS NULL
 	        UNION ALL
-	        SELECT 'platform', p.key_id, p.scopes, p_tenant,
-	        p.last_used_at IS NULL OR
-	        p.last_used_at < now() - interval '1 minute'
-	        FROM platform_keys p
-	        WHERE p.hash = p_hash AND p.revoked_at IS NULL
+	        SELECT 'platform', pk.key_id, pk.scopes, p_tenant,
+	        pk.last_used_at IS NULL OR
+	        pk.last_used_at < now() - interval '1 minute'
+	        FROM platform_keys pk
+	        WHERE pk.hash = p_hash AND pk.revoked_at IS NULL
 	        LIMIT 1) k
-	    LEFT JOIN tenants t ON t.tenant_id = k.tid;
+	    LEFT JOIN tenants t ON t.tenant_id = k.tid
+	    LEFT JOIN plans p ON p.plan = plan_effective(t.plan, t.status,
+	        t.past_due_since);
 	IF NOT FOUND THEN
 		RETURN;
 	END IF;
@@ -62,12 +76,13 @@ BEGIN
 		UPDATE api_keys a SET last_used_at = now()
 		    WHERE a.key_id = auth_bind_key.key_id;
 	ELSIF v_stale THEN
-		UPDATE platform_keys p SET last_used_at = now()
-		    WHERE p.key_id = auth_bind_key.key_id;
+		UPDATE platform_keys pk SET last_used_at = now()
+		    WHERE pk.key_id = auth_bind_key.key_id;
 	END IF;
 	RETURN NEXT;
 END $$;
 
+GRANT SELECT ON plans, plan_quotas TO tollgate_auth;
 GRANT CREATE ON SCHEMA public TO tollgate_auth;
 ALTER FUNCTION auth_bind_key(bytea, uuid) OWNER TO tollgate_auth;
 REVOKE CREATE ON SCHEMA public FROM tollgate_auth;
