@@ -20,6 +20,9 @@
 #define ACCT_REFRESH_DAYS	30
 #define ACCT_INVITE_DAYS	7
 #define ACCT_FAIL_WINDOW	900	/* seconds of login failures counted */
+#define ACCT_KEYS_MAX		100	/* live API keys of a tenant */
+#define ACCT_INVITE_TO_HOUR	3	/* invitations to one address an hour */
+#define ACCT_INVITE_HOUR	30	/* invitations of one tenant an hour */
 
 static int
 acct_fail(struct fail *f, int status, const char *code, const char *msg,
@@ -51,7 +54,8 @@ acct_answer(struct req *r, const struct fail *f)
 		return;
 	}
 	if (f->status == 429)
-		req_header(r, "Retry-After", "900");
+		req_header(r, "Retry-After", f->code != NULL &&
+		    strcmp(f->code, "rate_limited") == 0 ? "3600" : "900");
 	req_error(r, f->status, NULL, f->code, f->message, f->param);
 }
 
@@ -102,6 +106,20 @@ acct_uuid(char out[37])
 }
 
 /*
+ * The normalised form of an address (valid_email_norm()), from the
+ * arena; NULL when it is not a valid address.
+ */
+static const char *
+acct_email(struct req *r, const char *in)
+{
+	char	 out[EMAIL_MAX + 1];
+
+	if (in == NULL || valid_email_norm(in, out, sizeof(out)) == -1)
+		return NULL;
+	return arena_strdup(&r->arena, out);
+}
+
+/*
  * Issue an access token and a refresh token (a new family unless one
  * is given) for the user in the tenant the transaction is scoped to.
  */
@@ -148,7 +166,7 @@ acct_register(struct req *r, struct fail *f, const char *email,
 	const char	*user_id, *cause;
 	enum db_rc	 rc;
 
-	if (!valid_email(email))
+	if ((email = acct_email(r, email)) == NULL)
 		return acct_fail(f, 400, "invalid_value",
 		    "Enter a valid e-mail address.", "email");
 	if (passwd_check_new(password, &cause) == -1)
@@ -188,17 +206,17 @@ acct_issue_tokens(struct req *r, struct fail *f, struct tokens *t)
 	    auth_role_name(r->auth.role), NULL, t);
 }
 
+/*
+ * The key of an account's failed sign-ins: its normalised address, so
+ * that no spelling of it has a count of its own.  A string that is not
+ * an address reaches no account; it is counted as it is.
+ */
 static const char *
 acct_fail_key(struct req *r, const char *email)
 {
-	char	 lower[256];
-	size_t	 i;
+	const char	*norm = acct_email(r, email);
 
-	for (i = 0; email[i] != '\0' && i < sizeof(lower) - 1; i++)
-		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ?
-		    email[i] + 32 : email[i]);
-	lower[i] = '\0';
-	return arena_printf(&r->arena, "lf:%s", lower);
+	return arena_printf(&r->arena, "lf:%s", norm != NULL ? norm : email);
 }
 
 /* Has this account had too many failed sign-ins lately?  (429) */
@@ -231,8 +249,9 @@ int
 acct_authenticate(struct req *r, struct fail *f, const char *email,
     const char *password, const char *want_tenant, struct login *out)
 {
-	struct user		 u;
+	struct user		 u, locked;
 	struct membership	*ms = NULL;
+	const char		*norm;
 	size_t			 n = 0, i;
 	enum db_rc		 rc;
 	int			 ok;
@@ -240,7 +259,9 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	memset(out, 0, sizeof(*out));
 	if (acct_throttled(r, f, email) == -1)
 		return -1;
-	rc = db_user_by_email(r, email, &u);
+	/* Not an address: no account has it, and no lookup is made. */
+	norm = acct_email(r, email);
+	rc = norm != NULL ? db_user_by_email(r, norm, &u) : DB_NOTFOUND;
 	if (rc != DB_OK && rc != DB_NOTFOUND)
 		return acct_fail_db(f, rc);
 	if (rc == DB_NOTFOUND) {
@@ -248,9 +269,12 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 		ok = 0;
 	} else
 		ok = passwd_verify(u.password_hash, password);
-	/* Known accounts: their tenants, to audit a failure there too. */
-	if (rc == DB_OK && (rc = db_user_tenants(r, u.user_id, &ms, &n)) !=
-	    DB_OK)
+	/*
+	 * Known accounts: their tenants, to audit a failure there too.
+	 * Unknown ones make the same query, so both take as long.
+	 */
+	if ((rc = db_user_tenants(r, rc == DB_OK ? u.user_id :
+	    "00000000-0000-0000-0000-000000000000", &ms, &n)) != DB_OK)
 		return acct_fail_db(f, rc);
 	for (i = 0; ok && want_tenant != NULL && i < n; i++)
 		if (strcasecmp(ms[i].tenant_id, want_tenant) == 0)
@@ -260,9 +284,9 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	if (!ok) {
 		acct_count_failure(r, email);
 		log_info("sign-in failed");
-		if (rc == DB_OK && n > 0)
+		if (n > 0)
 			acct_audit_login_failure(r, ms[0].tenant_id, u.user_id,
-			    email);
+			    u.email);
 		return acct_fail(f, 401, "invalid_credentials",
 		    "The e-mail address or password is wrong.", NULL);
 	}
@@ -271,8 +295,21 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	out->tenant_id = ms[i].tenant_id;
 	out->role = ms[i].role;
 	out->tenant_name = ms[i].tenant_name;
-	if ((rc = db_begin(r, out->tenant_id)) != DB_OK)
+	/*
+	 * The user's row, locked for the rest of the sign-in: a password
+	 * change waits until this commits (so its revocation sees these
+	 * tokens), or, having won, leaves a new hash here, and the old
+	 * password signs in no more.
+	 */
+	if ((rc = db_begin(r, out->tenant_id)) != DB_OK ||
+	    (rc = db_user_lock(r, u.user_id, 1, &locked)) != DB_OK)
 		return acct_fail_db(f, rc);
+	if (strcmp(locked.password_hash, u.password_hash) != 0) {
+		acct_count_failure(r, email);
+		log_info("sign-in lost the race with a password change");
+		return acct_fail(f, 401, "invalid_credentials",
+		    "The e-mail address or password is wrong.", NULL);
+	}
 	r->auth.kind = PRINCIPAL_USER;
 	r->auth.role = auth_role_parse(out->role);
 	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", u.user_id);
@@ -283,24 +320,44 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	return acct_audit(r, f, "auth.login", u.user_id, NULL);
 }
 
+struct acct_failure {
+	char	 tenant_id[40];
+	char	 user_id[40];
+	char	 email[EMAIL_MAX + 1];
+};
+
+/* After the answer: the failed sign-in's audit event, committed. */
+static void
+acct_failure_write(struct req *r)
+{
+	const struct acct_failure	*a = r->after_arg;
+
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", a->user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", a->email);
+	if (db_begin(r, a->tenant_id) == DB_OK &&
+	    db_audit_add(r, "auth.login_failed", a->user_id, NULL) == DB_OK)
+		(void)db_commit(r);
+}
+
 /*
  * A failed sign-in of a known account is audited in its tenant, in a
  * transaction of its own: it must stay recorded though the request is
- * refused.
+ * refused.  It is written after the answer is sent, so that a wrong
+ * password for a known account is answered as fast as for an unknown
+ * one (a durable commit is milliseconds a timing attack could see).
  */
 void
 acct_audit_login_failure(struct req *r, const char *tenant_id,
     const char *user_id, const char *email)
 {
-	struct auth	 saved = r->auth;
+	struct acct_failure	*a;
 
-	/* A failure leaves the transaction to the pipeline's rollback. */
-	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
-	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
-	if (db_begin(r, tenant_id) == DB_OK &&
-	    db_audit_add(r, "auth.login_failed", user_id, NULL) == DB_OK)
-		(void)db_commit(r);
-	r->auth = saved;
+	a = arena_calloc(&r->arena, 1, sizeof(*a));
+	snprintf(a->tenant_id, sizeof(a->tenant_id), "%s", tenant_id);
+	snprintf(a->user_id, sizeof(a->user_id), "%s", user_id);
+	snprintf(a->email, sizeof(a->email), "%s", email);
+	r->after = acct_failure_write;
+	r->after_arg = a;
 }
 
 /* Parameters raised since this hash was made: store a new one. */
@@ -421,6 +478,31 @@ acct_seat_free(struct req *r, struct fail *f, int pending_counts)
 }
 
 /*
+ * Invitations send e-mail to people outside the tenant: at most a few
+ * an hour to one address (whoever invites), and a bounded number an
+ * hour from one tenant, so that inviting and revoking in a loop cannot
+ * turn Tollgate into a mail cannon.
+ */
+static int
+acct_invite_limits(struct req *r, struct fail *f, const char *email)
+{
+	struct rl_result	 rr;
+	time_t			 now = time(NULL);
+
+	if (!rl_hit(arena_printf(&r->arena, "inv-to:%s", email),
+	    ACCT_INVITE_TO_HOUR, 3600, now, &rr))
+		return acct_fail(f, 429, "rate_limited", "This address was "
+		    "invited too often in the last hour; try again later.",
+		    "email");
+	if (!rl_hit(arena_printf(&r->arena, "inv-t:%s", r->auth.tenant_id),
+	    ACCT_INVITE_HOUR, 3600, now, &rr))
+		return acct_fail(f, 429, "rate_limited", "This organization "
+		    "sent too many invitations in the last hour; try again "
+		    "later.", NULL);
+	return 0;
+}
+
+/*
  * Invite someone by e-mail.  The link (with the only copy of the
  * token) goes back to the inviter, and by mail when SMTP is set up.
  */
@@ -433,7 +515,7 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 	const char	*mrole = NULL, *memail = NULL;
 	enum db_rc	 rc;
 
-	if (!valid_email(email))
+	if ((email = acct_email(r, email)) == NULL)
 		return acct_fail(f, 400, "invalid_value",
 		    "Enter a valid e-mail address.", "email");
 	if (auth_role_parse(role) == ROLE_NONE)
@@ -462,7 +544,8 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 		    "a pending invitation.", "email");
 	if (rc != DB_NOTFOUND)
 		return acct_fail_db(f, rc);
-	if (acct_seat_free(r, f, 1) == -1)
+	if (acct_seat_free(r, f, 1) == -1 || acct_invite_limits(r, f,
+	    email) == -1)
 		return -1;
 	if (crypto_token_new("", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
@@ -660,6 +743,7 @@ acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
 {
 	char		 token[CRYPTO_TOKEN_MAX], hash[67], prefix[16];
 	enum db_rc	 rc;
+	int		 live;
 
 	if (scopes == 0)
 		return acct_fail(f, 400, "invalid_value",
@@ -668,6 +752,14 @@ acct_key_create(struct req *r, struct fail *f, const char *name, int scopes,
 	if ((scopes & SCOPE_BILLING_READ) && r->auth.role < ROLE_OWNER)
 		return acct_fail(f, 403, "insufficient_role", "Only an owner "
 		    "can create a key with billing:read.", "scopes");
+	/* Serialised on the tenant row, so the count cannot be raced. */
+	if ((rc = db_tenant_lock(r)) != DB_OK ||
+	    (rc = db_apikey_live(r, &live)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (live >= ACCT_KEYS_MAX)
+		return acct_fail(f, 409, "key_limit", arena_printf(&r->arena,
+		    "This organization has %d active API keys, the most it "
+		    "may have; revoke one first.", ACCT_KEYS_MAX), NULL);
 	if (crypto_token_new("tg_", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);
@@ -715,7 +807,13 @@ acct_password_change(struct req *r, struct fail *f, const char *current,
 	const char	*cause;
 	enum db_rc	 rc;
 
-	if ((rc = db_user_get(r, r->auth.user_id, &u)) != DB_OK)
+	/*
+	 * Locked until the change commits: sign-ins of this user wait, so
+	 * none can issue a token with the old password after the cut-off
+	 * (db_user_set_password()), and the revocation below sees every
+	 * one issued before it.
+	 */
+	if ((rc = db_user_lock(r, r->auth.user_id, 0, &u)) != DB_OK)
 		return acct_fail_db(f, rc);
 	/* A guess at the current password counts like a failed sign-in. */
 	if (acct_throttled(r, f, u.email) == -1)
@@ -743,8 +841,15 @@ int
 acct_session_start(struct req *r, struct fail *f)
 {
 	char		 token[CRYPTO_TOKEN_MAX], hash[67];
+	const char	*old = http_kv_get(&r->cookies, "tg_session");
 	enum db_rc	 rc;
 
+	/* A new sign-in ends the session this browser had. */
+	if (old != NULL && *old != '\0' && strlen(old) <= CRYPTO_TOKEN_MAX) {
+		crypto_token_hash_hex(old, hash);
+		if ((rc = db_session_end(r, hash)) != DB_OK)
+			return acct_fail_db(f, rc);
+	}
 	if (crypto_token_new("", token) == -1)
 		return acct_fail(f, 500, "internal_error", "No randomness.",
 		    NULL);

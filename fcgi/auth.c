@@ -126,14 +126,44 @@ auth_origin_ok(const struct req *r)
 	return 0;
 }
 
+/*
+ * The form token of the pre-login cookie, if the request carries one:
+ * a sign-in form opened before a session began in another tab still
+ * posts it.
+ */
 static int
-auth_csrf_check(struct req *r)
+auth_csrf_pre(struct req *r, char out[48])
+{
+	const char	*pre = http_kv_get(&r->cookies, AUTH_COOKIE_PRE);
+	char		 label[CRYPTO_TOKEN_MAX + 4];
+
+	if (pre == NULL || strlen(pre) != 43)
+		return -1;
+	snprintf(label, sizeof(label), "pre:%s", pre);
+	auth_csrf_token(label, out);
+	return 0;
+}
+
+static int
+auth_token_is(const char *got, const char *want)
+{
+	return strlen(got) == strlen(want) &&
+	    util_ct_equal(got, want, strlen(got));
+}
+
+static int
+auth_csrf_check(struct req *r, const struct route *rt)
 {
 	const char	*got = http_kv_get(&r->form, "csrf");
+	char		 pre[48];
+	int		 ok;
 
-	if (!auth_origin_ok(r) || got == NULL ||
-	    strlen(got) != strlen(r->auth.csrf) ||
-	    !util_ct_equal(got, r->auth.csrf, strlen(got)))
+	ok = got != NULL && auth_token_is(got, r->auth.csrf);
+	/* Public forms (sign-in, sign-up, invitations): either token. */
+	if (!ok && got != NULL && rt->auth == AUTH_PAGE_PUBLIC &&
+	    auth_csrf_pre(r, pre) == 0)
+		ok = auth_token_is(got, pre);
+	if (!auth_origin_ok(r) || !ok)
 		return auth_fail(r, 403, "csrf_failed", "This form has expired "
 		    "or did not come from this site. Go back, reload the page "
 		    "and try again.");
@@ -219,7 +249,11 @@ auth_identify_bearer(struct req *r, const struct route *rt)
 		return auth_fail(r, 401, "invalid_token",
 		    "The access token is invalid or expired.");
 	}
-	if (!valid_uuid(c.sub) || !valid_uuid(c.tid))
+	/*
+	 * No issue time, no password-change cut-off: such a token was not
+	 * made by jwt_issue() and is refused, signature or not.
+	 */
+	if (!valid_uuid(c.sub) || !valid_uuid(c.tid) || c.iat_ms <= 0)
 		return auth_fail(r, 401, "invalid_token",
 		    "The access token is invalid or expired.");
 	r->auth.kind = PRINCIPAL_USER;
@@ -519,7 +553,11 @@ auth_bind(struct req *r, const struct route *rt)
 		return -1;
 	if ((rt->auth == AUTH_PAGE || rt->auth == AUTH_PAGE_PUBLIC) &&
 	    strcmp(r->method, "POST") == 0) {
-		if (auth_csrf_check(r) == -1)
+		if (auth_csrf_check(r, rt) == -1)
+			return -1;
+		/* A portal action counts like an API request of the tenant. */
+		if (rt->auth == AUTH_PAGE && r->tenant != NULL &&
+		    auth_rate_tenant(r) == -1)
 			return -1;
 		if (rt->auth == AUTH_PAGE_PUBLIC && auth_rate(r,
 		    arena_printf(&r->arena, "ip:%s", r->remote_addr),

@@ -107,6 +107,20 @@ db_apikey_bind(struct req *r, const char *hash, const char *tenant,
 	return DB_OK;
 }
 
+/* How many keys of the tenant are live (not revoked). */
+enum db_rc
+db_apikey_live(struct req *r, int *n)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if ((rc = db_row(r, "SELECT count(*) FROM api_keys WHERE "
+	    "tenant_id = app_tenant() AND revoked_at IS NULL", 0, NULL,
+	    &res)) == DB_OK)
+		*n = (int)db_int(res, 0, 0);
+	return rc;
+}
+
 /* Scope bits to a PostgreSQL text[] literal ("{a,b}"). */
 static const char *
 db_scopes_literal(struct req *r, int scopes)

@@ -15,17 +15,21 @@
 
 #include "tollgate.h"
 
-/* 1 in *claimed when this request now owns the key, 0 when it exists. */
+/*
+ * 1 in *claimed when this request now owns the key, for "principal"
+ * (idem.c says who), 0 when it exists.
+ */
 enum db_rc
-db_idem_claim(struct req *r, const char *key, const char *hash, int *claimed)
+db_idem_claim(struct req *r, const char *key, const char *hash,
+    const char *principal, int *claimed)
 {
-	const char	*v[2] = { key, hash };
+	const char	*v[3] = { key, hash, principal };
 	PGresult	*res;
 	enum db_rc	 rc;
 
 	rc = db_exec(r, "INSERT INTO idempotency_keys (tenant_id, idem_key, "
-	    "request_hash) VALUES (app_tenant(), $1, $2) ON CONFLICT DO NOTHING "
-	    "RETURNING 1", 2, v, &res);
+	    "request_hash, principal) VALUES (app_tenant(), $1, $2, $3) "
+	    "ON CONFLICT DO NOTHING RETURNING 1", 3, v, &res);
 	if (rc == DB_OK)
 		*claimed = db_nrows(res) > 0;
 	return rc;
@@ -37,7 +41,10 @@ db_idem_free(void *p)
 	PQfreemem(p);
 }
 
-/* The stored answer of a key; *expired when older than a day. */
+/*
+ * The stored answer of a key, whoever claimed it (the caller compares
+ * the principal); expired when older than a day.
+ */
 enum db_rc
 db_idem_get(struct req *r, const char *key, struct idem *out)
 {
@@ -48,13 +55,15 @@ db_idem_get(struct req *r, const char *key, struct idem *out)
 
 	memset(out, 0, sizeof(*out));
 	rc = db_row(r, "SELECT encode(request_hash, 'hex'), status, response, "
-	    "created_at < now() - interval '24 hours' FROM idempotency_keys "
+	    "created_at < now() - interval '24 hours', principal "
+	    "FROM idempotency_keys "
 	    "WHERE tenant_id = app_tenant() AND idem_key = $1", 1, &key, &res);
 	if (rc != DB_OK)
 		return rc;
 	out->hash_hex = db_get(res, 0, 0);
 	out->status = (int)db_int(res, 0, 1);
 	out->expired = db_bool(res, 0, 3);
+	out->principal = db_get(res, 0, 4);
 	if ((v = db_get(res, 0, 2)) != NULL) {
 		out->response = PQunescapeBytea((const unsigned char *)v, &n);
 		if (out->response == NULL)

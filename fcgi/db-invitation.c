@@ -26,7 +26,7 @@ db_invitation_create(struct req *r, const char *email, const char *role,
 	snprintf(ttl, sizeof(ttl), "%d", ttl_days);
 	/* An expired invitation for the address makes way for the new one. */
 	if ((rc = db_exec(r, "UPDATE invitations SET revoked_at = now() "
-	    "WHERE tenant_id = app_tenant() AND lower(email) = lower($1) AND "
+	    "WHERE tenant_id = app_tenant() AND lower(email) = $1 AND "
 	    "accepted_at IS NULL AND revoked_at IS NULL AND expires_at <= now()",
 	    1, v, NULL)) != DB_OK)
 		return rc;
@@ -149,6 +149,6 @@ db_invitation_pending_for(struct req *r, const char *email)
 
 	return db_row(r, "SELECT 1 FROM invitations WHERE "
 	    "tenant_id = app_tenant() AND lower(email) = "
-	    "lower($1) AND accepted_at IS NULL AND revoked_at IS NULL AND "
+	    "$1 AND accepted_at IS NULL AND revoked_at IS NULL AND "
 	    "expires_at > now()", 1, &email, &res);
 }

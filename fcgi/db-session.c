@@ -51,6 +51,13 @@ db_session_create(struct req *r, const char *user_id, const char *hash,
 	return rc;
 }
 
+/* End a session by its cookie's hash, whatever its tenant. */
+enum db_rc
+db_session_end(struct req *r, const char *hash)
+{
+	return db_exec(r, "SELECT auth_session_end($1)", 1, &hash, NULL);
+}
+
 enum db_rc
 db_session_revoke(struct req *r, const char *session_id)
 {

@@ -33,8 +33,34 @@ db_user_by_email(struct req *r, const char *email, struct user *u)
 	PGresult	*res;
 	enum db_rc	 rc;
 
+	/* "email" is normalised (valid_email_norm()); so are stored ones. */
 	rc = db_row(r, "SELECT user_id, email, name, password_hash FROM users "
-	    "WHERE lower(email) = lower($1)", 1, &email, &res);
+	    "WHERE lower(email) = $1", 1, &email, &res);
+	if (rc == DB_OK)
+		db_user_fill(res, 0, u);
+	return rc;
+}
+
+/*
+ * The user's row, locked until the transaction ends: "share" for a
+ * sign-in (its tokens and the password it checked stand or fall
+ * together), else for update (a password change).  Sign-ins and
+ * changes of one user are serialised here.
+ */
+enum db_rc
+db_user_lock(struct req *r, const char *user_id, int share, struct user *u)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if (share)
+		rc = db_row(r, "SELECT user_id, email, name, password_hash "
+		    "FROM users WHERE user_id = $1 FOR SHARE", 1, &user_id,
+		    &res);
+	else
+		rc = db_row(r, "SELECT user_id, email, name, password_hash "
+		    "FROM users WHERE user_id = $1 FOR UPDATE", 1, &user_id,
+		    &res);
 	if (rc == DB_OK)
 		db_user_fill(res, 0, u);
 	return rc;
@@ -83,8 +109,15 @@ db_user_set_password(struct req *r, const char *user_id, const char *hash,
 	if (!changed)
 		return db_exec(r, "UPDATE users SET password_hash = $2 "
 		    "WHERE user_id = $1", 2, v, NULL);
+	/*
+	 * The cut-off is the clock now, not the transaction's start: the
+	 * row is locked (db_user_lock()), so every sign-in with the old
+	 * password committed before this moment, and tokens issued before
+	 * it are refused from now on.
+	 */
 	return db_exec(r, "UPDATE users SET password_hash = $2, "
-	    "password_changed_at = now() WHERE user_id = $1", 2, v, NULL);
+	    "password_changed_at = clock_timestamp() WHERE user_id = $1", 2, v,
+	    NULL);
 }
 
 /* Revoke every session and refresh token of the user, in all tenants. */

@@ -59,11 +59,17 @@ db_refresh_lock(struct req *r, const char *token_id, struct refresh *t)
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_row(r, "SELECT token_id, user_id, family, "
-	    "expires_at <= now(), rotated_at IS NOT NULL, "
-	    "revoked_at IS NOT NULL FROM refresh_tokens "
-	    "WHERE tenant_id = app_tenant() AND token_id = $1 "
-	    "FOR UPDATE", 1, &token_id, &res);
+	/*
+	 * A token made before the user's last password change is revoked,
+	 * whether or not the change's revocation reached it (a sign-in or
+	 * a rotation that raced the change).
+	 */
+	rc = db_row(r, "SELECT t.token_id, t.user_id, t.family, "
+	    "t.expires_at <= now(), t.rotated_at IS NOT NULL, "
+	    "t.revoked_at IS NOT NULL OR t.created_at < u.password_changed_at "
+	    "FROM refresh_tokens t JOIN users u USING (user_id) "
+	    "WHERE t.tenant_id = app_tenant() AND t.token_id = $1 "
+	    "FOR UPDATE OF t", 1, &token_id, &res);
 	if (rc != DB_OK)
 		return rc;
 	t->token_id = db_get(res, 0, 0);

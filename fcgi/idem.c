@@ -3,20 +3,24 @@
  *
  * Idempotency-Key on creating POSTs (SPEC 5).  The first successful
  * answer for a key is kept 24 hours and given again to a replay of the
- * same request; the same key with a different request is 409.  A
+ * same request by the same principal (user or API key); the same key
+ * with a different request, or from another principal of the tenant, is
+ * 409 and says nothing of the first.  A key stays one per tenant.  A
  * refused request keeps nothing (its transaction rolls back), so it may
  * be retried with the same key.  The kept answer is sealed with
- * AES-256-GCM under a key derived from the server secret, the tenant and
- * the idempotency key: it can hold a secret shown once (a new API key),
- * and the database alone cannot open it.
+ * AES-256-GCM under a key derived from the server secret, the tenant,
+ * the principal and the idempotency key: it can hold a secret shown
+ * once (a new API key), and the database alone cannot open it.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tollgate.h"
 
 #define IDEM_KEY_MAX	255
+#define IDEM_PRINCIPAL_MAX	64	/* "platform-key:" and a uuid */
 
 static int
 idem_key_valid(const char *k)
@@ -29,15 +33,51 @@ idem_key_valid(const char *k)
 	return n > 0 && n <= IDEM_KEY_MAX;
 }
 
-/* The sealing key of this tenant's idempotency key. */
+/*
+ * Who made the request, as kept with the claim: "user:<uuid>" (access
+ * token or portal session alike), "key:<uuid>" or "platform-key:<uuid>".
+ * Never empty: rows kept before sql/007 have an empty principal, which
+ * must match no request.  -1 when the request has no principal.
+ */
+static int
+idem_principal(const struct req *r, char *out, size_t outsz)
+{
+	const char	*kind, *id;
+	int		 n;
+
+	switch (r->auth.kind) {
+	case PRINCIPAL_USER:
+	case PRINCIPAL_SESSION:
+		kind = "user";
+		id = r->auth.user_id;
+		break;
+	case PRINCIPAL_TENANT_KEY:
+		kind = "key";
+		id = r->auth.key_id;
+		break;
+	case PRINCIPAL_PLATFORM_KEY:
+		kind = "platform-key";
+		id = r->auth.key_id;
+		break;
+	default:
+		return -1;
+	}
+	if (id[0] == '\0')
+		return -1;
+	n = snprintf(out, outsz, "%s:%s", kind, id);
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+/* The sealing key of this tenant's and principal's idempotency key. */
 static void
-idem_seal_key(const struct req *r, unsigned char out[32])
+idem_seal_key(const struct req *r, const char *principal,
+    unsigned char out[32])
 {
 	struct buf	 b;
 
 	buf_init(&b, 1024);
-	buf_printf(&b, "tollgate idempotency v1\n%s\n%s", r->auth.tenant_id,
-	    r->idempotency_key);
+	buf_printf(&b, "tollgate idempotency v2\n%s\n%s\n%s",
+	    r->auth.tenant_id, principal, r->idempotency_key);
 	crypto_hmac_sha256(conf.jwt_secret, strlen(conf.jwt_secret), b.p,
 	    b.len, out);
 	buf_free(&b);
@@ -60,12 +100,12 @@ idem_request_hash(const struct req *r, char out[65])
 }
 
 static int
-idem_replay(struct req *r, const struct idem *d)
+idem_replay(struct req *r, const char *principal, const struct idem *d)
 {
 	unsigned char	 key[32], *plain;
 	long		 n;
 
-	idem_seal_key(r, key);
+	idem_seal_key(r, principal, key);
 	plain = arena_alloc(&r->arena, d->response_len + 1);
 	n = d->response == NULL ? -1 : crypto_open(key, d->response,
 	    d->response_len, plain);
@@ -94,7 +134,7 @@ int
 idem_begin(struct req *r)
 {
 	struct idem	 d;
-	char		 hash[65], hashlit[67];
+	char		 hash[65], hashlit[67], who[IDEM_PRINCIPAL_MAX];
 	int		 claimed = 0;
 	enum db_rc	 rc;
 
@@ -105,11 +145,17 @@ idem_begin(struct req *r)
 		    "be 1 to 255 printable ASCII characters.", "Idempotency-Key");
 		return -1;
 	}
+	if (idem_principal(r, who, sizeof(who)) == -1) {
+		log_err("%s: no principal", __func__);
+		req_error(r, 500, NULL, "internal_error", "This request has "
+		    "no principal to keep its Idempotency-Key for.", NULL);
+		return -1;
+	}
 	idem_request_hash(r, hash);
 	hashlit[0] = '\\';
 	hashlit[1] = 'x';
 	memcpy(hashlit + 2, hash, sizeof(hash));
-	if ((rc = db_idem_claim(r, r->idempotency_key, hashlit,
+	if ((rc = db_idem_claim(r, r->idempotency_key, hashlit, who,
 	    &claimed)) != DB_OK)
 		goto fail;
 	if (claimed) {
@@ -119,21 +165,27 @@ idem_begin(struct req *r)
 	if ((rc = db_idem_get(r, r->idempotency_key, &d)) != DB_OK)
 		goto fail;
 	if (d.expired) {
-		/* A day old: the key is free again. */
+		/* A day old: the key is free again, for anyone. */
 		if ((rc = db_idem_delete(r, r->idempotency_key)) != DB_OK ||
-		    (rc = db_idem_claim(r, r->idempotency_key, hashlit,
+		    (rc = db_idem_claim(r, r->idempotency_key, hashlit, who,
 		    &claimed)) != DB_OK)
 			goto fail;
 		r->idem_claimed = claimed;
 		return 0;
 	}
-	if (strcmp(d.hash_hex, hash) != 0) {
+	/*
+	 * Another principal's answer is not given, and the refusal is the
+	 * one of a different request, whatever the body: it tells nothing
+	 * of the first request, not even whether it was the same.
+	 */
+	if (d.principal == NULL || strcmp(d.principal, who) != 0 ||
+	    strcmp(d.hash_hex, hash) != 0) {
 		req_error(r, 409, NULL, "idempotency_key_reused", "This "
 		    "Idempotency-Key was used with a different request.",
 		    "Idempotency-Key");
 		return -1;
 	}
-	return idem_replay(r, &d);
+	return idem_replay(r, who, &d);
 fail:
 	req_error_from_db(r, rc == DB_NOTFOUND ? DB_ERROR : rc);
 	return -1;
@@ -147,12 +199,19 @@ void
 idem_finish(struct req *r)
 {
 	unsigned char	 key[32], *sealed;
+	char		 who[IDEM_PRINCIPAL_MAX];
 	long		 n;
 	enum db_rc	 rc;
 
 	if (!r->idem_claimed || r->status >= 400 || !r->in_tx)
 		return;
-	idem_seal_key(r, key);
+	/* The claim had one; the handler does not change who asks. */
+	if (idem_principal(r, who, sizeof(who)) == -1) {
+		rc = DB_ERROR;
+		log_err("%s: no principal", __func__);
+		goto done;
+	}
+	idem_seal_key(r, who, key);
 	sealed = arena_alloc(&r->arena, r->out.len + CRYPTO_SEAL_OVERHEAD);
 	n = crypto_seal(key, r->out.p != NULL ? r->out.p : "", r->out.len,
 	    sealed);
@@ -163,6 +222,7 @@ idem_finish(struct req *r)
 	} else
 		rc = db_idem_store(r, r->idempotency_key, r->status, sealed,
 		    (size_t)n);
+done:
 	/* The answer becomes the error; the pipeline rolls the work back. */
 	if (rc != DB_OK) {
 		r->nheaders = 0;

@@ -210,6 +210,8 @@ responder_serve_one(struct req *r, FCGX_Request *fr)
 	}
 	responder_handle(r, fr);
 	FCGX_Finish_r(fr);
+	if (r->after != NULL)
+		r->after(r);
 	mail_after_request(r);
 	req_release(r);
 	log_set_rid(NULL);

@@ -260,7 +260,9 @@ extern const struct vop_def	valid_ops[VOP__MAX];
 #define SCOPE_BILLING_READ	0x08
 #define SCOPE__MAX		4
 #define SCOPE_ALL		((1 << SCOPE__MAX) - 1)
+#define EMAIL_MAX	254
 int		 valid_email(const char *);
+int		 valid_email_norm(const char *, char *, size_t);
 int		 valid_uuid(const char *);
 int		 valid_choice(const char *, const char *const *);
 int		 valid_time(const char *);
@@ -507,6 +509,9 @@ struct req {
 	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
+	/* Work to do once the answer is delivered (responder.c calls it). */
+	void		(*after)(struct req *);
+	void		*after_arg;
 	/* Mail to send once the answer is committed and delivered. */
 	const char	*mail_to;
 	const char	*mail_subject;
@@ -580,6 +585,7 @@ struct bind_user {
 };
 enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
 enum db_rc	 db_user_get(struct req *, const char *, struct user *);
+enum db_rc	 db_user_lock(struct req *, const char *, int, struct user *);
 enum db_rc	 db_user_create(struct req *, const char *, const char *,
 		    const char *, const char **);
 enum db_rc	 db_user_set_password(struct req *, const char *, const char *,
@@ -633,6 +639,7 @@ enum db_rc	 db_session_find(struct req *, const char *, int,
 enum db_rc	 db_session_create(struct req *, const char *, const char *,
 		    int, const char **);
 enum db_rc	 db_session_revoke(struct req *, const char *);
+enum db_rc	 db_session_end(struct req *, const char *);
 
 /* db-apikey.c: tenant API keys and platform keys. */
 struct apikey_auth {
@@ -655,6 +662,7 @@ enum db_rc	 db_apikey_bind(struct req *, const char *, const char *, int,
 		    struct apikey_auth *, struct tenant *);
 enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
 		    const char *, int, const char *, struct apikey *);
+enum db_rc	 db_apikey_live(struct req *, int *);
 enum db_rc	 db_apikey_list(struct req *, int, const char *,
 		    struct apikey **, size_t *, int *);
 enum db_rc	 db_apikey_revoke(struct req *, const char *, const char **);
@@ -686,12 +694,14 @@ enum db_rc	 db_invitation_pending_for(struct req *, const char *);
 /* db-idem.c */
 struct idem {
 	const char	*hash_hex;	/* request hash, hex */
+	const char	*principal;	/* who claimed it ("user:<uuid>"...) */
 	int		 status;
 	int		 expired;
 	unsigned char	*response;	/* sealed answer, owned by the request */
 	size_t		 response_len;
 };
-enum db_rc	 db_idem_claim(struct req *, const char *, const char *, int *);
+enum db_rc	 db_idem_claim(struct req *, const char *, const char *,
+		    const char *, int *);
 enum db_rc	 db_idem_get(struct req *, const char *, struct idem *);
 enum db_rc	 db_idem_delete(struct req *, const char *);
 enum db_rc	 db_idem_store(struct req *, const char *, int,

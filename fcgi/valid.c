@@ -105,6 +105,27 @@ valid_email(const char *s)
 	return p != NULL && p > at + 1 && p[1] != '\0';
 }
 
+/*
+ * The one form of an e-mail address that Tollgate stores, looks up and
+ * keys limits by: a valid address (ASCII only: valid_email() refuses
+ * every other byte) with its letters lower-cased, into out.  Unicode
+ * case folding never applies, so no other string reaches the same
+ * account (PostgreSQL's lower() maps KELVIN SIGN to "k").  -1 when the
+ * address is not valid or does not fit.
+ */
+int
+valid_email_norm(const char *in, char *out, size_t outsz)
+{
+	size_t	 i, n = strlen(in);
+
+	if (!valid_email(in) || n >= outsz)
+		return -1;
+	for (i = 0; i <= n; i++)
+		out[i] = (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 :
+		    in[i]);
+	return 0;
+}
+
 /* The canonical text form of a UUID, any version, lower or upper case. */
 int
 valid_uuid(const char *s)
@@ -148,7 +169,7 @@ valid_two_digits(const char *p, int max)
 /*
  * A strict RFC 3339 time, as the filters accept: a real calendar date
  * (no 31 February), seconds up to 59, and "Z" or an offset of at most
- * 23:59.  What passes here PostgreSQL takes too.
+ * 15:59 (PostgreSQL's limit).  What passes here PostgreSQL takes too.
  */
 int
 valid_time(const char *s)
@@ -172,7 +193,7 @@ valid_time(const char *s)
 	if (*e == 'Z')
 		return e[1] == '\0';
 	return (e[0] == '+' || e[0] == '-') && strlen(e) == 6 &&
-	    valid_two_digits(e + 1, 23) >= 0 && e[3] == ':' &&
+	    valid_two_digits(e + 1, 15) >= 0 && e[3] == ':' &&
 	    valid_two_digits(e + 4, 59) >= 0;
 }
 

@@ -5,6 +5,8 @@
  * first answer again (the same API key, secret included) and creates
  * nothing; the same key with another body is 409; a refused request
  * keeps nothing, so its key can be used again; keys are per tenant; a
+ * kept answer is given only to the user who made the request (another
+ * admin of the tenant with the same key gets 409, not the secret); a
  * malformed key is 400; the stored answer does not hold the secret in
  * clear.
  */
@@ -26,6 +28,8 @@
 #include "it-util.h"
 
 #define KEYS	"/api/v1/api-keys"
+#define INVITE	"/api/v1/members/invitations"
+#define ACCEPT	"/api/v1/invitations/accept"
 
 struct owner {
 	char	 token[2048];
@@ -137,6 +141,98 @@ test_replay(void **state)
 	it_response_free(&c);
 }
 
+/*
+ * Invite a new address to o's tenant as an admin and accept: its bearer
+ * header into m.  The accept route is limited per client address, so
+ * the caller talks from an address of its own.
+ */
+static void
+admin_new(const struct owner *o, struct owner *m)
+{
+	struct it_resp	 r;
+	const char	*body, *link;
+	char		 email[128], token[256];
+
+	snprintf(email, sizeof(email), "idem%ld-%d-admin@example.com",
+	    (long)getpid(), ++counter);
+	body = it_jobj("email", email, "role", "admin", NULL);
+	assert_int_equal(it_request(&r, "POST", INVITE, "application/json",
+	    body, strlen(body), o->auth, NULL), 0);
+	it_expect_status(&r, 201);
+	link = it_must_str(&r, "link");
+	assert_non_null(strrchr(link, '/'));
+	snprintf(token, sizeof(token), "%s", strrchr(link, '/') + 1);
+	it_response_free(&r);
+	body = it_jobj("token", token, "password", "second admin horse 42",
+	    NULL);
+	assert_int_equal(it_request(&r, "POST", ACCEPT, "application/json",
+	    body, strlen(body), NULL), 0);
+	it_expect_status(&r, 200);
+	it_copy_str(m->token, sizeof(m->token), &r, "access_token");
+	snprintf(m->auth, sizeof(m->auth), "Authorization: Bearer %s",
+	    m->token);
+	it_copy_str(m->tenant, sizeof(m->tenant), &r, "tenant.id");
+	assert_string_equal(m->tenant, o->tenant);
+	it_response_free(&r);
+}
+
+/*
+ * A kept answer is the requester's own: another admin of the tenant
+ * sending the same key and body gets 409 (the message of a different
+ * body, nothing of the first answer) and creates nothing, while the
+ * first admin still gets the replay.
+ */
+static void
+test_per_principal(void **state)
+{
+	struct it_resp	 a, b, c, d;
+	struct owner	 o, m;
+	char		 key[64], secret[128], id[64], source[32];
+	const char	*body = "{\"name\":\"ci\",\"scopes\":[\"usage:write\"]}";
+
+	/* 127.13.X.Y: the auth routes' per-address limit is ours alone. */
+	snprintf(source, sizeof(source), "127.13.%u.%u",
+	    ((unsigned int)getpid() >> 8) & 0xff, (unsigned int)getpid() & 0xff);
+	it_set_source(source);
+	owner_new(&o);
+	admin_new(&o, &m);
+	it_set_source(NULL);
+	snprintf(key, sizeof(key), "per-principal-%ld-%d", (long)getpid(),
+	    ++counter);
+	assert_int_equal(create_key(&o, key, body, &a), 201);
+	snprintf(secret, sizeof(secret), "%s", it_json_str(it_json(&a),
+	    "secret"));
+	snprintf(id, sizeof(id), "%s", it_json_str(it_json(&a), "id"));
+	assert_true(strncmp(secret, "tg_", 3) == 0);
+
+	/* The other admin, same key and body: 409, and nothing of a. */
+	if (create_key(&m, key, body, &b) != 409)
+		fail_msg("another admin got %ld: %.300s", b.status, b.body);
+	assert_null(it_header(&b, "Idempotent-Replayed"));
+	assert_null(strstr(b.body, secret));
+	assert_null(strstr(b.body, id));
+	assert_string_equal(it_json_str(it_json(&b), "error.code"),
+	    "idempotency_key_reused");
+	assert_string_equal(it_json_str(it_json(&b), "error.param"),
+	    "Idempotency-Key");
+
+	/* The same message as the first admin's different request. */
+	assert_int_equal(create_key(&o, key, "{\"name\":\"other\","
+	    "\"scopes\":[\"usage:write\"]}", &c), 409);
+	assert_string_equal(it_json_str(it_json(&b), "error.message"),
+	    it_json_str(it_json(&c), "error.message"));
+
+	/* The first admin still gets the replay, secret included. */
+	assert_int_equal(create_key(&o, key, body, &d), 201);
+	assert_non_null(it_header(&d, "Idempotent-Replayed"));
+	assert_string_equal(a.body, d.body);
+	assert_int_equal(count_keys(&o), 1);
+	it_response_free(&a);
+	it_response_free(&b);
+	it_response_free(&c);
+	it_response_free(&d);
+}
+
 static void
 test_refused_keeps_nothing(void **state)
 {
@@ -230,6 +326,7 @@ main(void)
 {
 	const struct CMUnitTest	 tests[] = {
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_per_principal),
 		cmocka_unit_test(test_refused_keeps_nothing),
 		cmocka_unit_test(test_per_tenant_and_bad_keys),
 		cmocka_unit_test(test_sealed_at_rest),

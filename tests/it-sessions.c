@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 
 #include <ctype.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +49,7 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <jwt.h>
 #include <libpq-fe.h>
 
 #include "it-util.h"
@@ -1098,6 +1100,392 @@ test_removed_member(void **state)
 	it_deferred_check();
 }
 
+/* --- issue 7: what an attack from outside got through -------------------- */
+
+#define RACE_THREADS	3
+#define RACE_KEEP	8	/* tokens kept per thread */
+
+/* One signing-in thread of the race against a password change. */
+struct race {
+	const struct user	*u;
+	volatile int		*stop;
+	char			 access[RACE_KEEP][TOKEN_MAX];
+	char			 refresh[RACE_KEEP][128];
+	int			 n;
+	int			 tries;
+};
+
+/* Sign in with the old password again and again until told to stop. */
+static void *
+race_login(void *arg)
+{
+	struct race	*ra = arg;
+	struct it_resp	 r;
+	const char	*hdrs[1] = { NULL };
+	char		 body[512];
+	CURL		*h;
+
+	if ((h = curl_easy_init()) == NULL)
+		return NULL;
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"password\":\"%s\"}",
+	    ra->u->email, ra->u->password);
+	while (!*ra->stop && ra->n < RACE_KEEP && ra->tries < 40) {
+		ra->tries++;
+		if (it_request_on(h, &r, "POST", LOGIN, "application/json",
+		    body, strlen(body), hdrs) == 0 && r.status == 200) {
+			it_copy_str(ra->access[ra->n], TOKEN_MAX, &r,
+			    "access_token");
+			it_copy_str(ra->refresh[ra->n], 128, &r,
+			    "refresh_token");
+			ra->n++;
+		}
+		it_response_free(&r);
+	}
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+/*
+ * Finding 1: sign-ins with the old password while a change runs.  Once
+ * the change has answered, no token any of them got may work, and no
+ * sign-in is audited after the change.
+ */
+static void
+test_password_change_outrun(void **state)
+{
+	struct race	 ra[RACE_THREADS];
+	pthread_t	 th[RACE_THREADS];
+	struct it_resp	 r;
+	struct user	 u;
+	volatile int	 stop = 0;
+	PGconn		*c;
+	int		 i, k, got = 0;
+	const char	*v[1];
+
+	client_new();
+	api_register(&u, "race");
+	for (i = 0; i < RACE_THREADS; i++) {
+		memset(&ra[i], 0, sizeof(ra[i]));
+		ra[i].u = &u;
+		ra[i].stop = &stop;
+		if (pthread_create(&th[i], NULL, race_login, &ra[i]) != 0)
+			fail_msg("pthread_create");
+	}
+	it_sleep_ms(150);
+	password_change(&r, &u, u.password, "a-new-password-after-the-race");
+	expect_status(&r, 204, "the password change");
+	it_response_free(&r);
+	stop = 1;
+	for (i = 0; i < RACE_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < RACE_THREADS; i++)
+		for (k = 0; k < ra[i].n; k++, got++) {
+			http(&r, "GET", ME, NULL, ra[i].access[k], NULL, NULL);
+			if (r.status != 401)
+				it_deferred_fail("thread %d token %d: /auth/me "
+				    "answered %ld after the change", i, k,
+				    r.status);
+			it_response_free(&r);
+			refresh_refused(ra[i].refresh[k], "a raced sign-in");
+		}
+	print_message("# %d sign-ins succeeded before the change\n", got);
+	c = owner_connect();
+	owner_tenant(c, u.tenant_id);
+	v[0] = u.user_id;
+	if (owner_num(c, "SELECT count(*) FROM audit_events WHERE "
+	    "action = 'auth.login' AND target = $1::text AND event_id > "
+	    "(SELECT max(event_id) FROM audit_events WHERE action = "
+	    "'auth.password_changed' AND target = $1::text)", 1, v) != 0)
+		it_deferred_fail("auth.login audited after the change");
+	PQfinish(c);
+	it_deferred_check();
+}
+
+/*
+ * Finding 1, the cut-off itself: a session or refresh token made before
+ * the change is refused even when the revocation missed it (as a
+ * sign-in that raced the change could make it do).
+ */
+static void
+test_password_change_cutoff(void **state)
+{
+	struct it_resp	 r;
+	struct user	 u;
+	char		 session[COOKIE_MAX];
+	PGconn		*c;
+	const char	*v[1];
+
+	client_new();
+	api_register(&u, "cutoff");
+	portal_login(&u, session, sizeof(session));
+	password_change(&r, &u, u.password, "the-cut-off-password-1");
+	expect_status(&r, 204, "the password change");
+	it_response_free(&r);
+	c = owner_connect();
+	owner_tenant(c, u.tenant_id);
+	v[0] = u.user_id;
+	/* Undo the revocation, as a racing sign-in could have escaped it. */
+	owner_exec(c, "UPDATE portal_sessions SET revoked_at = NULL WHERE "
+	    "user_id = $1", 1, v);
+	owner_exec(c, "UPDATE refresh_tokens SET revoked_at = NULL WHERE "
+	    "user_id = $1", 1, v);
+	PQfinish(c);
+	signed_out(session, "a session from before the change");
+	refresh_refused(u.refresh, "a refresh token from before the change");
+	it_deferred_check();
+}
+
+/*
+ * Finding 2: PostgreSQL's lower() folds KELVIN SIGN (U+212A) to "k":
+ * the lockout of an address must hold for every spelling of it.
+ */
+static void
+test_lockout_case_folding(void **state)
+{
+	struct user	 u;
+	char		 kelvin[160], wrong[80];
+	const char	*at;
+	long		 st;
+	int		 i;
+
+	client_new();
+	api_register(&u, "kiki");
+	snprintf(wrong, sizeof(wrong), "%s-wrong", u.password);
+	for (i = 0; i < 10; i++)
+		if ((st = api_login(NULL, u.email, wrong)) != 401)
+			fail_msg("failure %d answered %ld", i, st);
+	if ((st = api_login(NULL, u.email, u.password)) != 429)
+		fail_msg("the locked account answered %ld, want 429", st);
+	/* "ses...-kiki@..." with its k written as U+212A KELVIN SIGN. */
+	at = strstr(u.email, "kiki@");
+	if (at == NULL)
+		fail_msg("no kiki in %s", u.email);
+	snprintf(kelvin, sizeof(kelvin), "%.*s\xe2\x84\xaaiki%s",
+	    (int)(at - u.email), u.email, at + 4);
+	st = api_login(NULL, kelvin, u.password);
+	if (st == 200)
+		fail_msg("the KELVIN SIGN spelling signed in past the lockout");
+	print_message("# the KELVIN SIGN spelling answered %ld\n", st);
+	/* Another case of the same address is the same, locked account. */
+	for (i = 0; u.email[i] != '\0'; i++)
+		kelvin[i] = (char)toupper((unsigned char)u.email[i]);
+	kelvin[i] = '\0';
+	if ((st = api_login(NULL, kelvin, u.password)) != 429)
+		fail_msg("the upper-case address answered %ld, want 429", st);
+}
+
+/* The CSRF token and a signed-in portal session of a new owner. */
+static void
+portal_owner(struct user *u, const char *tag, char *session, size_t sz,
+    char *csrf, size_t csrfsz)
+{
+	portal_register(u, tag, session, sz, NULL);
+	signed_in(session, u, "the new owner", csrf, csrfsz);
+}
+
+/* POST a portal form with the session; the status. */
+static long
+portal_post(const char *path, const char *session, const char *body)
+{
+	struct it_resp	 r;
+	long		 st;
+
+	http(&r, "POST", path, session, NULL, FORM, body);
+	st = r.status;
+	it_response_free(&r);
+	return st;
+}
+
+/*
+ * Finding 3: portal actions count against the tenant's limit like API
+ * requests (free plan: 20 a minute), and API keys have a cap.
+ */
+static void
+test_portal_rate_limited(void **state)
+{
+	struct user	 u;
+	char		 session[COOKIE_MAX], csrf[128], body[FORM_MAX];
+	char		 name[32];
+	long		 st;
+	int		 i, made = 0, limited = 0;
+
+	client_new();
+	portal_owner(&u, "keyflood", session, sizeof(session), csrf,
+	    sizeof(csrf));
+	for (i = 0; i < 25; i++) {
+		snprintf(name, sizeof(name), "flood %d", i);
+		body[0] = '\0';
+		form_add(body, sizeof(body), "csrf", csrf);
+		form_add(body, sizeof(body), "name", name);
+		form_add(body, sizeof(body), "scopes", "usage:read");
+		st = portal_post("/keys/api", session, body);
+		made += st == 201;
+		limited += st == 429;
+	}
+	print_message("# 25 key forms: %d created, %d refused with 429\n",
+	    made, limited);
+	assert_true(limited > 0);
+	assert_true(made <= 20);
+}
+
+/* Finding 3: a tenant has at most 100 live API keys. */
+static void
+test_key_cap(void **state)
+{
+	struct it_resp	 r;
+	struct user	 u;
+	PGconn		*c;
+	const char	*v[1];
+
+	client_new();
+	api_register(&u, "keycap");
+	/* 100 keys, made directly: the API allows 20 requests a minute. */
+	c = owner_connect();
+	owner_tenant(c, u.tenant_id);
+	v[0] = u.tenant_id;
+	owner_exec(c, "INSERT INTO api_keys (tenant_id, name, prefix, hash, "
+	    "scopes) SELECT $1::uuid, 'bulk ' || g, 'tg_bulk', "
+	    "sha256(convert_to($1::text || g, 'UTF8')), '{usage:read}' "
+	    "FROM generate_series(1, 100) g", 1, v);
+	PQfinish(c);
+	http(&r, "POST", API "/api-keys", NULL, u.access, "application/json",
+	    "{\"name\":\"one too many\",\"scopes\":[\"usage:read\"]}");
+	if (r.status != 409 || strstr(r.body, "key_limit") == NULL)
+		fail_msg("key 101 answered %ld, want 409 key_limit: %.200s",
+		    r.status, r.body);
+	it_response_free(&r);
+}
+
+/* Finding 3: invitations to one address are limited per hour. */
+static void
+test_invitations_limited(void **state)
+{
+	struct it_resp	 r;
+	struct user	 u[4];
+	char		 to[128];
+	int		 i;
+
+	client_new();
+	email_new(to, sizeof(to), "outsider");
+	for (i = 0; i < 4; i++) {
+		api_register(&u[i], "inviter");
+		http(&r, "POST", INVITE, NULL, u[i].access, "application/json",
+		    it_jobj("email", to, "role", "member", NULL));
+		print_message("# invitation %d to %s: %ld\n", i + 1, to,
+		    r.status);
+		if (i < 3 && r.status != 201)
+			fail_msg("invitation %d: %ld", i + 1, r.status);
+		if (i == 3 && r.status != 429)
+			fail_msg("the 4th invitation within the hour "
+			    "answered %ld, want 429", r.status);
+		it_response_free(&r);
+	}
+}
+
+/* Finding 5: the portal refuses control characters like the API. */
+static void
+test_portal_control_characters(void **state)
+{
+	struct user	 u;
+	char		 pre[COOKIE_MAX], csrf[128], body[FORM_MAX];
+	char		 session[COOKIE_MAX];
+	PGconn		*c;
+	const char	*v[1];
+	long		 st;
+
+	client_new();
+	user_new(&u, "ctl");
+	portal_form("/register", pre, sizeof(pre), csrf, sizeof(csrf));
+	body[0] = '\0';
+	form_add(body, sizeof(body), "csrf", csrf);
+	form_add(body, sizeof(body), "organization", "Evil\x1b[2J\x07Org");
+	form_add(body, sizeof(body), "email", u.email);
+	form_add(body, sizeof(body), "password", u.password);
+	st = portal_post("/register", pre, body);
+	if (st != 400)
+		fail_msg("sign-up with ESC and BEL answered %ld, want 400", st);
+	c = owner_connect();
+	v[0] = u.email;
+	if (owner_num(c, "SELECT count(*) FROM users WHERE email = $1", 1,
+	    v) != 0)
+		fail_msg("a refused sign-up stored its user");
+	portal_owner(&u, "ctl2", session, sizeof(session), csrf, sizeof(csrf));
+	body[0] = '\0';
+	form_add(body, sizeof(body), "csrf", csrf);
+	form_add(body, sizeof(body), "name", "CI\r\nX-Injected: 1\x7f");
+	form_add(body, sizeof(body), "scopes", "usage:read");
+	if ((st = portal_post("/keys/api", session, body)) != 400)
+		fail_msg("a key name with CR LF DEL answered %ld, want 400",
+		    st);
+	if (api_login(&u, u.email, u.password) != 200)
+		fail_msg("the owner cannot sign in");
+	owner_tenant(c, u.tenant_id);
+	v[0] = u.tenant_id;
+	if (owner_num(c, "SELECT count(*) FROM api_keys WHERE tenant_id = $1",
+	    1, v) != 0)
+		fail_msg("a refused key was stored");
+	PQfinish(c);
+}
+
+/* Finding 9: an access token without an issue time in ms is refused. */
+static void
+test_token_without_iat_ms(void **state)
+{
+	struct it_resp	 r;
+	struct user	 u;
+	const char	*secret = it_env("TOLLGATE_JWT_SECRET");
+	jwt_t		*j = NULL;
+	char		*tok;
+	time_t		 now = time(NULL);
+
+	client_new();
+	api_register(&u, "iat");
+	if (jwt_new(&j) != 0 || jwt_set_alg(j, JWT_ALG_HS256,
+	    (const unsigned char *)secret, (int)strlen(secret)) != 0 ||
+	    jwt_add_grant(j, "sub", u.user_id) != 0 ||
+	    jwt_add_grant(j, "tid", u.tenant_id) != 0 ||
+	    jwt_add_grant(j, "role", "owner") != 0 ||
+	    jwt_add_grant(j, "jti", "forged-with-the-secret") != 0 ||
+	    jwt_add_grant_int(j, "iat", now) != 0 ||
+	    jwt_add_grant_int(j, "exp", now + 600) != 0 ||
+	    jwt_add_grant_int(j, "iat_ms", 0) != 0 ||
+	    (tok = jwt_encode_str(j)) == NULL)
+		fail_msg("cannot make the token");
+	http(&r, "GET", MEMBERS, NULL, tok, NULL, NULL);
+	if (r.status != 401)
+		fail_msg("a token with iat_ms 0 answered %ld, want 401",
+		    r.status);
+	it_response_free(&r);
+	free(tok);
+	jwt_free(j);
+}
+
+/* Finding 9: a new sign-in in a browser ends that browser's session. */
+static void
+test_new_sign_in_ends_old_session(void **state)
+{
+	struct it_resp	 r;
+	struct user	 u;
+	char		 first[COOKIE_MAX], second[COOKIE_MAX], pre[COOKIE_MAX];
+	char		 csrf[128], body[FORM_MAX], both[2 * COOKIE_MAX + 8];
+
+	client_new();
+	portal_register(&u, "twice", first, sizeof(first), NULL);
+	portal_form("/login", pre, sizeof(pre), csrf, sizeof(csrf));
+	body[0] = '\0';
+	form_add(body, sizeof(body), "csrf", csrf);
+	form_add(body, sizeof(body), "email", u.email);
+	form_add(body, sizeof(body), "password", u.password);
+	snprintf(both, sizeof(both), "%s; %s", pre, first);
+	http(&r, "POST", "/login", both, NULL, FORM, body);
+	portal_session_of(&r, "the second sign-in", second, sizeof(second),
+	    NULL);
+	it_response_free(&r);
+	signed_in(second, &u, "the new session", NULL, 0);
+	signed_out(first, "the browser's previous session");
+	it_deferred_check();
+}
+
 /* --- set-up -------------------------------------------------------------- */
 
 /* Seconds from the environment (or the default), over two minutes. */
@@ -1144,6 +1532,15 @@ main(void)
 		cmocka_unit_test(test_password_change),
 		cmocka_unit_test(test_worker_prune),
 		cmocka_unit_test(test_removed_member),
+		cmocka_unit_test(test_password_change_outrun),
+		cmocka_unit_test(test_password_change_cutoff),
+		cmocka_unit_test(test_lockout_case_folding),
+		cmocka_unit_test(test_portal_rate_limited),
+		cmocka_unit_test(test_key_cap),
+		cmocka_unit_test(test_invitations_limited),
+		cmocka_unit_test(test_portal_control_characters),
+		cmocka_unit_test(test_token_without_iat_ms),
+		cmocka_unit_test(test_new_sign_in_ends_old_session),
 	};
 
 	return cmocka_run_group_tests_name("it-sessions", tests, group_setup,

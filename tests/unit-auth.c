@@ -260,6 +260,10 @@ test_validators(void **state)
 	assert_false(valid_time("2024-02-31T00:00:00Z"));
 	assert_false(valid_time("2024-01-01T00:00:61Z"));
 	assert_false(valid_time("2024-01-01T00:00:00+99:99"));
+	/* PostgreSQL refuses offsets past 15:59: refused here, not there. */
+	assert_true(valid_time("2024-01-01T00:00:00-15:59"));
+	assert_false(valid_time("2024-01-01T00:00:00+16:00"));
+	assert_false(valid_time("2024-01-01T00:00:00+23:59"));
 	assert_false(valid_time("2024-01-01T00:00:00"));
 	assert_false(valid_time("yesterday"));
 	assert_int_equal(auth_role_parse("admin"), ROLE_ADMIN);
