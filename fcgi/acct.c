@@ -23,6 +23,10 @@
 #define ACCT_KEYS_MAX		100	/* live API keys of a tenant */
 #define ACCT_INVITE_TO_HOUR	3	/* invitations to one address an hour */
 #define ACCT_INVITE_HOUR	30	/* invitations of one tenant an hour */
+#define ACCT_DEVICE_COOKIE	"tg_device"
+#define ACCT_DEVICE_DAYS	180	/* a known browser stays known */
+#define ACCT_SLOW_AFTER		7	/* failures before unknown clients wait */
+#define ACCT_SLOW_MAX_S		256	/* the longest wait between tries */
 
 static int
 acct_fail(struct fail *f, int status, const char *code, const char *msg,
@@ -33,6 +37,16 @@ acct_fail(struct fail *f, int status, const char *code, const char *msg,
 	f->message = msg;
 	f->param = param;
 	f->db = 0;
+	f->retry = 0;
+	return -1;
+}
+
+/* 429 rate_limited, to be retried after "retry" seconds. */
+static int
+acct_fail_retry(struct fail *f, int retry, const char *msg, const char *param)
+{
+	acct_fail(f, 429, "rate_limited", msg, param);
+	f->retry = retry;
 	return -1;
 }
 
@@ -54,8 +68,8 @@ acct_answer(struct req *r, const struct fail *f)
 		return;
 	}
 	if (f->status == 429)
-		req_header(r, "Retry-After", f->code != NULL &&
-		    strcmp(f->code, "rate_limited") == 0 ? "3600" : "900");
+		req_header(r, "Retry-After", arena_printf(&r->arena, "%d",
+		    f->retry > 0 ? f->retry : 900));
 	req_error(r, f->status, NULL, f->code, f->message, f->param);
 }
 
@@ -241,6 +255,111 @@ acct_count_failure(struct req *r, const char *email)
 }
 
 /*
+ * A browser (or API client keeping cookies) that signed in to an
+ * account before carries a device cookie for it: "<expiry>.<mac>", the
+ * mac an HMAC of the normalised address and the expiry under a key
+ * derived from the JWT secret (OWASP's device cookies).  Such a client
+ * is not locked out by failures of others; its own failures are counted
+ * on its own cookie.
+ */
+static void
+acct_device_mac(const char *email, long long exp, char out[44])
+{
+	unsigned char	 key[32], mac[32];
+	char		 msg[EMAIL_MAX + 64];
+	int		 n;
+
+	crypto_hmac_sha256(conf.jwt_secret, strlen(conf.jwt_secret),
+	    "tollgate device v1", 18, key);
+	n = snprintf(msg, sizeof(msg), "%s\n%lld", email, exp);
+	crypto_hmac_sha256(key, sizeof(key), msg, (size_t)n, mac);
+	crypto_b64url_encode(mac, sizeof(mac), out);
+	explicit_bzero(key, sizeof(key));
+}
+
+/* The mac of this request's device cookie if it is valid for email. */
+static const char *
+acct_device(struct req *r, const char *email)
+{
+	const char	*c = http_kv_get(&r->cookies, ACCT_DEVICE_COOKIE);
+	const char	*dot;
+	char		 want[44];
+	long long	 exp;
+
+	if (c == NULL || email == NULL || (dot = strchr(c, '.')) == NULL ||
+	    strlen(dot + 1) != 43 || dot - c > 20)
+		return NULL;
+	if (util_strtonum(arena_strndup(&r->arena, c, (size_t)(dot - c)),
+	    1, (long long)1 << 40, &exp) == -1 || exp < (long long)time(NULL))
+		return NULL;
+	acct_device_mac(email, exp, want);
+	return util_ct_equal(dot + 1, want, 43) ? dot + 1 : NULL;
+}
+
+/* A signed-in client becomes a known device of the account. */
+static void
+acct_device_set(struct req *r, const char *email)
+{
+	long long	 exp = (long long)time(NULL) +
+	    ACCT_DEVICE_DAYS * 86400LL;
+	char		 mac[44];
+
+	acct_device_mac(email, exp, mac);
+	auth_set_cookie(r, ACCT_DEVICE_COOKIE, arena_printf(&r->arena,
+	    "%lld.%s", exp, mac), ACCT_DEVICE_DAYS * 86400);
+}
+
+/*
+ * May this sign-in be tried now?  A known device: unless it failed too
+ * often itself.  Anyone else: unless the account is locked (10 failures
+ * in 15 minutes), and after 7 failures only once per a doubling wait
+ * (1 s, 2 s, 4 s, ... 256 s).
+ */
+static int
+acct_signin_gate(struct req *r, struct fail *f, const char *email,
+    const char *device)
+{
+	struct rl_result	 rr;
+	time_t			 now = time(NULL);
+	int			 n, wait;
+
+	if (device != NULL) {
+		if (rl_peek(arena_printf(&r->arena, "ld:%s", device),
+		    ACCT_FAIL_WINDOW, now) < conf.login_fail_max)
+			return 0;
+		return acct_fail(f, 429, "too_many_attempts", "Too many failed "
+		    "sign-ins from this browser; wait 15 minutes.", NULL);
+	}
+	if (acct_throttled(r, f, email) == -1)
+		return -1;
+	if ((n = rl_peek(acct_fail_key(r, email), ACCT_FAIL_WINDOW, now)) <
+	    ACCT_SLOW_AFTER)
+		return 0;
+	wait = n - ACCT_SLOW_AFTER < 8 ? 1 << (n - ACCT_SLOW_AFTER) :
+	    ACCT_SLOW_MAX_S;
+	if (rl_hit(arena_printf(&r->arena, "lg:%s", acct_fail_key(r, email)),
+	    1, wait, now, &rr))
+		return 0;
+	acct_fail(f, 429, "retry_later", "Several sign-ins failed for this "
+	    "account: wait a little before the next try.", NULL);
+	f->retry = rr.reset > 0 ? rr.reset : wait;
+	return -1;
+}
+
+/* A failed sign-in counts on the device, or on the account. */
+static void
+acct_signin_failed(struct req *r, const char *email, const char *device)
+{
+	struct rl_result	 rr;
+
+	if (device != NULL)
+		rl_hit(arena_printf(&r->arena, "ld:%s", device), 1 << 30,
+		    ACCT_FAIL_WINDOW, time(NULL), &rr);
+	else
+		acct_count_failure(r, email);
+}
+
+/*
  * Check e-mail and password, pick the tenant (the one asked for, else
  * the oldest membership), and open that tenant's transaction.  Unknown
  * address and wrong password give the same answer after the same work.
@@ -251,16 +370,17 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 {
 	struct user		 u, locked;
 	struct membership	*ms = NULL;
-	const char		*norm;
+	const char		*norm, *device;
 	size_t			 n = 0, i;
 	enum db_rc		 rc;
 	int			 ok;
 
 	memset(out, 0, sizeof(*out));
-	if (acct_throttled(r, f, email) == -1)
-		return -1;
 	/* Not an address: no account has it, and no lookup is made. */
 	norm = acct_email(r, email);
+	device = acct_device(r, norm);
+	if (acct_signin_gate(r, f, email, device) == -1)
+		return -1;
 	rc = norm != NULL ? db_user_by_email(r, norm, &u) : DB_NOTFOUND;
 	if (rc != DB_OK && rc != DB_NOTFOUND)
 		return acct_fail_db(f, rc);
@@ -282,7 +402,7 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	if (ok && (n == 0 || (want_tenant != NULL && i == n)))
 		ok = 0;
 	if (!ok) {
-		acct_count_failure(r, email);
+		acct_signin_failed(r, email, device);
 		log_info("sign-in failed");
 		if (n > 0)
 			acct_audit_login_failure(r, ms[0].tenant_id, u.user_id,
@@ -305,7 +425,7 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	    (rc = db_user_lock(r, u.user_id, 1, &locked)) != DB_OK)
 		return acct_fail_db(f, rc);
 	if (strcmp(locked.password_hash, u.password_hash) != 0) {
-		acct_count_failure(r, email);
+		acct_signin_failed(r, email, device);
 		log_info("sign-in lost the race with a password change");
 		return acct_fail(f, 401, "invalid_credentials",
 		    "The e-mail address or password is wrong.", NULL);
@@ -316,6 +436,7 @@ acct_authenticate(struct req *r, struct fail *f, const char *email,
 	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
 	    out->tenant_id);
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", u.email);
+	acct_device_set(r, u.email);
 	acct_rehash(r, &u, password);
 	return acct_audit(r, f, "auth.login", u.user_id, NULL);
 }
@@ -491,14 +612,13 @@ acct_invite_limits(struct req *r, struct fail *f, const char *email)
 
 	if (!rl_hit(arena_printf(&r->arena, "inv-to:%s", email),
 	    ACCT_INVITE_TO_HOUR, 3600, now, &rr))
-		return acct_fail(f, 429, "rate_limited", "This address was "
-		    "invited too often in the last hour; try again later.",
-		    "email");
+		return acct_fail_retry(f, 3600, "This address was invited too "
+		    "often in the last hour; try again later.", "email");
 	if (!rl_hit(arena_printf(&r->arena, "inv-t:%s", r->auth.tenant_id),
 	    ACCT_INVITE_HOUR, 3600, now, &rr))
-		return acct_fail(f, 429, "rate_limited", "This organization "
-		    "sent too many invitations in the last hour; try again "
-		    "later.", NULL);
+		return acct_fail_retry(f, 3600, "This organization sent too "
+		    "many invitations in the last hour; try again later.",
+		    NULL);
 	return 0;
 }
 

@@ -772,6 +772,7 @@ struct fail {
 	const char	*message;
 	const char	*param;		/* the field at fault, or NULL */
 	int		 db;		/* an enum db_rc, or 0 */
+	int		 retry;		/* Retry-After seconds of a 429, or 0 */
 };
 struct tokens {
 	const char	*access_token;

@@ -1236,6 +1236,81 @@ test_password_change_cutoff(void **state)
 }
 
 /*
+ * Sign in through the API with a Cookie header (or none), waiting out
+ * the doubling waits unknown clients get after a few failures; the
+ * status, and the device cookie set on 200 into device.
+ */
+static long
+login_patient(const char *email, const char *password, const char *cookie,
+    char *device, size_t devicesz)
+{
+	struct it_resp	 r;
+	const char	*ra;
+	long		 st;
+
+	for (;;) {
+		http(&r, "POST", LOGIN, cookie, NULL, "application/json",
+		    it_jobj("email", email, "password", password, NULL));
+		if (r.status != 429 || strstr(r.body, "retry_later") == NULL)
+			break;
+		ra = it_header(&r, "Retry-After");
+		it_sleep_ms(1000 * (ra != NULL ? atol(ra) : 1));
+		it_response_free(&r);
+	}
+	st = r.status;
+	if (st == 200 && device != NULL &&
+	    !set_cookie(&r, "tg_device", device, devicesz, NULL))
+		fail_msg("a sign-in set no device cookie:\n%s", r.head);
+	it_response_free(&r);
+	return st;
+}
+
+/* Ten failures from wherever: the account is locked for strangers. */
+static void
+lock_account(const struct user *u)
+{
+	char	 wrong[80];
+	long	 st;
+	int	 i;
+
+	snprintf(wrong, sizeof(wrong), "%s-wrong", u->password);
+	for (i = 0; i < 10; i++)
+		if ((st = login_patient(u->email, wrong, NULL, NULL, 0)) != 401)
+			fail_msg("failure %d answered %ld", i, st);
+	if ((st = login_patient(u->email, u->password, NULL, NULL, 0)) != 429)
+		fail_msg("the locked account answered %ld, want 429", st);
+}
+
+/*
+ * Finding 6: anyone could lock anyone out.  A client that signed in
+ * before (its device cookie) still gets in with the right password
+ * while strangers are locked out; a forged cookie is a stranger's.
+ */
+static void
+test_known_device_not_locked_out(void **state)
+{
+	struct user	 u;
+	char		 device[128], cookie[160];
+	long		 st;
+
+	client_new();
+	api_register(&u, "device");
+	if (login_patient(u.email, u.password, NULL, device,
+	    sizeof(device)) != 200)
+		fail_msg("the first sign-in failed");
+	client_new();
+	lock_account(&u);
+	snprintf(cookie, sizeof(cookie), "tg_device=%s", device);
+	if ((st = login_patient(u.email, u.password, cookie, NULL, 0)) != 200)
+		fail_msg("the owner's own browser answered %ld, want 200", st);
+	device[strlen(device) - 1] ^= 1;
+	snprintf(cookie, sizeof(cookie), "tg_device=%s", device);
+	if ((st = login_patient(u.email, u.password, cookie, NULL, 0)) != 429)
+		fail_msg("a forged device cookie answered %ld, want 429", st);
+	/* The device's own failures lock the device, not the owner out. */
+}
+
+/*
  * Finding 2: PostgreSQL's lower() folds KELVIN SIGN (U+212A) to "k":
  * the lockout of an address must hold for every spelling of it.
  */
@@ -1243,19 +1318,14 @@ static void
 test_lockout_case_folding(void **state)
 {
 	struct user	 u;
-	char		 kelvin[160], wrong[80];
+	char		 kelvin[160];
 	const char	*at;
 	long		 st;
 	int		 i;
 
 	client_new();
 	api_register(&u, "kiki");
-	snprintf(wrong, sizeof(wrong), "%s-wrong", u.password);
-	for (i = 0; i < 10; i++)
-		if ((st = api_login(NULL, u.email, wrong)) != 401)
-			fail_msg("failure %d answered %ld", i, st);
-	if ((st = api_login(NULL, u.email, u.password)) != 429)
-		fail_msg("the locked account answered %ld, want 429", st);
+	lock_account(&u);
 	/* "ses...-kiki@..." with its k written as U+212A KELVIN SIGN. */
 	at = strstr(u.email, "kiki@");
 	if (at == NULL)
@@ -1535,6 +1605,7 @@ main(void)
 		cmocka_unit_test(test_password_change_outrun),
 		cmocka_unit_test(test_password_change_cutoff),
 		cmocka_unit_test(test_lockout_case_folding),
+		cmocka_unit_test(test_known_device_not_locked_out),
 		cmocka_unit_test(test_portal_rate_limited),
 		cmocka_unit_test(test_key_cap),
 		cmocka_unit_test(test_invitations_limited),
