@@ -10,6 +10,8 @@
 #	TOLLGATE_SRCDIR or top_srcdir	the source tree (default: ..)
 #	APACHE_PORT	first port to try on 127.0.0.1 (default 18081; the
 #			next free one is taken if it is busy)
+#	TOLLGATE_URL, LIGHTTPD_ACCESS_LOG, LIGHTTPD_LOG	the stack's lighttpd,
+#			whose access log is checked for secrets too
 # Prints one TAP line per assertion and a closing count; exits 1 if any
 # assertion failed. Apache is always stopped on the way out.
 set -eu
@@ -156,44 +158,6 @@ if ! as_www test -r "$static_dir/." || ! as_www test -x "$static_dir"; then
 	static_dir=$adir/static
 fi
 
-# A value for the replacement side of sed s|||.
-sed_value() {
-	printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'
-}
-sed -e "s|@PORT@|$port|g" \
-    -e "s|@SOCKET@|$(sed_value "$TOLLGATE_SOCKET")|g" \
-    -e "s|@STATIC_DIR@|$(sed_value "$static_dir")|g" \
-    -e "s|@LOGDIR@|$(sed_value "$logdir")|g" \
-    -e "s|@RUNDIR@|$(sed_value "$adir/run")|g" \
-    "$template" >"$conf"
-
-errlog=$logdir/apache-error.log
-: >"$errlog"	# only this run's lines, for the diagnostics below
-if ! "$APACHE2" -t -f "$conf" >"$tmp/configtest" 2>&1; then
-	notok "apache2 accepts the generated configuration" \
-	    "$(tr '\n' ' ' <"$tmp/configtest")"
-	echo "apache smoke: $npass passed, $nfail failed"
-	exit 1
-fi
-ok "apache2 accepts the generated configuration ($conf)"
-
-started=no
-if "$APACHE2" -f "$conf" -k start >"$tmp/start" 2>&1; then
-	for _ in $(seq 1 100); do
-		if port_busy "$port"; then started=yes; break; fi
-		sleep 0.1
-	done
-fi
-if [ $started = no ]; then
-	notok "apache2 starts on 127.0.0.1:$port" \
-	    "$(tr '\n' ' ' <"$tmp/start")" \
-	    "$(tail -n 5 "$errlog" 2>/dev/null | tr '\n' ' ')"
-	echo "apache smoke: $npass passed, $nfail failed"
-	exit 1
-fi
-ok "apache2 starts on 127.0.0.1:$port"
-
-base=http://127.0.0.1:$port
 # fetch NAME CURL-ARGS...: status in $status, headers in $tmp/NAME.h,
 # body in $tmp/NAME.b.
 status=
@@ -226,6 +190,142 @@ sans_request_id() {
 	sed -e 's/"request_id"[[:space:]]*:[[:space:]]*"[^"]*"//g' "$tmp/$1.b"
 }
 
+# --- Secrets in URLs and the access logs ----------------------------------
+#
+# Invitation links are <public URL>/invite/<token>; password-reset and
+# e-mail verification links will be /reset/<token> and /verify/<token>.
+# Whoever reads a web server's access log must not be able to take them
+# over: the shipped configurations log a redacted request line for those
+# prefixes, and the log files are not readable by other users.
+
+# A fresh 43-character token (url-safe base64 of 32 bytes, as the
+# application's), so no earlier run's line can match.
+new_token() {
+	head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+# log_probe_wait FILE MARK NEEDLE: wait until NEEDLE appears in what FILE
+# gained after byte MARK (lighttpd buffers its access log for a few
+# seconds), then leave that part in $tmp/log.new.  Status 1 on timeout.
+log_probe_wait() {
+	local file=$1 mark=$2 needle=$3
+	for _ in $(seq 1 150); do
+		tail -c "+$((mark + 1))" "$file" 2>/dev/null >"$tmp/log.new" || true
+		grep -q -F -- "$needle" "$tmp/log.new" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# A file's mode must give "other" nothing (the last octal digit is 0).
+no_other_bits() {
+	local mode
+	mode=$(stat -c %a "$1" 2>/dev/null) || return 1
+	[ "${mode: -1}" = 0 ]
+}
+# secret_urls_check NAME BASE ACCESS_LOG ERROR_LOG: requests secret URLs
+# and a harmless probe through the server at BASE, then checks its access
+# log: the probe's path is there (the log is really written), no token is,
+# the redacted lines are, and neither log is readable by "other".
+secret_urls_check() {
+	local name=$1 url=$2 log=$3 errlog=$4 mark probe tok leaked=
+	local t_inv t_inv2 t_pct t_reset t_verify t_ref
+	t_inv=$(new_token) t_inv2=$(new_token) t_pct=$(new_token)
+	t_reset=$(new_token) t_verify=$(new_token) t_ref=$(new_token)
+	probe=/api/v1/accesslog-probe-$(new_token | tr -dc 'a-zA-Z0-9' | head -c 12)
+	if [ ! -f "$log" ]; then
+		notok "$name: access log $log exists"
+		return 0
+	fi
+	mark=$(stat -c %s "$log")
+	fetch secret-get "$url/invite/$t_inv"
+	fetch secret-getq "$url/invite/$t_inv2?from=mail"
+	# %69 is "i": the servers decode it before routing.
+	fetch secret-pct --path-as-is "$url/%69nvite/$t_pct"
+	fetch secret-post -H "Origin: $url" -H "Referer: $url/invite/$t_inv" \
+	    --data-urlencode 'name=Probe' --data-urlencode 'password=probe-probe-probe' \
+	    "$url/invite/$t_inv"
+	fetch secret-reset "$url/reset/$t_reset"
+	fetch secret-reset-post --data-urlencode 'password=probe-probe-probe' \
+	    "$url/reset/$t_reset"
+	fetch secret-verify "$url/verify/$t_verify"
+	# A page's own resources carry it in Referer (Referrer-Policy
+	# same-origin sends the whole URL to the same origin).
+	fetch secret-ref -H "Referer: $url/verify/$t_ref" "$url/static/tollgate.css"
+	fetch secret-probe "$url$probe"
+	why="$probe not found in $log within 15 s of the request"
+	check "$name: the access log is written ($probe is in it)" \
+	    log_probe_wait "$log" "$mark" "$probe"
+	for tok in "$t_inv" "$t_inv2" "$t_pct" "$t_reset" "$t_verify" "$t_ref"; do
+		if grep -q -F -- "$tok" "$tmp/log.new"; then
+			leaked="$leaked$(grep -F -- "$tok" "$tmp/log.new" | head -n 3 | tr '\n' ' ')"
+		fi
+	done
+	why="token(s) in the log: $leaked"
+	check "$name: no /invite/, /reset/ or /verify/ token in the access log" \
+	    test -z "$leaked"
+	why="want 7 lines for /invite/, /reset/ and /verify/ without their token; the new part of the log: $(tail -n 9 "$tmp/log.new" | tr '\n' ' ')"
+	check "$name: requests to /invite/, /reset/, /verify/ are still logged" \
+	    test "$(grep -c -E '/(invite|reset|verify)/' "$tmp/log.new" || true)" -ge 7
+	why="mode $(stat -c '%a %U:%G' "$log" 2>/dev/null)"
+	check "$name: the access log is not readable by other users" \
+	    no_other_bits "$log"
+	why="mode $(stat -c '%a %U:%G' "$errlog" 2>/dev/null)"
+	check "$name: the error log is not readable by other users" \
+	    no_other_bits "$errlog"
+}
+
+# The stack's lighttpd (tests/stack.sh, httpd-conf/lighttpd-dev.conf.in).
+if [ -n "${TOLLGATE_URL:-}" ] && [ -n "${LIGHTTPD_ACCESS_LOG:-}" ]; then
+	secret_urls_check lighttpd "$TOLLGATE_URL" "$LIGHTTPD_ACCESS_LOG" \
+	    "${LIGHTTPD_LOG:-$(dirname "$LIGHTTPD_ACCESS_LOG")/lighttpd-error.log}"
+else
+	why="TOLLGATE_URL and LIGHTTPD_ACCESS_LOG come from the stack's stack.env"
+	check "lighttpd: the stack's access log is known" false
+fi
+
+# A value for the replacement side of sed s|||.
+sed_value() {
+	printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'
+}
+sed -e "s|@PORT@|$port|g" \
+    -e "s|@SOCKET@|$(sed_value "$TOLLGATE_SOCKET")|g" \
+    -e "s|@STATIC_DIR@|$(sed_value "$static_dir")|g" \
+    -e "s|@LOGDIR@|$(sed_value "$logdir")|g" \
+    -e "s|@RUNDIR@|$(sed_value "$adir/run")|g" \
+    "$template" >"$conf"
+
+errlog=$logdir/apache-error.log
+accesslog=$logdir/apache-access.log
+: >"$errlog"	# only this run's lines, for the diagnostics below
+# Both logs hold what URLs and headers carried: no access for other users.
+# Apache appends to an existing log as it is and creates a missing one
+# with its umask, hence the files made here and umask 027 at the start.
+touch "$accesslog"
+chmod 0640 "$errlog" "$accesslog"
+if ! "$APACHE2" -t -f "$conf" >"$tmp/configtest" 2>&1; then
+	notok "apache2 accepts the generated configuration" \
+	    "$(tr '\n' ' ' <"$tmp/configtest")"
+	echo "apache smoke: $npass passed, $nfail failed"
+	exit 1
+fi
+ok "apache2 accepts the generated configuration ($conf)"
+
+started=no
+if (umask 027 && exec "$APACHE2" -f "$conf" -k start) >"$tmp/start" 2>&1; then
+	for _ in $(seq 1 100); do
+		if port_busy "$port"; then started=yes; break; fi
+		sleep 0.1
+	done
+fi
+if [ $started = no ]; then
+	notok "apache2 starts on 127.0.0.1:$port" \
+	    "$(tr '\n' ' ' <"$tmp/start")" \
+	    "$(tail -n 5 "$errlog" 2>/dev/null | tr '\n' ' ')"
+	echo "apache smoke: $npass passed, $nfail failed"
+	exit 1
+fi
+ok "apache2 starts on 127.0.0.1:$port"
+
+base=http://127.0.0.1:$port
 # The application through Apache.
 fetch health "$base/api/v1/health"
 why=$(seen health)
@@ -326,6 +426,9 @@ fetch chunked -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked
     --data-binary '{"events":[]}' "$base/api/v1/usage/events"
 why=$(seen chunked)
 check "a body without Content-Length is refused with 411" test "$status" = 411
+
+# The same checks on Apache's access log.
+secret_urls_check apache "$base" "$accesslog" "$errlog"
 
 if [ $nfail -gt 0 ]; then
 	echo "# apache error log ($errlog), last lines:"

@@ -714,6 +714,20 @@ lighttpd_conf() {
 	server.pid-file = "$RUN_DIR/lighttpd.pid"
 	server.errorlog = "$LOG_DIR/lighttpd-error.log"
 	accesslog.filename = "$LOG_DIR/lighttpd-access.log"
+	# Secret tokens in these paths never reach the access log.  The core
+	# setting makes lighttpd test the URL before mod_fastcgi empties it.
+	\$HTTP["url"] =~ "^/invite/" {
+	    server.max-request-size = 2048
+	    accesslog.format = "%h %V %u %t \\"%m /invite/[token] %H\\" %>s %b \\"[redacted]\\" \\"%{User-Agent}i\\""
+	}
+	else \$HTTP["url"] =~ "^/reset/" {
+	    server.max-request-size = 2048
+	    accesslog.format = "%h %V %u %t \\"%m /reset/[token] %H\\" %>s %b \\"[redacted]\\" \\"%{User-Agent}i\\""
+	}
+	else \$HTTP["url"] =~ "^/verify/" {
+	    server.max-request-size = 2048
+	    accesslog.format = "%h %V %u %t \\"%m /verify/[token] %H\\" %>s %b \\"[redacted]\\" \\"%{User-Agent}i\\""
+	}
 	# KiB.  Above this lighttpd refuses the body itself; the application
 	# answers 413 from 1 MiB, so it is the one users normally meet.
 	server.max-request-size = 2048
@@ -753,8 +767,21 @@ lighttpd_answers() {
 	[ -n "$code" ] && [ "$code" != 000 ]
 }
 
+# lighttpd's logs hold whatever URLs and headers carried: no access for
+# other users.  lighttpd appends to an existing log as it is and creates a
+# missing one with its umask, hence both the files made here (an older
+# stack's 0644 files are tightened too) and umask 027 for the process.
+lighttpd_logs() {
+	local f
+	for f in "$LIGHTTPD_LOG" "$LIGHTTPD_ACCESS_LOG"; do
+		touch "$f"
+		chmod 0640 "$f"
+	done
+}
+
 start_lighttpd() {
 	local pid new=$LIGHTTPD_CONF.new out launcher mark
+	lighttpd_logs
 	lighttpd_conf >"$new"
 	if ! out=$("$LIGHTTPD" -tt -f "$new" 2>&1); then
 		printf '%s\n' "$out" >&2
@@ -779,7 +806,7 @@ start_lighttpd() {
 	# double fork leaves a zombie wherever pid 1 does not reap (containers),
 	# and start-up errors land in its error log instead of vanishing.
 	# setsid also keeps a Ctrl-C in the terminal (./dev run) away from it.
-	setsid "$LIGHTTPD" -D -f "$LIGHTTPD_CONF" \
+	(umask 027 && exec setsid "$LIGHTTPD" -D -f "$LIGHTTPD_CONF") \
 	    </dev/null >>"$LIGHTTPD_LOG" 2>&1 9>&- &
 	launcher=$!
 	# lighttpd writes its pid file once it has bound the port.
