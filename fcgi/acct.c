@@ -23,6 +23,8 @@
 #define ACCT_KEYS_MAX		100	/* live API keys of a tenant */
 #define ACCT_INVITE_TO_HOUR	3	/* invitations to one address an hour */
 #define ACCT_INVITE_HOUR	30	/* invitations of one tenant an hour */
+#define ACCT_VERIFY_HOURS	24	/* a link proving an address lives */
+#define ACCT_VERIFY_RESENDS	3	/* new links a user may ask an hour */
 #define ACCT_DEVICE_COOKIE	"tg_device"
 #define ACCT_DEVICE_DAYS	180	/* a known browser stays known */
 #define ACCT_SLOW_AFTER		7	/* failures before unknown clients wait */
@@ -167,10 +169,59 @@ acct_tokens(struct req *r, struct fail *f, const char *user_id,
 }
 
 /*
+ * A new link proving the user's address, stored hashed and mailed
+ * after the answer (the only copy of the token is in the mail).
+ */
+static int
+acct_verify_issue(struct req *r, struct fail *f, const char *user_id,
+    const char *email)
+{
+	char		 token[CRYPTO_TOKEN_MAX], hash[67];
+	enum db_rc	 rc;
+
+	if (crypto_token_new("", token) == -1)
+		return acct_fail(f, 500, "internal_error", "No randomness.",
+		    NULL);
+	crypto_token_hash_hex(token, hash);
+	if ((rc = db_verify_create(r, user_id, hash, ACCT_VERIFY_HOURS)) !=
+	    DB_OK) {
+		explicit_bzero(token, sizeof(token));
+		return acct_fail_db(f, rc);
+	}
+	mail_verification(r, email, arena_printf(&r->arena, "%s/verify/%s",
+	    conf.public_url, token));
+	explicit_bzero(token, sizeof(token));
+	return 0;
+}
+
+/*
+ * Has the caller shown that their address is theirs?  Until then they
+ * may not mail strangers in the tenant's name (invitations) nor, with
+ * billing, start a checkout.
+ */
+static int
+acct_verified(struct req *r, struct fail *f)
+{
+	const char	*email;
+	enum db_rc	 rc;
+	int		 verified = 0;
+
+	if (valid_uuid(r->auth.user_id) && (rc = db_verify_user(r,
+	    r->auth.user_id, &email, &verified)) != DB_OK && rc != DB_NOTFOUND)
+		return acct_fail_db(f, rc);
+	if (verified)
+		return 0;
+	return acct_fail(f, 403, "email_unverified", "Verify your e-mail "
+	    "address first: follow the link we sent, or ask for a new one.",
+	    NULL);
+}
+
+/*
  * Register: a new user owning a new tenant on the free plan.  Opens and
  * leaves open the new tenant's transaction (the caller's answer
  * commits it).  With "session" set, a portal session is started
- * instead of tokens being issued.
+ * instead of tokens being issued.  The address is not verified yet: a
+ * link to prove it is mailed after the answer.
  */
 int
 acct_register(struct req *r, struct fail *f, const char *email,
@@ -206,6 +257,8 @@ acct_register(struct req *r, struct fail *f, const char *email,
 	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
 	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s", tenant_id);
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	if (acct_verify_issue(r, f, user_id, email) == -1)
+		return -1;
 	return acct_audit(r, f, "tenant.created", tenant_id,
 	    acct_detail(r, "name", org));
 }
@@ -445,6 +498,7 @@ struct acct_failure {
 	char	 tenant_id[40];
 	char	 user_id[40];
 	char	 email[EMAIL_MAX + 1];
+	char	 ip[64];
 };
 
 /* After the answer: the failed sign-in's audit event, committed. */
@@ -453,6 +507,8 @@ acct_failure_write(struct req *r)
 {
 	const struct acct_failure	*a = r->after_arg;
 
+	/* The request's own input is gone with its FastCGI record. */
+	r->remote_addr = a->ip;
 	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", a->user_id);
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", a->email);
 	if (db_begin(r, a->tenant_id) == DB_OK &&
@@ -477,6 +533,8 @@ acct_audit_login_failure(struct req *r, const char *tenant_id,
 	snprintf(a->tenant_id, sizeof(a->tenant_id), "%s", tenant_id);
 	snprintf(a->user_id, sizeof(a->user_id), "%s", user_id);
 	snprintf(a->email, sizeof(a->email), "%s", email);
+	snprintf(a->ip, sizeof(a->ip), "%s", r->remote_addr != NULL ?
+	    r->remote_addr : "");
 	r->after = acct_failure_write;
 	r->after_arg = a;
 }
@@ -644,6 +702,8 @@ acct_invite(struct req *r, struct fail *f, const char *email,
 	if (!acct_may_manage(r, auth_role_parse(role)))
 		return acct_fail(f, 403, "insufficient_role",
 		    "Only an owner can invite an owner.", "role");
+	if (acct_verified(r, f) == -1)
+		return -1;
 	/*
 	 * The tenant row lock serialises invitations: the checks below
 	 * then see every invitation committed before this one.
@@ -763,8 +823,10 @@ acct_accept(struct req *r, struct fail *f, const char *token,
 	if (rc == DB_CONFLICT)
 		return acct_fail(f, 409, "already_member", "You are already a "
 		    "member of this organization.", NULL);
+	/* The link went to the address: using it proves the address. */
 	if (rc != DB_OK || (rc = db_invitation_accepted(r,
-	    inv.invitation_id)) != DB_OK)
+	    inv.invitation_id)) != DB_OK ||
+	    (rc = db_verify_set(r, user_id)) != DB_OK)
 		return acct_fail_db(f, rc);
 	r->auth.kind = PRINCIPAL_USER;
 	r->auth.role = auth_role_parse(inv.role);
@@ -994,4 +1056,107 @@ acct_session_end(struct req *r, struct fail *f)
 		return acct_fail_db(f, rc);
 	auth_set_cookie(r, "tg_session", "", -1);
 	return acct_audit(r, f, "auth.logout", r->auth.user_id, NULL);
+}
+
+/* Unknown, used and expired links get the same 404. */
+static int
+acct_verify_gone(struct fail *f)
+{
+	return acct_fail(f, 404, "verification_not_found", "This "
+	    "confirmation link is not valid any more: it was used or has "
+	    "expired. Ask for a new one.", "token");
+}
+
+/* The link behind a token: its user and address, if it still works. */
+static int
+acct_verify_find(struct req *r, struct fail *f, const char *token,
+    char hash[67], const char **user_id, const char **email)
+{
+	enum db_rc	 rc;
+	int		 live = 0;
+
+	if (token == NULL || strlen(token) > CRYPTO_TOKEN_MAX)
+		rc = DB_NOTFOUND;
+	else {
+		crypto_token_hash_hex(token, hash);
+		rc = db_verify_find(r, hash, user_id, email, &live);
+	}
+	if (rc == DB_NOTFOUND || (rc == DB_OK && !live))
+		return acct_verify_gone(f);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/*
+ * Does this link still work?  Only looks (the page a link opens asks
+ * for a click: mail scanners follow links, and must not use them up).
+ */
+int
+acct_verify_open(struct req *r, struct fail *f, const char *token,
+    const char **email)
+{
+	const char	*user_id;
+	char		 hash[67];
+
+	return acct_verify_find(r, f, token, hash, &user_id, email);
+}
+
+/*
+ * Use a link: the address is verified, the link and the user's other
+ * links are dead.  It runs in the user's oldest tenant (the one signed
+ * up with, unless they left it), where the event is audited.
+ */
+int
+acct_verify_email(struct req *r, struct fail *f, const char *token)
+{
+	struct membership	*ms = NULL;
+	const char		*user_id, *email, *done_id;
+	char			 hash[67];
+	size_t			 n = 0;
+	enum db_rc		 rc;
+
+	if (acct_verify_find(r, f, token, hash, &user_id, &email) == -1)
+		return -1;
+	if ((rc = db_user_tenants(r, user_id, &ms, &n)) != DB_OK ||
+	    (rc = db_begin(r, n > 0 ? ms[0].tenant_id : NULL)) != DB_OK)
+		return acct_fail_db(f, rc);
+	/* Used or expired since it was found: the same 404. */
+	rc = db_verify_consume(r, hash, &done_id);
+	if (rc == DB_NOTFOUND)
+		return acct_verify_gone(f);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	if (n == 0)
+		return 0;
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", email);
+	return acct_audit(r, f, "auth.email_verified", user_id,
+	    acct_detail(r, "email", email));
+}
+
+/*
+ * A new link for the signed-in user, at most ACCT_VERIFY_RESENDS an
+ * hour (each mails the address).  409 once the address is verified.
+ */
+int
+acct_verify_resend(struct req *r, struct fail *f)
+{
+	struct rl_result	 rr;
+	const char		*email;
+	enum db_rc		 rc;
+	int			 verified;
+
+	if ((rc = db_verify_user(r, r->auth.user_id, &email, &verified)) !=
+	    DB_OK)
+		return acct_fail_db(f, rc);
+	if (verified)
+		return acct_fail(f, 409, "already_verified", "Your e-mail "
+		    "address is already verified.", NULL);
+	if (!rl_hit(arena_printf(&r->arena, "vr:%s", r->auth.user_id),
+	    ACCT_VERIFY_RESENDS, 3600, time(NULL), &rr))
+		return acct_fail_retry(f, rr.reset > 0 ? rr.reset : 3600,
+		    "A new link was sent several times in the last hour: use "
+		    "the latest one, or try again later.", NULL);
+	return acct_verify_issue(r, f, r->auth.user_id, email);
 }

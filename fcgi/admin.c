@@ -63,6 +63,8 @@ admin_tenant_create(struct req *r, const char *email, const char *org)
 		goto done;
 	}
 	printf("tenant %s\nuser %s\n", r->auth.tenant_id, r->auth.user_id);
+	/* The link that proves the owner's address, as for a sign-up. */
+	mail_after_request(r);
 	rc = 0;
 done:
 	explicit_bzero(pw, sizeof(pw));

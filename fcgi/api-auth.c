@@ -1,7 +1,8 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * /auth: register, login, refresh, logout, me, password.
+ * /auth: register, login, refresh, logout, me, password, e-mail
+ * verification.
  */
 #include "config.h"
 
@@ -133,4 +134,39 @@ api_auth_password(struct req *r)
 		return;
 	}
 	r->status = 204;
+}
+
+/* Use a link mailed to prove an address (the token is its last part). */
+void
+api_auth_verify_email(struct req *r)
+{
+	struct json_object	*o;
+	struct vvalue		 v[VOP_FIELDS_MAX];
+	struct fail		 f;
+
+	if (api_input(r, VOP_VERIFY, v) == -1)
+		return;
+	if (acct_verify_email(r, &f, v[0].s) == -1) {
+		acct_answer(r, &f);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "verified", json_object_new_boolean(1));
+	req_json(r, 200, o);
+}
+
+/* Mail the signed-in user a new link; 202, the mail leaves after. */
+void
+api_auth_verify_resend(struct req *r)
+{
+	struct json_object	*o;
+	struct fail		 f;
+
+	if (acct_verify_resend(r, &f) == -1) {
+		acct_answer(r, &f);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "sent", json_object_new_boolean(1));
+	req_json(r, 202, o);
 }

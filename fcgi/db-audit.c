@@ -45,7 +45,9 @@ db_audit_add(struct req *r, const char *action, const char *target,
 
 /*
  * A page of events, newest first, filtered by action, actor (user id
- * or e-mail/label text) and time range (RFC 3339), after event "after".
+ * or e-mail/label text) and time range (RFC 3339), after event "after"
+ * (its event_uid; an unknown one gives an empty page).  Events are
+ * shown by their random event_uid, never by the global event_id.
  */
 enum db_rc
 db_audit_list(struct req *r, const struct audit_filter *f, int limit,
@@ -62,7 +64,7 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	v[4] = f->to;
 	v[5] = f->after;
 	*n = 0;
-	if ((rc = db_list(r, "SELECT event_id, " DB_TS("at") ", actor, action, "
+	if ((rc = db_list(r, "SELECT event_uid, " DB_TS("at") ", actor, action, "
 	    "target, ip, request_id, details::text, actor_user_id "
 	    "FROM audit_events WHERE tenant_id = app_tenant() "
 	    "AND ($2::text IS NULL OR action = $2) "
@@ -70,7 +72,9 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	    "  actor_user_id::text = $3 OR actor_key_id::text = $3) "
 	    "AND ($4::timestamptz IS NULL OR at >= $4::timestamptz) "
 	    "AND ($5::timestamptz IS NULL OR at < $5::timestamptz) "
-	    "AND ($6::bigint IS NULL OR event_id < $6::bigint) "
+	    "AND ($6::uuid IS NULL OR event_id < (SELECT e.event_id "
+	    "  FROM audit_events e WHERE e.tenant_id = app_tenant() "
+	    "  AND e.event_uid = $6::uuid)) "
 	    "ORDER BY event_id DESC LIMIT $1", 6, v, limit, &res, &rows,
 	    has_more)) != DB_OK)
 		return rc;

@@ -61,6 +61,29 @@ req_free(struct req *r)
 	buf_free(&r->out);
 }
 
+/*
+ * The request's input points into the FastCGI record, which dies with
+ * FCGX_Finish_r(): after that (the after-work), nothing may read it.
+ * Cleared, a stray use reads NULL instead of freed memory.
+ */
+void
+req_input_gone(struct req *r)
+{
+	r->method = NULL;
+	r->uri = NULL;
+	r->query = NULL;
+	r->content_type = NULL;
+	r->remote_addr = NULL;
+	r->authorization = NULL;
+	r->cookie = NULL;
+	r->origin = NULL;
+	r->referer = NULL;
+	r->user_agent = NULL;
+	r->idempotency_key = NULL;
+	memset(&r->args, 0, sizeof(r->args));
+	memset(&r->cookies, 0, sizeof(r->cookies));
+}
+
 /* The value of a FastCGI parameter, or NULL. */
 const char *
 req_param(char **envp, const char *name)

@@ -116,6 +116,27 @@ mail_invitation(struct req *r, const char *to, const char *link)
 	    "ignore this message.\r\n", r->auth.actor, link);
 }
 
+/*
+ * The link that proves an address, queued like an invitation: it
+ * leaves only once the account (or the new link) is committed.
+ */
+void
+mail_verification(struct req *r, const char *to, const char *link)
+{
+	if (conf.smtp_url == NULL) {
+		log_warnx("no SMTP_URL: the link that proves an address "
+		    "cannot be mailed");
+		return;
+	}
+	r->mail_to = arena_strdup(&r->arena, to);
+	r->mail_subject = "Confirm your e-mail address for Tollgate";
+	r->mail_body = arena_printf(&r->arena, "Hello,\r\n\r\nThis address "
+	    "was used to sign up to Tollgate.  Open this link within 24 "
+	    "hours to confirm that it is yours:\r\n\r\n%s\r\n\r\nIf you did "
+	    "not sign up, ignore this message: nobody can invite people or "
+	    "pay in your name until the address is confirmed.\r\n", link);
+}
+
 /* Send what the request queued, if its answer was a success. */
 void
 mail_after_request(struct req *r)

@@ -1,9 +1,10 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * Portal sign-in, sign-up, sign-out and invitations.  The forms are
- * bound to the pre-login cookie's CSRF token (login CSRF), checked by
- * auth.c before these handlers run.
+ * Portal sign-in, sign-up, sign-out, invitations and the links that
+ * prove an e-mail address.  The forms are bound to the pre-login
+ * cookie's CSRF token (login CSRF), checked by auth.c before these
+ * handlers run.
  */
 #include "config.h"
 
@@ -209,5 +210,93 @@ page_invite_post(struct req *r)
 		return;
 	}
 	page_flash(r, "joined");
+	req_redirect(r, "/dashboard");
+}
+
+/*
+ * The page of a link proving an address.  The link may be another
+ * user's than the one signed in: the page shows the public header, and
+ * the form keeps the token it is bound to (auth.csrf).
+ */
+static void
+page_verify_show(struct req *r, const char *email, int status)
+{
+	if (r->auth.kind == PRINCIPAL_SESSION)
+		r->auth.kind = PRINCIPAL_NONE;
+	r->tenant = NULL;
+	page_layout(r, "Confirm your e-mail address", "");
+	if (email != NULL) {
+		tmpl_set(r, "Verify.valid", "1");
+		tmpl_set(r, "Verify.email", email);
+		tmpl_set(r, "Verify.token", r->path_params[0]);
+	}
+	tmpl_render(r, status, "verify.cs");
+}
+
+/* GET: a button only; a mail scanner following the link uses nothing. */
+void
+page_verify(struct req *r)
+{
+	const char	*email;
+	struct fail	 f;
+
+	if (acct_verify_open(r, &f, r->path_params[0], &email) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_verify_show(r, NULL, 404);
+		return;
+	}
+	page_verify_show(r, email, 200);
+}
+
+void
+page_verify_post(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct kvlist	 in;
+	struct fail	 f;
+	int		 signed_in = r->auth.kind == PRINCIPAL_SESSION;
+
+	/* The token comes in the path; the table checks it. */
+	in.n = 1;
+	in.kv = arena_calloc(&r->arena, 1, sizeof(*in.kv));
+	in.kv[0].key = "token";
+	in.kv[0].val = (char *)r->path_params[0];
+	in.kv[0].vallen = strlen(r->path_params[0]);
+	memset(&f, 0, sizeof(f));
+	if (page_input(r, VOP_VERIFY, &in, v) > 0 ||
+	    acct_verify_email(r, &f, v[0].s) == -1) {
+		req_refuse(r);
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_verify_show(r, NULL, 404);
+		return;
+	}
+	page_flash(r, "verified");
+	req_redirect(r, signed_in ? "/dashboard" : "/login");
+}
+
+/* A new link for the signed-in user, from the dashboard's notice. */
+void
+page_verify_resend(struct req *r)
+{
+	struct fail	 f;
+
+	if (acct_verify_resend(r, &f) == -1) {
+		req_refuse(r);
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_flash(r, f.status == 409 ? "already_verified" :
+		    "verify_limited");
+		req_redirect(r, "/dashboard");
+		return;
+	}
+	page_flash(r, "verify_sent");
 	req_redirect(r, "/dashboard");
 }

@@ -51,7 +51,8 @@ page_members(struct req *r)
 		tmpl_set_row(r, "Members", i, "email", m[i].email);
 		tmpl_set_row(r, "Members", i, "name", m[i].name);
 		tmpl_set_row(r, "Members", i, "role", m[i].role);
-		tmpl_set_row(r, "Members", i, "joined", m[i].created_at);
+		page_row_label(r, "Members", i, "role", m[i].role);
+		page_row_time(r, "Members", i, "joined", m[i].created_at);
 	}
 	return 0;
 }
@@ -75,8 +76,8 @@ page_keys_data(struct req *r)
 		tmpl_set_row(r, "Keys", i, "prefix", k[i].prefix);
 		tmpl_set_row(r, "Keys", i, "scopes", page_scopes_text(r,
 		    k[i].scopes));
-		tmpl_set_row(r, "Keys", i, "created_at", k[i].created_at);
-		tmpl_set_row(r, "Keys", i, "last_used_at", k[i].last_used_at);
+		page_row_time(r, "Keys", i, "created", k[i].created_at);
+		page_row_time(r, "Keys", i, "used", k[i].last_used_at);
 	}
 	return 0;
 }
@@ -95,12 +96,13 @@ page_audit_data(struct req *r, const struct audit_filter *flt, int limit,
 	}
 	for (i = 0; i < n; i++) {
 		tmpl_set_row(r, "Audit", i, "id", e[i].event_id);
-		tmpl_set_row(r, "Audit", i, "at", e[i].at);
+		page_row_time(r, "Audit", i, "at", e[i].at);
 		tmpl_set_row(r, "Audit", i, "actor", e[i].actor);
 		tmpl_set_row(r, "Audit", i, "action", e[i].action);
 		tmpl_set_row(r, "Audit", i, "target", e[i].target);
 		tmpl_set_row(r, "Audit", i, "ip", e[i].ip);
-		tmpl_set_row(r, "Audit", i, "details", e[i].details);
+		tmpl_set_row(r, "Audit", i, "details", page_details_text(r,
+		    e[i].details));
 	}
 	*last_id = n > 0 ? e[n - 1].event_id : NULL;
 	return 0;
@@ -143,8 +145,9 @@ page_team_render(struct req *r, int status)
 			tmpl_set_row(r, "Invitations", i, "id",
 			    inv[i].invitation_id);
 			tmpl_set_row(r, "Invitations", i, "email", inv[i].email);
-			tmpl_set_row(r, "Invitations", i, "role", inv[i].role);
-			tmpl_set_row(r, "Invitations", i, "expires_at",
+			page_row_label(r, "Invitations", i, "role",
+			    inv[i].role);
+			page_row_time(r, "Invitations", i, "expires",
 			    inv[i].expires_at);
 		}
 	}

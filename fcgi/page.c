@@ -10,6 +10,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
 
 #include "tollgate.h"
 
@@ -52,6 +55,12 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "left", "You left the organization.", 0 },
 	{ "invitation_revoked", "The invitation was revoked.", 0 },
 	{ "key_revoked", "The API key was revoked.", 0 },
+	{ "verified", "Your e-mail address is verified.", 0 },
+	{ "verify_sent", "A new confirmation link is on its way to your "
+	    "address.", 0 },
+	{ "already_verified", "Your e-mail address is already verified.", 0 },
+	{ "verify_limited", "A new link was sent several times in the last "
+	    "hour: use the latest one, or try again later.", 1 },
 	{ "last_owner", "The organization needs at least one owner: make "
 	    "someone else owner first.", 1 },
 	{ "not_allowed", "Your role does not allow that.", 1 },
@@ -102,6 +111,71 @@ page_keep(struct req *r, const char *name)
 	    strlen(v) <= PAGE_KEEP_MAX ? v : "");
 }
 
+/*
+ * A time cell of a table row, through the formatting layer:
+ * <table>.<i>.<field>.date ("2 Dec 2026, 06:45 UTC"), .ago ("3 min
+ * ago") and .iso (the RFC 3339 value, for <time datetime>).  Nothing is
+ * set for an absent time: the template says what that means ("Never").
+ */
+void
+page_row_time(struct req *r, const char *table, size_t i, const char *field,
+    const char *ts)
+{
+	char		 b[64];
+	long long	 t = fmt_parse_ts(ts);
+
+	if (t < 0)
+		return;
+	tmpl_set_row(r, table, i, arena_printf(&r->arena, "%s.iso", field),
+	    ts);
+	fmt_date(b, sizeof(b), t);
+	tmpl_set_row(r, table, i, arena_printf(&r->arena, "%s.date", field),
+	    b);
+	fmt_ago(b, sizeof(b), t, (long long)time(NULL));
+	tmpl_set_row(r, table, i, arena_printf(&r->arena, "%s.ago", field), b);
+}
+
+/* A status or role word of a row as a label ("past_due": "Past due"). */
+void
+page_row_label(struct req *r, const char *table, size_t i, const char *field,
+    const char *word)
+{
+	char	 b[64];
+
+	fmt_status(b, sizeof(b), word);
+	tmpl_set_row(r, table, i, arena_printf(&r->arena, "%s_label", field),
+	    b);
+}
+
+/*
+ * Audit details (a JSON object of strings and numbers) as "key: value"
+ * pairs separated by " · "; the raw text if it is anything else.
+ */
+const char *
+page_details_text(struct req *r, const char *json)
+{
+	struct json_object	*o;
+	struct buf		 b;
+	const char		*out;
+
+	if (json == NULL || (o = json_tokener_parse(json)) == NULL)
+		return json != NULL ? json : "";
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return json;
+	}
+	buf_init(&b, 4096);
+	json_object_object_foreach(o, k, v) {
+		buf_printf(&b, "%s%s: %s", b.len > 0 ? " \xc2\xb7 " : "", k,
+		    json_object_is_type(v, json_type_string) ?
+		    json_object_get_string(v) : json_object_to_json_string(v));
+	}
+	out = arena_strdup(&r->arena, b.p != NULL && !b.toobig ? b.p : "");
+	buf_free(&b);
+	json_object_put(o);
+	return out;
+}
+
 /* Remember a notice for the next page (after a redirect). */
 void
 page_flash(struct req *r, const char *code)
@@ -129,14 +203,17 @@ page_flash_take(struct req *r)
 
 /*
  * The layout's data.  For signed-in pages it reads the tenant (in the
- * request's tenant transaction) for the header.
+ * request's tenant transaction) for the header, and whether the user
+ * still has to confirm their address (the dashboard says so).
  */
 void
 page_layout(struct req *r, const char *title, const char *nav)
 {
 	const struct tenant	*t;
+	const char		*email;
+	char			 text[64];
 	size_t			 i, n = 0;
-	int			 members = 0, pending = 0;
+	int			 members = 0, pending = 0, verified = 1;
 
 	tmpl_set(r, "Page.title", title);
 	tmpl_set(r, "Page.nav", nav);
@@ -148,12 +225,22 @@ page_layout(struct req *r, const char *title, const char *nav)
 		return;
 	tmpl_set(r, "User.email", r->auth.actor);
 	tmpl_set(r, "User.role", auth_role_name(r->auth.role));
+	if (db_verify_user(r, r->auth.user_id, &email, &verified) == DB_OK &&
+	    !verified)
+		tmpl_set(r, "User.unverified", "1");
 	tmpl_set(r, "Tenant.name", t->name);
 	tmpl_set(r, "Tenant.plan", t->plan);
 	tmpl_set(r, "Tenant.plan_name", t->plan_name);
 	tmpl_set(r, "Tenant.status", t->status);
-	if (db_tenant_seats(r, &members, &pending) == DB_OK)
+	if (db_tenant_seats(r, &members, &pending) == DB_OK) {
 		tmpl_set_int(r, "Tenant.members", members);
+		fmt_plural(text, sizeof(text), members, "member", "members");
+		tmpl_set(r, "Tenant.members_text", text);
+	}
+	fmt_status(text, sizeof(text), t->status);
+	tmpl_set(r, "Tenant.status_label", text);
+	fmt_date(text, sizeof(text), fmt_parse_ts(t->created_at));
+	tmpl_set(r, "Tenant.created_date", text);
 	if (t->seat_limit >= 0)
 		tmpl_set_int(r, "Tenant.seat_limit", t->seat_limit);
 	tmpl_set(r, "Tenant.created_at", t->created_at);

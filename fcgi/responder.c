@@ -210,6 +210,7 @@ responder_serve_one(struct req *r, FCGX_Request *fr)
 	}
 	responder_handle(r, fr);
 	FCGX_Finish_r(fr);
+	req_input_gone(r);
 	if (r->after != NULL)
 		r->after(r);
 	mail_after_request(r);

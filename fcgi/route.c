@@ -45,6 +45,11 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/invitations/accept", .auth = AUTH_IP,
 	    .body = BODY_JSON, .resp = RESP_API,
 	    .handler = api_invitations_accept },
+	/* The token of a link mailed to prove an address: public. */
+	[ROUTE_AUTH_VERIFY_EMAIL] = { .method = "POST",
+	    .pattern = API "/auth/verify-email", .auth = AUTH_IP,
+	    .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_auth_verify_email },
 
 	/* The caller: a user, or an API key (any scope). */
 	[ROUTE_AUTH_ME] = { .method = "GET", .pattern = API "/auth/me",
@@ -54,6 +59,11 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/auth/password", .auth = AUTH_USER,
 	    .role = ROLE_MEMBER, .body = BODY_JSON, .resp = RESP_API,
 	    .handler = api_auth_password },
+	/* A new link for an unverified address (limited per user). */
+	[ROUTE_AUTH_VERIFY_RESEND] = { .method = "POST",
+	    .pattern = API "/auth/verify-email/resend", .auth = AUTH_USER,
+	    .role = ROLE_MEMBER, .resp = RESP_API,
+	    .handler = api_auth_verify_resend },
 
 	/* Team: members read, admins change (owners for owners). */
 	[ROUTE_MEMBERS_LIST] = { .method = "GET", .pattern = API "/members",
@@ -116,6 +126,17 @@ const struct route	routes[ROUTE__MAX] = {
 	[ROUTE_PAGE_PRICING] = { .method = "GET", .pattern = "/pricing",
 	    .auth = AUTH_PAGE_PUBLIC, .resp = RESP_PAGE,
 	    .handler = page_soon },
+	/*
+	 * A link proving an address: the GET only shows a button (mail
+	 * scanners follow links), the POST uses the link.
+	 */
+	[ROUTE_PAGE_VERIFY] = { .method = "GET", .pattern = "/verify/{token}",
+	    .auth = AUTH_PAGE_PUBLIC, .resp = RESP_PAGE,
+	    .handler = page_verify },
+	[ROUTE_PAGE_VERIFY_POST] = { .method = "POST",
+	    .pattern = "/verify/{token}", .auth = AUTH_PAGE_PUBLIC,
+	    .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_verify_post },
 
 	/* Portal: signed-in pages. */
 	[ROUTE_PAGE_LOGOUT] = { .method = "POST", .pattern = "/logout",
@@ -155,6 +176,11 @@ const struct route	routes[ROUTE__MAX] = {
 	[ROUTE_PAGE_AUDIT] = { .method = "GET", .pattern = "/audit",
 	    .auth = AUTH_PAGE, .role = ROLE_ADMIN, .resp = RESP_PAGE,
 	    .handler = page_audit },
+	/* Before POST /verify/{token} in enum route_id: that matches too. */
+	[ROUTE_PAGE_VERIFY_RESEND] = { .method = "POST",
+	    .pattern = "/verify/resend", .auth = AUTH_PAGE,
+	    .role = ROLE_MEMBER, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_verify_resend },
 
 	/* Pages of later milestones: they say plainly they are not built. */
 	[ROUTE_PAGE_BILLING] = { .method = "GET", .pattern = "/billing",

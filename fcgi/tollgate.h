@@ -6,12 +6,12 @@
  * list (tests/cycles.sh fails the build on a call cycle between files):
  *
  *   support	util.c buf.c arena.c log.c crypto.c jwt.c passwd.c
- *   parsers	http-parse.c http-escape.c valid.c
+ *   parsers	http-parse.c http-escape.c valid.c fmt.c
  *   process	conf.c ratelimit.c metrics.c
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
- *		db-invitation.c db-idem.c db-audit.c db-migrate.c
+ *		db-invitation.c db-verify.c db-idem.c db-audit.c db-migrate.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
@@ -204,6 +204,21 @@ void		 http_query_pair(struct buf *, const char *, const char *);
 void		 http_json_str(struct buf *, const char *);
 
 /*
+ * fmt.c: the portal's formatting layer, pure: dates, relative times,
+ * counts, plurals, money from integer minor units, percentages, status
+ * words.  Each writes a NUL-terminated string into the caller's buffer.
+ */
+long long	 fmt_parse_ts(const char *);
+void		 fmt_date(char *, size_t, long long);
+void		 fmt_ago(char *, size_t, long long, long long);
+void		 fmt_count(char *, size_t, long long);
+void		 fmt_plural(char *, size_t, long long, const char *,
+		    const char *);
+void		 fmt_money(char *, size_t, long long, const char *);
+void		 fmt_percent(char *, size_t, long long, long long);
+void		 fmt_status(char *, size_t, const char *);
+
+/*
  * valid.c: validation at the edge, pure.  One table of fields per
  * operation (enum vop), shared by the API (a JSON body) and the portal
  * (a form); a failure is described, never answered, here.
@@ -245,6 +260,7 @@ enum vop {
 	VOP_ACCEPT,		/* token, password, name */
 	VOP_ROLE,		/* role */
 	VOP_KEY_CREATE,		/* name, scopes */
+	VOP_VERIFY,		/* token */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -475,7 +491,10 @@ struct req {
 	struct arena	 arena;
 	char		 id[65];
 	double		 t0;
-	/* Input, borrowed from the arena. */
+	/*
+	 * Input: strings borrowed from the FastCGI record (valid until
+	 * FCGX_Finish_r(), req_input_gone()) or from the arena.
+	 */
 	const char	*method;
 	const char	*uri;		/* REQUEST_URI as received */
 	char		*path;		/* decoded path, no query */
@@ -530,6 +549,7 @@ void		 req_init(struct req *);
 void		 req_init_job(struct req *, const char *);
 void		 req_job(struct req *, const char *);
 void		 req_free(struct req *);
+void		 req_input_gone(struct req *);
 int		 req_from_params(struct req *, char **, const char **);
 void		 req_set_id(struct req *, const char *);
 const char	*req_param(char **, const char *);
@@ -691,6 +711,16 @@ enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
 		    size_t *);
 enum db_rc	 db_invitation_pending_for(struct req *, const char *);
 
+/* db-verify.c: links that prove an e-mail address. */
+enum db_rc	 db_verify_create(struct req *, const char *, const char *,
+		    int);
+enum db_rc	 db_verify_find(struct req *, const char *, const char **,
+		    const char **, int *);
+enum db_rc	 db_verify_consume(struct req *, const char *, const char **);
+enum db_rc	 db_verify_user(struct req *, const char *, const char **,
+		    int *);
+enum db_rc	 db_verify_set(struct req *, const char *);
+
 /* db-idem.c */
 struct idem {
 	const char	*hash_hex;	/* request hash, hex */
@@ -753,6 +783,7 @@ void		 idem_finish(struct req *);
 /* mail.c */
 int		 mail_send(const char *, const char *, const char *);
 void		 mail_invitation(struct req *, const char *, const char *);
+void		 mail_verification(struct req *, const char *, const char *);
 void		 mail_after_request(struct req *);
 
 /* tmpl.c: ClearSilver pages, escaping by default. */
@@ -817,6 +848,10 @@ int		 acct_password_change(struct req *, struct fail *,
 		    const char *, const char *);
 int		 acct_session_start(struct req *, struct fail *);
 int		 acct_session_end(struct req *, struct fail *);
+int		 acct_verify_open(struct req *, struct fail *, const char *,
+		    const char **);
+int		 acct_verify_email(struct req *, struct fail *, const char *);
+int		 acct_verify_resend(struct req *, struct fail *);
 
 /* api.c: helpers shared by the JSON handlers. */
 void		 api_str(struct json_object *, const char *, const char *);
@@ -835,6 +870,8 @@ void		 api_auth_refresh(struct req *);
 void		 api_auth_logout(struct req *);
 void		 api_auth_me(struct req *);
 void		 api_auth_password(struct req *);
+void		 api_auth_verify_email(struct req *);
+void		 api_auth_verify_resend(struct req *);
 
 /* api-team.c */
 void		 api_members_list(struct req *);
@@ -856,6 +893,11 @@ const char	*page_form(struct req *, const char *);
 size_t		 page_input(struct req *, enum vop, const struct kvlist *,
 		    struct vvalue *);
 void		 page_keep(struct req *, const char *);
+void		 page_row_time(struct req *, const char *, size_t, const char *,
+		    const char *);
+void		 page_row_label(struct req *, const char *, size_t,
+		    const char *, const char *);
+const char	*page_details_text(struct req *, const char *);
 void		 page_layout(struct req *, const char *, const char *);
 void		 page_flash_take(struct req *);
 void		 page_flash(struct req *, const char *);
@@ -879,6 +921,9 @@ void		 page_keys(struct req *);
 void		 page_keys_create(struct req *);
 void		 page_keys_revoke(struct req *);
 void		 page_audit(struct req *);
+void		 page_verify(struct req *);
+void		 page_verify_post(struct req *);
+void		 page_verify_resend(struct req *);
 
 /* route.c: the route table and its lookup. */
 enum route_id {
@@ -899,6 +944,8 @@ enum route_id {
 	ROUTE_KEYS_CREATE,
 	ROUTE_KEYS_DELETE,
 	ROUTE_AUDIT_LIST,
+	ROUTE_AUTH_VERIFY_EMAIL,
+	ROUTE_AUTH_VERIFY_RESEND,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,
@@ -917,6 +964,9 @@ enum route_id {
 	ROUTE_PAGE_KEYS_CREATE,
 	ROUTE_PAGE_KEYS_REVOKE,
 	ROUTE_PAGE_AUDIT,
+	ROUTE_PAGE_VERIFY_RESEND,	/* before /verify/{token} */
+	ROUTE_PAGE_VERIFY,
+	ROUTE_PAGE_VERIFY_POST,
 	ROUTE_PAGE_PRICING,
 	ROUTE_PAGE_BILLING,
 	ROUTE_PAGE_USAGE,

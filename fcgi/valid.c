@@ -64,6 +64,9 @@ static const struct vfield	valid_key_create[] = {
 	{ "name", V_STRING, 1, 1, 100, NULL },
 	{ "scopes", V_SCOPES, 1, 1, SCOPE__MAX, NULL },
 };
+static const struct vfield	valid_verify[] = {
+	{ "token", V_STRING, 1, 1, 128, NULL },
+};
 
 #define VOP(t)	{ t, sizeof(t) / sizeof(t[0]) }
 const struct vop_def	valid_ops[VOP__MAX] = {
@@ -75,6 +78,7 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_ACCEPT] = VOP(valid_accept),
 	[VOP_ROLE] = VOP(valid_role),
 	[VOP_KEY_CREATE] = VOP(valid_key_create),
+	[VOP_VERIFY] = VOP(valid_verify),
 };
 #undef VOP
 
@@ -575,13 +579,10 @@ int
 valid_audit_filter(const struct kvlist *args, struct audit_filter *flt,
     int *limit, struct vfail *fail)
 {
-	long long	 id;
-
 	memset(flt, 0, sizeof(*flt));
 	if (valid_list_args(args, limit, &flt->after, fail) == -1)
 		return -1;
-	if (flt->after != NULL && util_strtonum(flt->after, 1,
-	    (long long)1 << 62, &id) == -1)
+	if (flt->after != NULL && !valid_uuid(flt->after))
 		return valid_fail(fail, "invalid_value", "starting_after",
 		    "must be an event id.");
 	if (valid_filter_text(args, "action", 64, &flt->action, fail) == -1 ||

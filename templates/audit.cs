@@ -17,7 +17,7 @@
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Address</th><th scope="col">Details</th></tr></thead>
     <tbody>
 <?cs each:e = Audit ?>
-    <tr><td><?cs var:e.at ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td><td><?cs var:e.ip ?></td><td><code><?cs var:e.details ?></code></td></tr>
+    <tr><td><?cs call:when(e.at) ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td><td><?cs var:e.ip ?></td><td><?cs var:e.details ?></td></tr>
 <?cs /each ?>
     </tbody>
   </table></div>

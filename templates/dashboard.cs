@@ -1,21 +1,22 @@
 <?cs include:"header.cs" ?>
 <h1><?cs var:Tenant.name ?></h1>
-<p class="lead">Plan <strong><?cs var:Tenant.plan_name ?></strong>, status <span class="pill pill-<?cs var:Tenant.status ?>"><?cs var:Tenant.status ?></span>.</p>
+<?cs if:User.unverified ?><div class="flash notice verify-notice" role="status">Confirm your e-mail address <strong><?cs var:User.email ?></strong> with the link we sent to it: until then you cannot invite members.
+  <form class="inline" method="post" action="/verify/resend"><?cs call:csrf() ?><button class="linkbutton" type="submit">Send a new link</button></form></div><?cs /if ?>
 <div class="grid">
   <section class="card">
     <h2>Organization</h2>
     <dl class="facts">
       <dt>Plan</dt><dd><?cs var:Tenant.plan_name ?></dd>
-      <dt>Status</dt><dd><?cs var:Tenant.status ?></dd>
-      <dt>Seats</dt><dd><?cs var:Tenant.members ?> used<?cs if:Tenant.seat_limit ?> of <?cs var:Tenant.seat_limit ?><?cs /if ?></dd>
-      <dt>Created</dt><dd><?cs var:Tenant.created_at ?></dd>
+      <dt>Status</dt><dd><span class="pill pill-<?cs var:Tenant.status ?>"><?cs var:Tenant.status_label ?></span></dd>
+      <dt>Seats</dt><dd><?cs var:Tenant.members_text ?><?cs if:Tenant.seat_limit ?> of <?cs var:Tenant.seat_limit ?><?cs /if ?></dd>
+      <dt>Created</dt><dd><?cs var:Tenant.created_date ?></dd>
     </dl>
   </section>
   <section class="card">
     <h2>Members</h2>
     <?cs if:subcount(Members) ?>
     <ul>
-    <?cs each:m = Members ?><li><?cs var:m.email ?> <span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role ?></span></li><?cs /each ?>
+    <?cs each:m = Members ?><li><?cs var:m.email ?> <span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role_label ?></span></li><?cs /each ?>
     </ul>
     <?cs else ?><p class="empty">No members.</p><?cs /if ?>
     <p><a href="/team">Manage the team</a></p>
@@ -37,7 +38,7 @@
   <div class="table-wrap"><table class="list">
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th></tr></thead>
     <tbody>
-    <?cs each:e = Audit ?><tr><td><?cs var:e.at ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td></tr><?cs /each ?>
+    <?cs each:e = Audit ?><tr><td><?cs call:when(e.at) ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td></tr><?cs /each ?>
     </tbody>
   </table></div>
   <p><a href="/audit">Full audit log</a></p>

@@ -23,7 +23,7 @@
   <div class="usermenu">
     <span class="tenant"><?cs var:Tenant.name ?></span>
     <span class="pill plan pill-<?cs var:Tenant.plan ?>"><?cs var:Tenant.plan_name ?></span>
-    <span class="pill pill-<?cs var:Tenant.status ?>"><?cs var:Tenant.status ?></span>
+    <span class="pill pill-<?cs var:Tenant.status ?>"><?cs var:Tenant.status_label ?></span>
     <span class="user"><?cs var:User.email ?> (<?cs var:User.role ?>)</span>
     <form class="inline" method="post" action="/logout">
       <input type="hidden" name="csrf" value="<?cs var:Page.csrf ?>">

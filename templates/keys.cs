@@ -18,7 +18,7 @@
     <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Last used</th><?cs if:Page.can_manage ?><th scope="col">Actions</th><?cs /if ?></tr></thead>
     <tbody>
 <?cs each:k = Keys ?>
-    <tr><td><?cs var:k.name ?></td><td><code><?cs var:k.prefix ?>…</code></td><td><?cs var:k.scopes ?></td><td><?cs var:k.created_at ?></td><td><?cs if:k.last_used_at ?><?cs var:k.last_used_at ?><?cs else ?>never<?cs /if ?></td>
+    <tr><td><?cs var:k.name ?></td><td><code><?cs var:k.prefix ?>…</code></td><td><?cs var:k.scopes ?></td><td><?cs call:when(k.created) ?></td><td><?cs if:k.used.iso ?><?cs call:when(k.used) ?><?cs else ?>Never<?cs /if ?></td>
 <?cs if:Page.can_manage ?>
       <td class="actions"><form class="inline" method="post" action="/keys/api/revoke"><?cs call:csrf() ?><input type="hidden" name="key_id" value="<?cs var:k.id ?>"><button class="danger" type="submit">Revoke</button></form></td>
 <?cs /if ?>

@@ -17,8 +17,8 @@
     <tr>
       <td><?cs var:m.email ?></td>
       <td><?cs var:m.name ?></td>
-      <td><span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role ?></span></td>
-      <td><?cs var:m.joined ?></td>
+      <td><span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role_label ?></span></td>
+      <td><?cs call:when(m.joined) ?></td>
 <?cs if:Page.can_manage ?>
       <td class="actions">
         <form class="inline" method="post" action="/team/role">
@@ -70,7 +70,7 @@
     <thead><tr><th scope="col">E-mail</th><th scope="col">Role</th><th scope="col">Expires</th><th scope="col">Actions</th></tr></thead>
     <tbody>
 <?cs each:i = Invitations ?>
-    <tr><td><?cs var:i.email ?></td><td><?cs var:i.role ?></td><td><?cs var:i.expires_at ?></td>
+    <tr><td><?cs var:i.email ?></td><td><?cs var:i.role_label ?></td><td><?cs call:when(i.expires) ?></td>
       <td class="actions"><form class="inline" method="post" action="/team/revoke-invitation"><?cs call:csrf() ?><input type="hidden" name="invitation_id" value="<?cs var:i.id ?>"><button class="danger" type="submit">Revoke</button></form></td></tr>
 <?cs /each ?>
     </tbody>

@@ -15,8 +15,9 @@
 # change nothing, and the same form with the right token and Origin must
 # work.  Part two drives headless Chromium (Debian's chromium,
 # chromium-driver and python3-selenium) through sign-up, sign-out,
-# sign-in, invitation, a second browser profile accepting it, API keys,
-# a forged CSRF token, and screenshots.
+# sign-in, confirming the address with the link mailed to the SMTP sink
+# (SMTP_SINK_DIR), invitation, a second browser profile accepting it,
+# API keys, a forged CSRF token, and screenshots.
 #
 # Output is TAP-like ("ok N - ...", "not ok N - ..."), then one summary
 # line; the exit status is 1 when anything failed.  Use /usr/bin/python3:
@@ -86,10 +87,36 @@ OUT_DIR = os.environ.get("TEST_OUTPUT_DIR") or os.path.join(STACK_DIR,
     "screenshots")
 ORIGIN = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(BASE))
 EVIL = "http://evil.example"
+SINK_DIR = os.environ.get("SMTP_SINK_DIR", "")
 
 
 def unique_email(tag):
 	return "%s-%s@example.com" % (tag, secrets.token_hex(5))
+
+
+def mailed_link(rcpt, prefix):
+	"""The first link BASE + prefix + token mailed to rcpt, as the SMTP
+	sink (tests/smtp-sink.py) keeps it: one *.eml file per message, the
+	envelope in X-Sink- lines in front.  None after WAIT_S."""
+	pat = re.compile(re.escape(BASE + prefix) + r"[A-Za-z0-9_-]+")
+	deadline = time.time() + WAIT_S
+	while SINK_DIR:
+		for name in sorted(os.listdir(SINK_DIR)):
+			if name.startswith(".") or not name.endswith(".eml"):
+				continue
+			try:
+				with open(os.path.join(SINK_DIR, name), encoding="utf-8",
+				    errors="replace", newline="") as f:
+					text = f.read()
+			except OSError:
+				continue
+			m = pat.search(text)
+			if "X-Sink-Rcpt-To: %s\r\n" % rcpt in text and m:
+				return m.group(0)
+		if time.time() >= deadline:
+			break
+		time.sleep(0.1)
+	return None
 
 
 # --- part one: plain HTTP ----------------------------------------------------
@@ -294,6 +321,27 @@ def http_tests():
 	T.ok(is_csrf_403(st, body), "logout with a foreign Origin: 403")
 	st, _, _ = a.get("/dashboard")
 	T.eq(st, 200, "the session survived the refused logouts")
+
+	# Inviting needs a proven address: the link mailed at sign-up,
+	# whose page asks for a click (a form like the others).
+	st, _, body = a.post("/team/invite", inv)
+	T.ok(st == 403 and "Verify your e-mail address first" in body and
+	    "/invite/" not in body, "invite before confirming the address: "
+	    "403, no link", "status %d" % st)
+	link = mailed_link(email, "/verify/")
+	if T.ok(link, "sign-up mailed a /verify/ link to %s" % email):
+		path = urllib.parse.urlsplit(link).path
+		st, _, page = a.get(path)
+		vtok = csrf_of(page, path)
+		T.ok(st == 200 and vtok and "Confirm my address" in page,
+		    "GET the link: 200 and a form to confirm", "status %d" % st)
+		st, _, body = a.post(path, {"csrf": vtok}, origin=EVIL)
+		T.ok(is_csrf_403(st, body), "confirm with a foreign Origin: 403")
+		st, h, _ = a.post(path, {"csrf": vtok})
+		T.ok(st == 303 and h.get("Location") == "/dashboard",
+		    "confirm with token and Origin: 303 to /dashboard (so the "
+		    "refused one used nothing)", "status %d, Location %s" %
+		    (st, h.get("Location")))
 
 	# Positive control: the same invitation with token and Origin.
 	st, _, body = a.post("/team/invite", inv)
@@ -534,6 +582,27 @@ def browser_tests():
 		    "post")
 		T.eq(pending(d), [], "the cross-site post created no invitation")
 
+	def step_verify(d):
+		go(d, "/dashboard")
+		notice = d.find_elements(By.CSS_SELECTOR, "div.verify-notice")
+		T.ok(notice and owner in notice[0].text, "the dashboard asks to "
+		    "confirm the address", notice[0].text if notice else "none")
+		T.ok(d.find_elements(By.CSS_SELECTOR, 'form[action='
+		    '"/verify/resend"] button'), "with a button for a new link")
+		link = mailed_link(owner, "/verify/")
+		if not T.ok(link, "sign-up mailed a confirmation link"):
+			return
+		path = urllib.parse.urlsplit(link).path
+		go(d, link)
+		T.eq(path_of(d), path, "the link opens its own page")
+		shot(d, "verify.png")
+		submit(d, form_button(d, path))
+		T.eq(path_of(d), "/dashboard", "confirming lands on /dashboard")
+		T.ok("verified" in flash(d), "a verified notice is shown",
+		    flash(d))
+		T.ok(not d.find_elements(By.CSS_SELECTOR, "div.verify-notice"),
+		    "the dashboard no longer asks")
+
 	def step_invite(d):
 		go(d, "/team")
 		fill(d, "f-email", admin)
@@ -545,7 +614,7 @@ def browser_tests():
 		    + 40, "the invitation link is shown in div.secret", link)
 		T.eq(pending(d), [admin], "the invitation is listed as pending")
 		T.eq(texts(d, "//section[h2='Pending invitations']//tbody/tr/td[2]"),
-		    ["admin"], "with the role admin")
+		    ["Admin"], "with the role Admin (a label, not the stored word)")
 		go(d, "/team")
 		T.ok(not d.find_elements(By.CSS_SELECTOR, "div.secret"),
 		    "the link is not shown again on reload")
@@ -572,6 +641,8 @@ def browser_tests():
 		user = d2.find_element(By.CSS_SELECTOR, ".usermenu .user").text
 		T.ok(admin in user and "(admin)" in user, "as admin", user)
 		T.ok("joined" in flash(d2), "a joined notice is shown", flash(d2))
+		T.ok(not d2.find_elements(By.CSS_SELECTOR, "div.verify-notice"),
+		    "the invitation proved the invitee's address")
 		T.ok(any(e.text == "Audit" for e in d2.find_elements(
 		    By.CSS_SELECTOR, "nav.mainnav a")), "an admin sees Audit in "
 		    "the navigation")
@@ -650,6 +721,7 @@ def browser_tests():
 		("login", step_login),
 		("forged csrf token", step_csrf_forged),
 		("cross-site post", step_cross_site),
+		("confirm the address", step_verify),
 	]
 	try:
 		try:

@@ -241,6 +241,8 @@ register_owner(struct acct *a, const char *tag, const char *org)
 	take_tokens(a, &r);
 	assert_string_equal(a->role, "owner");
 	it_response_free(&r);
+	/* Owners here invite: their address counts as proven (it-verify). */
+	it_mark_verified(a->email);
 }
 
 /* Log in; the status is returned and tokens taken on 200. */
@@ -1060,12 +1062,12 @@ test_audit(void **state)
 	struct acct		 a, m;
 	struct json_object	*data, *more;
 	char			 email[128], token[128], key[128], id[40];
-	char			 path[160], first[32];
+	char			 path[160], first[40];
 	const char		*want[] = { "tenant.created", "auth.login",
 				    "auth.login_failed", "member.invited",
 				    "member.joined", "member.role_changed",
 				    "api_key.created", "api_key.revoked" };
-	long long		 id1, id2;
+	const char		*second;
 	size_t			 i, n;
 
 	it_deferred_reset();
@@ -1130,11 +1132,11 @@ test_audit(void **state)
 	assert_int_equal(json_object_array_length(data), 1);
 	assert_true(it_json_get(it_json(&r), "has_more", &more));
 	assert_true(json_object_get_boolean(more));
-	id1 = strtoll(first, NULL, 10);
-	id2 = strtoll(it_json_str(json_object_array_get_idx(data, 0), "id"),
-	    NULL, 10);
-	if (id2 == id1 || id2 <= 0)
-		fail_msg("page two starts at %lld after %lld", id2, id1);
+	/* Ids are random (issue 7): no global sequence shows through. */
+	second = it_json_str(json_object_array_get_idx(data, 0), "id");
+	if (strlen(first) != 36 || second == NULL || strlen(second) != 36 ||
+	    strcmp(first, second) == 0 || strspn(first, "0123456789") > 12)
+		fail_msg("page two starts at %s after %s", second, first);
 	it_response_free(&r);
 
 	call(&r, "GET", AUDIT "?from=yesterday", a.access, NULL);

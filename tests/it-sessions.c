@@ -287,6 +287,8 @@ api_register(struct user *u, const char *tag)
 	expect_status(&r, 201, "register");
 	take_tokens(u, &r);
 	it_response_free(&r);
+	/* Owners here invite: their address counts as proven (it-verify). */
+	it_mark_verified(u->email);
 }
 
 /* Sign in through the API; the status, tokens into u on 200. */
@@ -1178,6 +1180,8 @@ test_password_change_outrun(void **state)
 	stop = 1;
 	for (i = 0; i < RACE_THREADS; i++)
 		pthread_join(th[i], NULL);
+	/* The threads spent this address's sign-in budget. */
+	client_new();
 	for (i = 0; i < RACE_THREADS; i++)
 		for (k = 0; k < ra[i].n; k++, got++) {
 			http(&r, "GET", ME, NULL, ra[i].access[k], NULL, NULL);
@@ -1516,6 +1520,8 @@ test_token_without_iat_ms(void **state)
 	    jwt_add_grant(j, "tid", u.tenant_id) != 0 ||
 	    jwt_add_grant(j, "role", "owner") != 0 ||
 	    jwt_add_grant(j, "jti", "forged-with-the-secret") != 0 ||
+	    jwt_add_grant(j, "iss", "tollgate") != 0 ||
+	    jwt_add_grant(j, "aud", "tollgate-api") != 0 ||
 	    jwt_add_grant_int(j, "iat", now) != 0 ||
 	    jwt_add_grant_int(j, "exp", now + 600) != 0 ||
 	    jwt_add_grant_int(j, "iat_ms", 0) != 0 ||

@@ -3,7 +3,8 @@
  *
  * Helpers of the integration programs: see it-util.h.  They talk to the
  * stack only from the outside, as a client or an operator would (HTTP,
- * signals, /proc, the log file), never through the product's code.
+ * signals, /proc, the log file, the database owner's connection), never
+ * through the product's code.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -30,6 +31,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <libpq-fe.h>
 
 #include "it-util.h"
 
@@ -1027,4 +1029,41 @@ it_fcgi_len(struct it_fcgi *p, size_t len)
 	b[2] = (unsigned char)(len >> 8);
 	b[3] = (unsigned char)len;
 	it_fcgi_put(p, b, sizeof(b));
+}
+
+/* --- the database, as its owner ------------------------------------ */
+
+/*
+ * Count the account of "email" verified, as an operator could with the
+ * owner's connection (TOLLGATE_OWNER_DATABASE_URL): for tests of other
+ * things that need an owner who may invite.  Users are global, with no
+ * row-level security, so no tenant is set.  Exactly one account must
+ * have the address, or the test fails.
+ */
+void
+it_mark_verified(const char *email)
+{
+	PGconn		*c;
+	PGresult	*res;
+	const char	*v[1] = { email };
+	char		 why[512];
+	int		 ok;
+
+	c = PQconnectdb(it_env("TOLLGATE_OWNER_DATABASE_URL"));
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		snprintf(why, sizeof(why), "%s", c != NULL ?
+		    PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		fail_msg("owner connection: %s", why);
+	}
+	res = PQexecParams(c, "UPDATE users SET email_verified_at = now() "
+	    "WHERE email = lower($1)", 1, NULL, v, NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdTuples(res), "1") == 0;
+	snprintf(why, sizeof(why), "%s", PQresultStatus(res) ==
+	    PGRES_COMMAND_OK ? PQcmdTuples(res) : PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	if (!ok)
+		fail_msg("marking %s verified: %s", email, why);
 }

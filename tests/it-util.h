@@ -5,7 +5,8 @@
  * under tests/integration.sh against a live stack whose stack.env is
  * exported: HTTP through libcurl to $TOLLGATE_URL, JSON lookups, checks
  * and failures that let a test go on, the serve master and its
- * responders, the log, the raw FastCGI socket and records to write to it.
+ * responders, the log, the raw FastCGI socket and records to write to
+ * it, and the database owner's connection.
  *
  * Error conventions: a helper that cannot let the test go on (a missing
  * variable, a body that is not JSON, an unreadable pid file) fails the
@@ -107,6 +108,9 @@ int		 it_log_find(const char *, const char *, double, char *,
 size_t		 it_log_count(const char *);
 size_t		 it_file_count(const char *, const char *);
 int		 it_unix_connect(const char *);
+
+/* The database as its owner (TOLLGATE_OWNER_DATABASE_URL). */
+void		 it_mark_verified(const char *);
 
 /* FastCGI 1.0: record types, role, status, the 8-byte header. */
 #define FCGI_BEGIN_REQUEST	1

@@ -190,7 +190,7 @@ test_audit_filter(void **state)
 	l = form(&a, "limit=101");
 	assert_int_equal(valid_audit_filter(&l, &flt, &limit, &f), -1);
 	assert_string_equal(f.param, "limit");
-	l = form(&a, "starting_after=abc");
+	l = form(&a, "starting_after=42");
 	assert_int_equal(valid_audit_filter(&l, &flt, &limit, &f), -1);
 	assert_string_equal(f.param, "starting_after");
 	arena_free(&a);

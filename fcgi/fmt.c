@@ -1,0 +1,218 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The portal's formatting layer: data as people read it, never as the
+ * database stores it.  Dates ("2 Dec 2026, 06:45 UTC" and "3 min ago"),
+ * money from integer minor units with its currency ("$1,234.50"),
+ * counts with thousands separators and plurals ("1 member", "12,400
+ * events"), percentages and status words.  Pure functions writing into
+ * a caller's buffer (always NUL-terminated, truncated to fit); the
+ * billing and usage pages use exactly these.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "tollgate.h"
+
+static const char *const	fmt_months[12] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+	"Nov", "Dec"
+};
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (as DB_TS() writes it) to seconds; -1 if not. */
+long long
+fmt_parse_ts(const char *s)
+{
+	struct tm	 tm;
+	const char	*e;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    strcmp(e, "Z") != 0 || (t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	return (long long)t;
+}
+
+/* "2 Dec 2026, 06:45 UTC"; "" for a bad time. */
+void
+fmt_date(char *out, size_t outsz, long long t)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, outsz, "%s", "");
+		return;
+	}
+	snprintf(out, outsz, "%d %s %d, %02d:%02d UTC", tm.tm_mday,
+	    fmt_months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
+}
+
+/*
+ * How long ago (or ahead) t is from now, in the largest unit that fits:
+ * "just now", "3 min ago", "5 h ago", "2 days ago", "in 6 days"; beyond
+ * 30 days the date itself.
+ */
+void
+fmt_ago(char *out, size_t outsz, long long t, long long now)
+{
+	long long	 d = now - t, a = d < 0 ? -d : d;
+	const char	*unit;
+	long long	 n;
+
+	if (t < 0) {
+		snprintf(out, outsz, "%s", "");
+		return;
+	}
+	if (a < 60) {
+		snprintf(out, outsz, "%s", "just now");
+		return;
+	}
+	if (a >= 30 * 86400LL) {
+		fmt_date(out, outsz, t);
+		return;
+	}
+	if (a < 3600) {
+		n = a / 60;
+		unit = "min";
+	} else if (a < 86400) {
+		n = a / 3600;
+		unit = "h";
+	} else {
+		n = a / 86400;
+		unit = n == 1 ? "day" : "days";
+	}
+	if (d >= 0)
+		snprintf(out, outsz, "%lld %s ago", n, unit);
+	else
+		snprintf(out, outsz, "in %lld %s", n, unit);
+}
+
+/* 1234567 as "1,234,567" (negative numbers keep their sign). */
+void
+fmt_count(char *out, size_t outsz, long long n)
+{
+	char		 digits[32];
+	size_t		 len, i, o = 0;
+	unsigned long long u;
+
+	u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+	len = (size_t)snprintf(digits, sizeof(digits), "%llu", u);
+	if (outsz == 0)
+		return;
+	if (n < 0 && o + 1 < outsz)
+		out[o++] = '-';
+	for (i = 0; i < len && o + 1 < outsz; i++) {
+		if (i > 0 && (len - i) % 3 == 0) {
+			if (o + 2 >= outsz)
+				break;
+			out[o++] = ',';
+		}
+		out[o++] = digits[i];
+	}
+	out[o] = '\0';
+}
+
+/* "1 member", "2 members", "12,400 members". */
+void
+fmt_plural(char *out, size_t outsz, long long n, const char *one,
+    const char *many)
+{
+	char	 c[40];
+
+	fmt_count(c, sizeof(c), n);
+	snprintf(out, outsz, "%s %s", c, n == 1 ? one : many);
+}
+
+/*
+ * An amount in integer minor units of an ISO 4217 currency: "$1,234.50",
+ * "€12.00", "£0.99", "¥1,200" (no minor unit); other codes as
+ * "1,234.50 CHF".  Never a floating-point number on the way.
+ */
+void
+fmt_money(char *out, size_t outsz, long long minor, const char *currency)
+{
+	static const struct {
+		const char	*code;
+		const char	*sign;
+		int		 decimals;
+	} cur[] = {
+		{ "usd", "$", 2 }, { "eur", "\xe2\x82\xac", 2 },
+		{ "gbp", "\xc2\xa3", 2 }, { "jpy", "\xc2\xa5", 0 },
+	};
+	const char	*sign = NULL;
+	char		 units[40], code[8];
+	unsigned long long u;
+	long long	 div = 100;
+	size_t		 i;
+	int		 dec = 2;
+
+	for (i = 0; currency != NULL && currency[i] != '\0' && i < 7; i++)
+		code[i] = (char)(currency[i] >= 'A' && currency[i] <= 'Z' ?
+		    currency[i] + 32 : currency[i]);
+	code[i] = '\0';
+	for (i = 0; i < sizeof(cur) / sizeof(cur[0]); i++)
+		if (strcmp(code, cur[i].code) == 0) {
+			sign = cur[i].sign;
+			dec = cur[i].decimals;
+		}
+	if (dec == 0)
+		div = 1;
+	u = minor < 0 ? 0ULL - (unsigned long long)minor :
+	    (unsigned long long)minor;
+	fmt_count(units, sizeof(units), (long long)(u / (unsigned long long)div));
+	for (i = 0; code[i] != '\0'; i++)
+		code[i] = (char)(code[i] - 32);
+	if (sign != NULL && dec > 0)
+		snprintf(out, outsz, "%s%s%s.%02llu", minor < 0 ? "-" : "", sign,
+		    units, u % (unsigned long long)div);
+	else if (sign != NULL)
+		snprintf(out, outsz, "%s%s%s", minor < 0 ? "-" : "", sign, units);
+	else
+		snprintf(out, outsz, "%s%s.%02llu %s", minor < 0 ? "-" : "",
+		    units, u % 100, code);
+}
+
+/*
+ * part of whole as a percentage rounded down to a whole number ("79%"),
+ * so a quota shows 99% until it is really full; "-" when whole is 0.
+ */
+void
+fmt_percent(char *out, size_t outsz, long long part, long long whole)
+{
+	if (whole <= 0) {
+		snprintf(out, outsz, "%s", "-");
+		return;
+	}
+	snprintf(out, outsz, "%lld%%", part < 0 ? 0 : part * 100 / whole);
+}
+
+/*
+ * A status word as a label: "past_due" -> "Past due", "active" ->
+ * "Active".  Only [a-z_] passes; anything else is shown as "Unknown".
+ */
+void
+fmt_status(char *out, size_t outsz, const char *word)
+{
+	size_t	 i;
+
+	if (outsz == 0)
+		return;
+	for (i = 0; word != NULL && word[i] != '\0'; i++)
+		if ((word[i] < 'a' || word[i] > 'z') && word[i] != '_') {
+			snprintf(out, outsz, "%s", "Unknown");
+			return;
+		}
+	if (word == NULL || *word == '\0') {
+		snprintf(out, outsz, "%s", "Unknown");
+		return;
+	}
+	for (i = 0; word[i] != '\0' && i + 1 < outsz; i++)
+		out[i] = word[i] == '_' ? ' ' : word[i];
+	out[i] = '\0';
+	out[0] = (char)(out[0] - 32);
+}
