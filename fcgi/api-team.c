@@ -144,7 +144,7 @@ api_keys_list(struct req *r)
 
 	if (api_list_args(r, &limit, &after) == -1)
 		return;
-	if ((rc = db_apikey_list(r, limit, after, &k, &n, &more)) != DB_OK) {
+	if ((rc = db_apikey_list(r, limit, after, 0, &k, &n, &more)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return;
 	}

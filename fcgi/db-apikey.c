@@ -172,23 +172,26 @@ db_apikey_create(struct req *r, const char *name, const char *prefix,
 
 /* Live keys, newest first, paged by key id. */
 enum db_rc
-db_apikey_list(struct req *r, int limit, const char *after,
+db_apikey_list(struct req *r, int limit, const char *after, int revoked,
     struct apikey **out, size_t *n, int *has_more)
 {
-	const char	*v[2];
+	const char	*v[3];
 	PGresult	*res;
 	enum db_rc	 rc;
 	int		 i, rows;
 
 	v[1] = after;
+	v[2] = revoked ? "t" : "f";
 	*n = 0;
+	/* Live keys first; with "revoked", the revoked ones after them. */
 	if ((rc = db_list(r, "SELECT key_id, name, prefix, "
 	    DB_TS("created_at") ", " DB_TS("last_used_at") ", "
-	    "array_to_string(scopes, ',') FROM api_keys "
-	    "WHERE tenant_id = app_tenant() AND revoked_at IS NULL AND "
+	    "array_to_string(scopes, ','), " DB_TS("revoked_at") " "
+	    "FROM api_keys WHERE tenant_id = app_tenant() AND "
+	    "(revoked_at IS NULL OR $3::boolean) AND "
 	    "($2::uuid IS NULL OR key_id > $2::uuid) "
-	    "ORDER BY key_id LIMIT $1", 2, v, limit, &res, &rows,
-	    has_more)) != DB_OK)
+	    "ORDER BY revoked_at IS NOT NULL, revoked_at DESC, key_id "
+	    "LIMIT $1", 3, v, limit, &res, &rows, has_more)) != DB_OK)
 		return rc;
 	*out = arena_calloc(&r->arena, (size_t)rows + 1, sizeof(**out));
 	for (i = 0; i < rows; i++) {
@@ -198,8 +201,27 @@ db_apikey_list(struct req *r, int limit, const char *after,
 		(*out)[i].created_at = db_get(res, i, 3);
 		(*out)[i].last_used_at = db_get(res, i, 4);
 		(*out)[i].scopes = db_scopes_parse(db_get(res, i, 5));
+		(*out)[i].revoked_at = db_get(res, i, 6);
 	}
 	*n = (size_t)rows;
+	return DB_OK;
+}
+
+/* One live key of the tenant, for a confirmation page. */
+enum db_rc
+db_apikey_get(struct req *r, const char *key_id, struct apikey *k)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	memset(k, 0, sizeof(*k));
+	if ((rc = db_row(r, "SELECT key_id, name, prefix FROM api_keys "
+	    "WHERE tenant_id = app_tenant() AND key_id = $1 AND "
+	    "revoked_at IS NULL", 1, &key_id, &res)) != DB_OK)
+		return rc;
+	k->key_id = db_get(res, 0, 0);
+	k->name = db_get(res, 0, 1);
+	k->prefix = db_get(res, 0, 2);
 	return DB_OK;
 }
 

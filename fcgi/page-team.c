@@ -37,8 +37,9 @@ static int
 page_members(struct req *r)
 {
 	struct member	*m;
+	const char	*owner = NULL;
 	size_t		 n, i;
-	int		 more;
+	int		 more, owners = 0;
 	enum db_rc	 rc;
 
 	if ((rc = db_members_list(r, PAGE_LIST, NULL, &m, &n, &more)) !=
@@ -46,6 +47,15 @@ page_members(struct req *r)
 		req_error_from_db(r, rc);
 		return -1;
 	}
+	for (i = 0; i < n; i++)
+		if (strcmp(m[i].role, "owner") == 0) {
+			owners++;
+			owner = m[i].user_id;
+		}
+	/* The only owner can be neither removed nor demoted: no controls. */
+	if (owners == 1)
+		tmpl_set(r, "Page.sole_owner", owner);
+	tmpl_set(r, "User.id", r->auth.user_id);
 	for (i = 0; i < n; i++) {
 		tmpl_set_row(r, "Members", i, "user_id", m[i].user_id);
 		tmpl_set_row(r, "Members", i, "email", m[i].email);
@@ -58,15 +68,15 @@ page_members(struct req *r)
 }
 
 static int
-page_keys_data(struct req *r)
+page_keys_data(struct req *r, int revoked)
 {
 	struct apikey	*k;
 	size_t		 n, i;
 	int		 more;
 	enum db_rc	 rc;
 
-	if ((rc = db_apikey_list(r, PAGE_LIST, NULL, &k, &n, &more)) !=
-	    DB_OK) {
+	if ((rc = db_apikey_list(r, PAGE_LIST, NULL, revoked, &k, &n,
+	    &more)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return -1;
 	}
@@ -78,6 +88,7 @@ page_keys_data(struct req *r)
 		    k[i].scopes));
 		page_row_time(r, "Keys", i, "created", k[i].created_at);
 		page_row_time(r, "Keys", i, "used", k[i].last_used_at);
+		page_row_time(r, "Keys", i, "revoked", k[i].revoked_at);
 	}
 	return 0;
 }
@@ -117,7 +128,7 @@ page_dashboard(struct req *r)
 
 	memset(&flt, 0, sizeof(flt));
 	page_layout(r, "Dashboard", "dashboard");
-	if (page_members(r) == -1 || page_keys_data(r) == -1)
+	if (page_members(r) == -1 || page_keys_data(r, 0) == -1)
 		return;
 	if (r->auth.role >= ROLE_ADMIN) {
 		tmpl_set(r, "Page.can_audit", "1");
@@ -198,6 +209,15 @@ page_team_invite(struct req *r)
 	page_team_render(r, 200);
 }
 
+/* The thing to confirm is gone (or never was): say so on its page. */
+static void
+page_team_gone(struct req *r, const char *back)
+{
+	req_refuse(r);
+	page_flash(r, "not_found");
+	req_redirect(r, back);
+}
+
 /* The flash code for a refused team change. */
 static const char *
 page_fail_code(const struct fail *f)
@@ -239,10 +259,25 @@ page_team_role(struct req *r)
 void
 page_team_remove(struct req *r)
 {
+	struct member	 m;
 	struct fail	 f;
 	const char	*who = page_form(r, "user_id");
 	int		 self = strcasecmp(who, r->auth.user_id) == 0, ok;
 
+	if (!page_confirmed(r)) {
+		if (!valid_uuid(who) || db_member_get(r, who, &m) != DB_OK) {
+			page_team_gone(r, "/team");
+			return;
+		}
+		page_confirm(r, "team", self ? "Leave the organization" :
+		    "Remove a member", self ? arena_printf(&r->arena, "Leave "
+		    "%s? You lose access at once; an owner can invite you "
+		    "again.", r->tenant != NULL ? r->tenant->name : "it") :
+		    arena_printf(&r->arena, "Remove %s from the organization? "
+		    "They lose access at once.", m.email), "/team/remove",
+		    "user_id", who, self ? "Leave" : "Remove", "/team");
+		return;
+	}
 	ok = acct_remove(r, &f, who) == 0;
 	if (ok && self) {
 		page_flash(r, "left");
@@ -255,11 +290,24 @@ page_team_remove(struct req *r)
 void
 page_team_revoke(struct req *r)
 {
-	struct fail	 f;
-	const char	*id = page_form(r, "invitation_id");
-	enum db_rc	 rc;
-	int		 ok = 0;
+	struct invitation	 inv;
+	struct fail		 f;
+	const char		*id = page_form(r, "invitation_id");
+	enum db_rc		 rc;
+	int			 ok = 0;
 
+	if (!page_confirmed(r)) {
+		if (!valid_uuid(id) || db_invitation_lock(r, id, &inv) !=
+		    DB_OK || !inv.live) {
+			page_team_gone(r, "/team");
+			return;
+		}
+		page_confirm(r, "team", "Revoke an invitation", arena_printf(
+		    &r->arena, "Revoke the invitation to %s? Its link stops "
+		    "working.", inv.email), "/team/revoke-invitation",
+		    "invitation_id", id, "Revoke", "/team");
+		return;
+	}
 	memset(&f, 0, sizeof(f));
 	f.status = 404;
 	if (valid_uuid(id)) {
@@ -279,7 +327,7 @@ page_keys_render(struct req *r, int status)
 	page_layout(r, "Keys", "keys");
 	if (r->auth.role >= ROLE_ADMIN)
 		tmpl_set(r, "Page.can_manage", "1");
-	if (page_keys_data(r) == -1)
+	if (page_keys_data(r, 1) == -1)
 		return;
 	tmpl_render(r, status, "keys.cs");
 }
@@ -337,10 +385,24 @@ page_keys_create(struct req *r)
 void
 page_keys_revoke(struct req *r)
 {
+	struct apikey	 k;
 	struct fail	 f;
+	const char	*id = page_form(r, "key_id");
 	int		 ok;
 
-	ok = acct_key_revoke(r, &f, page_form(r, "key_id")) == 0;
+	if (!page_confirmed(r)) {
+		if (!valid_uuid(id) || db_apikey_get(r, id, &k) != DB_OK) {
+			page_team_gone(r, "/keys");
+			return;
+		}
+		page_confirm(r, "keys", "Revoke an API key", arena_printf(
+		    &r->arena, "Revoke the key \xe2\x80\x9c%s\xe2\x80\x9d (%s\xe2\x80\xa6)? "
+		    "Programs using it are refused from the next request.",
+		    k.name, k.prefix), "/keys/api/revoke", "key_id", id,
+		    "Revoke", "/keys");
+		return;
+	}
+	ok = acct_key_revoke(r, &f, id) == 0;
 	if (!ok && f.db != 0) {
 		req_error_from_db(r, f.db);
 		return;

@@ -176,6 +176,33 @@ page_details_text(struct req *r, const char *json)
 	return out;
 }
 
+/* Did this destructive form come from its confirmation page? */
+int
+page_confirmed(struct req *r)
+{
+	return strcmp(page_form(r, "confirm"), "yes") == 0;
+}
+
+/*
+ * The second step of a destructive action, without JavaScript: a page
+ * that says what will happen and posts the same form again with
+ * confirm=yes, or goes back.  Nothing is written by the first step.
+ */
+void
+page_confirm(struct req *r, const char *nav, const char *title,
+    const char *question, const char *action, const char *field,
+    const char *value, const char *button, const char *cancel)
+{
+	page_layout(r, title, nav);
+	tmpl_set(r, "Confirm.question", question);
+	tmpl_set(r, "Confirm.action", action);
+	tmpl_set(r, "Confirm.field", field);
+	tmpl_set(r, "Confirm.value", value);
+	tmpl_set(r, "Confirm.button", button);
+	tmpl_set(r, "Confirm.cancel", cancel);
+	tmpl_render(r, 200, "confirm.cs");
+}
+
 /* Remember a notice for the next page (after a redirect). */
 void
 page_flash(struct req *r, const char *code)

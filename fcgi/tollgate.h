@@ -674,6 +674,7 @@ struct apikey {
 	const char	*prefix;
 	const char	*created_at;
 	const char	*last_used_at;
+	const char	*revoked_at;	/* NULL: live */
 	int		 scopes;	/* bits */
 };
 enum db_rc	 db_apikey_find(struct req *, const char *,
@@ -683,8 +684,9 @@ enum db_rc	 db_apikey_bind(struct req *, const char *, const char *, int,
 enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
 		    const char *, int, const char *, struct apikey *);
 enum db_rc	 db_apikey_live(struct req *, int *);
-enum db_rc	 db_apikey_list(struct req *, int, const char *,
+enum db_rc	 db_apikey_list(struct req *, int, const char *, int,
 		    struct apikey **, size_t *, int *);
+enum db_rc	 db_apikey_get(struct req *, const char *, struct apikey *);
 enum db_rc	 db_apikey_revoke(struct req *, const char *, const char **);
 enum db_rc	 db_platform_key_create(struct req *, const char *,
 		    const char *, const char *, int, const char **);
@@ -893,6 +895,10 @@ const char	*page_form(struct req *, const char *);
 size_t		 page_input(struct req *, enum vop, const struct kvlist *,
 		    struct vvalue *);
 void		 page_keep(struct req *, const char *);
+int		 page_confirmed(struct req *);
+void		 page_confirm(struct req *, const char *, const char *,
+		    const char *, const char *, const char *, const char *,
+		    const char *, const char *);
 void		 page_row_time(struct req *, const char *, size_t, const char *,
 		    const char *);
 void		 page_row_label(struct req *, const char *, size_t,

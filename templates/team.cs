@@ -1,6 +1,6 @@
 <?cs include:"header.cs" ?>
 <h1>Team</h1>
-<p class="lead"><?cs var:Tenant.members ?> member(s)<?cs if:Tenant.seat_limit ?>, <?cs var:Tenant.seat_limit ?> seats on the <?cs var:Tenant.plan_name ?> plan<?cs /if ?>.</p>
+<p class="lead"><?cs var:Tenant.members_text ?><?cs if:Tenant.seat_limit ?>, <?cs var:Tenant.seat_limit ?> seats on the <?cs var:Tenant.plan_name ?> plan<?cs /if ?>.</p>
 <?cs if:Invite.link ?>
 <section class="card">
   <h2>Invitation created</h2>
@@ -21,6 +21,11 @@
       <td><?cs call:when(m.joined) ?></td>
 <?cs if:Page.can_manage ?>
       <td class="actions">
+<?cs if:m.user_id == Page.sole_owner ?>
+        <span class="muted">The only owner</span>
+<?cs elif:m.role == "owner" && User.role != "owner" ?>
+        <span class="muted">Owners manage owners</span>
+<?cs else ?>
         <form class="inline" method="post" action="/team/role">
           <?cs call:csrf() ?>
           <input type="hidden" name="user_id" value="<?cs var:m.user_id ?>">
@@ -35,8 +40,9 @@
         <form class="inline" method="post" action="/team/remove">
           <?cs call:csrf() ?>
           <input type="hidden" name="user_id" value="<?cs var:m.user_id ?>">
-          <button class="danger" type="submit">Remove</button>
+          <button class="danger" type="submit"><?cs if:m.user_id == User.id ?>Leave<?cs else ?>Remove<?cs /if ?></button>
         </form>
+<?cs /if ?>
       </td>
 <?cs /if ?>
     </tr>

@@ -687,10 +687,21 @@ def browser_tests():
 		    cells[2])
 		submit(d, row[0].find_element(By.XPATH,
 		    ".//button[normalize-space()='Revoke']"))
+		ask = d.find_elements(By.CSS_SELECTOR, "section.confirm")
+		T.ok(ask and "ci <key>" in ask[0].text, "revoking asks first, "
+		    "naming the key", ask[0].text if ask else "")
+		if not ask:
+			return
+		T.ok(ask[0].find_elements(By.LINK_TEXT, "Cancel"),
+		    "the confirm page can be left with Cancel")
+		submit(d, ask[0].find_element(By.CSS_SELECTOR, "button.danger"))
 		T.eq(path_of(d), "/keys", "revoke returns to /keys")
 		T.ok("revoked" in flash(d), "a revoked notice is shown", flash(d))
-		T.eq(len(rows(d, "API keys")), before, "the key is no longer "
-		    "listed")
+		r = rows(d, "API keys")
+		T.eq(len([x for x in r if "Revoked" not in x.text]), before,
+		    "the live keys are as before")
+		T.ok([x for x in r if "ci <key>" in x.text and "Revoked" in
+		    x.text], "the revoked key stays listed with a Revoked pill")
 
 	def step_screenshots(d):
 		for name in ("dashboard", "team", "keys"):

@@ -129,6 +129,8 @@ static const struct field	fields[] = {
 	{ "Members.1.joined.date", H, NULL, 0 },
 	{ "Members.1.joined.ago", H, NULL, 0 },
 	{ "Page.can_manage", FLAG, NULL, 0 },
+	{ "Page.sole_owner", H, NULL, 0 },
+	{ "User.id", H, NULL, 0 },
 	{ "Page.can_audit", FLAG, NULL, 0 },
 	{ "Invitations.0.id", H, NULL, 0 },
 	{ "Invitations.0.email", H, NULL, 0 },
@@ -149,6 +151,16 @@ static const struct field	fields[] = {
 	{ "Keys.0.used.iso", H, NULL, 0 },
 	{ "Keys.0.used.date", H, NULL, 0 },
 	{ "Keys.0.used.ago", H, NULL, 0 },
+	{ "Keys.0.revoked.iso", H, NULL, 0 },
+	{ "Keys.0.revoked.date", H, NULL, 0 },
+	{ "Keys.0.revoked.ago", H, NULL, 0 },
+	/* confirm.cs: the action and the way back are constants of page-team.c */
+	{ "Confirm.question", H, NULL, 0 },
+	{ "Confirm.action", CONST, "/keys/api/revoke", 0 },
+	{ "Confirm.field", H, NULL, 0 },
+	{ "Confirm.value", H, NULL, 0 },
+	{ "Confirm.button", H, NULL, 0 },
+	{ "Confirm.cancel", CONST, "/keys", 0 },
 	/* audit.cs, dashboard.cs */
 	{ "Filter.action", H, NULL, 0 },
 	{ "Filter.actor", H, NULL, 0 },
@@ -175,7 +187,7 @@ static const struct field	fields[] = {
 
 static const char *const	pages[] = {
 	"login", "register", "invite", "dashboard", "team", "keys", "audit",
-	"soon", "verify",
+	"soon", "verify", "confirm",
 };
 #define NPAGES	(sizeof(pages) / sizeof(pages[0]))
 
