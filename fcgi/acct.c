@@ -25,6 +25,8 @@
 #define ACCT_INVITE_HOUR	30	/* invitations of one tenant an hour */
 #define ACCT_VERIFY_HOURS	24	/* a link proving an address lives */
 #define ACCT_VERIFY_RESENDS	3	/* new links a user may ask an hour */
+#define ACCT_RESET_HOURS	1	/* a link setting a password lives */
+#define ACCT_RESET_TO_HOUR	3	/* reset links to one address an hour */
 #define ACCT_DEVICE_COOKIE	"tg_device"
 #define ACCT_DEVICE_DAYS	180	/* a known browser stays known */
 #define ACCT_SLOW_AFTER		7	/* failures before unknown clients wait */
@@ -1159,4 +1161,168 @@ acct_verify_resend(struct req *r, struct fail *f)
 		    "A new link was sent several times in the last hour: use "
 		    "the latest one, or try again later.", NULL);
 	return acct_verify_issue(r, f, r->auth.user_id, email);
+}
+
+struct acct_reset {
+	char	 email[EMAIL_MAX + 1];
+};
+
+/*
+ * After the answer: a link for the account of the address, if it has
+ * one, and its mail.  Known and unknown addresses cost the same one
+ * statement, made once the visitor has the answer, which is the same
+ * for both.
+ */
+static void
+acct_reset_write(struct req *r)
+{
+	const struct acct_reset	*a = r->after_arg;
+	char			 token[CRYPTO_TOKEN_MAX], hash[67];
+	const char		*user_id;
+	enum db_rc		 rc, known = DB_ERROR;
+
+	if (crypto_token_new("", token) == -1) {
+		log_warnx("%s: no randomness", __func__);
+		return;
+	}
+	crypto_token_hash_hex(token, hash);
+	if ((rc = db_begin(r, NULL)) == DB_OK) {
+		known = db_reset_create(r, a->email, hash, ACCT_RESET_HOURS,
+		    &user_id);
+		rc = known == DB_OK || known == DB_NOTFOUND ? db_commit(r) :
+		    known;
+	}
+	if (rc != DB_OK)
+		log_warnx("%s: %s", __func__, db_strerror(rc));
+	else if (known == DB_OK)
+		mail_password_reset(r, a->email, arena_printf(&r->arena,
+		    "%s/reset/%s", conf.public_url, token));
+	explicit_bzero(token, sizeof(token));
+}
+
+/*
+ * Ask for a link that sets a new password.  The answer is the same
+ * whether the address has an account or not, and so is its time: the
+ * lookup, the link and its mail are made after the answer is sent
+ * (acct_reset_write()).  At most ACCT_RESET_TO_HOUR links an hour go to
+ * one address, counted for unknown addresses too; beyond, nothing is
+ * done and the answer is still the same.  Only an address that is not
+ * one fails (400).
+ */
+int
+acct_reset_request(struct req *r, struct fail *f, const char *email)
+{
+	struct acct_reset	*a;
+	struct rl_result	 rr;
+	const char		*norm;
+
+	if ((norm = acct_email(r, email)) == NULL)
+		return acct_fail(f, 400, "invalid_value",
+		    "Enter a valid e-mail address.", "email");
+	if (!rl_hit(arena_printf(&r->arena, "pr:%s", norm),
+	    ACCT_RESET_TO_HOUR, 3600, time(NULL), &rr)) {
+		log_info("password reset: the address's hourly limit is "
+		    "reached, no link made");
+		return 0;
+	}
+	a = arena_calloc(&r->arena, 1, sizeof(*a));
+	snprintf(a->email, sizeof(a->email), "%s", norm);
+	r->after = acct_reset_write;
+	r->after_arg = a;
+	return 0;
+}
+
+/* Unknown, used and expired reset links get the same 404. */
+static int
+acct_reset_gone(struct fail *f)
+{
+	return acct_fail(f, 404, "reset_not_found", "This password reset "
+	    "link is not valid any more: it was used or has expired. Ask for "
+	    "a new one.", "token");
+}
+
+/* The reset link behind a token: its user and address, if it works. */
+static int
+acct_reset_find(struct req *r, struct fail *f, const char *token,
+    char hash[67], const char **user_id, const char **email)
+{
+	enum db_rc	 rc;
+	int		 live = 0;
+
+	if (token == NULL || strlen(token) > CRYPTO_TOKEN_MAX)
+		rc = DB_NOTFOUND;
+	else {
+		crypto_token_hash_hex(token, hash);
+		rc = db_reset_find(r, hash, user_id, email, &live);
+	}
+	if (rc == DB_NOTFOUND || (rc == DB_OK && !live))
+		return acct_reset_gone(f);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/* Does this reset link still work?  Only looks (GET of its page). */
+int
+acct_reset_open(struct req *r, struct fail *f, const char *token,
+    const char **email)
+{
+	const char	*user_id;
+	char		 hash[67];
+
+	return acct_reset_find(r, f, token, hash, &user_id, email);
+}
+
+/*
+ * Set a new password with a link.  As a password change (the user's
+ * row locked FOR UPDATE so sign-ins wait, the cut-off taken from the
+ * clock, every session and refresh token of the user revoked in every
+ * tenant), without the current password.  The link and the user's
+ * other links die, the address counts as proven (the link was mailed
+ * there), and each of the user's tenants records auth.password_reset:
+ * each of them saw its sessions end.
+ */
+int
+acct_reset_confirm(struct req *r, struct fail *f, const char *token,
+    const char *next)
+{
+	struct membership	*ms = NULL;
+	struct user		 u;
+	char			 hash[67], phash[PASSWD_ENCODED_MAX];
+	const char		*user_id, *email, *cause;
+	size_t			 n = 0, i;
+	enum db_rc		 rc;
+
+	if (acct_reset_find(r, f, token, hash, &user_id, &email) == -1)
+		return -1;
+	if (passwd_check_new(next, &cause) == -1)
+		return acct_fail(f, 400, "weak_password", arena_printf(
+		    &r->arena, "The new password %s.", cause), "new_password");
+	if ((rc = db_user_tenants(r, user_id, &ms, &n)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (passwd_hash(next, phash, sizeof(phash)) == -1)
+		return acct_fail(f, 500, "internal_error",
+		    "Cannot hash the password.", NULL);
+	/* Locked first: of two uses of one link, the second finds it used. */
+	if ((rc = db_begin(r, n > 0 ? ms[0].tenant_id : NULL)) == DB_OK &&
+	    (rc = db_user_lock(r, user_id, 0, &u)) == DB_OK &&
+	    (rc = db_reset_consume(r, hash, user_id)) == DB_OK)
+		rc = db_user_set_password(r, user_id, phash, 1);
+	explicit_bzero(phash, sizeof(phash));
+	/* Used or expired since it was found, or the user is gone. */
+	if (rc == DB_NOTFOUND)
+		return acct_reset_gone(f);
+	if (rc != DB_OK || (rc = db_user_revoke_all(r, user_id)) != DB_OK ||
+	    (rc = db_verify_set(r, user_id)) != DB_OK)
+		return acct_fail_db(f, rc);
+	snprintf(r->auth.user_id, sizeof(r->auth.user_id), "%s", user_id);
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", u.email);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && (rc = db_set_tenant(r, ms[i].tenant_id)) != DB_OK)
+			return acct_fail_db(f, rc);
+		if (acct_audit(r, f, "auth.password_reset", user_id, NULL) ==
+		    -1)
+			return -1;
+	}
+	return 0;
 }

@@ -2,7 +2,7 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * /auth: register, login, refresh, logout, me, password, e-mail
- * verification.
+ * verification, password reset.
  */
 #include "config.h"
 
@@ -169,4 +169,42 @@ api_auth_verify_resend(struct req *r)
 	o = json_object_new_object();
 	json_object_object_add(o, "sent", json_object_new_boolean(1));
 	req_json(r, 202, o);
+}
+
+/*
+ * Ask for a link that sets a new password: 202 for every address, in
+ * the same time (the work is done after the answer, acct.c).
+ */
+void
+api_auth_password_reset(struct req *r)
+{
+	struct json_object	*o;
+	struct vvalue		 v[VOP_FIELDS_MAX];
+	struct fail		 f;
+
+	if (api_input(r, VOP_RESET, v) == -1)
+		return;
+	if (acct_reset_request(r, &f, v[0].s) == -1) {
+		acct_answer(r, &f);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "accepted", json_object_new_boolean(1));
+	req_json(r, 202, o);
+}
+
+/* Use a reset link (the token is its last part) with a new password. */
+void
+api_auth_password_reset_confirm(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct fail	 f;
+
+	if (api_input(r, VOP_RESET_CONFIRM, v) == -1)
+		return;
+	if (acct_reset_confirm(r, &f, v[0].s, v[1].s) == -1) {
+		acct_answer(r, &f);
+		return;
+	}
+	r->status = 204;
 }

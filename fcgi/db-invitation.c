@@ -96,6 +96,22 @@ db_invitation_lock(struct req *r, const char *invitation_id,
 	return rc;
 }
 
+/* One invitation of the tenant, unlocked (for showing it). */
+enum db_rc
+db_invitation_get(struct req *r, const char *invitation_id,
+    struct invitation *inv)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations i "
+	    "JOIN tenants t USING (tenant_id) WHERE i.tenant_id = app_tenant() "
+	    "AND i.invitation_id = $1", 1, &invitation_id, &res);
+	if (rc == DB_OK)
+		db_invitation_fill(res, 0, inv);
+	return rc;
+}
+
 enum db_rc
 db_invitation_accepted(struct req *r, const char *invitation_id)
 {

@@ -454,6 +454,18 @@ db_begin(struct req *r, const char *tenant_id)
 }
 
 /*
+ * Scope the open transaction to another tenant from here on, for an
+ * event of a user that each of their tenants records (a password
+ * reset).  Row-level security then applies to that tenant's rows.
+ */
+enum db_rc
+db_set_tenant(struct req *r, const char *tenant_id)
+{
+	return db_exec(r, "SELECT set_config('tollgate.tenant_id', $1, true)",
+	    1, &tenant_id, NULL);
+}
+
+/*
  * Commit.  A transaction that had already failed "commits" as a
  * rollback with a success status: that is an error here.
  */

@@ -252,7 +252,7 @@ req_error_page(struct req *r, int status, const char *message)
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\">"
 	    "<title>%d %s</title><link rel=\"stylesheet\" "
-	    "href=\"/static/tollgate.css?v=" TOLLGATE_VERSION "\"></head>"
+	    "href=\"/static/tollgate.css\"></head>"
 	    "<body class=\"error-page\">"
 	    "<main><h1>%d %s</h1><p>", status, http_status_text(status),
 	    status, http_status_text(status));
@@ -287,6 +287,12 @@ req_error(struct req *r, int status, const char *type, const char *code,
 	req_refuse(r);
 	if (r->resp_kind == RESP_PAGE) {
 		req_error_page(r, status, message);
+		/* The pipeline shows it in the portal's shell (page_error). */
+		r->error_page = 1;
+		r->error_code = arena_strdup(&r->arena, code != NULL ? code :
+		    "");
+		r->error_message = arena_strdup(&r->arena, message != NULL ?
+		    message : "");
 		return;
 	}
 	e = json_object_new_object();
@@ -337,6 +343,7 @@ req_redirect(struct req *r, const char *path)
 {
 	r->status = 303;
 	r->content_type_out = "text/html; charset=utf-8";
+	r->error_page = 0;
 	buf_reset(&r->out);
 	req_header(r, "Location", path[0] == '/' && path[1] != '/' ? path : "/");
 }

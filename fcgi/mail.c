@@ -137,6 +137,29 @@ mail_verification(struct req *r, const char *to, const char *link)
 	    "pay in your name until the address is confirmed.\r\n", link);
 }
 
+/*
+ * The link that sets a new password.  Queued by the work done after
+ * the answer (acct.c), so a visitor learns nothing from how long the
+ * answer took; it leaves once the link is committed.
+ */
+void
+mail_password_reset(struct req *r, const char *to, const char *link)
+{
+	if (conf.smtp_url == NULL) {
+		log_warnx("no SMTP_URL: a password reset link cannot be "
+		    "mailed");
+		return;
+	}
+	r->mail_to = arena_strdup(&r->arena, to);
+	r->mail_subject = "Reset your Tollgate password";
+	r->mail_body = arena_printf(&r->arena, "Hello,\r\n\r\nSomeone asked "
+	    "to reset the password of the Tollgate account of this address."
+	    "  Open this link within an hour to choose a new one (it works "
+	    "once):\r\n\r\n%s\r\n\r\nSetting a new password signs you out "
+	    "everywhere.  If you did not ask for this, ignore this message: "
+	    "your password stays as it is.\r\n", link);
+}
+
 /* Send what the request queued, if its answer was a success. */
 void
 mail_after_request(struct req *r)

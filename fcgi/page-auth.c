@@ -1,10 +1,10 @@
 /*
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
- * Portal sign-in, sign-up, sign-out, invitations and the links that
- * prove an e-mail address.  The forms are bound to the pre-login
- * cookie's CSRF token (login CSRF), checked by auth.c before these
- * handlers run.
+ * Portal sign-in, sign-up, sign-out, invitations, the links that
+ * prove an e-mail address, and password reset.  The forms are bound to
+ * the pre-login cookie's CSRF token (login CSRF), checked by auth.c
+ * before these handlers run.
  */
 #include "config.h"
 
@@ -299,4 +299,126 @@ page_verify_resend(struct req *r)
 	}
 	page_flash(r, "verify_sent");
 	req_redirect(r, "/dashboard");
+}
+
+/* GET /password-reset: the form asking for the address. */
+void
+page_password_reset(struct req *r)
+{
+	page_layout(r, "Reset your password", "");
+	tmpl_render(r, 200, "password-reset.cs");
+}
+
+/*
+ * One answer for every address, known or not, limited or not: "if an
+ * account exists, we sent a link".  Only a value that is no address is
+ * shown as an error beside the field.
+ */
+void
+page_password_reset_post(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct fail	 f;
+
+	memset(&f, 0, sizeof(f));
+	if (page_input(r, VOP_RESET, NULL, v) > 0 ||
+	    acct_reset_request(r, &f, v[0].s) == -1) {
+		if (f.status != 0 || f.db != 0)
+			page_fail(r, &f, NULL);
+		if (f.db != 0)
+			return;
+		page_layout(r, "Reset your password", "");
+		page_keep(r, "email");
+		tmpl_render(r, 400, "password-reset.cs");
+		return;
+	}
+	page_layout(r, "Check your mail", "");
+	tmpl_set(r, "Reset.sent", "1");
+	tmpl_set(r, "Reset.email", v[0].s);
+	tmpl_render(r, 200, "password-reset.cs");
+}
+
+/*
+ * The page of a reset link: the form for the new password, or, for a
+ * link unknown, used or expired, a 404 page offering a new one.  The
+ * link may be another user's than the one signed in: the page shows
+ * the public header, and the form keeps the token it is bound to.
+ */
+static void
+page_reset_show(struct req *r, const char *email, int status)
+{
+	if (r->auth.kind == PRINCIPAL_SESSION)
+		r->auth.kind = PRINCIPAL_NONE;
+	r->tenant = NULL;
+	page_layout(r, email != NULL ? "Choose a new password" :
+	    "Reset link not valid", "");
+	if (email != NULL) {
+		tmpl_set(r, "Reset.valid", "1");
+		tmpl_set(r, "Reset.email", email);
+		tmpl_set(r, "Reset.token", r->path_params[0]);
+	}
+	tmpl_render(r, status, "reset.cs");
+}
+
+/* GET: the form only; a mail scanner following the link uses nothing. */
+void
+page_reset(struct req *r)
+{
+	const char	*email;
+	struct fail	 f;
+
+	if (acct_reset_open(r, &f, r->path_params[0], &email) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_reset_show(r, NULL, 404);
+		return;
+	}
+	page_reset_show(r, email, 200);
+}
+
+void
+page_reset_post(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct kvlist	 in;
+	const char	*email;
+	struct fail	 f;
+
+	/* The token comes in the path; the table checks it with the rest. */
+	in.n = r->form.n + 1;
+	in.kv = arena_calloc(&r->arena, in.n, sizeof(*in.kv));
+	memcpy(in.kv, r->form.kv, r->form.n * sizeof(*in.kv));
+	in.kv[r->form.n].key = "token";
+	in.kv[r->form.n].val = (char *)r->path_params[0];
+	in.kv[r->form.n].vallen = strlen(r->path_params[0]);
+	memset(&f, 0, sizeof(f));
+	if (page_input(r, VOP_RESET_CONFIRM, &in, v) > 0)
+		f.status = 400;
+	if (f.status == 0 && acct_reset_confirm(r, &f, v[0].s, v[1].s) == 0) {
+		/* Every session of the user ended, this browser's too. */
+		auth_set_cookie(r, "tg_session", "", -1);
+		page_flash(r, "password_reset");
+		req_redirect(r, "/login");
+		return;
+	}
+	req_refuse(r);
+	if (f.db != 0) {
+		req_error_from_db(r, f.db);
+		return;
+	}
+	/* Show the form again, if the link still works. */
+	if (f.status == 404 ||
+	    acct_reset_open(r, &f, r->path_params[0], &email) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_reset_show(r, NULL, 404);
+		return;
+	}
+	if (f.message != NULL)
+		page_fail(r, &f, "new_password");
+	page_reset_show(r, email, 400);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "tollgate.h"
 
@@ -146,6 +147,8 @@ page_team_render(struct req *r, int status)
 	enum db_rc		 rc;
 
 	page_layout(r, "Team", "team");
+	if (conf.smtp_url != NULL)
+		tmpl_set(r, "Page.mail", "1");
 	if (r->auth.role >= ROLE_ADMIN) {
 		tmpl_set(r, "Page.can_manage", "1");
 		if ((rc = db_invitations_pending(r, &inv, &n)) != DB_OK) {
@@ -180,7 +183,7 @@ page_team_invite(struct req *r)
 	struct invitation	 inv;
 	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct fail		 f;
-	const char		*link;
+	const char		*link, *reveal;
 	enum db_rc		 rc;
 
 	memset(&f, 0, sizeof(f));
@@ -203,8 +206,18 @@ page_team_invite(struct req *r)
 		return;
 	}
 	mail_invitation(r, v[0].s, link);
+	/*
+	 * Post, redirect, get: a reload sends nothing again.  The link waits
+	 * in the reveal store for the next page, shown once.
+	 */
+	if ((reveal = page_reveal_put(r, link)) != NULL) {
+		page_flash_about(r, conf.smtp_url != NULL ? "invited_mailed" :
+		    "invited", inv.invitation_id, reveal);
+		req_redirect(r, "/team");
+		return;
+	}
 	tmpl_set(r, "Invite.link", link);
-	tmpl_set(r, "Invite.email", v[0].s);
+	tmpl_set(r, "Reveal.about", v[0].s);
 	tmpl_set(r, "Form.role.value", "member");
 	page_team_render(r, 200);
 }
@@ -344,7 +357,7 @@ page_keys_create(struct req *r)
 	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct apikey	 k;
 	struct fail	 f;
-	const char	*secret, *sname;
+	const char	*secret, *sname, *reveal;
 	char		 key[64];
 	int		 i = 0;
 	enum db_rc	 rc;
@@ -371,6 +384,12 @@ page_keys_create(struct req *r)
 		}
 		page_keep(r, "name");
 		page_keys_render(r, f.status);
+		return;
+	}
+	/* Post, redirect, get; the secret waits, sealed, to be shown once. */
+	if ((reveal = page_reveal_put(r, secret)) != NULL) {
+		page_flash_about(r, "key_created", k.key_id, reveal);
+		req_redirect(r, "/keys");
 		return;
 	}
 	/* Created: the form starts afresh below the secret. */
@@ -413,38 +432,96 @@ page_keys_revoke(struct req *r)
 	req_redirect(r, "/keys");
 }
 
+/* The actions a tenant's trail records, for the filter's menu. */
+static const char *const	page_audit_actions[] = {
+	"api_key.created", "api_key.revoked", "auth.email_verified",
+	"auth.login", "auth.login_failed", "auth.logout",
+	"auth.password_changed", "auth.password_reset", "auth.refresh_reused",
+	"member.invitation_revoked", "member.invited", "member.joined",
+	"member.removed", "member.role_changed", "tenant.created", NULL
+};
+
+/*
+ * A day of the filter's date inputs (YYYY-MM-DD) as the RFC 3339 time
+ * the API filter takes: its first second, or with "next" the first
+ * second of the next day (the end is exclusive).  Anything else is
+ * given through as typed, for the validator to refuse at its field.
+ */
+static const char *
+page_audit_day(struct req *r, const char *v, int next)
+{
+	struct tm	 tm;
+	const char	*e;
+	time_t		 t;
+	char		 out[32];
+
+	memset(&tm, 0, sizeof(tm));
+	if (v == NULL || *v == '\0' || strlen(v) != 10 ||
+	    (e = strptime(v, "%Y-%m-%d", &tm)) == NULL || *e != '\0' ||
+	    (t = timegm(&tm)) == (time_t)-1)
+		return v;
+	t += next ? 86400 : 0;
+	gmtime_r(&t, &tm);
+	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return arena_strdup(&r->arena, out);
+}
+
+/*
+ * The audit filter of the page: an action menu, an actor, and from/to
+ * days.  A bad value is shown at its field, with the events unfiltered
+ * by it, never as an error page.
+ */
 void
 page_audit(struct req *r)
 {
 	struct audit_filter	 flt;
+	struct kvlist		 in;
 	struct vfail		 vf;
 	struct buf		 q;
-	const char		*last = NULL;
+	const char		*last = NULL, *from, *to;
+	size_t			 i;
 	int			 limit, more = 0;
 
-	if (valid_audit_filter(&r->args, &flt, &limit, &vf) == -1) {
-		req_error_valid(r, &vf);
-		return;
+	from = http_kv_get(&r->args, "from");
+	to = http_kv_get(&r->args, "to");
+	in.n = r->args.n;
+	in.kv = arena_calloc(&r->arena, in.n + 1, sizeof(*in.kv));
+	for (i = 0; i < r->args.n; i++) {
+		in.kv[i] = r->args.kv[i];
+		if (strcmp(in.kv[i].key, "from") == 0)
+			in.kv[i].val = (char *)page_audit_day(r, from, 0);
+		else if (strcmp(in.kv[i].key, "to") == 0)
+			in.kv[i].val = (char *)page_audit_day(r, to, 1);
+		in.kv[i].vallen = strlen(in.kv[i].val);
 	}
 	page_layout(r, "Audit log", "audit");
-	tmpl_set(r, "Filter.action", flt.action);
-	tmpl_set(r, "Filter.actor", flt.actor);
-	tmpl_set(r, "Filter.from", flt.from);
-	tmpl_set(r, "Filter.to", flt.to);
-	if (http_kv_get(&r->args, "limit") == NULL)
+	for (i = 0; page_audit_actions[i] != NULL; i++)
+		tmpl_set_row(r, "Actions", i, "name", page_audit_actions[i]);
+	if (valid_audit_filter(&in, &flt, &limit, &vf) == -1) {
+		req_refuse(r);
+		tmpl_set(r, arena_printf(&r->arena, "Filter.%s_error",
+		    vf.param), strcmp(vf.param, "from") == 0 ||
+		    strcmp(vf.param, "to") == 0 ? "Enter a date." : vf.message);
+		memset(&flt, 0, sizeof(flt));
 		limit = 50;
+	} else if (http_kv_get(&r->args, "limit") == NULL)
+		limit = 50;
+	tmpl_set(r, "Filter.action", http_kv_get(&r->args, "action"));
+	tmpl_set(r, "Filter.actor", http_kv_get(&r->args, "actor"));
+	tmpl_set(r, "Filter.from", from);
+	tmpl_set(r, "Filter.to", to);
 	if (page_audit_data(r, &flt, limit, &more, &last) == -1)
 		return;
 	if (more && last != NULL) {
 		buf_init(&q, 4096);
 		http_query_pair(&q, "action", flt.action);
 		http_query_pair(&q, "actor", flt.actor);
-		http_query_pair(&q, "from", flt.from);
-		http_query_pair(&q, "to", flt.to);
+		http_query_pair(&q, "from", from);
+		http_query_pair(&q, "to", to);
 		http_query_pair(&q, "starting_after", last);
 		tmpl_set(r, "Page.next", "1");
 		tmpl_set(r, "Page.next_query", q.p);
 		buf_free(&q);
 	}
-	tmpl_render(r, 200, "audit.cs");
+	tmpl_render(r, r->refused ? 400 : 200, "audit.cs");
 }

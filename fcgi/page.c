@@ -24,25 +24,51 @@ struct page_nav {
 	const char	*href;
 	const char	*label;
 	enum role	 role;
+	int		 soon;	/* not built yet (page_soon): grouped apart */
 };
 
 static const struct page_nav	page_navs[] = {
-	{ "dashboard", "/dashboard", "Dashboard", ROLE_MEMBER },
-	{ "usage", "/usage", "Usage", ROLE_MEMBER },
-	{ "agents", "/agents", "Agents", ROLE_MEMBER },
-	{ "channels", "/channels", "Channels", ROLE_MEMBER },
-	{ "keys", "/keys", "Keys", ROLE_MEMBER },
-	{ "billing", "/billing", "Billing", ROLE_MEMBER },
-	{ "team", "/team", "Team", ROLE_MEMBER },
+	{ "dashboard", "/dashboard", "Dashboard", ROLE_MEMBER, 0 },
+	{ "keys", "/keys", "Keys", ROLE_MEMBER, 0 },
+	{ "team", "/team", "Team", ROLE_MEMBER, 0 },
+	{ "audit", "/audit", "Audit", ROLE_ADMIN, 0 },
+	{ "usage", "/usage", "Usage", ROLE_MEMBER, 1 },
+	{ "agents", "/agents", "Agents", ROLE_MEMBER, 1 },
+	{ "channels", "/channels", "Channels", ROLE_MEMBER, 1 },
+	{ "billing", "/billing", "Billing", ROLE_MEMBER, 1 },
 	{ "notifications", "/settings/notifications", "Notifications",
-	    ROLE_MEMBER },
-	{ "audit", "/audit", "Audit", ROLE_ADMIN },
+	    ROLE_MEMBER, 1 },
+};
+
+/* What a notice names: nothing, an API key or an invitation. */
+enum page_subject {
+	PAGE_SUBJECT_NONE,
+	PAGE_SUBJECT_KEY,
+	PAGE_SUBJECT_INVITATION
 };
 
 struct page_flash_msg {
 	const char	*code;
 	const char	*text;
 	int		 error;
+};
+
+/* A notice naming what was just made: before, the name, after. */
+struct page_flash_about {
+	const char		*code;
+	const char		*before;
+	const char		*after;
+	enum page_subject	 subject;
+	const char		*secret;	/* where a revealed secret goes */
+};
+
+static const struct page_flash_about	page_abouts[] = {
+	{ "key_created", "Key \xe2\x80\x9c", "\xe2\x80\x9d created.",
+	    PAGE_SUBJECT_KEY, "Key.secret" },
+	{ "invited_mailed", "Invitation e-mailed to ", ".",
+	    PAGE_SUBJECT_INVITATION, "Invite.link" },
+	{ "invited", "Invitation created for ", ": send them the link below.",
+	    PAGE_SUBJECT_INVITATION, "Invite.link" },
 };
 
 static const struct page_flash_msg	page_flashes[] = {
@@ -56,6 +82,8 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "invitation_revoked", "The invitation was revoked.", 0 },
 	{ "key_revoked", "The API key was revoked.", 0 },
 	{ "verified", "Your e-mail address is verified.", 0 },
+	{ "password_reset", "Your password was changed; sign in with the new "
+	    "one.", 0 },
 	{ "verify_sent", "A new confirmation link is on its way to your "
 	    "address.", 0 },
 	{ "already_verified", "Your e-mail address is already verified.", 0 },
@@ -210,22 +238,179 @@ page_flash(struct req *r, const char *code)
 	auth_set_cookie(r, PAGE_FLASH_COOKIE, code, 60);
 }
 
+/*
+ * A notice about something just made, for the page the redirect leads
+ * to: the cookie carries the code and ids only ("code.id.reveal"), the
+ * page looks the name up in its tenant and takes the secret, if any,
+ * from the reveal store.  Words never come from the cookie.
+ */
+void
+page_flash_about(struct req *r, const char *code, const char *id,
+    const char *reveal)
+{
+	page_flash(r, arena_printf(&r->arena, "%s.%s.%s", code, id,
+	    reveal != NULL ? reveal : "-"));
+}
+
+/* The key that seals what this session of this tenant may see once. */
+static void
+page_reveal_key(const struct req *r, unsigned char out[32])
+{
+	char	 label[160];
+	int	 n;
+
+	n = snprintf(label, sizeof(label), "tollgate reveal v1\n%s\n%s",
+	    r->auth.tenant_id, r->auth.session_id);
+	crypto_hmac_sha256(conf.jwt_secret, strlen(conf.jwt_secret), label,
+	    (size_t)n, out);
+}
+
+/*
+ * Keep a secret to show once on the page after the redirect; its id, or
+ * NULL when it cannot be kept (the caller then shows it no other way).
+ */
+const char *
+page_reveal_put(struct req *r, const char *secret)
+{
+	unsigned char	 key[32], *sealed;
+	const char	*id = NULL;
+	long		 n;
+
+	if (r->auth.kind != PRINCIPAL_SESSION)
+		return NULL;
+	page_reveal_key(r, key);
+	sealed = arena_alloc(&r->arena, strlen(secret) + CRYPTO_SEAL_OVERHEAD);
+	n = crypto_seal(key, secret, strlen(secret), sealed);
+	explicit_bzero(key, sizeof(key));
+	if (n < 0 || db_reveal_put(r, r->auth.session_id, sealed, (size_t)n,
+	    &id) != DB_OK)
+		return NULL;
+	return id;
+}
+
+/* The secret kept under id for this session, once; NULL if gone. */
+static const char *
+page_reveal_take(struct req *r, const char *id)
+{
+	unsigned char	 key[32], *sealed;
+	char		*plain;
+	size_t		 len;
+	long		 n;
+
+	if (!valid_uuid(id) || db_reveal_take(r, id, r->auth.session_id,
+	    &sealed, &len) != DB_OK)
+		return NULL;
+	page_reveal_key(r, key);
+	plain = arena_alloc(&r->arena, len + 1);
+	n = crypto_open(key, sealed, len, (unsigned char *)plain);
+	explicit_bzero(key, sizeof(key));
+	if (n < 0)
+		return NULL;
+	plain[n] = '\0';
+	return plain;
+}
+
+/* The name a notice gives its subject, looked up in the tenant. */
+static const char *
+page_flash_subject(struct req *r, enum page_subject s, const char *id)
+{
+	struct invitation	 inv;
+	struct apikey		 k;
+
+	if (!valid_uuid(id) || r->auth.kind != PRINCIPAL_SESSION || !r->in_tx)
+		return NULL;
+	if (s == PAGE_SUBJECT_KEY && db_apikey_get(r, id, &k) == DB_OK)
+		return k.name;
+	if (s == PAGE_SUBJECT_INVITATION &&
+	    db_invitation_get(r, id, &inv) == DB_OK)
+		return inv.email;
+	return NULL;
+}
+
 /* Show and clear the notice left by the previous request. */
 void
 page_flash_take(struct req *r)
 {
-	const char	*code = http_kv_get(&r->cookies, PAGE_FLASH_COOKIE);
+	const struct page_flash_about	*a;
+	const char	*cookie = http_kv_get(&r->cookies, PAGE_FLASH_COOKIE);
+	const char	*name, *secret;
+	char		 code[32], id[40], reveal[40];
 	size_t		 i;
 
-	if (code == NULL || *code == '\0')
+	if (cookie == NULL || *cookie == '\0')
+		return;
+	auth_set_cookie(r, PAGE_FLASH_COOKIE, "", -1);
+	id[0] = reveal[0] = '\0';
+	if (sscanf(cookie, "%31[a-z_].%39[0-9a-f-].%39[0-9a-f-]", code, id,
+	    reveal) < 1)
 		return;
 	for (i = 0; i < sizeof(page_flashes) / sizeof(page_flashes[0]); i++)
 		if (strcmp(code, page_flashes[i].code) == 0) {
 			tmpl_set(r, page_flashes[i].error ? "Flash.error" :
 			    "Flash.notice", page_flashes[i].text);
-			break;
+			return;
 		}
-	auth_set_cookie(r, PAGE_FLASH_COOKIE, "", -1);
+	for (i = 0; i < sizeof(page_abouts) / sizeof(page_abouts[0]); i++)
+		if (strcmp(code, page_abouts[i].code) == 0)
+			break;
+	if (i == sizeof(page_abouts) / sizeof(page_abouts[0]))
+		return;
+	a = &page_abouts[i];
+	if ((name = page_flash_subject(r, a->subject, id)) == NULL)
+		return;
+	tmpl_set(r, "Flash.notice", arena_printf(&r->arena, "%s%s%s",
+	    a->before, name, a->after));
+	if (reveal[0] != '\0' && (secret = page_reveal_take(r, reveal)) !=
+	    NULL) {
+		tmpl_set(r, a->secret, secret);
+		tmpl_set(r, "Reveal.about", name);
+	}
+}
+
+/*
+ * The shell's data from what the request already holds, never from the
+ * database: title, navigation entry, the static files' versions and,
+ * for a signed-in user whose tenant is loaded, who, which organization
+ * and the navigation (items not built yet flagged "soon").
+ */
+static void
+page_shell(struct req *r, const char *title, const char *nav)
+{
+	const struct tenant	*t = r->tenant;
+	char			 text[64];
+	size_t			 i, n = 0;
+
+	tmpl_set(r, "Page.title", title);
+	tmpl_set(r, "Page.nav", nav);
+	tmpl_set(r, "Page.csrf", r->auth.csrf);
+	tmpl_set(r, "Page.version", TOLLGATE_VERSION);
+	tmpl_set(r, "Page.css_version", tmpl_static_version("tollgate.css"));
+	tmpl_set(r, "Page.icon_version", tmpl_static_version("favicon.svg"));
+	if (r->auth.kind != PRINCIPAL_SESSION || t == NULL)
+		return;
+	tmpl_set(r, "User.email", r->auth.actor);
+	tmpl_set(r, "User.role", auth_role_name(r->auth.role));
+	fmt_status(text, sizeof(text), auth_role_name(r->auth.role));
+	tmpl_set(r, "User.role_label", text);
+	tmpl_set(r, "Tenant.name", t->name);
+	tmpl_set(r, "Tenant.plan", t->plan);
+	tmpl_set(r, "Tenant.plan_name", t->plan_name);
+	tmpl_set(r, "Tenant.status", t->status);
+	fmt_status(text, sizeof(text), t->status);
+	tmpl_set(r, "Tenant.status_label", text);
+	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++) {
+		if (r->auth.role < page_navs[i].role)
+			continue;
+		tmpl_set_row(r, "Nav", n, "id", page_navs[i].id);
+		tmpl_set_row(r, "Nav", n, "href", page_navs[i].href);
+		tmpl_set_row(r, "Nav", n, "label", page_navs[i].label);
+		if (page_navs[i].soon) {
+			tmpl_set_row(r, "Nav", n, "soon", "1");
+			if (nav != NULL && strcmp(nav, page_navs[i].id) == 0)
+				tmpl_set(r, "Page.nav_soon", "1");
+		}
+		n++;
+	}
 }
 
 /*
@@ -236,49 +421,76 @@ page_flash_take(struct req *r)
 void
 page_layout(struct req *r, const char *title, const char *nav)
 {
-	const struct tenant	*t;
+	const struct tenant	*t = NULL;
 	const char		*email;
 	char			 text[64];
-	size_t			 i, n = 0;
 	int			 members = 0, pending = 0, verified = 1;
 
-	tmpl_set(r, "Page.title", title);
-	tmpl_set(r, "Page.nav", nav);
-	tmpl_set(r, "Page.csrf", r->auth.csrf);
-	tmpl_set(r, "Page.version", TOLLGATE_VERSION);
 	page_flash_take(r);
-	if (r->auth.kind != PRINCIPAL_SESSION || !r->in_tx ||
+	if (r->auth.kind == PRINCIPAL_SESSION && r->in_tx &&
 	    auth_tenant(r, &t) != DB_OK)
+		t = NULL;
+	page_shell(r, title, nav);
+	if (t == NULL)
 		return;
-	tmpl_set(r, "User.email", r->auth.actor);
-	tmpl_set(r, "User.role", auth_role_name(r->auth.role));
 	if (db_verify_user(r, r->auth.user_id, &email, &verified) == DB_OK &&
 	    !verified)
 		tmpl_set(r, "User.unverified", "1");
-	tmpl_set(r, "Tenant.name", t->name);
-	tmpl_set(r, "Tenant.plan", t->plan);
-	tmpl_set(r, "Tenant.plan_name", t->plan_name);
-	tmpl_set(r, "Tenant.status", t->status);
 	if (db_tenant_seats(r, &members, &pending) == DB_OK) {
 		tmpl_set_int(r, "Tenant.members", members);
 		fmt_plural(text, sizeof(text), members, "member", "members");
 		tmpl_set(r, "Tenant.members_text", text);
 	}
-	fmt_status(text, sizeof(text), t->status);
-	tmpl_set(r, "Tenant.status_label", text);
 	fmt_date(text, sizeof(text), fmt_parse_ts(t->created_at));
 	tmpl_set(r, "Tenant.created_date", text);
 	if (t->seat_limit >= 0)
 		tmpl_set_int(r, "Tenant.seat_limit", t->seat_limit);
 	tmpl_set(r, "Tenant.created_at", t->created_at);
-	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++) {
-		if (r->auth.role < page_navs[i].role)
-			continue;
-		tmpl_set_row(r, "Nav", n, "id", page_navs[i].id);
-		tmpl_set_row(r, "Nav", n, "href", page_navs[i].href);
-		tmpl_set_row(r, "Nav", n, "label", page_navs[i].label);
-		n++;
+}
+
+/* A heading for an error page that says what happened in words. */
+static const char *
+page_error_heading(int status)
+{
+	switch (status) {
+	case 400:
+		return "Something in the request was not right";
+	case 401:
+		return "Please sign in";
+	case 403:
+		return "Not allowed";
+	case 404:
+		return "Page not found";
+	case 405:
+		return "Not available this way";
+	case 413:
+		return "Too large";
+	case 429:
+		return "Too many requests";
+	case 503:
+		return "Temporarily unavailable";
+	default:
+		return "Something went wrong";
 	}
+}
+
+/*
+ * A portal page that ended in req_error(), shown in the shell: the
+ * pipeline calls this once the transaction is over, so only what the
+ * request holds is used (the navigation when it was bound to a tenant),
+ * never the database.  If the template fails the bare page stays.
+ */
+void
+page_error(struct req *r)
+{
+	tmpl_reset(r);
+	page_shell(r, http_status_text(r->status), "");
+	tmpl_set_int(r, "Error.status", r->status);
+	tmpl_set(r, "Error.heading", page_error_heading(r->status));
+	tmpl_set(r, "Error.message", r->error_message);
+	tmpl_set(r, "Error.request_id", r->id);
+	if (tmpl_rerender(r, "error.cs") == 0)
+		r->error_page = 0;
 }
 
 /*
@@ -313,10 +525,32 @@ page_root(struct req *r)
 	    "/login");
 }
 
-/* A page of a later milestone: it says so, it does not pretend. */
+/*
+ * A page of a later milestone: it says so, and what it will hold, and
+ * does not pretend (soon.cs lists what works today).
+ */
 void
 page_soon(struct req *r)
 {
+	static const struct {
+		const char	*path;
+		const char	*what;
+	} plans[] = {
+		{ "/usage", "Usage will show a meter for each quota of your "
+		    "plan, the tokens and cost of each agent and provider, a "
+		    "daily chart and a CSV export." },
+		{ "/agents", "Agents will list the agents that report usage, "
+		    "with a budget and a status for each." },
+		{ "/channels", "Channels will connect Slack and WhatsApp for "
+		    "alerts, with a test message and a way to disconnect." },
+		{ "/billing", "Billing will show your plan and its status, "
+		    "renewal dates and invoices, and let you change plan." },
+		{ "/settings/notifications", "Notifications will let you "
+		    "choose which alerts you receive, and where." },
+		{ "/pricing", "Pricing will list the plans with their "
+		    "features, quotas and prices. Every new organization "
+		    "starts on the Free plan." },
+	};
 	const char	*title = "Coming later", *nav = "";
 	size_t		 i;
 
@@ -327,6 +561,9 @@ page_soon(struct req *r)
 		}
 	if (strcmp(r->path, "/pricing") == 0)
 		title = "Pricing";
+	for (i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
+		if (strcmp(r->path, plans[i].path) == 0)
+			tmpl_set(r, "Page.soon_what", plans[i].what);
 	page_layout(r, title, nav);
 	tmpl_render(r, 200, "soon.cs");
 }

@@ -66,6 +66,28 @@ responder_end_tx(struct req *r)
 	}
 }
 
+/*
+ * An unknown page of the portal (404, 405) is shown in the shell, with
+ * the navigation for a signed-in visitor: identify the session and bind
+ * its tenant as a public page would.  GET and HEAD only (a POST would
+ * meet the CSRF check first).  What this may answer (a dead session, an
+ * outage) gives way to the error it precedes, headers included.
+ */
+static void
+responder_page_who(struct req *r)
+{
+	static const struct route	 shell = { .method = "GET",
+	    .pattern = "", .auth = AUTH_PAGE_PUBLIC, .resp = RESP_PAGE };
+	size_t				 nheaders = r->nheaders;
+
+	if (r->resp_kind != RESP_PAGE || (strcmp(r->method, "GET") != 0 &&
+	    strcmp(r->method, "HEAD") != 0))
+		return;
+	if (auth_identify(r, &shell) == 0)
+		(void)auth_bind(r, &shell);
+	r->nheaders = nheaders;
+}
+
 /* 404 and 405: no route, or not with this method. */
 static int
 responder_route(struct req *r)
@@ -80,6 +102,7 @@ responder_route(struct req *r)
 	case ROUTE_NO_METHOD:
 		r->resp_kind = strncmp(r->path, "/api/", 5) == 0 ? RESP_API :
 		    RESP_PAGE;
+		responder_page_who(r);
 		req_header(r, "Allow", arena_strdup(&r->arena, allow));
 		req_error(r, 405, NULL, "method_not_allowed",
 		    "Method not allowed on this resource.", NULL);
@@ -87,7 +110,10 @@ responder_route(struct req *r)
 	default:
 		r->resp_kind = strncmp(r->path, "/api/", 5) == 0 ? RESP_API :
 		    RESP_PAGE;
-		req_error(r, 404, NULL, "not_found", "No such resource.", NULL);
+		responder_page_who(r);
+		req_error(r, 404, NULL, "not_found", r->resp_kind == RESP_PAGE ?
+		    "There is no page at this address." : "No such resource.",
+		    NULL);
 		return -1;
 	}
 }
@@ -185,6 +211,13 @@ responder_handle(struct req *r, FCGX_Request *fr)
 	log_set_rid(r->id);
 	responder_run(r, fr);
 	responder_end_tx(r);
+	/*
+	 * A portal page that ended in req_error()'s bare page is shown in
+	 * the shell, from what the request holds (no SQL: the transaction
+	 * is over); if that fails, the bare page stays.
+	 */
+	if (r->resp_kind == RESP_PAGE && r->status >= 400 && r->error_page)
+		page_error(r);
 	/* A 503 is an outage already logged by db.c; a 500 is a bug. */
 	if (r->status == 500)
 		log_err("%s: answered %d", __func__, r->status);

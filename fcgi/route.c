@@ -50,6 +50,18 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/auth/verify-email", .auth = AUTH_IP,
 	    .body = BODY_JSON, .resp = RESP_API,
 	    .handler = api_auth_verify_email },
+	/*
+	 * Password reset: the same answer for every address; the confirm
+	 * carries the token of the mailed link.
+	 */
+	[ROUTE_AUTH_PASSWORD_RESET] = { .method = "POST",
+	    .pattern = API "/auth/password-reset", .auth = AUTH_IP,
+	    .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_auth_password_reset },
+	[ROUTE_AUTH_PASSWORD_RESET_CONFIRM] = { .method = "POST",
+	    .pattern = API "/auth/password-reset/confirm", .auth = AUTH_IP,
+	    .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_auth_password_reset_confirm },
 
 	/* The caller: a user, or an API key (any scope). */
 	[ROUTE_AUTH_ME] = { .method = "GET", .pattern = API "/auth/me",
@@ -137,6 +149,24 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = "/verify/{token}", .auth = AUTH_PAGE_PUBLIC,
 	    .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_verify_post },
+	/*
+	 * Password reset: ask for a link (one neutral answer), then the
+	 * link's page (the GET uses nothing) and its form.
+	 */
+	[ROUTE_PAGE_PASSWORD_RESET] = { .method = "GET",
+	    .pattern = "/password-reset", .auth = AUTH_PAGE_PUBLIC,
+	    .resp = RESP_PAGE, .handler = page_password_reset },
+	[ROUTE_PAGE_PASSWORD_RESET_POST] = { .method = "POST",
+	    .pattern = "/password-reset", .auth = AUTH_PAGE_PUBLIC,
+	    .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_password_reset_post },
+	[ROUTE_PAGE_RESET] = { .method = "GET", .pattern = "/reset/{token}",
+	    .auth = AUTH_PAGE_PUBLIC, .resp = RESP_PAGE,
+	    .handler = page_reset },
+	[ROUTE_PAGE_RESET_POST] = { .method = "POST",
+	    .pattern = "/reset/{token}", .auth = AUTH_PAGE_PUBLIC,
+	    .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_reset_post },
 
 	/* Portal: signed-in pages. */
 	[ROUTE_PAGE_LOGOUT] = { .method = "POST", .pattern = "/logout",

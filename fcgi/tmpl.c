@@ -11,8 +11,12 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ClearSilver's cs_config.h defines PACKAGE_* too: ours step aside. */
 #undef PACKAGE_NAME
@@ -134,6 +138,47 @@ tmpl_out(void *ctx, char *s)
 	return STATUS_OK;
 }
 
+/* Render templates/<file> into "out"; -1 (logged) when it cannot be. */
+static int
+tmpl_run(struct req *r, const char *file, struct buf *out)
+{
+	CSPARSE	*cs = NULL;
+	HDF	*hdf;
+	NEOERR	*err;
+	char	 path[1024];
+	int	 rc = -1;
+
+	if ((hdf = tmpl_hdf(r)) == NULL)
+		goto done;
+	snprintf(path, sizeof(path), "%s/%s", conf.template_dir, file);
+	if ((err = cs_init(&cs, hdf)) != STATUS_OK) {
+		tmpl_log_err(err, "cs_init");
+		goto done;
+	}
+	if ((err = cs_register_strfunc(cs, "url_escape", tmpl_url_escape)) !=
+	    STATUS_OK) {
+		tmpl_log_err(err, "cs_register_strfunc");
+		goto done;
+	}
+	if ((err = cs_parse_file(cs, path)) != STATUS_OK) {
+		tmpl_log_err(err, file);
+		goto done;
+	}
+	if ((err = cs_render(cs, out, tmpl_out)) != STATUS_OK) {
+		tmpl_log_err(err, file);
+		goto done;
+	}
+	if (out->toobig) {
+		log_err("%s: page over %d bytes", file, REQ_RESP_MAX);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (cs != NULL)
+		cs_destroy(&cs);
+	return rc;
+}
+
 /*
  * Render templates/<file> with the request's data as the answer.
  * Failure (a template bug, or a page over the cap) is a 500.
@@ -141,45 +186,124 @@ tmpl_out(void *ctx, char *s)
 void
 tmpl_render(struct req *r, int status, const char *file)
 {
-	CSPARSE	*cs = NULL;
-	HDF	*hdf;
-	NEOERR	*err;
-	char	 path[1024];
-
 	buf_reset(&r->out);
-	if ((hdf = tmpl_hdf(r)) == NULL)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/%s", conf.template_dir, file);
-	if ((err = cs_init(&cs, hdf)) != STATUS_OK) {
-		tmpl_log_err(err, "cs_init");
-		goto fail;
+	if (tmpl_run(r, file, &r->out) == -1) {
+		buf_reset(&r->out);
+		r->resp_kind = RESP_PAGE;
+		req_error(r, 500, NULL, "internal_error", "This page could "
+		    "not be shown; the error has been logged.", NULL);
+		return;
 	}
-	if ((err = cs_register_strfunc(cs, "url_escape", tmpl_url_escape)) !=
-	    STATUS_OK) {
-		tmpl_log_err(err, "cs_register_strfunc");
-		goto fail;
-	}
-	if ((err = cs_parse_file(cs, path)) != STATUS_OK) {
-		tmpl_log_err(err, file);
-		goto fail;
-	}
-	if ((err = cs_render(cs, &r->out, tmpl_out)) != STATUS_OK) {
-		tmpl_log_err(err, file);
-		goto fail;
-	}
-	if (r->out.toobig) {
-		log_err("%s: page over %d bytes", file, REQ_RESP_MAX);
-		goto fail;
-	}
-	cs_destroy(&cs);
 	r->status = status;
 	r->content_type_out = "text/html; charset=utf-8";
-	return;
-fail:
-	if (cs != NULL)
-		cs_destroy(&cs);
-	buf_reset(&r->out);
-	r->resp_kind = RESP_PAGE;
-	req_error(r, 500, NULL, "internal_error", "This page could not be "
-	    "shown; the error has been logged.", NULL);
+	r->error_page = 0;
+}
+
+/*
+ * Render templates/<file> in place of the answer's body, keeping its
+ * status and headers.  On failure (-1, logged) the body stays as it
+ * was: the pipeline's error pages fall back to the bare one.
+ */
+int
+tmpl_rerender(struct req *r, const char *file)
+{
+	struct buf	 b, old;
+
+	buf_init(&b, REQ_RESP_MAX);
+	if (tmpl_run(r, file, &b) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	old = r->out;
+	r->out = b;
+	buf_free(&old);
+	r->content_type_out = "text/html; charset=utf-8";
+	return 0;
+}
+
+/*
+ * Forget the page's data (for a page that replaces another): the next
+ * tmpl_set() starts a new tree; the old one goes with the arena.
+ */
+void
+tmpl_reset(struct req *r)
+{
+	r->hdf = NULL;
+}
+
+/*
+ * The version of a static file for its URL ("/static/tollgate.css?v="):
+ * 16 hex digits of its SHA-256, so that the web server may let browsers
+ * keep it for a year and a changed file is a new URL.  The files sit
+ * beside the templates (static/ next to templates/, in the source tree
+ * and installed alike).  Each responder hashes a file once and then
+ * only stat()s it: a file replaced under a running server gets a new
+ * version at once.  An unreadable file has the release for version.
+ */
+#define TMPL_STATIC_MAX		4		/* files that have a version */
+#define TMPL_STATIC_SIZE_MAX	(1024 * 1024)
+
+struct tmpl_static {
+	char		 name[64];
+	time_t		 mtime;
+	off_t		 size;
+	char		 version[17];
+};
+
+static int
+tmpl_static_hash(const char *path, struct tmpl_static *f)
+{
+	struct stat	 st;
+	unsigned char	 md[32], *p = NULL;
+	FILE		*fp = NULL;
+	int		 rc = -1;
+
+	if ((fp = fopen(path, "rb")) == NULL || fstat(fileno(fp), &st) == -1 ||
+	    st.st_size > TMPL_STATIC_SIZE_MAX)
+		goto done;
+	if ((p = malloc((size_t)st.st_size + 1)) == NULL ||
+	    fread(p, 1, (size_t)st.st_size, fp) != (size_t)st.st_size)
+		goto done;
+	crypto_sha256(p, (size_t)st.st_size, md);
+	util_hex(md, 8, f->version);
+	f->mtime = st.st_mtime;
+	f->size = st.st_size;
+	rc = 0;
+done:
+	if (rc == -1)
+		log_warnx("%s: %s: cannot read", __func__, path);
+	free(p);
+	if (fp != NULL)
+		fclose(fp);
+	return rc;
+}
+
+const char *
+tmpl_static_version(const char *file)
+{
+	static struct tmpl_static	 files[TMPL_STATIC_MAX];
+	struct tmpl_static		*f = NULL;
+	struct stat			 st;
+	char				 path[1024];
+	size_t				 i;
+
+	for (i = 0; i < TMPL_STATIC_MAX && f == NULL; i++)
+		if (strcmp(files[i].name, file) == 0)
+			f = &files[i];
+	for (i = 0; i < TMPL_STATIC_MAX && f == NULL; i++)
+		if (files[i].name[0] == '\0')
+			f = &files[i];
+	if (f == NULL || strlen(file) >= sizeof(f->name))
+		return TOLLGATE_VERSION;
+	snprintf(path, sizeof(path), "%s/../static/%s", conf.template_dir,
+	    file);
+	if (f->name[0] != '\0' && stat(path, &st) == 0 &&
+	    st.st_mtime == f->mtime && st.st_size == f->size)
+		return f->version;
+	if (tmpl_static_hash(path, f) == -1) {
+		f->name[0] = '\0';
+		return TOLLGATE_VERSION;
+	}
+	snprintf(f->name, sizeof(f->name), "%s", file);
+	return f->version;
 }

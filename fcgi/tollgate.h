@@ -11,7 +11,8 @@
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
- *		db-invitation.c db-verify.c db-idem.c db-audit.c db-migrate.c
+ *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
+ *		db-reveal.c db-migrate.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
@@ -261,6 +262,8 @@ enum vop {
 	VOP_ROLE,		/* role */
 	VOP_KEY_CREATE,		/* name, scopes */
 	VOP_VERIFY,		/* token */
+	VOP_RESET,		/* email */
+	VOP_RESET_CONFIRM,	/* token, new_password */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -405,6 +408,7 @@ void		 db_close(void);
 enum db_rc	 db_exec(struct req *, const char *, int, const char *const *,
 		    struct pg_result **);
 enum db_rc	 db_begin(struct req *, const char *);
+enum db_rc	 db_set_tenant(struct req *, const char *);
 enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
 		    size_t);
 enum db_rc	 db_commit(struct req *);
@@ -541,6 +545,13 @@ struct req {
 	/* Response. */
 	int		 status;
 	const char	*content_type_out;
+	/*
+	 * The body is req_error()'s bare page (fcgi-req.c): the pipeline
+	 * shows it inside the portal's shell instead (page_error()).
+	 */
+	int		 error_page;
+	const char	*error_code;	/* "not_found" (arena) */
+	const char	*error_message;	/* arena */
 	struct req_header headers[REQ_HEADERS_MAX];
 	size_t		 nheaders;
 	struct buf	 out;
@@ -707,6 +718,8 @@ enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
 		    const char **);
 enum db_rc	 db_invitation_lock(struct req *, const char *,
 		    struct invitation *);
+enum db_rc	 db_invitation_get(struct req *, const char *,
+		    struct invitation *);
 enum db_rc	 db_invitation_accepted(struct req *, const char *);
 enum db_rc	 db_invitation_revoke(struct req *, const char *, int);
 enum db_rc	 db_invitations_pending(struct req *, struct invitation **,
@@ -722,6 +735,13 @@ enum db_rc	 db_verify_consume(struct req *, const char *, const char **);
 enum db_rc	 db_verify_user(struct req *, const char *, const char **,
 		    int *);
 enum db_rc	 db_verify_set(struct req *, const char *);
+
+/* db-reset.c: links that set a new password. */
+enum db_rc	 db_reset_create(struct req *, const char *, const char *, int,
+		    const char **);
+enum db_rc	 db_reset_find(struct req *, const char *, const char **,
+		    const char **, int *);
+enum db_rc	 db_reset_consume(struct req *, const char *, const char *);
 
 /* db-idem.c */
 struct idem {
@@ -739,6 +759,13 @@ enum db_rc	 db_idem_delete(struct req *, const char *);
 enum db_rc	 db_idem_store(struct req *, const char *, int,
 		    const unsigned char *, size_t);
 enum db_rc	 db_prune_idempotency(struct req *, long long *);
+
+/* db-reveal.c: secrets shown once after a redirect. */
+enum db_rc	 db_reveal_put(struct req *, const char *,
+		    const unsigned char *, size_t, const char **);
+enum db_rc	 db_reveal_take(struct req *, const char *, const char *,
+		    unsigned char **, size_t *);
+enum db_rc	 db_prune_reveals(struct req *, long long *);
 
 /* db-audit.c */
 struct audit_event {
@@ -786,6 +813,7 @@ void		 idem_finish(struct req *);
 int		 mail_send(const char *, const char *, const char *);
 void		 mail_invitation(struct req *, const char *, const char *);
 void		 mail_verification(struct req *, const char *, const char *);
+void		 mail_password_reset(struct req *, const char *, const char *);
 void		 mail_after_request(struct req *);
 
 /* tmpl.c: ClearSilver pages, escaping by default. */
@@ -794,6 +822,9 @@ void		 tmpl_set_int(struct req *, const char *, long long);
 void		 tmpl_set_row(struct req *, const char *, size_t, const char *,
 		    const char *);
 void		 tmpl_render(struct req *, int, const char *);
+int		 tmpl_rerender(struct req *, const char *);
+void		 tmpl_reset(struct req *);
+const char	*tmpl_static_version(const char *);
 
 /*
  * acct.c: account operations shared by the API and the portal.  They
@@ -854,6 +885,11 @@ int		 acct_verify_open(struct req *, struct fail *, const char *,
 		    const char **);
 int		 acct_verify_email(struct req *, struct fail *, const char *);
 int		 acct_verify_resend(struct req *, struct fail *);
+int		 acct_reset_request(struct req *, struct fail *, const char *);
+int		 acct_reset_open(struct req *, struct fail *, const char *,
+		    const char **);
+int		 acct_reset_confirm(struct req *, struct fail *, const char *,
+		    const char *);
 
 /* api.c: helpers shared by the JSON handlers. */
 void		 api_str(struct json_object *, const char *, const char *);
@@ -874,6 +910,8 @@ void		 api_auth_me(struct req *);
 void		 api_auth_password(struct req *);
 void		 api_auth_verify_email(struct req *);
 void		 api_auth_verify_resend(struct req *);
+void		 api_auth_password_reset(struct req *);
+void		 api_auth_password_reset_confirm(struct req *);
 
 /* api-team.c */
 void		 api_members_list(struct req *);
@@ -905,8 +943,12 @@ void		 page_row_label(struct req *, const char *, size_t,
 		    const char *, const char *);
 const char	*page_details_text(struct req *, const char *);
 void		 page_layout(struct req *, const char *, const char *);
+void		 page_error(struct req *);
 void		 page_flash_take(struct req *);
 void		 page_flash(struct req *, const char *);
+void		 page_flash_about(struct req *, const char *, const char *,
+		    const char *);
+const char	*page_reveal_put(struct req *, const char *);
 void		 page_fail(struct req *, const struct fail *, const char *);
 void		 page_root(struct req *);
 void		 page_soon(struct req *);
@@ -930,6 +972,10 @@ void		 page_audit(struct req *);
 void		 page_verify(struct req *);
 void		 page_verify_post(struct req *);
 void		 page_verify_resend(struct req *);
+void		 page_password_reset(struct req *);
+void		 page_password_reset_post(struct req *);
+void		 page_reset(struct req *);
+void		 page_reset_post(struct req *);
 
 /* route.c: the route table and its lookup. */
 enum route_id {
@@ -952,6 +998,8 @@ enum route_id {
 	ROUTE_AUDIT_LIST,
 	ROUTE_AUTH_VERIFY_EMAIL,
 	ROUTE_AUTH_VERIFY_RESEND,
+	ROUTE_AUTH_PASSWORD_RESET,
+	ROUTE_AUTH_PASSWORD_RESET_CONFIRM,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,
@@ -973,6 +1021,10 @@ enum route_id {
 	ROUTE_PAGE_VERIFY_RESEND,	/* before /verify/{token} */
 	ROUTE_PAGE_VERIFY,
 	ROUTE_PAGE_VERIFY_POST,
+	ROUTE_PAGE_PASSWORD_RESET,
+	ROUTE_PAGE_PASSWORD_RESET_POST,
+	ROUTE_PAGE_RESET,
+	ROUTE_PAGE_RESET_POST,
 	ROUTE_PAGE_PRICING,
 	ROUTE_PAGE_BILLING,
 	ROUTE_PAGE_USAGE,

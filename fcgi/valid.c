@@ -67,6 +67,13 @@ static const struct vfield	valid_key_create[] = {
 static const struct vfield	valid_verify[] = {
 	{ "token", V_STRING, 1, 1, 128, NULL },
 };
+static const struct vfield	valid_reset[] = {
+	{ "email", V_EMAIL, 1, 0, 0, NULL },
+};
+static const struct vfield	valid_reset_confirm[] = {
+	{ "token", V_STRING, 1, 1, 128, NULL },
+	{ "new_password", V_PASSWORD, 1, 0, 0, NULL },
+};
 
 #define VOP(t)	{ t, sizeof(t) / sizeof(t[0]) }
 const struct vop_def	valid_ops[VOP__MAX] = {
@@ -79,6 +86,8 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_ROLE] = VOP(valid_role),
 	[VOP_KEY_CREATE] = VOP(valid_key_create),
 	[VOP_VERIFY] = VOP(valid_verify),
+	[VOP_RESET] = VOP(valid_reset),
+	[VOP_RESET_CONFIRM] = VOP(valid_reset_confirm),
 };
 #undef VOP
 

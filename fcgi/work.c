@@ -27,6 +27,8 @@ static const struct work_job	work_jobs[] = {
 	{ "prune credentials", db_prune_auth },
 	/* Idempotency-Key answers are kept a day. */
 	{ "prune idempotency keys", db_prune_idempotency },
+	/* Secrets to show once, that nobody came back for. */
+	{ "prune reveals", db_prune_reveals },
 };
 
 static void

@@ -1,13 +1,16 @@
 <?cs include:"header.cs" ?>
 <h1>Audit log</h1>
 <section class="card">
-  <form class="stack" method="get" action="/audit">
-    <div class="grid">
-      <div class="field"><label for="f-action">Action</label><input id="f-action" name="action" value="<?cs var:Filter.action ?>" placeholder="member.invited"></div>
-      <div class="field"><label for="f-actor">Actor (e-mail)</label><input id="f-actor" name="actor" value="<?cs var:Filter.actor ?>"></div>
-      <div class="field"><label for="f-from">From (RFC 3339)</label><input id="f-from" name="from" value="<?cs var:Filter.from ?>" placeholder="2026-01-01T00:00:00Z"></div>
-      <div class="field"><label for="f-to">To (RFC 3339)</label><input id="f-to" name="to" value="<?cs var:Filter.to ?>"></div>
-    </div>
+  <form class="filters" method="get" action="/audit" novalidate>
+    <div class="field<?cs if:Filter.action_error ?> has-error<?cs /if ?>"><label for="f-action">Action</label>
+      <select id="f-action" name="action"><option value="">Any action</option><?cs each:a = Actions ?><option value="<?cs var:a.name ?>"<?cs if:a.name == Filter.action ?> selected<?cs /if ?>><?cs var:a.name ?></option><?cs /each ?></select>
+      <?cs if:Filter.action_error ?><p class="field-error"><?cs var:Filter.action_error ?></p><?cs /if ?></div>
+    <div class="field<?cs if:Filter.actor_error ?> has-error<?cs /if ?>"><label for="f-actor">Who</label><input id="f-actor" name="actor" value="<?cs var:Filter.actor ?>" autocomplete="off">
+      <?cs if:Filter.actor_error ?><p class="field-error"><?cs var:Filter.actor_error ?></p><?cs /if ?></div>
+    <div class="field<?cs if:Filter.from_error ?> has-error<?cs /if ?>"><label for="f-from">From</label><input id="f-from" name="from" type="date" value="<?cs var:Filter.from ?>"<?cs if:Filter.from_error ?> aria-invalid="true" aria-describedby="e-from"<?cs /if ?>>
+      <?cs if:Filter.from_error ?><p class="field-error" id="e-from"><?cs var:Filter.from_error ?></p><?cs /if ?></div>
+    <div class="field<?cs if:Filter.to_error ?> has-error<?cs /if ?>"><label for="f-to">To (inclusive)</label><input id="f-to" name="to" type="date" value="<?cs var:Filter.to ?>"<?cs if:Filter.to_error ?> aria-invalid="true" aria-describedby="e-to"<?cs /if ?>>
+      <?cs if:Filter.to_error ?><p class="field-error" id="e-to"><?cs var:Filter.to_error ?></p><?cs /if ?></div>
     <div class="actions"><button class="secondary" type="submit">Filter</button> <a href="/audit">Clear</a></div>
   </form>
 </section>
@@ -17,7 +20,7 @@
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Address</th><th scope="col">Details</th></tr></thead>
     <tbody>
 <?cs each:e = Audit ?>
-    <tr><td><?cs call:when(e.at) ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td><td><?cs var:e.ip ?></td><td><?cs var:e.details ?></td></tr>
+    <tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs var:e.actor ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs var:e.target ?></td><td data-label="Address"><?cs var:e.ip ?></td><td data-label="Details"><?cs var:e.details ?></td></tr>
 <?cs /each ?>
     </tbody>
   </table></div>

@@ -38,7 +38,7 @@
   <div class="table-wrap"><table class="list">
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th></tr></thead>
     <tbody>
-    <?cs each:e = Audit ?><tr><td><?cs call:when(e.at) ?></td><td><?cs var:e.actor ?></td><td><?cs var:e.action ?></td><td><?cs var:e.target ?></td></tr><?cs /each ?>
+    <?cs each:e = Audit ?><tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs var:e.actor ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs var:e.target ?></td></tr><?cs /each ?>
     </tbody>
   </table></div>
   <p><a href="/audit">Full audit log</a></p>

@@ -18,7 +18,7 @@
     <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Last used</th><?cs if:Page.can_manage ?><th scope="col">Actions</th><?cs /if ?></tr></thead>
     <tbody>
 <?cs each:k = Keys ?>
-    <tr<?cs if:k.revoked.iso ?> class="revoked"<?cs /if ?>><td><?cs var:k.name ?><?cs if:k.revoked.iso ?> <span class="pill pill-revoked">Revoked</span><?cs /if ?></td><td><code><?cs var:k.prefix ?>…</code></td><td><?cs var:k.scopes ?></td><td><?cs call:when(k.created) ?></td><td><?cs if:k.used.iso ?><?cs call:when(k.used) ?><?cs else ?>Never<?cs /if ?></td>
+    <tr<?cs if:k.revoked.iso ?> class="revoked"<?cs /if ?>><td><?cs var:k.name ?><?cs if:k.revoked.iso ?> <span class="pill pill-revoked">Revoked</span><?cs /if ?></td><td data-label="Key"><code><?cs var:k.prefix ?>…</code></td><td data-label="Scopes"><?cs var:k.scopes ?></td><td data-label="Created"><?cs call:when(k.created) ?></td><td data-label="Last used"><?cs if:k.used.iso ?><?cs call:when(k.used) ?><?cs else ?>Never<?cs /if ?></td>
 <?cs if:Page.can_manage ?>
       <td class="actions"><?cs if:k.revoked.iso ?>Revoked <?cs call:when(k.revoked) ?><?cs else ?><form class="inline" method="post" action="/keys/api/revoke"><?cs call:csrf() ?><input type="hidden" name="key_id" value="<?cs var:k.id ?>"><button class="danger" type="submit">Revoke</button></form><?cs /if ?></td>
 <?cs /if ?>

@@ -6,6 +6,7 @@
     <?cs call:csrf() ?>
     <?cs call:field("email", "E-mail address", "email", "username") ?>
     <?cs call:field("password", "Password", "password", "current-password") ?>
+    <p class="hint"><a href="/password-reset">Forgot password?</a></p>
     <div class="actions"><button class="primary" type="submit">Sign in</button></div>
   </form>
   <p class="switch">New to Tollgate? <a href="/register">Create an account</a></p>

@@ -3,8 +3,8 @@
 <p class="lead"><?cs var:Tenant.members_text ?><?cs if:Tenant.seat_limit ?>, <?cs var:Tenant.seat_limit ?> seats on the <?cs var:Tenant.plan_name ?> plan<?cs /if ?>.</p>
 <?cs if:Invite.link ?>
 <section class="card">
-  <h2>Invitation created</h2>
-  <p>Send this link to <strong><?cs var:Invite.email ?></strong>. It is shown only now and works for 7 days.</p>
+  <h2>Invitation link for <?cs var:Reveal.about ?></h2>
+  <p><?cs if:Page.mail ?>It was e-mailed to them. Here it is too, if you would rather send it yourself:<?cs else ?>E-mail is not set up here: send them this link yourself.<?cs /if ?> It is shown only now and works for 7 days.</p>
   <div class="secret"><?cs var:Invite.link ?></div>
 </section>
 <?cs /if ?>
@@ -16,9 +16,9 @@
 <?cs each:m = Members ?>
     <tr>
       <td><?cs var:m.email ?></td>
-      <td><?cs var:m.name ?></td>
-      <td><span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role_label ?></span></td>
-      <td><?cs call:when(m.joined) ?></td>
+      <td data-label="Name"><?cs var:m.name ?></td>
+      <td data-label="Role"><span class="pill pill-<?cs var:m.role ?>"><?cs var:m.role_label ?></span></td>
+      <td data-label="Joined"><?cs call:when(m.joined) ?></td>
 <?cs if:Page.can_manage ?>
       <td class="actions">
 <?cs if:m.user_id == Page.sole_owner ?>
@@ -76,7 +76,7 @@
     <thead><tr><th scope="col">E-mail</th><th scope="col">Role</th><th scope="col">Expires</th><th scope="col">Actions</th></tr></thead>
     <tbody>
 <?cs each:i = Invitations ?>
-    <tr><td><?cs var:i.email ?></td><td><?cs var:i.role_label ?></td><td><?cs call:when(i.expires) ?></td>
+    <tr><td><?cs var:i.email ?></td><td data-label="Role"><?cs var:i.role_label ?></td><td data-label="Expires"><?cs call:when(i.expires) ?></td>
       <td class="actions"><form class="inline" method="post" action="/team/revoke-invitation"><?cs call:csrf() ?><input type="hidden" name="invitation_id" value="<?cs var:i.id ?>"><button class="danger" type="submit">Revoke</button></form></td></tr>
 <?cs /each ?>
     </tbody>

@@ -380,10 +380,26 @@ if [ -f "$css" ]; then
 	why="X-Request-Id: $(header css X-Request-Id) (the application answered)"
 	check "GET /static/tollgate.css is served by Apache, not the application" \
 	    test -z "$(header css X-Request-Id)"
+	# A versioned URL (?v=, the file's hash: what the templates link)
+	# is kept for a year; a bare one is revalidated.
 	why="Cache-Control: $(header css Cache-Control)"
-	check "GET /static/tollgate.css is cacheable for long" \
-	    test -n "$(header css Cache-Control | grep -E 'max-age=[0-9]{7,}')"
+	check "GET /static/tollgate.css without v= is revalidated (no-cache)" \
+	    test "$(header css Cache-Control)" = no-cache
+	fetch cssv "$base/static/tollgate.css?v=0123456789abcdef"
+	why="Cache-Control: $(header cssv Cache-Control)"
+	check "GET /static/tollgate.css?v= is cached for a year, immutable" \
+	    test -n "$(header cssv Cache-Control | grep -E 'max-age=31536000, immutable')"
 	expect_header css X-Content-Type-Options nosniff "/static/tollgate.css"
+	expect_header cssv Content-Security-Policy "default-src 'self'" "/static/tollgate.css?v="
+	# Compressed for a client that takes gzip (curl does not decode it
+	# without --compressed: the body is the gzip stream).
+	fetch cssgz -H 'Accept-Encoding: gzip' "$base/static/tollgate.css?v=1"
+	why="Content-Encoding: '$(header cssgz Content-Encoding)', status $status"
+	check "GET /static/tollgate.css with Accept-Encoding: gzip is gzipped" \
+	    test "$(header cssgz Content-Encoding)" = gzip
+	why="the gzip stream does not unpack to $css"
+	check "the gzipped stylesheet unpacks to the file on disk" \
+	    sh -c 'gzip -dc "$1" | cmp -s - "$2"' sh "$tmp/cssgz.b" "$css"
 else
 	why="$css is missing from the source tree"
 	check "GET /static/tollgate.css served by Apache" false

@@ -15,13 +15,15 @@
 # change nothing, and the same form with the right token and Origin must
 # work.  Part two drives headless Chromium (Debian's chromium,
 # chromium-driver and python3-selenium) through sign-up, sign-out,
-# sign-in, confirming the address with the link mailed to the SMTP sink
+# "Forgot password?" and its neutral answer, sign-in, confirming the
+# address with the link mailed to the SMTP sink
 # (SMTP_SINK_DIR), invitation, a second browser profile accepting it,
 # API keys, a forged CSRF token, and screenshots.
 #
 # Output is TAP-like ("ok N - ...", "not ok N - ..."), then one summary
 # line; the exit status is 1 when anything failed.  Use /usr/bin/python3:
 # Debian's python3-selenium lives there.
+import hashlib
 import html
 import http.cookiejar
 import os
@@ -344,11 +346,15 @@ def http_tests():
 		    (st, h.get("Location")))
 
 	# Positive control: the same invitation with token and Origin.
-	st, _, body = a.post("/team/invite", inv)
-	T.ok(st == 200 and '<div class="secret">' + BASE + "/invite/" in body,
-	    "invite with token and Origin: 200 and the link", "status %d" % st)
+	st, h, _ = a.post("/team/invite", inv)
+	T.ok(st == 303 and h.get("Location") == "/team",
+	    "invite with token and Origin: 303 to /team", "status %d" % st)
 	st, _, team = a.get("/team")
+	T.ok('<div class="secret">' + BASE + "/invite/" in team,
+	    "the page after the redirect shows the link once")
 	T.eq(pending_emails(team), [invitee], "now one invitation is pending")
+	st, _, again = a.get("/team")
+	T.ok('<div class="secret">' not in again, "a reload does not show it")
 	st, h, _ = a.post("/logout", {"csrf": tok})
 	T.ok(st == 303 and h.get("Location") == "/login", "logout with token "
 	    "and Origin works")
@@ -363,7 +369,9 @@ def browser_tests():
 	from selenium import webdriver
 	from selenium.webdriver.chrome.options import Options
 	from selenium.webdriver.chrome.service import Service
+	from selenium.webdriver.common.action_chains import ActionChains
 	from selenium.webdriver.common.by import By
+	from selenium.webdriver.common.keys import Keys
 	from selenium.webdriver.support.ui import Select, WebDriverWait
 	from selenium.common.exceptions import WebDriverException
 
@@ -487,8 +495,9 @@ def browser_tests():
 		T.ok("Welcome" in flash(d), "a Welcome notice is shown",
 		    flash(d))
 		T.ok(owner in d.find_element(By.CSS_SELECTOR, ".usermenu .user")
-		    .text and "(owner)" in d.find_element(By.CSS_SELECTOR,
-		    ".usermenu .user").text, "header shows the user as owner")
+		    .text and d.find_element(By.CSS_SELECTOR, ".usermenu .role")
+		    .text == "Owner", "header shows the user as Owner",
+		    d.find_element(By.CSS_SELECTOR, ".usermenu .user").text)
 		T.ok(d.get_cookie("tg_session") is not None and
 		    d.get_cookie("tg_session").get("httpOnly") and
 		    d.get_cookie("tg_session").get("sameSite") == "Lax",
@@ -526,6 +535,23 @@ def browser_tests():
 		T.ok(d.get_cookie("tg_session") is None, "no session cookie")
 		shot(d, "login-error.png")
 
+	def step_forgot(d):
+		go(d, "/login")
+		link = d.find_elements(By.LINK_TEXT, "Forgot password?")
+		if not T.ok(link, "/login offers \"Forgot password?\""):
+			return
+		submit(d, link[0])
+		T.eq(path_of(d), "/password-reset", "it leads to /password-reset")
+		T.ok(d.find_elements(By.ID, "f-email"), "a form asking for the "
+		    "address")
+		fill(d, "f-email", unique_email("nobody"))
+		submit(d, form_button(d, "/password-reset"))
+		body = d.find_element(By.TAG_NAME, "body").text
+		T.ok("If an account exists for that address, we sent a link" in
+		    body, "submitting shows the neutral page", body)
+		shot(d, "password-reset-sent.png", height=700)
+		go(d, "/login")
+
 	def step_login(d):
 		fill(d, "f-email", owner)
 		fill(d, "f-password", PASSWORD)
@@ -546,7 +572,9 @@ def browser_tests():
 		    "garbage-" + secrets.token_hex(8))
 		submit(d, form_button(d, "/team/invite"))
 		body = d.find_element(By.TAG_NAME, "body").text
-		T.ok(d.title.startswith("403"), "forged csrf: a 403 page", d.title)
+		T.eq(d.title, "Forbidden · Tollgate", "forged csrf: a 403 page")
+		T.ok(d.find_elements(By.CSS_SELECTOR, "nav.mainnav a[href="
+		    "'/dashboard']"), "in the shell, with the navigation")
 		T.ok("expired" in body and "did not come from this site" in body,
 		    "the 403 page says the form expired or did not come from "
 		    "this site", body)
@@ -608,6 +636,11 @@ def browser_tests():
 		fill(d, "f-email", admin)
 		Select(d.find_element(By.ID, "f-role")).select_by_value("admin")
 		submit(d, form_button(d, "/team/invite"))
+		T.eq(path_of(d), "/team", "inviting redirects to /team (a reload "
+		    "sends nothing again)")
+		T.ok(admin in flash(d) and "e-mailed" in flash(d),
+		    "the notice says the invitation was e-mailed, to whom",
+		    flash(d))
 		secret = d.find_elements(By.CSS_SELECTOR, "div.secret")
 		link = secret[0].text.strip() if secret else ""
 		T.ok(link.startswith(BASE + "/invite/") and len(link) > len(BASE)
@@ -639,7 +672,8 @@ def browser_tests():
 		T.eq(d2.find_element(By.CSS_SELECTOR, ".usermenu .tenant").text,
 		    org, "of the inviting organization")
 		user = d2.find_element(By.CSS_SELECTOR, ".usermenu .user").text
-		T.ok(admin in user and "(admin)" in user, "as admin", user)
+		T.ok(admin in user and d2.find_element(By.CSS_SELECTOR,
+		    ".usermenu .role").text == "Admin", "as Admin", user)
 		T.ok("joined" in flash(d2), "a joined notice is shown", flash(d2))
 		T.ok(not d2.find_elements(By.CSS_SELECTOR, "div.verify-notice"),
 		    "the invitation proved the invitee's address")
@@ -663,6 +697,10 @@ def browser_tests():
 			d.find_element(By.CSS_SELECTOR, 'input[name="scopes"][value="%s"]'
 			    % scope).click()
 		submit(d, form_button(d, "/keys/api"))
+		T.eq(path_of(d), "/keys", "creating a key redirects to /keys (a "
+		    "reload sends nothing again)")
+		T.ok("created" in flash(d) and "ci <key>" in flash(d),
+		    "the notice names the key", flash(d))
 		secret = d.find_elements(By.CSS_SELECTOR, "div.secret")
 		sec = secret[0].text.strip() if secret else ""
 		T.ok(re.fullmatch(r"tg_[A-Za-z0-9_-]{20,}", sec), "the new secret "
@@ -703,32 +741,222 @@ def browser_tests():
 		T.ok([x for x in r if "ci <key>" in x.text and "Revoked" in
 		    x.text], "the revoked key stays listed with a Revoked pill")
 
-	def step_screenshots(d):
-		for name in ("dashboard", "team", "keys"):
-			go(d, "/" + name)
-			shot(d, name + ".png")
-		go(d, "/dashboard")
-		shot(d, "dashboard-phone.png", width=390, height=844, mobile=True)
-		# The layout must fit a phone: measure under the same viewport.
+	# --- the app shell (issue 8): every page at 1366 and 390 px, light
+	# and dark, none scrolling sideways on a phone.
+
+	DESKTOP, PHONE = 1366, 390
+	SCHEMES = ("light", "dark")
+	SOON = ["Usage", "Agents", "Channels", "Billing", "Notifications"]
+
+	def emulate(d, width, scheme="light", height=None):
+		"""A viewport (a phone's below 600 px) and a colour scheme."""
+		phone = width < 600
 		d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-		    "width": 390, "height": 844, "deviceScaleFactor": 1,
-		    "mobile": True})
+		    "width": width, "height": height or (844 if phone else 900),
+		    "deviceScaleFactor": 1, "mobile": phone})
+		d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+		    {"name": "prefers-color-scheme", "value": scheme}]})
+
+	def emulate_off(d):
+		d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+		d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+	def rect(d, el):
+		return d.execute_script("var r = arguments[0]"
+		    ".getBoundingClientRect(); return {top: r.top, bottom: "
+		    "r.bottom, left: r.left, right: r.right, width: r.width, "
+		    "height: r.height};", el)
+
+	def widths(d):
+		"""scrollWidth and clientWidth of the page: under phone
+		emulation Chromium widens innerWidth to fit what overflows, so
+		these are what to compare with the viewport itself."""
+		return d.execute_script("var e = document.documentElement; "
+		    "return [e.scrollWidth, e.clientWidth];")
+
+	def views(d, name, path):
+		"""Screenshots of the loaded page at both widths in both
+		schemes; at 390 px it must not scroll sideways."""
+		made, fits = [], []
+		try:
+			for scheme in SCHEMES:
+				for width in (DESKTOP, PHONE):
+					emulate(d, width, scheme)
+					if width == PHONE:
+						fits.append(widths(d))
+					height = max(900 if width == DESKTOP else 844,
+					    d.execute_script("return document"
+					    ".documentElement.scrollHeight"))
+					emulate(d, width, scheme, min(height, 8000))
+					f = os.path.join(OUT_DIR, "%s-%d-%s.png" %
+					    (name, width, scheme))
+					d.save_screenshot(f)
+					if os.path.isfile(f) and png_magic(f):
+						made.append(f)
+		finally:
+			emulate_off(d)
+		T.ok(len(made) == 4, "%s: screenshots at %d and %d px, light and "
+		    "dark" % (path, DESKTOP, PHONE), made)
+		T.ok(fits and all(sw <= PHONE and cw <= PHONE for sw, cw in fits),
+		    "%s fits %d px: no horizontal scroll" % (path, PHONE),
+		    "[scrollWidth, clientWidth] light, dark: %s" % fits)
+
+	def step_shell(d):
+		emulate(d, DESKTOP)
 		try:
 			go(d, "/dashboard")
-			sw = d.execute_script(
-			    "return document.documentElement.scrollWidth")
-			T.ok(sw <= 390, "the dashboard fits 390 px without "
-			    "horizontal scrolling", "scrollWidth %s" % sw)
+			bar = d.find_element(By.CSS_SELECTOR, "header.topbar")
+			brand = rect(d, d.find_element(By.CSS_SELECTOR, "a.brand"))
+			user = rect(d, d.find_element(By.CSS_SELECTOR, "div.usermenu"))
+			T.ok(rect(d, bar)["height"] <= 80 and user["top"] <
+			    brand["bottom"] and user["right"] >= DESKTOP - 40,
+			    "at %d px the top bar is one row, the user area on the "
+			    "right" % DESKTOP, "bar %s, brand %s, user %s" %
+			    (rect(d, bar), brand, user))
+			out = d.find_element(By.XPATH, "//form[@action='/logout']"
+			    "//button[normalize-space()='Sign out']")
+			r = rect(d, out)
+			T.ok(r["width"] >= 24 and r["height"] >= 24, "Sign out is a "
+			    "target of 24 px or more", r)
+			built = [e.text for e in d.find_elements(By.CSS_SELECTOR,
+			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
+			T.eq(built, ["Dashboard", "Keys", "Team", "Audit"], "the "
+			    "navigation shows the pages that work")
+			later = d.find_element(By.CSS_SELECTOR,
+			    "details.soon-menu > summary")
+			T.ok(later.is_displayed() and "Coming soon" in later.text,
+			    "the others are grouped apart under Coming soon")
+			later.click()
+			soon = [e.text.split("\n")[0].replace(" SOON", "").replace(
+			    " Soon", "").strip() for e in d.find_elements(
+			    By.CSS_SELECTOR, "ul.nav-soon a") if e.is_displayed()]
+			T.eq(soon, SOON, "opened, it lists them, each marked Soon")
+			T.eq(len(d.find_elements(By.CSS_SELECTOR,
+			    "ul.nav-soon a span.soon-tag")), len(SOON),
+			    "with a Soon tag each")
+			submit(d, d.find_element(By.XPATH, "//ul[contains(@class,"
+			    "'nav-soon')]//a[starts-with(normalize-space(), "
+			    "'Usage')]"))
+			T.eq(path_of(d), "/usage", "Usage is still reachable")
+			body = d.find_element(By.TAG_NAME, "body").text
+			T.ok("Nothing on this page works yet" in body and "Everything "
+			    "else in the navigation works today" not in body,
+			    "its page says honestly that it is not built", body)
+			T.ok(d.find_elements(By.CSS_SELECTOR,
+			    "details.soon-menu > summary.active"), "and Coming soon "
+			    "is marked as the current section")
+
+			# The skip link: hidden, visible once focused.
+			go(d, "/dashboard")
+			skip = d.find_element(By.CSS_SELECTOR, "a.skip-link")
+			T.ok(rect(d, skip)["bottom"] <= 0, "the skip link is out of "
+			    "sight until focused", rect(d, skip))
+			ActionChains(d).send_keys(Keys.TAB).perform()
+			r = rect(d, skip)
+			T.ok(d.switch_to.active_element == skip and r["top"] >= 0 and
+			    r["bottom"] <= 900 and r["width"] > 40 and
+			    skip.is_displayed(), "the first Tab shows the skip link",
+			    r)
+			ActionChains(d).send_keys(Keys.ENTER).perform()
+			T.eq(d.switch_to.active_element.get_attribute("id"), "main",
+			    "following it moves the focus to the content")
+
+			# The favicon, and the stylesheet under its content's hash.
+			icon = d.find_element(By.CSS_SELECTOR, 'link[rel="icon"]')
+			st, h, body = fetch(icon.get_attribute("href"))
+			T.ok(st == 200 and h.get("Content-Type", "").startswith(
+			    "image/svg+xml") and b"<svg" in body, "the favicon "
+			    "is served: 200, image/svg+xml", "%s %s" % (st, h.get(
+			    "Content-Type")))
+			css = d.find_element(By.CSS_SELECTOR,
+			    'link[rel="stylesheet"]').get_attribute("href")
+			st, h, body = fetch(css)
+			v = urllib.parse.parse_qs(urllib.parse.urlsplit(css).query)
+			T.ok(st == 200 and v.get("v") == [hashlib.sha256(body)
+			    .hexdigest()[:16]], "the stylesheet's URL carries its "
+			    "content's hash", css)
+			T.ok("immutable" in h.get("Cache-Control", "") and
+			    "max-age=31536000" in h.get("Cache-Control", ""),
+			    "and is cached for a year, immutable",
+			    h.get("Cache-Control"))
+			st, h, _ = fetch(css, {"Accept-Encoding": "gzip"})
+			T.ok(st == 200 and h.get("Content-Encoding") == "gzip",
+			    "and sent gzipped to a browser that takes it", dict(h))
+
+			# A 404 inside the shell.
+			go(d, "/no-such-page")
+			T.eq(d.title, "Not Found · Tollgate", "a 404 page is titled "
+			    "\"Not Found · Tollgate\"")
+			T.ok(d.find_elements(By.CSS_SELECTOR, "nav.mainnav a[href="
+			    "'/dashboard']") and d.find_elements(By.XPATH,
+			    "//main//a[normalize-space()='Back to the dashboard']"),
+			    "it carries the navigation and a way back")
 		finally:
-			d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+			emulate_off(d)
+
+		# A phone: a menu button, not a sideways-scrolling menu.
+		emulate(d, PHONE)
+		try:
+			go(d, "/dashboard")
+			nav = d.find_element(By.CSS_SELECTOR, "nav.mainnav")
+			menu = d.find_element(By.CSS_SELECTOR,
+			    "details.menu-toggle > summary")
+			T.ok(menu.is_displayed() and not nav.is_displayed(), "at "
+			    "%d px the navigation folds behind a Menu button" % PHONE)
+			r = rect(d, menu)
+			T.ok(r["width"] >= 44 and r["height"] >= 44, "the Menu button "
+			    "is 44 px or more", r)
+			menu.click()
+			T.ok(nav.is_displayed(), "the Menu button opens it")
+			links = [e for e in d.find_elements(By.CSS_SELECTOR,
+			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
+			T.ok(len(links) == 4 and all(rect(d, e)["height"] >= 44 and
+			    rect(d, e)["right"] <= PHONE for e in links), "its items "
+			    "are listed down, 44 px high, within the screen",
+			    [rect(d, e) for e in links])
+			out = d.find_element(By.XPATH, "//form[@action='/logout']"
+			    "//button[normalize-space()='Sign out']")
+			r = rect(d, out)
+			T.ok(out.is_displayed() and r["width"] >= 44 and
+			    r["height"] >= 44, "Sign out is 44 x 44 px or more", r)
+			sw, cw = widths(d)
+			T.ok(sw <= PHONE and cw <= PHONE, "the open menu fits %d px"
+			    % PHONE, "scrollWidth %s, clientWidth %s" % (sw, cw))
+			shot(d, "menu-open-390-light.png", width=PHONE, height=844,
+			    mobile=True)
+		finally:
+			emulate_off(d)
+
+	def step_screenshots(d):
+		pages = [("dashboard", "/dashboard"), ("team", "/team"),
+		    ("keys", "/keys"), ("audit", "/audit"), ("usage", "/usage"),
+		    ("agents", "/agents"), ("channels", "/channels"),
+		    ("billing", "/billing"),
+		    ("notifications", "/settings/notifications"),
+		    ("not-found", "/no-such-page")]
+		for name, path in pages:
+			go(d, path)
+			views(d, name, path)
 		T.ok(d.execute_script("return Array.from(document.styleSheets)"
 		    ".some(s => s.href && s.href.includes('/static/tollgate.css')"
 		    " && s.cssRules.length > 0)"), "the stylesheet loaded")
+		# The public pages, from a browser that is signed in nowhere.
+		p = new_driver()
+		for name, path in (("login", "/login"), ("register", "/register"),
+		    ("pricing", "/pricing"), ("password-reset", "/password-reset"),
+		    ("not-found-public", "/no-such-page")):
+			go(p, path)
+			views(p, name, path)
+		T.eq(p.title, "Not Found · Tollgate", "a 404 of a visitor is in "
+		    "the shell too")
+		T.ok(p.find_elements(By.XPATH, "//main//a[@href='/login']"),
+		    "with a way to sign in")
 
 	steps = [
 		("register", step_register),
 		("logout", step_logout),
 		("wrong password", step_wrong_password),
+		("forgot password", step_forgot),
 		("login", step_login),
 		("forged csrf token", step_csrf_forged),
 		("cross-site post", step_cross_site),
@@ -754,6 +982,7 @@ def browser_tests():
 		else:
 			T.ok(False, "accept the invitation (no link to open)")
 		run_step("api keys", step_keys, d)
+		run_step("app shell", step_shell, d)
 		run_step("screenshots", step_screenshots, d)
 	finally:
 		for drv in drivers:
@@ -763,6 +992,16 @@ def browser_tests():
 				pass
 		for p in profiles:
 			shutil.rmtree(p, ignore_errors=True)
+
+
+def fetch(url, headers=None):
+	"""GET url (no cookies, no decoding): status, headers, body bytes."""
+	req = urllib.request.Request(url, headers=dict(headers or {}))
+	try:
+		with urllib.request.urlopen(req, timeout=15) as resp:
+			return resp.status, resp.headers, resp.read()
+	except urllib.error.HTTPError as e:
+		return e.code, e.headers, e.read()
 
 
 def png_magic(path):

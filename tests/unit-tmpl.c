@@ -82,6 +82,17 @@ static const struct field	fields[] = {
 	{ "Nav.1.id", H, NULL, 1 + 2 },	/* not active */
 	{ "Nav.1.label", H, NULL, 0 },
 	{ "Nav.1.href", CONST, "/team", 0 },
+	{ "Nav.1.soon", FLAG, NULL, 0 },	/* under "Coming soon" */
+	{ "Page.nav_soon", FLAG, NULL, 0 },
+	{ "Page.css_version", H, NULL, 0 },
+	{ "Page.icon_version", H, NULL, 0 },
+	{ "User.role_label", H, NULL, 0 },
+	/* soon.cs, error.cs */
+	{ "Page.soon_what", H, NULL, 0 },
+	{ "Error.status", H, NULL, 0 },
+	{ "Error.heading", H, NULL, 0 },
+	{ "Error.message", H, NULL, 0 },
+	{ "Error.request_id", H, NULL, 0 },
 	/* dashboard.cs, team.cs */
 	{ "Tenant.members", H, NULL, 0 },
 	{ "Tenant.members_text", H, NULL, 0 },
@@ -111,6 +122,8 @@ static const struct field	fields[] = {
 	{ "Invite.email", H, NULL, 0 },
 	{ "Invite.token", H, NULL, 0 },
 	{ "Invite.link", H, NULL, 0 },
+	{ "Reveal.about", H, NULL, 0 },
+	{ "Page.mail", FLAG, NULL, 0 },
 	/* dashboard.cs, team.cs */
 	{ "Members.0.user_id", H, NULL, 0 },
 	{ "Members.0.email", H, NULL, 0 },
@@ -166,6 +179,11 @@ static const struct field	fields[] = {
 	{ "Filter.actor", H, NULL, 0 },
 	{ "Filter.from", H, NULL, 0 },
 	{ "Filter.to", H, NULL, 0 },
+	{ "Filter.action_error", H, NULL, 0 },
+	{ "Filter.actor_error", H, NULL, 0 },
+	{ "Filter.from_error", H, NULL, 0 },
+	{ "Filter.to_error", H, NULL, 0 },
+	{ "Actions.0.name", H, NULL, 0 },
 	{ "Audit.0.id", H, NULL, 0 },
 	{ "Audit.0.at.iso", H, NULL, 0 },
 	{ "Audit.0.at.date", H, NULL, 0 },
@@ -182,12 +200,19 @@ static const struct field	fields[] = {
 	{ "Verify.valid", FLAG, NULL, 0 },
 	{ "Verify.email", H, NULL, 0 },
 	{ "Verify.token", H, NULL, 0 },
+	/* password-reset.cs, reset.cs */
+	{ "Reset.sent", FLAG, NULL, 0 },
+	{ "Reset.valid", FLAG, NULL, 0 },
+	{ "Reset.email", H, NULL, 0 },
+	{ "Reset.token", H, NULL, 0 },
+	{ "Form.new_password.value", H, NULL, 0 },
+	{ "Form.new_password.error", H, NULL, 0 },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 
 static const char *const	pages[] = {
 	"login", "register", "invite", "dashboard", "team", "keys", "audit",
-	"soon", "verify", "confirm",
+	"soon", "verify", "confirm", "error", "password-reset", "reset",
 };
 #define NPAGES	(sizeof(pages) / sizeof(pages[0]))
 
@@ -462,12 +487,48 @@ test_missing_template(void **state)
 	done(&r);
 }
 
+/*
+ * The pipeline's error pages: a re-render in the shell keeps the status
+ * and replaces the bare page; a template that fails leaves the bare
+ * page as it was.
+ */
+static void
+test_rerender(void **state)
+{
+	struct req	 r;
+	char		*bare;
+
+	(void)state;
+	req_init(&r);
+	r.resp_kind = RESP_PAGE;
+	req_error(&r, 404, NULL, "not_found", "No <b>page</b>.", NULL);
+	assert_true(r.error_page);
+	assert_string_equal(r.error_code, "not_found");
+	assert_string_equal(r.error_message, "No <b>page</b>.");
+	bare = strdup(r.out.p);
+	assert_non_null(bare);
+	assert_int_equal(tmpl_rerender(&r, "no-such-template.cs"), -1);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.out.p, bare);
+	tmpl_reset(&r);
+	tmpl_set(&r, "Page.title", "Not Found");
+	tmpl_set(&r, "Error.message", r.error_message);
+	assert_int_equal(tmpl_rerender(&r, "error.cs"), 0);
+	assert_int_equal(r.status, 404);
+	assert_non_null(strstr(r.out.p, "<title>Not Found · Tollgate</title>"));
+	assert_non_null(strstr(r.out.p, "No &lt;b&gt;page&lt;/b&gt;."));
+	req_redirect(&r, "/login");
+	assert_false(r.error_page);
+	free(bare);
+	done(&r);
+}
+
 int
 main(void)
 {
 	const char	*top = getenv("top_srcdir"), *u = getenv("UPDATE_GOLDEN");
 	char		 golden[1100];
-	struct CMUnitTest tests[NPAGES + 3];
+	struct CMUnitTest tests[NPAGES + 4];
 	size_t		 i;
 	int		 rc;
 
@@ -492,6 +553,7 @@ main(void)
 	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_each_value);
 	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_escapes);
 	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_missing_template);
+	tests[i++] = (struct CMUnitTest)cmocka_unit_test(test_rerender);
 	rc = cmocka_run_group_tests_name("unit-tmpl", tests, NULL, NULL);
 	for (i = 0; i < NPAGES; i++)
 		free((char *)tests[i].name);
