@@ -107,6 +107,9 @@ page_register_post(struct req *r)
 		page_fail(r, &f, NULL);
 		if (f.db != 0)
 			return;
+		/* The sentence points somewhere: the page links it. */
+		if (f.code != NULL && strcmp(f.code, "email_taken") == 0)
+			tmpl_set(r, "Form.email_taken", "1");
 		page_register_again(r, &before, f.status);
 		return;
 	}

@@ -30,6 +30,14 @@
     <?cs else ?><p class="empty">No API keys yet.</p><?cs /if ?>
     <p><a href="/keys">Manage keys</a></p>
   </section>
+  <section class="card soon-card">
+    <h2>Usage this period</h2>
+    <p class="muted">Metering is not built yet: once agents report usage, their events, tokens and quotas show here.</p>
+  </section>
+  <section class="card soon-card">
+    <h2>Spend</h2>
+    <p class="muted">Billing is not built yet: the plan's price, metered charges and the upcoming invoice will show here.</p>
+  </section>
 </div>
 <?cs if:Page.can_audit ?>
 <section class="card">

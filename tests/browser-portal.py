@@ -927,6 +927,27 @@ def browser_tests():
 		finally:
 			emulate_off(d)
 
+	def step_audit_filter(d):
+		go(d, "/audit?from=2026-13-45&action=auth.login")
+		err = d.find_elements(By.ID, "e-from")
+		T.ok(err and "date" in err[0].text.lower(), "a bad day is shown "
+		    "at its field", err[0].text if err else d.title)
+		T.ok(d.find_elements(By.CSS_SELECTOR, "nav.mainnav a"), "the "
+		    "audit page keeps its navigation (no bare error page)")
+		T.eq(d.find_element(By.ID, "f-from").get_attribute("type"),
+		    "date", "the filter's days are date inputs")
+		T.eq(d.find_element(By.ID, "f-action").tag_name, "select",
+		    "the action is a menu")
+		go(d, "/audit?action=auth.login")
+		cells = texts(d, "//table[contains(@class,'list')]//tbody/tr/td[3]")
+		T.ok(cells and all(c == "auth.login" for c in cells),
+		    "filtering by action shows only that action", cells[:3])
+		when = d.find_elements(By.CSS_SELECTOR, "table.list time[datetime]")
+		T.ok(when and re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, "
+		    r"\d{2}:\d{2} UTC", when[0].get_attribute("title") or ""),
+		    "times are shown readably, the exact one on hover",
+		    when[0].get_attribute("title") if when else "")
+
 	def step_screenshots(d):
 		pages = [("dashboard", "/dashboard"), ("team", "/team"),
 		    ("keys", "/keys"), ("audit", "/audit"), ("usage", "/usage"),
@@ -982,6 +1003,7 @@ def browser_tests():
 		else:
 			T.ok(False, "accept the invitation (no link to open)")
 		run_step("api keys", step_keys, d)
+		run_step("audit filter", step_audit_filter, d)
 		run_step("app shell", step_shell, d)
 		run_step("screenshots", step_screenshots, d)
 	finally:

@@ -106,6 +106,7 @@ static const struct field	fields[] = {
 	{ "Form.name.error", H, NULL, 0 },
 	{ "Form.email.value", H, NULL, 0 },
 	{ "Form.email.error", H, NULL, 0 },
+	{ "Form.email_taken", FLAG, NULL, 0 },
 	{ "Form.password.value", H, NULL, 0 },
 	{ "Form.password.error", H, NULL, 0 },
 	{ "Form.role.value", H, NULL, 0 },
