@@ -1060,19 +1060,43 @@ acct_session_end(struct req *r, struct fail *f)
 	return acct_audit(r, f, "auth.logout", r->auth.user_id, NULL);
 }
 
-/* Unknown, used and expired links get the same 404. */
+/*
+ * Links mailed to prove an address or reset a password work alike: a
+ * token whose SHA-256 finds the link's user and address while it is
+ * unused and unexpired.  Unknown, used and expired links get the same
+ * 404.
+ */
+enum acct_link_kind {
+	ACCT_LINK_VERIFY,
+	ACCT_LINK_RESET
+};
+
+static const struct {
+	enum db_rc	(*find)(struct req *, const char *, const char **,
+			    const char **, int *);
+	const char	*code;
+	const char	*message;
+} acct_links[] = {
+	[ACCT_LINK_VERIFY] = { db_verify_find, "verification_not_found",
+	    "This confirmation link is not valid any more: it was used or has "
+	    "expired. Ask for a new one." },
+	[ACCT_LINK_RESET] = { db_reset_find, "reset_not_found",
+	    "This password reset link is not valid any more: it was used or "
+	    "has expired. Ask for a new one." },
+};
+
 static int
-acct_verify_gone(struct fail *f)
+acct_link_gone(struct fail *f, enum acct_link_kind kind)
 {
-	return acct_fail(f, 404, "verification_not_found", "This "
-	    "confirmation link is not valid any more: it was used or has "
-	    "expired. Ask for a new one.", "token");
+	return acct_fail(f, 404, acct_links[kind].code,
+	    acct_links[kind].message, "token");
 }
 
 /* The link behind a token: its user and address, if it still works. */
 static int
-acct_verify_find(struct req *r, struct fail *f, const char *token,
-    char hash[67], const char **user_id, const char **email)
+acct_link_find(struct req *r, struct fail *f, enum acct_link_kind kind,
+    const char *token, char hash[67], const char **user_id,
+    const char **email)
 {
 	enum db_rc	 rc;
 	int		 live = 0;
@@ -1081,10 +1105,10 @@ acct_verify_find(struct req *r, struct fail *f, const char *token,
 		rc = DB_NOTFOUND;
 	else {
 		crypto_token_hash_hex(token, hash);
-		rc = db_verify_find(r, hash, user_id, email, &live);
+		rc = acct_links[kind].find(r, hash, user_id, email, &live);
 	}
 	if (rc == DB_NOTFOUND || (rc == DB_OK && !live))
-		return acct_verify_gone(f);
+		return acct_link_gone(f, kind);
 	if (rc != DB_OK)
 		return acct_fail_db(f, rc);
 	return 0;
@@ -1101,7 +1125,8 @@ acct_verify_open(struct req *r, struct fail *f, const char *token,
 	const char	*user_id;
 	char		 hash[67];
 
-	return acct_verify_find(r, f, token, hash, &user_id, email);
+	return acct_link_find(r, f, ACCT_LINK_VERIFY, token, hash, &user_id,
+	    email);
 }
 
 /*
@@ -1118,7 +1143,8 @@ acct_verify_email(struct req *r, struct fail *f, const char *token)
 	size_t			 n = 0;
 	enum db_rc		 rc;
 
-	if (acct_verify_find(r, f, token, hash, &user_id, &email) == -1)
+	if (acct_link_find(r, f, ACCT_LINK_VERIFY, token, hash, &user_id,
+	    &email) == -1)
 		return -1;
 	if ((rc = db_user_tenants(r, user_id, &ms, &n)) != DB_OK ||
 	    (rc = db_begin(r, n > 0 ? ms[0].tenant_id : NULL)) != DB_OK)
@@ -1126,7 +1152,7 @@ acct_verify_email(struct req *r, struct fail *f, const char *token)
 	/* Used or expired since it was found: the same 404. */
 	rc = db_verify_consume(r, hash, &done_id);
 	if (rc == DB_NOTFOUND)
-		return acct_verify_gone(f);
+		return acct_link_gone(f, ACCT_LINK_VERIFY);
 	if (rc != DB_OK)
 		return acct_fail_db(f, rc);
 	if (n == 0)
@@ -1232,36 +1258,6 @@ acct_reset_request(struct req *r, struct fail *f, const char *email)
 	return 0;
 }
 
-/* Unknown, used and expired reset links get the same 404. */
-static int
-acct_reset_gone(struct fail *f)
-{
-	return acct_fail(f, 404, "reset_not_found", "This password reset "
-	    "link is not valid any more: it was used or has expired. Ask for "
-	    "a new one.", "token");
-}
-
-/* The reset link behind a token: its user and address, if it works. */
-static int
-acct_reset_find(struct req *r, struct fail *f, const char *token,
-    char hash[67], const char **user_id, const char **email)
-{
-	enum db_rc	 rc;
-	int		 live = 0;
-
-	if (token == NULL || strlen(token) > CRYPTO_TOKEN_MAX)
-		rc = DB_NOTFOUND;
-	else {
-		crypto_token_hash_hex(token, hash);
-		rc = db_reset_find(r, hash, user_id, email, &live);
-	}
-	if (rc == DB_NOTFOUND || (rc == DB_OK && !live))
-		return acct_reset_gone(f);
-	if (rc != DB_OK)
-		return acct_fail_db(f, rc);
-	return 0;
-}
-
 /* Does this reset link still work?  Only looks (GET of its page). */
 int
 acct_reset_open(struct req *r, struct fail *f, const char *token,
@@ -1270,7 +1266,8 @@ acct_reset_open(struct req *r, struct fail *f, const char *token,
 	const char	*user_id;
 	char		 hash[67];
 
-	return acct_reset_find(r, f, token, hash, &user_id, email);
+	return acct_link_find(r, f, ACCT_LINK_RESET, token, hash, &user_id,
+	    email);
 }
 
 /*
@@ -1293,7 +1290,8 @@ acct_reset_confirm(struct req *r, struct fail *f, const char *token,
 	size_t			 n = 0, i;
 	enum db_rc		 rc;
 
-	if (acct_reset_find(r, f, token, hash, &user_id, &email) == -1)
+	if (acct_link_find(r, f, ACCT_LINK_RESET, token, hash, &user_id,
+	    &email) == -1)
 		return -1;
 	if (passwd_check_new(next, &cause) == -1)
 		return acct_fail(f, 400, "weak_password", arena_printf(
@@ -1311,7 +1309,7 @@ acct_reset_confirm(struct req *r, struct fail *f, const char *token,
 	explicit_bzero(phash, sizeof(phash));
 	/* Used or expired since it was found, or the user is gone. */
 	if (rc == DB_NOTFOUND)
-		return acct_reset_gone(f);
+		return acct_link_gone(f, ACCT_LINK_RESET);
 	if (rc != DB_OK || (rc = db_user_revoke_all(r, user_id)) != DB_OK ||
 	    (rc = db_verify_set(r, user_id)) != DB_OK)
 		return acct_fail_db(f, rc);

@@ -117,24 +117,35 @@ mail_invitation(struct req *r, const char *to, const char *link)
 }
 
 /*
+ * Queue one message for after the answer; without SMTP_URL a link
+ * that only mail can carry is lost, which the log says.
+ */
+static void
+mail_queue(struct req *r, const char *to, const char *subject,
+    const char *body)
+{
+	if (conf.smtp_url == NULL) {
+		log_warnx("no SMTP_URL: \"%s\" cannot be mailed", subject);
+		return;
+	}
+	r->mail_to = arena_strdup(&r->arena, to);
+	r->mail_subject = subject;
+	r->mail_body = body;
+}
+
+/*
  * The link that proves an address, queued like an invitation: it
  * leaves only once the account (or the new link) is committed.
  */
 void
 mail_verification(struct req *r, const char *to, const char *link)
 {
-	if (conf.smtp_url == NULL) {
-		log_warnx("no SMTP_URL: the link that proves an address "
-		    "cannot be mailed");
-		return;
-	}
-	r->mail_to = arena_strdup(&r->arena, to);
-	r->mail_subject = "Confirm your e-mail address for Tollgate";
-	r->mail_body = arena_printf(&r->arena, "Hello,\r\n\r\nThis address "
+	mail_queue(r, to, "Confirm your e-mail address for Tollgate",
+	    arena_printf(&r->arena, "Hello,\r\n\r\nThis address "
 	    "was used to sign up to Tollgate.  Open this link within 24 "
 	    "hours to confirm that it is yours:\r\n\r\n%s\r\n\r\nIf you did "
 	    "not sign up, ignore this message: nobody can invite people or "
-	    "pay in your name until the address is confirmed.\r\n", link);
+	    "pay in your name until the address is confirmed.\r\n", link));
 }
 
 /*
@@ -145,19 +156,13 @@ mail_verification(struct req *r, const char *to, const char *link)
 void
 mail_password_reset(struct req *r, const char *to, const char *link)
 {
-	if (conf.smtp_url == NULL) {
-		log_warnx("no SMTP_URL: a password reset link cannot be "
-		    "mailed");
-		return;
-	}
-	r->mail_to = arena_strdup(&r->arena, to);
-	r->mail_subject = "Reset your Tollgate password";
-	r->mail_body = arena_printf(&r->arena, "Hello,\r\n\r\nSomeone asked "
+	mail_queue(r, to, "Reset your Tollgate password",
+	    arena_printf(&r->arena, "Hello,\r\n\r\nSomeone asked "
 	    "to reset the password of the Tollgate account of this address."
 	    "  Open this link within an hour to choose a new one (it works "
 	    "once):\r\n\r\n%s\r\n\r\nSetting a new password signs you out "
 	    "everywhere.  If you did not ask for this, ignore this message: "
-	    "your password stays as it is.\r\n", link);
+	    "your password stays as it is.\r\n", link));
 }
 
 /* Send what the request queued, if its answer was a success. */

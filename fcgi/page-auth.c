@@ -175,18 +175,11 @@ page_invite_post(struct req *r)
 	struct invitation	 inv;
 	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct auth		 before = r->auth;
-	struct kvlist		 in;
 	struct fail		 f;
 
 	/* The token comes in the path; the table checks it with the rest. */
-	in.n = r->form.n + 1;
-	in.kv = arena_calloc(&r->arena, in.n, sizeof(*in.kv));
-	memcpy(in.kv, r->form.kv, r->form.n * sizeof(*in.kv));
-	in.kv[r->form.n].key = "token";
-	in.kv[r->form.n].val = (char *)r->path_params[0];
-	in.kv[r->form.n].vallen = strlen(r->path_params[0]);
 	memset(&f, 0, sizeof(f));
-	if (page_input(r, VOP_ACCEPT, &in, v) > 0)
+	if (page_input(r, VOP_ACCEPT, page_form_token(r), v) > 0)
 		f.status = 400;
 	if (f.status != 0 || acct_accept(r, &f, v[0].s, v[1].s,
 	    v[2].present ? v[2].s : "") == -1 ||
@@ -224,16 +217,8 @@ page_invite_post(struct req *r)
 static void
 page_verify_show(struct req *r, const char *email, int status)
 {
-	if (r->auth.kind == PRINCIPAL_SESSION)
-		r->auth.kind = PRINCIPAL_NONE;
-	r->tenant = NULL;
-	page_layout(r, "Confirm your e-mail address", "");
-	if (email != NULL) {
-		tmpl_set(r, "Verify.valid", "1");
-		tmpl_set(r, "Verify.email", email);
-		tmpl_set(r, "Verify.token", r->path_params[0]);
-	}
-	tmpl_render(r, status, "verify.cs");
+	page_token_show(r, "Confirm your e-mail address", "Verify", email,
+	    "verify.cs", status);
 }
 
 /* GET: a button only; a mail scanner following the link uses nothing. */
@@ -258,18 +243,12 @@ void
 page_verify_post(struct req *r)
 {
 	struct vvalue	 v[VOP_FIELDS_MAX];
-	struct kvlist	 in;
 	struct fail	 f;
 	int		 signed_in = r->auth.kind == PRINCIPAL_SESSION;
 
 	/* The token comes in the path; the table checks it. */
-	in.n = 1;
-	in.kv = arena_calloc(&r->arena, 1, sizeof(*in.kv));
-	in.kv[0].key = "token";
-	in.kv[0].val = (char *)r->path_params[0];
-	in.kv[0].vallen = strlen(r->path_params[0]);
 	memset(&f, 0, sizeof(f));
-	if (page_input(r, VOP_VERIFY, &in, v) > 0 ||
+	if (page_input(r, VOP_VERIFY, page_form_token(r), v) > 0 ||
 	    acct_verify_email(r, &f, v[0].s) == -1) {
 		req_refuse(r);
 		if (f.db != 0) {
@@ -350,17 +329,8 @@ page_password_reset_post(struct req *r)
 static void
 page_reset_show(struct req *r, const char *email, int status)
 {
-	if (r->auth.kind == PRINCIPAL_SESSION)
-		r->auth.kind = PRINCIPAL_NONE;
-	r->tenant = NULL;
-	page_layout(r, email != NULL ? "Choose a new password" :
-	    "Reset link not valid", "");
-	if (email != NULL) {
-		tmpl_set(r, "Reset.valid", "1");
-		tmpl_set(r, "Reset.email", email);
-		tmpl_set(r, "Reset.token", r->path_params[0]);
-	}
-	tmpl_render(r, status, "reset.cs");
+	page_token_show(r, email != NULL ? "Choose a new password" :
+	    "Reset link not valid", "Reset", email, "reset.cs", status);
 }
 
 /* GET: the form only; a mail scanner following the link uses nothing. */
@@ -385,19 +355,12 @@ void
 page_reset_post(struct req *r)
 {
 	struct vvalue	 v[VOP_FIELDS_MAX];
-	struct kvlist	 in;
 	const char	*email;
 	struct fail	 f;
 
 	/* The token comes in the path; the table checks it with the rest. */
-	in.n = r->form.n + 1;
-	in.kv = arena_calloc(&r->arena, in.n, sizeof(*in.kv));
-	memcpy(in.kv, r->form.kv, r->form.n * sizeof(*in.kv));
-	in.kv[r->form.n].key = "token";
-	in.kv[r->form.n].val = (char *)r->path_params[0];
-	in.kv[r->form.n].vallen = strlen(r->path_params[0]);
 	memset(&f, 0, sizeof(f));
-	if (page_input(r, VOP_RESET_CONFIRM, &in, v) > 0)
+	if (page_input(r, VOP_RESET_CONFIRM, page_form_token(r), v) > 0)
 		f.status = 400;
 	if (f.status == 0 && acct_reset_confirm(r, &f, v[0].s, v[1].s) == 0) {
 		/* Every session of the user ended, this browser's too. */

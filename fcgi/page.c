@@ -204,6 +204,50 @@ page_details_text(struct req *r, const char *json)
 	return out;
 }
 
+/*
+ * The form's pairs and the link's token, which comes in the path
+ * (/invite/{token}, /verify/{token}, /reset/{token}): the operation's
+ * table then checks the token with the rest.
+ */
+const struct kvlist *
+page_form_token(struct req *r)
+{
+	struct kvlist	*in;
+
+	in = arena_calloc(&r->arena, 1, sizeof(*in));
+	in->n = r->form.n + 1;
+	in->kv = arena_calloc(&r->arena, in->n, sizeof(*in->kv));
+	if (r->form.n > 0)
+		memcpy(in->kv, r->form.kv, r->form.n * sizeof(*in->kv));
+	in->kv[r->form.n].key = "token";
+	in->kv[r->form.n].val = (char *)r->path_params[0];
+	in->kv[r->form.n].vallen = strlen(r->path_params[0]);
+	return in;
+}
+
+/*
+ * A page behind a link sent by e-mail (verify.cs, reset.cs): public
+ * whoever is signed in, since the link's account may not be theirs.
+ * With an address the link is good: <prefix>.valid, .email and .token
+ * are set; without, the page says the link is not valid.
+ */
+void
+page_token_show(struct req *r, const char *title, const char *prefix,
+    const char *email, const char *tmpl, int status)
+{
+	if (r->auth.kind == PRINCIPAL_SESSION)
+		r->auth.kind = PRINCIPAL_NONE;
+	r->tenant = NULL;
+	page_layout(r, title, "");
+	if (email != NULL) {
+		tmpl_set(r, arena_printf(&r->arena, "%s.valid", prefix), "1");
+		tmpl_set(r, arena_printf(&r->arena, "%s.email", prefix), email);
+		tmpl_set(r, arena_printf(&r->arena, "%s.token", prefix),
+		    r->path_params[0]);
+	}
+	tmpl_render(r, status, tmpl);
+}
+
 /* Did this destructive form come from its confirmation page? */
 int
 page_confirmed(struct req *r)

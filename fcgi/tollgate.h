@@ -934,6 +934,9 @@ size_t		 page_input(struct req *, enum vop, const struct kvlist *,
 		    struct vvalue *);
 void		 page_keep(struct req *, const char *);
 int		 page_confirmed(struct req *);
+const struct kvlist *page_form_token(struct req *);
+void		 page_token_show(struct req *, const char *, const char *,
+		    const char *, const char *, int);
 void		 page_confirm(struct req *, const char *, const char *,
 		    const char *, const char *, const char *, const char *,
 		    const char *, const char *);
