@@ -64,9 +64,25 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	v[4] = f->to;
 	v[5] = f->after;
 	*n = 0;
+	/*
+	 * Targets and key actors are ids; their names come along for the
+	 * portal (a user's address, a key's or tenant's name, an
+	 * invitation's address), looked up by primary key.
+	 */
 	if ((rc = db_list(r, "SELECT event_uid, " DB_TS("at") ", actor, action, "
-	    "target, ip, request_id, details::text, actor_user_id "
-	    "FROM audit_events WHERE tenant_id = app_tenant() "
+	    "target, ip, request_id, details::text, actor_user_id, "
+	    "coalesce((SELECT u.email FROM users u WHERE u.user_id = x.id), "
+	    "  (SELECT k.name FROM api_keys k WHERE k.tenant_id = "
+	    "  app_tenant() AND k.key_id = x.id), (SELECT i.email FROM "
+	    "  invitations i WHERE i.tenant_id = app_tenant() AND "
+	    "  i.invitation_id = x.id), (SELECT t.name FROM tenants t WHERE "
+	    "  t.tenant_id = app_tenant() AND t.tenant_id = x.id)), "
+	    "(SELECT k.name FROM api_keys k WHERE k.tenant_id = app_tenant() "
+	    "  AND k.key_id = actor_key_id) "
+	    "FROM audit_events LEFT JOIN LATERAL (SELECT CASE WHEN target ~ "
+	    "  '^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' "
+	    "  THEN target::uuid END AS id) x ON true "
+	    "WHERE tenant_id = app_tenant() "
 	    "AND ($2::text IS NULL OR action = $2) "
 	    "AND ($3::text IS NULL OR actor = $3 OR "
 	    "  actor_user_id::text = $3 OR actor_key_id::text = $3) "
@@ -89,6 +105,8 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 		(*out)[i].request_id = db_get(res, i, 6);
 		(*out)[i].details = db_get(res, i, 7);
 		(*out)[i].actor_user_id = db_get(res, i, 8);
+		(*out)[i].target_name = db_get(res, i, 9);
+		(*out)[i].actor_key_name = db_get(res, i, 10);
 	}
 	*n = (size_t)rows;
 	return DB_OK;

@@ -77,6 +77,25 @@ page_register(struct req *r)
 	tmpl_render(r, 200, "register.cs");
 }
 
+/*
+ * A new password's rules (passwd_check_new()), checked with the rest of
+ * the form so that every error shows at once.  1 when broken (the
+ * message is beside the field), 0 otherwise; an empty field is the
+ * table's "is required".
+ */
+static size_t
+page_password_rules(struct req *r, const char *field)
+{
+	const char	*pw = page_form(r, field), *cause;
+
+	if (*pw == '\0' || passwd_check_new(pw, &cause) == 0)
+		return 0;
+	req_refuse(r);
+	tmpl_set(r, arena_printf(&r->arena, "Form.%s.error", field),
+	    arena_printf(&r->arena, "The password %s.", cause));
+	return 1;
+}
+
 /* The sign-up form again, with its errors and the values kept. */
 static void
 page_register_again(struct req *r, const struct auth *before, int status)
@@ -96,8 +115,12 @@ page_register_post(struct req *r)
 	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct auth	 before = r->auth;
 	struct fail	 f;
+	size_t		 bad;
 
-	if (page_input(r, VOP_REGISTER, NULL, v) > 0) {
+	/* Every error at once: the table's, and the password's rules. */
+	bad = page_input(r, VOP_REGISTER, NULL, v);
+	bad += page_password_rules(r, "password");
+	if (bad > 0) {
 		page_register_again(r, &before, 400);
 		return;
 	}

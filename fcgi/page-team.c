@@ -110,6 +110,12 @@ page_audit_data(struct req *r, const struct audit_filter *flt, int limit,
 		tmpl_set_row(r, "Audit", i, "id", e[i].event_id);
 		page_row_time(r, "Audit", i, "at", e[i].at);
 		tmpl_set_row(r, "Audit", i, "actor", e[i].actor);
+		/* Names to read, the ids on hover. */
+		if (e[i].actor_key_name != NULL)
+			tmpl_set_row(r, "Audit", i, "actor_name", arena_printf(
+			    &r->arena, "key \xe2\x80\x9c%s\xe2\x80\x9d",
+			    e[i].actor_key_name));
+		tmpl_set_row(r, "Audit", i, "target_name", e[i].target_name);
 		tmpl_set_row(r, "Audit", i, "action", e[i].action);
 		tmpl_set_row(r, "Audit", i, "target", e[i].target);
 		tmpl_set_row(r, "Audit", i, "ip", e[i].ip);

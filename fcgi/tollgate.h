@@ -778,6 +778,8 @@ struct audit_event {
 	const char	*ip;
 	const char	*request_id;
 	const char	*details;
+	const char	*target_name;	/* the target's name, or NULL */
+	const char	*actor_key_name; /* a key actor's name, or NULL */
 };
 enum db_rc	 db_audit_add(struct req *, const char *, const char *,
 		    const char *);

@@ -20,7 +20,7 @@
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th><th scope="col">Address</th><th scope="col">Details</th></tr></thead>
     <tbody>
 <?cs each:e = Audit ?>
-    <tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs var:e.actor ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs var:e.target ?></td><td data-label="Address"><?cs var:e.ip ?></td><td data-label="Details"><?cs var:e.details ?></td></tr>
+    <tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs call:named(e.actor_name, e.actor) ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs call:named(e.target_name, e.target) ?></td><td data-label="Address"><?cs var:e.ip ?></td><td data-label="Details"><?cs var:e.details ?></td></tr>
 <?cs /each ?>
     </tbody>
   </table></div>

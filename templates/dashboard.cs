@@ -46,7 +46,7 @@
   <div class="table-wrap"><table class="list">
     <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Target</th></tr></thead>
     <tbody>
-    <?cs each:e = Audit ?><tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs var:e.actor ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs var:e.target ?></td></tr><?cs /each ?>
+    <?cs each:e = Audit ?><tr><td><?cs call:when(e.at) ?></td><td data-label="Who"><?cs call:named(e.actor_name, e.actor) ?></td><td data-label="What"><?cs var:e.action ?></td><td data-label="Target"><?cs call:named(e.target_name, e.target) ?></td></tr><?cs /each ?>
     </tbody>
   </table></div>
   <p><a href="/audit">Full audit log</a></p>

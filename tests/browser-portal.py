@@ -472,6 +472,21 @@ def browser_tests():
 	admin = unique_email("admin")
 	stolen = {}
 
+	def step_register_errors(d):
+		go(d, "/register")
+		fill(d, "f-email", "not-an-address")
+		fill(d, "f-password", "short")
+		submit(d, form_button(d, "/register"))
+		errs = {e.get_attribute("id"): e.text for e in
+		    d.find_elements(By.CSS_SELECTOR, "p.field-error")}
+		T.ok(all(k in errs for k in ("e-email", "e-password",
+		    "e-organization")), "every error of the sign-up form at once "
+		    "(address, password, organization)", sorted(errs))
+		T.eq(d.find_element(By.ID, "f-email").get_attribute("value"),
+		    "not-an-address", "the address typed is kept")
+		T.eq(d.find_element(By.ID, "f-password").get_attribute("value"),
+		    "", "the password is not sent back")
+
 	def step_register(d):
 		go(d, "/register")
 		T.ok(d.find_elements(By.CSS_SELECTOR, 'link[rel="stylesheet"]'
@@ -947,6 +962,14 @@ def browser_tests():
 		    r"\d{2}:\d{2} UTC", when[0].get_attribute("title") or ""),
 		    "times are shown readably, the exact one on hover",
 		    when[0].get_attribute("title") if when else "")
+		go(d, "/audit?action=api_key.created")
+		named = d.find_elements(By.XPATH, "//table[contains(@class,"
+		    "'list')]//tbody/tr/td[4]/span[@title]")
+		T.ok(named and re.fullmatch(r"[0-9a-f-]{36}",
+		    named[0].get_attribute("title") or "") and not
+		    re.fullmatch(r"[0-9a-f-]{36}", named[0].text), "a key is "
+		    "shown by its name, its id on hover",
+		    named[0].text if named else "")
 
 	def step_screenshots(d):
 		pages = [("dashboard", "/dashboard"), ("team", "/team"),
@@ -974,6 +997,7 @@ def browser_tests():
 		    "with a way to sign in")
 
 	steps = [
+		("sign-up errors at once", step_register_errors),
 		("register", step_register),
 		("logout", step_logout),
 		("wrong password", step_wrong_password),

@@ -190,6 +190,8 @@ static const struct field	fields[] = {
 	{ "Audit.0.at.date", H, NULL, 0 },
 	{ "Audit.0.at.ago", H, NULL, 0 },
 	{ "Audit.0.actor", H, NULL, 0 },
+	{ "Audit.0.actor_name", H, NULL, 0 },
+	{ "Audit.0.target_name", H, NULL, 0 },
 	{ "Audit.0.action", H, NULL, 0 },
 	{ "Audit.0.target", H, NULL, 0 },
 	{ "Audit.0.ip", H, NULL, 0 },
