@@ -55,14 +55,12 @@
 #define RESET		API "/auth/password-reset"
 #define CONFIRM		API "/auth/password-reset/confirm"
 
-#define FORM		"application/x-www-form-urlencoded"
+#define FORM		IT_FORM
 #define NEUTRAL		"If an account exists for that address, we sent a link"
-#define TOKEN_MAX	2048		/* bytes of an access token kept */
-#define COOKIE_MAX	256		/* bytes of a cookie value kept */
-#define LINK_MAX	512		/* bytes of a mailed link kept */
-#define LINKS_MAX	8		/* links to one address kept */
-#define MAIL_MAX	(256 * 1024)	/* bytes of a sink file read */
-#define MAIL_WAIT_S	5.0		/* for a message to reach the sink */
+#define TOKEN_MAX	IT_TOKEN_MAX
+#define COOKIE_MAX	IT_COOKIE_MAX
+#define LINK_MAX	IT_LINK_MAX
+#define LINKS_MAX	IT_LINKS_MAX
 #define MAIL_QUIET_MS	1000		/* a message that should not come */
 
 /* A user with the tokens of their last sign-in. */
@@ -76,24 +74,10 @@ struct user {
 };
 
 static pid_t		 rs_pid;
-static unsigned int	 rs_nclients;
 static unsigned int	 rs_nemails;
-static char		 rs_client[32];		/* source address */
-static char		 rs_origin[256];	/* of TOLLGATE_URL */
 
 /* --- clients, names and HTTP --------------------------------------------- */
 
-/* A loopback address the other programs do not use: 127.16.P.N. */
-static void
-client_new(void)
-{
-	unsigned int	 n = ++rs_nclients;
-
-	snprintf(rs_client, sizeof(rs_client), "127.16.%u.%u",
-	    (unsigned int)rs_pid & 0xff, 10 + n % 240);
-	print_message("# client address %s\n", rs_client);
-	it_set_source(rs_client);
-}
 
 static void
 user_new(struct user *u, const char *tag)
@@ -105,106 +89,9 @@ user_new(struct user *u, const char *tag)
 	    (long)rs_pid, rs_nemails, tag);
 }
 
-/*
- * One request from the current client address, with a Cookie header
- * value and a bearer token when not NULL; a form goes with the portal's
- * Origin, as a browser sends it.  Redirects are not followed.  Free the
- * response with it_response_free().
- */
-static void
-http(struct it_resp *r, const char *method, const char *path,
-    const char *cookie, const char *bearer, const char *ctype,
-    const char *body)
-{
-	const char	*hdrs[4];
-	char		 c[COOKIE_MAX + 64], auth[TOKEN_MAX + 64];
-	char		 origin[sizeof(rs_origin) + 16];
-	size_t		 n = 0;
 
-	if (cookie != NULL) {
-		snprintf(c, sizeof(c), "Cookie: %s", cookie);
-		hdrs[n++] = c;
-	}
-	if (bearer != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    bearer);
-		hdrs[n++] = auth;
-	}
-	if (ctype != NULL && strcmp(ctype, FORM) == 0) {
-		snprintf(origin, sizeof(origin), "Origin: %s", rs_origin);
-		hdrs[n++] = origin;
-	}
-	hdrs[n] = NULL;
-	if (it_request_on(NULL, r, method, path, ctype, body, body != NULL ?
-	    strlen(body) : 0, hdrs) == -1)
-		fail_msg("%s %s from %s: %s", method, path, rs_client,
-		    r->error);
-	print_message("# %s %s: %ld in %.1f ms: %.160s\n", method, path,
-	    r->status, r->ms, r->body);
-}
 
-/* The answer must be this API error (a product bug otherwise). */
-static void
-expect_error(struct it_resp *r, long status, const char *code,
-    const char *what)
-{
-	const char	*got = NULL;
 
-	if (r->status == status && r->body_len > 0)
-		got = it_json_str(it_json(r), "error.code");
-	if (r->status != status || got == NULL || strcmp(got, code) != 0)
-		it_deferred_fail("%s: %ld %s, want %ld %s: %.200s", what,
-		    r->status, got != NULL ? got : "(no code)", status, code,
-		    r->body);
-}
-
-/* The value of Set-Cookie "name" into out; 0 when not set. */
-static int
-set_cookie(const struct it_resp *r, const char *name, char *out,
-    size_t outsz)
-{
-	const char	*v;
-	size_t		 i, n = strlen(name), len;
-
-	for (i = 0; i < r->nheaders; i++) {
-		v = r->headers[i].value;
-		if (strcasecmp(r->headers[i].name, "Set-Cookie") != 0 ||
-		    strncmp(v, name, n) != 0 || v[n] != '=')
-			continue;
-		len = strcspn(v + n + 1, ";");
-		if (len >= outsz)
-			fail_msg("cookie %s of %zu bytes", name, len);
-		memcpy(out, v + n + 1, len);
-		out[len] = '\0';
-		return 1;
-	}
-	return 0;
-}
-
-/* The CSRF token of the form posting to "action" (NULL: the first). */
-static void
-csrf_of(const struct it_resp *r, const char *action, char *out,
-    size_t outsz)
-{
-	const char	*p = r->body, *key = "name=\"csrf\" value=\"";
-	char		 form[600];
-	size_t		 n;
-
-	if (action != NULL) {
-		snprintf(form, sizeof(form), "action=\"%s\"", action);
-		if ((p = strstr(r->body, form)) == NULL)
-			fail_msg("no form posting to %s: %.300s", action,
-			    r->body);
-	}
-	if ((p = strstr(p, key)) == NULL)
-		fail_msg("no csrf field in the page: %.300s", r->body);
-	p += strlen(key);
-	n = strcspn(p, "\"");
-	if (n == 0 || n >= outsz)
-		fail_msg("csrf token of %zu bytes", n);
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
 
 /* A new user owning a new tenant, through the API, with its tokens. */
 static void
@@ -215,7 +102,7 @@ api_register(struct user *u, const char *tag)
 
 	user_new(u, tag);
 	snprintf(org, sizeof(org), "Reset %s %ld", tag, (long)rs_pid);
-	http(&r, "POST", REGISTER, NULL, NULL, "application/json",
+	it_http(&r, "POST", REGISTER, NULL, NULL, "application/json",
 	    it_jobj("email", u->email, "password", u->password, "organization",
 	    org, NULL));
 	it_expect_status(&r, 201);
@@ -233,7 +120,7 @@ api_login(struct user *u, const char *password)
 	struct it_resp	 r;
 	long		 st;
 
-	http(&r, "POST", LOGIN, NULL, NULL, "application/json",
+	it_http(&r, "POST", LOGIN, NULL, NULL, "application/json",
 	    it_jobj("email", u->email, "password", password, NULL));
 	st = r.status;
 	if (st == 200) {
@@ -256,17 +143,17 @@ portal_login(const struct user *u, char *out, size_t outsz)
 	char		 pre[COOKIE_MAX], cookie[COOKIE_MAX + 16], csrf[128];
 	char		 body[1024], v[COOKIE_MAX];
 
-	http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
 		fail_msg("GET /login set no tg_pre cookie");
-	csrf_of(&r, "/login", csrf, sizeof(csrf));
+	it_csrf_of(&r, "/login", csrf, sizeof(csrf));
 	it_response_free(&r);
 	snprintf(cookie, sizeof(cookie), "tg_pre=%s", pre);
 	snprintf(body, sizeof(body), "csrf=%s&email=%s&password=%s", csrf,
 	    u->email, u->password);
-	http(&r, "POST", "/login", cookie, NULL, FORM, body);
-	if (r.status != 303 || !set_cookie(&r, "tg_session", v, sizeof(v)))
+	it_http(&r, "POST", "/login", cookie, NULL, FORM, body);
+	if (r.status != 303 || !it_set_cookie(&r, "tg_session", v, sizeof(v)))
 		fail_msg("portal sign-in: %ld, want 303 with a session",
 		    r.status);
 	snprintf(out, outsz, "tg_session=%s", v);
@@ -279,7 +166,7 @@ ask_api(const char *email, struct it_resp *out)
 {
 	struct it_resp	 r;
 
-	http(&r, "POST", RESET, NULL, NULL, "application/json",
+	it_http(&r, "POST", RESET, NULL, NULL, "application/json",
 	    it_jobj("email", email, NULL));
 	if (r.status != 202)
 		it_deferred_fail("asking a reset for %s: %ld, want 202: %.200s",
@@ -297,7 +184,7 @@ confirm_api(const char *token, const char *password, struct it_resp *out)
 	struct it_resp	 r;
 	long		 st;
 
-	http(&r, "POST", CONFIRM, NULL, NULL, "application/json",
+	it_http(&r, "POST", CONFIRM, NULL, NULL, "application/json",
 	    it_jobj("token", token, "new_password", password, NULL));
 	st = r.status;
 	if (out != NULL)
@@ -329,154 +216,13 @@ blank(const char *page, const char *addr)
 
 /* --- the sink ------------------------------------------------------------ */
 
-/* One sink file whole, NUL-terminated (caller frees); NULL if gone. */
-static char *
-sink_read(const char *name)
-{
-	char	 path[4096], *text;
-	FILE	*fp;
-	size_t	 n;
 
-	snprintf(path, sizeof(path), "%s/%s", it_env("SMTP_SINK_DIR"), name);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	text = it_alloc(MAIL_MAX + 1);
-	n = fread(text, 1, MAIL_MAX, fp);
-	fclose(fp);
-	text[n] = '\0';
-	return text;
-}
 
-/* A /reset/ link of the sink: its file name and token. */
-struct sink_link {
-	char	 name[256];
-	char	 token[LINK_MAX];
-};
 
-static int
-link_cmp(const void *a, const void *b)
-{
-	const char	*x = ((const struct sink_link *)a)->name;
-	const char	*y = ((const struct sink_link *)b)->name;
 
-	/* "<unix-ms>-<n>.eml": by length first, then as text. */
-	if (strlen(x) != strlen(y))
-		return strlen(x) < strlen(y) ? -1 : 1;
-	return strcmp(x, y);
-}
-
-/*
- * The tokens of the /reset/ links mailed to rcpt, oldest first, as many
- * as fit in links; the number of such messages is returned.  The links
- * must be the public URL's.
- */
-static size_t
-sink_links(const char *rcpt, char links[][LINK_MAX], size_t max)
-{
-	struct sink_link	*found = NULL;
-	struct dirent		*de;
-	DIR			*d;
-	char			*text, want[300], prefix[600];
-	const char		*p;
-	size_t			 n = 0, i, len;
-
-	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: %s\r\n", rcpt);
-	snprintf(prefix, sizeof(prefix), "%s/reset/",
-	    it_env("TOLLGATE_PUBLIC_URL"));
-	if ((d = opendir(it_env("SMTP_SINK_DIR"))) == NULL)
-		fail_msg("opendir %s: %s", it_env("SMTP_SINK_DIR"),
-		    strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		if (de->d_name[0] == '.' || len < 5 || len >= 256 ||
-		    strcmp(de->d_name + len - 4, ".eml") != 0 ||
-		    (text = sink_read(de->d_name)) == NULL)
-			continue;
-		if (strstr(text, want) != NULL &&
-		    (p = strstr(text, prefix)) != NULL) {
-			if ((found = realloc(found, (n + 1) *
-			    sizeof(*found))) == NULL)
-				fail_msg("out of memory");
-			p += strlen(prefix);
-			snprintf(found[n].name, sizeof(found[n].name), "%s",
-			    de->d_name);
-			snprintf(found[n].token, sizeof(found[n].token), "%.*s",
-			    (int)strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "abcdefghijklmnopqrstuvwxyz0123456789-_"), p);
-			n++;
-		}
-		free(text);
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(found, n, sizeof(*found), link_cmp);
-	for (i = 0; i < n && i < max; i++)
-		memcpy(links[i], found[i].token, LINK_MAX);
-	free(found);
-	return n;
-}
-
-/*
- * Wait until at least "want" reset links have reached rcpt; the newest
- * token into token, the oldest into first (when not NULL).  Fails the
- * test after MAIL_WAIT_S.
- */
-static size_t
-mailed_token(const char *rcpt, size_t want, char *token, size_t tokensz,
-    char *first, size_t firstsz)
-{
-	char	 links[LINKS_MAX][LINK_MAX];
-	double	 deadline = it_now_ms() + MAIL_WAIT_S * 1000.0;
-	size_t	 n;
-
-	for (;;) {
-		if ((n = sink_links(rcpt, links, LINKS_MAX)) >= want)
-			break;
-		if (it_now_ms() >= deadline)
-			fail_msg("%zu /reset/ link(s) mailed to %s within "
-			    "%.0f s, want %zu (sink %s)", n, rcpt, MAIL_WAIT_S,
-			    want, it_env("SMTP_SINK_DIR"));
-		it_sleep_ms(100);
-	}
-	if (n > LINKS_MAX)
-		fail_msg("%zu links to %s, more than kept", n, rcpt);
-	if (strlen(links[n - 1]) < 40)
-		fail_msg("the token \"%s\" mailed to %s is too short",
-		    links[n - 1], rcpt);
-	snprintf(token, tokensz, "%s", links[n - 1]);
-	if (first != NULL)
-		snprintf(first, firstsz, "%s", links[0]);
-	return n;
-}
 
 /* --- the owner's connection ---------------------------------------------- */
 
-/* Move a link's expiry into the past, found by its token's SHA-256. */
-static void
-expire_link(const char *token)
-{
-	PGconn		*c;
-	PGresult	*res;
-	const char	*v[1] = { token };
-	int		 ok;
-
-	c = PQconnectdb(it_env("TOLLGATE_OWNER_DATABASE_URL"));
-	if (c == NULL || PQstatus(c) != CONNECTION_OK)
-		fail_msg("owner connection: %s", c != NULL ?
-		    PQerrorMessage(c) : "out of memory");
-	res = PQexecParams(c, "UPDATE password_resets SET expires_at = "
-	    "now() - interval '1 minute' WHERE hash = sha256(convert_to($1, "
-	    "'UTF8'))", 1, NULL, v, NULL, NULL, 0);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
-	    strcmp(PQcmdTuples(res), "1") == 0;
-	if (!ok)
-		print_error("expire: %s %s\n", PQresStatus(PQresultStatus(res)),
-		    PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
-	if (!ok)
-		fail_msg("no reset row for the mailed token");
-}
 
 /* --- tests --------------------------------------------------------------- */
 
@@ -500,7 +246,7 @@ test_reset_once(void **state)
 	size_t			 i, found = 0;
 	int			 k;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "once");
 	portal_login(&u, session, sizeof(session));
 	snprintf(old_access, sizeof(old_access), "%s", u.access);
@@ -512,11 +258,11 @@ test_reset_once(void **state)
 		it_deferred_fail("answer %s, want {\"accepted\": true}",
 		    r.body);
 	it_response_free(&r);
-	if (mailed_token(u.email, 1, token, sizeof(token), NULL, 0) != 1)
+	if (it_mailed_token(u.email, "reset", 1, token, sizeof(token), NULL, 0) != 1)
 		it_deferred_fail("more than one reset link mailed");
 	snprintf(path, sizeof(path), "/reset/%s", token);
 	for (k = 0; k < 2; k++) {
-		http(&r, "GET", path, NULL, NULL, NULL, NULL);
+		it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 		if (r.status != 200 || strstr(r.body, "f-new_password") ==
 		    NULL || strstr(r.body, u.email) == NULL)
 			it_deferred_fail("GET %s (%d): %ld, want 200 and the "
@@ -524,7 +270,7 @@ test_reset_once(void **state)
 		it_response_free(&r);
 	}
 	confirm_api(token, "short", &r);
-	expect_error(&r, 400, "weak_password", "a weak new password");
+	it_expect_code(&r, 400, "weak_password", "a weak new password");
 	it_response_free(&r);
 
 	snprintf(newpw, sizeof(newpw), "%s-new", u.password);
@@ -532,9 +278,9 @@ test_reset_once(void **state)
 		fail_msg("confirm: %ld, want 204: %.200s", r.status, r.body);
 	it_response_free(&r);
 	confirm_api(token, newpw, &r);
-	expect_error(&r, 404, "reset_not_found", "the second use");
+	it_expect_code(&r, 404, "reset_not_found", "the second use");
 	it_response_free(&r);
-	http(&r, "GET", path, NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 	if (r.status != 404 || strstr(r.body, "f-new_password") != NULL ||
 	    strstr(r.body, "href=\"/password-reset\"") == NULL)
 		it_deferred_fail("GET of a used link: %ld, want 404 without "
@@ -542,18 +288,18 @@ test_reset_once(void **state)
 	it_response_free(&r);
 
 	/* Everything issued before the reset is dead. */
-	http(&r, "GET", ME, NULL, old_access, NULL, NULL);
+	it_http(&r, "GET", ME, NULL, old_access, NULL, NULL);
 	if (r.status != 401)
 		it_deferred_fail("the earlier access token: %ld, want 401",
 		    r.status);
 	it_response_free(&r);
-	http(&r, "POST", REFRESH, NULL, NULL, "application/json",
+	it_http(&r, "POST", REFRESH, NULL, NULL, "application/json",
 	    it_jobj("refresh_token", old_refresh, NULL));
 	if (r.status != 401)
 		it_deferred_fail("the earlier refresh token: %ld, want 401",
 		    r.status);
 	it_response_free(&r);
-	http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	loc = it_header(&r, "Location");
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
 		it_deferred_fail("the earlier portal session: %ld (Location "
@@ -565,7 +311,7 @@ test_reset_once(void **state)
 	if (api_login(&u, newpw) != 200)
 		fail_msg("the new password does not sign in");
 
-	http(&r, "GET", AUDIT, NULL, u.access, NULL, NULL);
+	it_http(&r, "GET", AUDIT, NULL, u.access, NULL, NULL);
 	it_expect_status(&r, 200);
 	if (!it_json_get(it_json(&r), "data", &data) ||
 	    !json_object_is_type(data, json_type_array))
@@ -601,7 +347,7 @@ test_unknown_address(void **state)
 	size_t		 n;
 	int		 i;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "known");
 	snprintf(unknown, sizeof(unknown), "rst%ld-%u-nobody@example.com",
 	    (long)rs_pid, ++rs_nemails);
@@ -615,11 +361,11 @@ test_unknown_address(void **state)
 	it_response_free(&k);
 
 	/* The portal's form: the same page. */
-	http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
 		fail_msg("GET /password-reset set no tg_pre cookie");
-	csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
+	it_csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
 	it_response_free(&r);
 	snprintf(cookie, sizeof(cookie), "tg_pre=%s", pre);
 	addrs[0] = unknown;
@@ -627,7 +373,7 @@ test_unknown_address(void **state)
 	for (i = 0; i < 2; i++) {
 		snprintf(body, sizeof(body), "csrf=%s&email=%s", csrf,
 		    addrs[i]);
-		http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
+		it_http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
 		if (r.status != 200 || strstr(r.body, NEUTRAL) == NULL)
 			it_deferred_fail("portal reset for %s: %ld, want 200 "
 			    "and the neutral page", addrs[i], r.status);
@@ -642,9 +388,9 @@ test_unknown_address(void **state)
 	free(pages[1]);
 
 	/* The known address's two links arrive; then nothing came else. */
-	mailed_token(u.email, 2, token, sizeof(token), NULL, 0);
+	it_mailed_token(u.email, "reset", 2, token, sizeof(token), NULL, 0);
 	it_sleep_ms(MAIL_QUIET_MS);
-	if ((n = sink_links(unknown, NULL, 0)) != 0)
+	if ((n = it_sink_links(unknown, "reset", NULL, 0)) != 0)
 		it_deferred_fail("%zu reset links mailed to an address "
 		    "without an account", n);
 	it_deferred_check();
@@ -658,23 +404,23 @@ test_expired(void **state)
 	struct user	 u;
 	char		 token[LINK_MAX], path[LINK_MAX + 16], newpw[80];
 
-	client_new();
+	it_client_new();
 	api_register(&u, "expired");
 	ask_api(u.email, NULL);
-	mailed_token(u.email, 1, token, sizeof(token), NULL, 0);
-	expire_link(token);
+	it_mailed_token(u.email, "reset", 1, token, sizeof(token), NULL, 0);
+	it_expire_link("password_resets", token);
 	snprintf(path, sizeof(path), "/reset/%s", token);
-	http(&r, "GET", path, NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 	if (r.status != 404 || strstr(r.body, "f-new_password") != NULL)
 		it_deferred_fail("GET of an expired link: %ld, want 404 "
 		    "without the form", r.status);
 	it_response_free(&r);
 	snprintf(newpw, sizeof(newpw), "%s-new", u.password);
 	confirm_api(token, newpw, &r);
-	expect_error(&r, 404, "reset_not_found", "an expired link");
+	it_expect_code(&r, 404, "reset_not_found", "an expired link");
 	it_response_free(&r);
 	confirm_api("no-such-token-at-all-no-such-token-at-all-xx", newpw, &r);
-	expect_error(&r, 404, "reset_not_found", "an unknown token");
+	it_expect_code(&r, 404, "reset_not_found", "an unknown token");
 	it_response_free(&r);
 	if (api_login(&u, u.password) != 200)
 		it_deferred_fail("the password changed without a valid link");
@@ -694,14 +440,14 @@ test_limit_and_others_die(void **state)
 	size_t		 n;
 	int		 i;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "limit");
 	for (i = 0; i < 4; i++)
 		ask_api(u.email, NULL);
-	n = mailed_token(u.email, 3, token, sizeof(token), first,
+	n = it_mailed_token(u.email, "reset", 3, token, sizeof(token), first,
 	    sizeof(first));
 	it_sleep_ms(MAIL_QUIET_MS);
-	if ((n = sink_links(u.email, NULL, 0)) != 3)
+	if ((n = it_sink_links(u.email, "reset", NULL, 0)) != 3)
 		it_deferred_fail("%zu reset links mailed for 4 asks, want 3",
 		    n);
 	if (strcmp(first, token) == 0)
@@ -710,7 +456,7 @@ test_limit_and_others_die(void **state)
 	if (confirm_api(token, newpw, NULL) != 204)
 		fail_msg("the newest link does not work");
 	confirm_api(first, newpw, &r);
-	expect_error(&r, 404, "reset_not_found", "an older link after the "
+	it_expect_code(&r, 404, "reset_not_found", "an older link after the "
 	    "newest was used");
 	it_response_free(&r);
 	it_deferred_check();
@@ -734,46 +480,46 @@ test_portal(void **state)
 	char		 gone[COOKIE_MAX], pre_csrf[128];
 	const char	*loc;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "portal");
 	portal_login(&u, session, sizeof(session));
-	http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	if (strstr(r.body, "href=\"/password-reset\"") == NULL)
 		it_deferred_fail("/login has no link to /password-reset");
 	it_response_free(&r);
 
-	http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
 		fail_msg("GET /password-reset set no tg_pre cookie");
-	csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
+	it_csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
 	snprintf(pre_csrf, sizeof(pre_csrf), "%s", csrf);
 	it_response_free(&r);
 	snprintf(cookie, sizeof(cookie), "tg_pre=%s", pre);
 	snprintf(body, sizeof(body), "csrf=%s&email=not-an-address", csrf);
-	http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
+	it_http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
 	if (r.status != 400 || strstr(r.body, "field-error") == NULL)
 		it_deferred_fail("a value that is no address: %ld, want 400 "
 		    "with the error beside the field", r.status);
 	it_response_free(&r);
 	snprintf(body, sizeof(body), "csrf=%s&email=%s", csrf, u.email);
-	http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
+	it_http(&r, "POST", "/password-reset", cookie, NULL, FORM, body);
 	if (r.status != 200 || strstr(r.body, NEUTRAL) == NULL)
 		it_deferred_fail("the form's answer: %ld, want 200 and the "
 		    "neutral page", r.status);
 	it_response_free(&r);
 
-	mailed_token(u.email, 1, token, sizeof(token), NULL, 0);
+	it_mailed_token(u.email, "reset", 1, token, sizeof(token), NULL, 0);
 	snprintf(path, sizeof(path), "/reset/%s", token);
 	/* The browser is still signed in: its session must end too. */
 	snprintf(cookie, sizeof(cookie), "tg_pre=%s; %s", pre, session);
-	http(&r, "GET", path, cookie, NULL, NULL, NULL);
+	it_http(&r, "GET", path, cookie, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	csrf_of(&r, path, csrf, sizeof(csrf));
+	it_csrf_of(&r, path, csrf, sizeof(csrf));
 	it_response_free(&r);
 	snprintf(body, sizeof(body), "csrf=%s&new_password=short", csrf);
-	http(&r, "POST", path, cookie, NULL, FORM, body);
+	it_http(&r, "POST", path, cookie, NULL, FORM, body);
 	if (r.status != 400 || strstr(r.body, "field-error") == NULL ||
 	    strstr(r.body, "f-new_password") == NULL)
 		it_deferred_fail("a weak password: %ld, want 400 and the form "
@@ -781,28 +527,28 @@ test_portal(void **state)
 	it_response_free(&r);
 	snprintf(body, sizeof(body), "csrf=%s&new_password=%s-new", csrf,
 	    u.password);
-	http(&r, "POST", path, cookie, NULL, FORM, body);
+	it_http(&r, "POST", path, cookie, NULL, FORM, body);
 	loc = it_header(&r, "Location");
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
 		fail_msg("POST %s: %ld (Location %s), want 303 to /login",
 		    path, r.status, loc != NULL ? loc : "none");
-	if (!set_cookie(&r, "tg_flash", flash, sizeof(flash)) ||
+	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash)) ||
 	    strcmp(flash, "password_reset") != 0)
 		it_deferred_fail("no tg_flash=password_reset cookie:\n%s",
 		    r.head);
-	if (!set_cookie(&r, "tg_session", gone, sizeof(gone)) ||
+	if (!it_set_cookie(&r, "tg_session", gone, sizeof(gone)) ||
 	    gone[0] != '\0')
 		it_deferred_fail("the session cookie is not cleared:\n%s",
 		    r.head);
 	it_response_free(&r);
-	http(&r, "GET", "/login", "tg_flash=password_reset", NULL, NULL,
+	it_http(&r, "GET", "/login", "tg_flash=password_reset", NULL, NULL,
 	    NULL);
 	if (r.status != 200 || strstr(r.body, "Your password was changed; "
 	    "sign in with the new one.") == NULL)
 		it_deferred_fail("/login does not show the notice (%ld)",
 		    r.status);
 	it_response_free(&r);
-	http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	if (r.status != 303)
 		it_deferred_fail("the session after the reset: %ld, want 303",
 		    r.status);
@@ -811,7 +557,7 @@ test_portal(void **state)
 	snprintf(cookie, sizeof(cookie), "tg_pre=%s", pre);
 	snprintf(body, sizeof(body), "csrf=%s&new_password=%s-again", pre_csrf,
 	    u.password);
-	http(&r, "POST", path, cookie, NULL, FORM, body);
+	it_http(&r, "POST", path, cookie, NULL, FORM, body);
 	if (r.status != 404 || strstr(r.body, "href=\"/password-reset\"") ==
 	    NULL)
 		it_deferred_fail("POST of a used link: %ld, want 404 with a "
@@ -832,11 +578,11 @@ test_every_tenant(void **state)
 	char		 token[LINK_MAX], newpw[80], m_access_o[TOKEN_MAX];
 	const char	*link, *slash;
 
-	client_new();
+	it_client_new();
 	api_register(&o, "owner");
 	it_mark_verified(o.email);
 	api_register(&m, "member");
-	http(&r, "POST", INVITE, NULL, o.access, "application/json",
+	it_http(&r, "POST", INVITE, NULL, o.access, "application/json",
 	    it_jobj("email", m.email, "role", "member", NULL));
 	it_expect_status(&r, 201);
 	link = it_must_str(&r, "link");
@@ -844,24 +590,24 @@ test_every_tenant(void **state)
 		fail_msg("link %s", link);
 	snprintf(token, sizeof(token), "%s", slash + 1);
 	it_response_free(&r);
-	http(&r, "POST", ACCEPT, NULL, NULL, "application/json",
+	it_http(&r, "POST", ACCEPT, NULL, NULL, "application/json",
 	    it_jobj("token", token, "password", m.password, NULL));
 	it_expect_status(&r, 200);
 	it_copy_str(m_access_o, sizeof(m_access_o), &r, "access_token");
 	it_response_free(&r);
 
 	ask_api(m.email, NULL);
-	mailed_token(m.email, 1, token, sizeof(token), NULL, 0);
+	it_mailed_token(m.email, "reset", 1, token, sizeof(token), NULL, 0);
 	snprintf(newpw, sizeof(newpw), "%s-new", m.password);
 	if (confirm_api(token, newpw, NULL) != 204)
 		fail_msg("confirm for a member of two tenants failed");
-	http(&r, "GET", ME, NULL, m_access_o, NULL, NULL);
+	it_http(&r, "GET", ME, NULL, m_access_o, NULL, NULL);
 	if (r.status != 401)
 		it_deferred_fail("the access token in the other tenant: %ld, "
 		    "want 401", r.status);
 	it_response_free(&r);
 	/* The inviting tenant's trail, read by its owner. */
-	http(&r, "GET", AUDIT, NULL, o.access, NULL, NULL);
+	it_http(&r, "GET", AUDIT, NULL, o.access, NULL, NULL);
 	it_expect_status(&r, 200);
 	if (strstr(r.body, m.user_id) == NULL)
 		it_deferred_fail("the inviting tenant's audit has no "
@@ -870,7 +616,7 @@ test_every_tenant(void **state)
 	/* The member's own tenant (the oldest: where sign-in lands). */
 	if (api_login(&m, newpw) != 200)
 		fail_msg("the new password does not sign in");
-	http(&r, "GET", AUDIT, NULL, m.access, NULL, NULL);
+	it_http(&r, "GET", AUDIT, NULL, m.access, NULL, NULL);
 	it_expect_status(&r, 200);
 	if (strstr(r.body, m.user_id) == NULL)
 		it_deferred_fail("the member's own tenant's audit has no "
@@ -882,20 +628,13 @@ test_every_tenant(void **state)
 static int
 group_setup(void **state)
 {
-	const char	*url, *host;
-	size_t		 n;
-
 	it_init();
 	rs_pid = getpid();
-	url = it_env("TOLLGATE_URL");
+	it_env("TOLLGATE_URL");
 	it_env("TOLLGATE_PUBLIC_URL");
 	it_env("TOLLGATE_OWNER_DATABASE_URL");
 	it_env("SMTP_SINK_DIR");
-	/* scheme://host[:port], what a browser sends as Origin. */
-	host = strstr(url, "://");
-	n = host != NULL ? strcspn(host + 3, "/") + (size_t)(host + 3 - url) :
-	    strlen(url);
-	snprintf(rs_origin, sizeof(rs_origin), "%.*s", (int)n, url);
+	it_client_init(16);
 	return it_wait_health(15.0) == 0 ? 0 : -1;
 }
 

@@ -86,30 +86,12 @@ struct user {
 };
 
 static pid_t		 se_pid;
-static unsigned int	 se_nclients;
 static unsigned int	 se_nemails;
-static char		 se_client[32];		/* source address */
-static char		 se_origin[256];	/* of TOLLGATE_URL */
 static long		 se_idle_s;		/* TOLLGATE_SESSION_IDLE */
 static long		 se_max_s;		/* TOLLGATE_SESSION_MAX */
 
 /* --- clients and names --------------------------------------------------- */
 
-/*
- * A loopback address the other programs do not use (it-accounts takes
- * 127.100-249.x.x, it-mail 127.9.x.x), varied by pid so that runs
- * rarely share one: requests go out from it until the next call.
- */
-static void
-client_new(void)
-{
-	unsigned int	 n = ++se_nclients;
-
-	snprintf(se_client, sizeof(se_client), "127.11.%u.%u",
-	    (unsigned int)se_pid & 0xff, 10 + n % 240);
-	print_message("# client address %s\n", se_client);
-	it_set_source(se_client);
-}
 
 /* A fresh e-mail address: ses<pid>-<n>-<tag>@example.com. */
 static void
@@ -130,44 +112,6 @@ user_new(struct user *u, const char *tag)
 
 /* --- HTTP ---------------------------------------------------------------- */
 
-/*
- * One request from the current client address.  cookie is a Cookie
- * header value ("tg_session=..."), bearer an access token; either may
- * be NULL.  A form body goes with the portal's Origin, as a browser
- * sends it.  Redirects are not followed.  Free the response with
- * it_response_free().  A transport failure fails the test.
- */
-static void
-http(struct it_resp *r, const char *method, const char *path,
-    const char *cookie, const char *bearer, const char *ctype,
-    const char *body)
-{
-	const char	*hdrs[4];
-	char		 c[TOKEN_MAX + 64], auth[TOKEN_MAX + 64];
-	char		 origin[sizeof(se_origin) + 16];
-	size_t		 n = 0;
-
-	if (cookie != NULL) {
-		snprintf(c, sizeof(c), "Cookie: %s", cookie);
-		hdrs[n++] = c;
-	}
-	if (bearer != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    bearer);
-		hdrs[n++] = auth;
-	}
-	if (ctype != NULL && strcmp(ctype, FORM) == 0) {
-		snprintf(origin, sizeof(origin), "Origin: %s", se_origin);
-		hdrs[n++] = origin;
-	}
-	hdrs[n] = NULL;
-	if (it_request_on(NULL, r, method, path, ctype, body, body != NULL ?
-	    strlen(body) : 0, hdrs) == -1)
-		fail_msg("%s %s from %s: %s", method, path, se_client,
-		    r->error);
-	print_message("# %s %s: %ld in %.1f ms\n", method, path, r->status,
-	    r->ms);
-}
 
 static void
 expect_status(const struct it_resp *r, long status, const char *what)
@@ -281,7 +225,7 @@ api_register(struct user *u, const char *tag)
 
 	user_new(u, tag);
 	snprintf(org, sizeof(org), "Sessions %s %ld", tag, (long)se_pid);
-	http(&r, "POST", REGISTER, NULL, NULL, "application/json",
+	it_http(&r, "POST", REGISTER, NULL, NULL, "application/json",
 	    it_jobj("email", u->email, "password", u->password, "organization",
 	    org, NULL));
 	expect_status(&r, 201, "register");
@@ -298,7 +242,7 @@ api_login(struct user *u, const char *email, const char *password)
 	struct it_resp	 r;
 	long		 status;
 
-	http(&r, "POST", LOGIN, NULL, NULL, "application/json",
+	it_http(&r, "POST", LOGIN, NULL, NULL, "application/json",
 	    it_jobj("email", email, "password", password, NULL));
 	status = r.status;
 	if (status == 200 && u != NULL)
@@ -316,7 +260,7 @@ api_invite(const struct user *by, const char *email, const char *role,
 	char		 link[512];
 	const char	*slash;
 
-	http(&r, "POST", INVITE, NULL, by->access, "application/json",
+	it_http(&r, "POST", INVITE, NULL, by->access, "application/json",
 	    it_jobj("email", email, "role", role, NULL));
 	expect_status(&r, 201, "invite");
 	it_copy_str(link, sizeof(link), &r, "link");
@@ -333,7 +277,7 @@ api_accept(struct user *u, const char *token)
 {
 	struct it_resp	 r;
 
-	http(&r, "POST", ACCEPT, NULL, NULL, "application/json",
+	it_http(&r, "POST", ACCEPT, NULL, NULL, "application/json",
 	    it_jobj("token", token, "password", u->password, NULL));
 	expect_status(&r, 200, "accept the invitation");
 	take_tokens(u, &r);
@@ -346,7 +290,7 @@ refresh_refused(const char *token, const char *what)
 {
 	struct it_resp	 r;
 
-	http(&r, "POST", REFRESH, NULL, NULL, "application/json",
+	it_http(&r, "POST", REFRESH, NULL, NULL, "application/json",
 	    it_jobj("refresh_token", token, NULL));
 	/* Not the body: on 200 it holds live tokens. */
 	if (r.status != 401)
@@ -368,7 +312,7 @@ portal_form(const char *path, char *cookie, size_t cookiesz, char *csrf,
 	struct it_resp	 r;
 	char		 pre[COOKIE_MAX - 16];
 
-	http(&r, "GET", path, NULL, NULL, NULL, NULL);
+	it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 	expect_status(&r, 200, path);
 	if (!set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET %s set no tg_pre cookie:\n%s", path, r.head);
@@ -418,7 +362,7 @@ portal_register(struct user *u, const char *tag, char *session,
 	form_add(body, sizeof(body), "name", "Session Tester");
 	form_add(body, sizeof(body), "email", u->email);
 	form_add(body, sizeof(body), "password", u->password);
-	http(&r, "POST", "/register", pre, NULL, FORM, body);
+	it_http(&r, "POST", "/register", pre, NULL, FORM, body);
 	portal_session_of(&r, "POST /register", session, sessionsz,
 	    cookie_line);
 	it_response_free(&r);
@@ -436,7 +380,7 @@ portal_login(const struct user *u, char *session, size_t sessionsz)
 	form_add(body, sizeof(body), "csrf", csrf);
 	form_add(body, sizeof(body), "email", u->email);
 	form_add(body, sizeof(body), "password", u->password);
-	http(&r, "POST", "/login", pre, NULL, FORM, body);
+	it_http(&r, "POST", "/login", pre, NULL, FORM, body);
 	portal_session_of(&r, "POST /login", session, sessionsz, NULL);
 	it_response_free(&r);
 }
@@ -451,7 +395,7 @@ signed_in(const char *session, const struct user *u, const char *what,
 {
 	struct it_resp	 r;
 
-	http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	expect_status(&r, 200, what);
 	if (strstr(r.body, u->email) == NULL)
 		fail_msg("%s: the dashboard does not name %s", what, u->email);
@@ -467,7 +411,7 @@ signed_out(const char *session, const char *what)
 	struct it_resp	 r;
 	const char	*loc;
 
-	http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	loc = it_header(&r, "Location");
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
 		it_deferred_fail("%s: GET /dashboard answered %ld (Location "
@@ -647,7 +591,7 @@ logout(struct it_resp *r, const char *session, const char *csrf)
 
 	body[0] = '\0';
 	form_add(body, sizeof(body), "csrf", csrf);
-	http(r, "POST", "/logout", session, NULL, FORM, body);
+	it_http(r, "POST", "/logout", session, NULL, FORM, body);
 }
 
 /* Logout: a forged form changes nothing; the real one ends it. */
@@ -696,7 +640,7 @@ test_portal_session(void **state)
 	const char	*p[1];
 
 	it_deferred_reset();
-	client_new();
+	it_client_new();
 	portal_register(&u, "portal", session, sizeof(session), &line);
 	signed_in(session, &u, "the session right after sign-up", NULL, 0);
 	/* The cookie (SPEC 11): HttpOnly, SameSite=Lax, the absolute age. */
@@ -740,7 +684,7 @@ audit_has(const struct user *u, const char *action, const char *target)
 	int			 found = 0;
 
 	snprintf(path, sizeof(path), AUDIT "?action=%s", action);
-	http(&r, "GET", path, NULL, u->access, NULL, NULL);
+	it_http(&r, "GET", path, NULL, u->access, NULL, NULL);
 	expect_status(&r, 200, "GET audit");
 	if (!it_json_get(it_json(&r), "data", &data) ||
 	    !json_object_is_type(data, json_type_array))
@@ -762,7 +706,7 @@ static void
 password_change(struct it_resp *r, const struct user *u, const char *current,
     const char *next)
 {
-	http(r, "POST", PASSWORD, NULL, u->access, "application/json",
+	it_http(r, "POST", PASSWORD, NULL, u->access, "application/json",
 	    it_jobj("current_password", current, "new_password", next, NULL));
 }
 
@@ -810,7 +754,7 @@ test_password_change(void **state)
 	char		 session[COOKIE_MAX], next[64], old[TOKEN_MAX];
 
 	it_deferred_reset();
-	client_new();
+	it_client_new();
 	user_in_two_tenants(&u, &in2, session, sizeof(session));
 	snprintf(next, sizeof(next), "Changed-%ld-%u-pw", (long)se_pid,
 	    ++se_nemails);
@@ -854,11 +798,11 @@ test_password_change(void **state)
 	 * issue time is compared with the change's, to the millisecond),
 	 * while the one issued by the new sign-in works.
 	 */
-	http(&r, "GET", ME, NULL, old, NULL, NULL);
+	it_http(&r, "GET", ME, NULL, old, NULL, NULL);
 	api_error_is(&r, 401, "invalid_token", "the access token issued "
 	    "before the password change");
 	it_response_free(&r);
-	http(&r, "GET", ME, NULL, u.access, NULL, NULL);
+	it_http(&r, "GET", ME, NULL, u.access, NULL, NULL);
 	expect_status(&r, 200, "the access token issued after the change");
 	it_response_free(&r);
 	it_deferred_check();
@@ -1018,7 +962,7 @@ test_worker_prune(void **state)
 	int			 rc;
 
 	it_deferred_reset();
-	client_new();
+	it_client_new();
 	c = owner_connect();
 	prune_make(c, &k);
 	before = it_file_count(it_env("WORKER_LOG"), WORK_JOB);
@@ -1047,7 +991,7 @@ access_revoked(const char *path, const char *access, const char *what)
 {
 	struct it_resp	 r;
 
-	http(&r, "GET", path, NULL, access, NULL, NULL);
+	it_http(&r, "GET", path, NULL, access, NULL, NULL);
 	api_error_is(&r, 401, "membership_revoked", what);
 	it_response_free(&r);
 }
@@ -1061,7 +1005,7 @@ test_removed_member(void **state)
 	char		 session[COOKIE_MAX], token[128], path[128];
 
 	it_deferred_reset();
-	client_new();
+	it_client_new();
 	api_register(&o, "owner");
 	user_new(&a, "admin");
 	api_invite(&o, a.email, "admin", token, sizeof(token));
@@ -1071,12 +1015,12 @@ test_removed_member(void **state)
 		    o.tenant_id);
 	portal_login(&a, session, sizeof(session));
 	signed_in(session, &a, "the admin's session", NULL, 0);
-	http(&r, "GET", MEMBERS, NULL, a.access, NULL, NULL);
+	it_http(&r, "GET", MEMBERS, NULL, a.access, NULL, NULL);
 	expect_status(&r, 200, "the admin's access token");
 	it_response_free(&r);
 
 	snprintf(path, sizeof(path), MEMBERS "/%s", a.user_id);
-	http(&r, "DELETE", path, NULL, o.access, NULL, NULL);
+	it_http(&r, "DELETE", path, NULL, o.access, NULL, NULL);
 	expect_status(&r, 204, "the owner removes the admin");
 	it_response_free(&r);
 
@@ -1094,7 +1038,7 @@ test_removed_member(void **state)
 	PQfinish(c);
 
 	/* The owner is untouched, and the admin is no longer listed. */
-	http(&r, "GET", MEMBERS, NULL, o.access, NULL, NULL);
+	it_http(&r, "GET", MEMBERS, NULL, o.access, NULL, NULL);
 	expect_status(&r, 200, "the owner after the removal");
 	if (strstr(r.body, a.user_id) != NULL)
 		it_deferred_fail("the removed admin is still listed");
@@ -1164,7 +1108,7 @@ test_password_change_outrun(void **state)
 	int		 i, k, got = 0;
 	const char	*v[1];
 
-	client_new();
+	it_client_new();
 	api_register(&u, "race");
 	for (i = 0; i < RACE_THREADS; i++) {
 		memset(&ra[i], 0, sizeof(ra[i]));
@@ -1181,10 +1125,10 @@ test_password_change_outrun(void **state)
 	for (i = 0; i < RACE_THREADS; i++)
 		pthread_join(th[i], NULL);
 	/* The threads spent this address's sign-in budget. */
-	client_new();
+	it_client_new();
 	for (i = 0; i < RACE_THREADS; i++)
 		for (k = 0; k < ra[i].n; k++, got++) {
-			http(&r, "GET", ME, NULL, ra[i].access[k], NULL, NULL);
+			it_http(&r, "GET", ME, NULL, ra[i].access[k], NULL, NULL);
 			if (r.status != 401)
 				it_deferred_fail("thread %d token %d: /auth/me "
 				    "answered %ld after the change", i, k,
@@ -1219,7 +1163,7 @@ test_password_change_cutoff(void **state)
 	PGconn		*c;
 	const char	*v[1];
 
-	client_new();
+	it_client_new();
 	api_register(&u, "cutoff");
 	portal_login(&u, session, sizeof(session));
 	password_change(&r, &u, u.password, "the-cut-off-password-1");
@@ -1253,7 +1197,7 @@ login_patient(const char *email, const char *password, const char *cookie,
 	long		 st;
 
 	for (;;) {
-		http(&r, "POST", LOGIN, cookie, NULL, "application/json",
+		it_http(&r, "POST", LOGIN, cookie, NULL, "application/json",
 		    it_jobj("email", email, "password", password, NULL));
 		if (r.status != 429 || strstr(r.body, "retry_later") == NULL)
 			break;
@@ -1297,12 +1241,12 @@ test_known_device_not_locked_out(void **state)
 	char		 device[128], cookie[160];
 	long		 st;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "device");
 	if (login_patient(u.email, u.password, NULL, device,
 	    sizeof(device)) != 200)
 		fail_msg("the first sign-in failed");
-	client_new();
+	it_client_new();
 	lock_account(&u);
 	snprintf(cookie, sizeof(cookie), "tg_device=%s", device);
 	if ((st = login_patient(u.email, u.password, cookie, NULL, 0)) != 200)
@@ -1327,7 +1271,7 @@ test_lockout_case_folding(void **state)
 	long		 st;
 	int		 i;
 
-	client_new();
+	it_client_new();
 	api_register(&u, "kiki");
 	lock_account(&u);
 	/* "ses...-kiki@..." with its k written as U+212A KELVIN SIGN. */
@@ -1364,7 +1308,7 @@ portal_post(const char *path, const char *session, const char *body)
 	struct it_resp	 r;
 	long		 st;
 
-	http(&r, "POST", path, session, NULL, FORM, body);
+	it_http(&r, "POST", path, session, NULL, FORM, body);
 	st = r.status;
 	it_response_free(&r);
 	return st;
@@ -1383,7 +1327,7 @@ test_portal_rate_limited(void **state)
 	long		 st;
 	int		 i, made = 0, limited = 0;
 
-	client_new();
+	it_client_new();
 	portal_owner(&u, "keyflood", session, sizeof(session), csrf,
 	    sizeof(csrf));
 	for (i = 0; i < 25; i++) {
@@ -1412,7 +1356,7 @@ test_key_cap(void **state)
 	PGconn		*c;
 	const char	*v[1];
 
-	client_new();
+	it_client_new();
 	api_register(&u, "keycap");
 	/* 100 keys, made directly: the API allows 20 requests a minute. */
 	c = owner_connect();
@@ -1423,7 +1367,7 @@ test_key_cap(void **state)
 	    "sha256(convert_to($1::text || g, 'UTF8')), '{usage:read}' "
 	    "FROM generate_series(1, 100) g", 1, v);
 	PQfinish(c);
-	http(&r, "POST", API "/api-keys", NULL, u.access, "application/json",
+	it_http(&r, "POST", API "/api-keys", NULL, u.access, "application/json",
 	    "{\"name\":\"one too many\",\"scopes\":[\"usage:read\"]}");
 	if (r.status != 409 || strstr(r.body, "key_limit") == NULL)
 		fail_msg("key 101 answered %ld, want 409 key_limit: %.200s",
@@ -1440,11 +1384,11 @@ test_invitations_limited(void **state)
 	char		 to[128];
 	int		 i;
 
-	client_new();
+	it_client_new();
 	email_new(to, sizeof(to), "outsider");
 	for (i = 0; i < 4; i++) {
 		api_register(&u[i], "inviter");
-		http(&r, "POST", INVITE, NULL, u[i].access, "application/json",
+		it_http(&r, "POST", INVITE, NULL, u[i].access, "application/json",
 		    it_jobj("email", to, "role", "member", NULL));
 		print_message("# invitation %d to %s: %ld\n", i + 1, to,
 		    r.status);
@@ -1468,7 +1412,7 @@ test_portal_control_characters(void **state)
 	const char	*v[1];
 	long		 st;
 
-	client_new();
+	it_client_new();
 	user_new(&u, "ctl");
 	portal_form("/register", pre, sizeof(pre), csrf, sizeof(csrf));
 	body[0] = '\0';
@@ -1513,7 +1457,7 @@ test_token_without_iat_ms(void **state)
 	char		*tok;
 	time_t		 now = time(NULL);
 
-	client_new();
+	it_client_new();
 	api_register(&u, "iat");
 	if (jwt_new(&j) != 0 || jwt_set_alg(j, JWT_ALG_HS256,
 	    (const unsigned char *)secret, (int)strlen(secret)) != 0 ||
@@ -1528,7 +1472,7 @@ test_token_without_iat_ms(void **state)
 	    jwt_add_grant_int(j, "iat_ms", 0) != 0 ||
 	    (tok = jwt_encode_str(j)) == NULL)
 		fail_msg("cannot make the token");
-	http(&r, "GET", MEMBERS, NULL, tok, NULL, NULL);
+	it_http(&r, "GET", MEMBERS, NULL, tok, NULL, NULL);
 	if (r.status != 401)
 		fail_msg("a token with iat_ms 0 answered %ld, want 401",
 		    r.status);
@@ -1546,7 +1490,7 @@ test_new_sign_in_ends_old_session(void **state)
 	char		 first[COOKIE_MAX], second[COOKIE_MAX], pre[COOKIE_MAX];
 	char		 csrf[128], body[FORM_MAX], both[2 * COOKIE_MAX + 8];
 
-	client_new();
+	it_client_new();
 	portal_register(&u, "twice", first, sizeof(first), NULL);
 	portal_form("/login", pre, sizeof(pre), csrf, sizeof(csrf));
 	body[0] = '\0';
@@ -1554,7 +1498,7 @@ test_new_sign_in_ends_old_session(void **state)
 	form_add(body, sizeof(body), "email", u.email);
 	form_add(body, sizeof(body), "password", u.password);
 	snprintf(both, sizeof(both), "%s; %s", pre, first);
-	http(&r, "POST", "/login", both, NULL, FORM, body);
+	it_http(&r, "POST", "/login", both, NULL, FORM, body);
 	portal_session_of(&r, "the second sign-in", second, sizeof(second),
 	    NULL);
 	it_response_free(&r);
@@ -1582,20 +1526,13 @@ env_seconds(const char *name, const char *def)
 static int
 group_setup(void **state)
 {
-	const char	*url, *host;
-	size_t		 n;
-
 	it_init();
 	se_pid = getpid();
-	url = it_env("TOLLGATE_URL");
 	it_env("TOLLGATE_OWNER_DATABASE_URL");
 	it_env("TOLLGATE_BIN");
 	it_env("WORKER_LOG");
-	/* scheme://host[:port], what a browser sends as Origin. */
-	host = strstr(url, "://");
-	n = host != NULL ? strcspn(host + 3, "/") + (size_t)(host + 3 - url) :
-	    strlen(url);
-	snprintf(se_origin, sizeof(se_origin), "%.*s", (int)n, url);
+	/* Clients from 127.11.x.x: the other programs use other ones. */
+	it_client_init(11);
 	se_idle_s = env_seconds("TOLLGATE_SESSION_IDLE", "7200");
 	se_max_s = env_seconds("TOLLGATE_SESSION_MAX", "86400");
 	return it_wait_health(15.0) == 0 ? 0 : -1;

@@ -1067,3 +1067,298 @@ it_mark_verified(const char *email)
 	if (!ok)
 		fail_msg("marking %s verified: %s", email, why);
 }
+
+/* --- a program's clients, portal forms and the mail sink ----------------- */
+
+static unsigned int	 it_net;		/* 127.<net>.P.N */
+static unsigned int	 it_nclients;
+static char		 it_client_addr[32];
+static char		 it_origin[256];	/* of TOLLGATE_URL */
+
+/*
+ * The loopback /16 this program's clients come from (one a program, so
+ * per-address limits of one never count another's requests) and the
+ * portal's origin (scheme://host[:port]), what a browser sends as
+ * Origin.
+ */
+void
+it_client_init(unsigned int net)
+{
+	const char	*url = it_env("TOLLGATE_URL"), *host;
+	size_t		 n;
+
+	it_net = net;
+	host = strstr(url, "://");
+	n = host != NULL ? strcspn(host + 3, "/") + (size_t)(host + 3 - url) :
+	    strlen(url);
+	snprintf(it_origin, sizeof(it_origin), "%.*s", (int)n, url);
+}
+
+/* A new source address, 127.<net>.<pid>.<n>: requests go out from it. */
+void
+it_client_new(void)
+{
+	unsigned int	 n = ++it_nclients;
+
+	snprintf(it_client_addr, sizeof(it_client_addr), "127.%u.%u.%u",
+	    it_net, (unsigned int)getpid() & 0xff, 10 + n % 240);
+	print_message("# client address %s\n", it_client_addr);
+	it_set_source(it_client_addr);
+}
+
+/*
+ * One request from the current client: a Cookie header value and a
+ * bearer token when not NULL; a form goes with the portal's Origin, as
+ * a browser sends it.  Redirects are not followed.  A transport failure
+ * fails the test.  Free the response with it_response_free().
+ */
+void
+it_http(struct it_resp *r, const char *method, const char *path,
+    const char *cookie, const char *bearer, const char *ctype,
+    const char *body)
+{
+	const char	*hdrs[4];
+	char		 c[4 * IT_COOKIE_MAX + 64], auth[IT_TOKEN_MAX + 64];
+	char		 origin[sizeof(it_origin) + 16];
+	size_t		 n = 0;
+
+	if (cookie != NULL) {
+		snprintf(c, sizeof(c), "Cookie: %s", cookie);
+		hdrs[n++] = c;
+	}
+	if (bearer != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    bearer);
+		hdrs[n++] = auth;
+	}
+	if (ctype != NULL && strcmp(ctype, IT_FORM) == 0) {
+		snprintf(origin, sizeof(origin), "Origin: %s", it_origin);
+		hdrs[n++] = origin;
+	}
+	hdrs[n] = NULL;
+	if (it_request_on(NULL, r, method, path, ctype, body, body != NULL ?
+	    strlen(body) : 0, hdrs) == -1)
+		fail_msg("%s %s from %s: %s", method, path, it_client_addr,
+		    r->error);
+	print_message("# %s %s: %ld in %.1f ms: %.160s\n", method, path,
+	    r->status, r->ms, r->body);
+}
+
+/* The answer must be this API error (deferred failure otherwise). */
+void
+it_expect_code(struct it_resp *r, long status, const char *code,
+    const char *what)
+{
+	const char	*got = NULL;
+
+	if (r->status == status && r->body_len > 0)
+		got = it_json_str(it_json(r), "error.code");
+	if (r->status != status || got == NULL || strcmp(got, code) != 0)
+		it_deferred_fail("%s: %ld %s, want %ld %s: %.200s", what,
+		    r->status, got != NULL ? got : "(no code)", status, code,
+		    r->body);
+}
+
+/* The value of Set-Cookie "name" into out; 0 when not set. */
+int
+it_set_cookie(const struct it_resp *r, const char *name, char *out,
+    size_t outsz)
+{
+	const char	*v;
+	size_t		 i, n = strlen(name), len;
+
+	for (i = 0; i < r->nheaders; i++) {
+		v = r->headers[i].value;
+		if (strcasecmp(r->headers[i].name, "Set-Cookie") != 0 ||
+		    strncmp(v, name, n) != 0 || v[n] != '=')
+			continue;
+		len = strcspn(v + n + 1, ";");
+		if (len >= outsz)
+			fail_msg("cookie %s of %zu bytes", name, len);
+		memcpy(out, v + n + 1, len);
+		out[len] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* The CSRF token of the form posting to "action" (NULL: the first). */
+void
+it_csrf_of(const struct it_resp *r, const char *action, char *out,
+    size_t outsz)
+{
+	const char	*p = r->body, *key = "name=\"csrf\" value=\"";
+	char		 form[600];
+	size_t		 n;
+
+	if (action != NULL) {
+		snprintf(form, sizeof(form), "action=\"%s\"", action);
+		if ((p = strstr(r->body, form)) == NULL)
+			fail_msg("no form posting to %s: %.300s", action,
+			    r->body);
+	}
+	if ((p = strstr(p, key)) == NULL)
+		fail_msg("no csrf field in the page: %.300s", r->body);
+	p += strlen(key);
+	n = strcspn(p, "\"");
+	if (n == 0 || n >= outsz)
+		fail_msg("csrf token of %zu bytes", n);
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/* One sink file whole, NUL-terminated (caller frees); NULL if gone. */
+static char *
+it_sink_read(const char *name)
+{
+	char	 path[4096], *text;
+	FILE	*fp;
+	size_t	 n;
+
+	snprintf(path, sizeof(path), "%s/%s", it_env("SMTP_SINK_DIR"), name);
+	if ((fp = fopen(path, "rb")) == NULL)
+		return NULL;
+	text = it_alloc(IT_MAIL_MAX + 1);
+	n = fread(text, 1, IT_MAIL_MAX, fp);
+	fclose(fp);
+	text[n] = '\0';
+	return text;
+}
+
+/* A link of the sink: its file name and token. */
+struct it_sink_link {
+	char	 name[256];
+	char	 token[IT_LINK_MAX];
+};
+
+static int
+it_link_cmp(const void *a, const void *b)
+{
+	const char	*x = ((const struct it_sink_link *)a)->name;
+	const char	*y = ((const struct it_sink_link *)b)->name;
+
+	/* "<unix-ms>-<n>.eml": by length first, then as text. */
+	if (strlen(x) != strlen(y))
+		return strlen(x) < strlen(y) ? -1 : 1;
+	return strcmp(x, y);
+}
+
+/*
+ * The tokens of the /<kind>/ links ("verify", "reset") mailed to rcpt,
+ * oldest first, as many as fit in links; the number of such messages is
+ * returned.  The links must be the public URL's.
+ */
+size_t
+it_sink_links(const char *rcpt, const char *kind, char links[][IT_LINK_MAX],
+    size_t max)
+{
+	struct it_sink_link	*found = NULL;
+	struct dirent		*de;
+	DIR			*d;
+	char			*text, want[300], prefix[600];
+	const char		*p;
+	size_t			 n = 0, i, len;
+
+	snprintf(want, sizeof(want), "X-Sink-Rcpt-To: %s\r\n", rcpt);
+	snprintf(prefix, sizeof(prefix), "%s/%s/",
+	    it_env("TOLLGATE_PUBLIC_URL"), kind);
+	if ((d = opendir(it_env("SMTP_SINK_DIR"))) == NULL)
+		fail_msg("opendir %s: %s", it_env("SMTP_SINK_DIR"),
+		    strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 || len >= 256 ||
+		    strcmp(de->d_name + len - 4, ".eml") != 0 ||
+		    (text = it_sink_read(de->d_name)) == NULL)
+			continue;
+		if (strstr(text, want) != NULL &&
+		    (p = strstr(text, prefix)) != NULL) {
+			if ((found = realloc(found, (n + 1) *
+			    sizeof(*found))) == NULL)
+				fail_msg("out of memory");
+			p += strlen(prefix);
+			snprintf(found[n].name, sizeof(found[n].name), "%s",
+			    de->d_name);
+			snprintf(found[n].token, sizeof(found[n].token), "%.*s",
+			    (int)strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789-_"), p);
+			n++;
+		}
+		free(text);
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(found, n, sizeof(*found), it_link_cmp);
+	for (i = 0; i < n && i < max; i++)
+		memcpy(links[i], found[i].token, IT_LINK_MAX);
+	free(found);
+	return n;
+}
+
+/*
+ * Wait until at least "want" /<kind>/ links have reached rcpt; the
+ * newest token into token, the oldest into first (when not NULL).
+ * Fails the test after IT_MAIL_WAIT_S.
+ */
+size_t
+it_mailed_token(const char *rcpt, const char *kind, size_t want, char *token,
+    size_t tokensz, char *first, size_t firstsz)
+{
+	char	 links[IT_LINKS_MAX][IT_LINK_MAX];
+	double	 deadline = it_now_ms() + IT_MAIL_WAIT_S * 1000.0;
+	size_t	 n;
+
+	for (;;) {
+		if ((n = it_sink_links(rcpt, kind, links, IT_LINKS_MAX)) >= want)
+			break;
+		if (it_now_ms() >= deadline)
+			fail_msg("%zu /%s/ link(s) mailed to %s within %.0f s, "
+			    "want %zu (sink %s)", n, kind, rcpt, IT_MAIL_WAIT_S,
+			    want, it_env("SMTP_SINK_DIR"));
+		it_sleep_ms(100);
+	}
+	if (n > IT_LINKS_MAX)
+		fail_msg("%zu links to %s, more than kept", n, rcpt);
+	if (strlen(links[n - 1]) < 40)
+		fail_msg("the token \"%s\" mailed to %s is too short",
+		    links[n - 1], rcpt);
+	snprintf(token, tokensz, "%s", links[n - 1]);
+	if (first != NULL)
+		snprintf(first, firstsz, "%s", links[0]);
+	return n;
+}
+
+/*
+ * Move a mailed link's expiry into the past, found by its token's
+ * SHA-256, in "table" (email_verifications or password_resets).
+ */
+void
+it_expire_link(const char *table, const char *token)
+{
+	PGconn		*c;
+	PGresult	*res;
+	const char	*v[1] = { token };
+	char		 sql[256];
+	int		 ok;
+
+	if (strcmp(table, "email_verifications") != 0 &&
+	    strcmp(table, "password_resets") != 0)
+		fail_msg("no links in table %s", table);
+	snprintf(sql, sizeof(sql), "UPDATE %s SET expires_at = now() - "
+	    "interval '1 minute' WHERE hash = sha256(convert_to($1, 'UTF8'))",
+	    table);
+	c = PQconnectdb(it_env("TOLLGATE_OWNER_DATABASE_URL"));
+	if (c == NULL || PQstatus(c) != CONNECTION_OK)
+		fail_msg("owner connection: %s", c != NULL ?
+		    PQerrorMessage(c) : "out of memory");
+	res = PQexecParams(c, sql, 1, NULL, v, NULL, NULL, 0);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdTuples(res), "1") == 0;
+	if (!ok)
+		print_error("expire: %s %s\n", PQresStatus(PQresultStatus(res)),
+		    PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	if (!ok)
+		fail_msg("no link row in %s for the mailed token", table);
+}

@@ -134,6 +134,30 @@ void		 it_fcgi_header(struct it_fcgi *, int, size_t);
 void		 it_fcgi_begin(struct it_fcgi *, int);
 void		 it_fcgi_len(struct it_fcgi *, size_t);
 
+/* A program's clients, portal forms and the mail sink. */
+#define IT_FORM		"application/x-www-form-urlencoded"
+#define IT_TOKEN_MAX	2048		/* bytes of an access token kept */
+#define IT_COOKIE_MAX	256		/* bytes of a cookie value kept */
+#define IT_LINK_MAX	512		/* bytes of a mailed link kept */
+#define IT_LINKS_MAX	8		/* links to one address kept */
+#define IT_MAIL_MAX	(256 * 1024)	/* bytes of a sink file read */
+#define IT_MAIL_WAIT_S	5.0		/* for a message to reach the sink */
+void		 it_client_init(unsigned int);
+void		 it_client_new(void);
+void		 it_http(struct it_resp *, const char *, const char *,
+		    const char *, const char *, const char *, const char *);
+void		 it_expect_code(struct it_resp *, long, const char *,
+		    const char *);
+int		 it_set_cookie(const struct it_resp *, const char *, char *,
+		    size_t);
+void		 it_csrf_of(const struct it_resp *, const char *, char *,
+		    size_t);
+size_t		 it_sink_links(const char *, const char *,
+		    char [][IT_LINK_MAX], size_t);
+size_t		 it_mailed_token(const char *, const char *, size_t, char *,
+		    size_t, char *, size_t);
+void		 it_expire_link(const char *, const char *);
+
 /* malloc that aborts the test program on failure (never returns NULL). */
 void	*it_alloc(size_t);
 char	*it_strndup(const char *, size_t);
