@@ -178,6 +178,26 @@ fmt_money(char *out, size_t outsz, long long minor, const char *currency)
 }
 
 /*
+ * A price in micro-USD, as precise as it is and no more: 10000 is
+ * "$0.01", 800 "$0.0008", 1500000 "$1.50".  At least two decimals.
+ */
+void
+fmt_usd_micros(char *out, size_t outsz, long long micros)
+{
+	char		 frac[8], whole[40];
+	unsigned long long u;
+	size_t		 len;
+
+	u = micros < 0 ? 0ULL - (unsigned long long)micros :
+	    (unsigned long long)micros;
+	snprintf(frac, sizeof(frac), "%06llu", u % 1000000);
+	for (len = 6; len > 2 && frac[len - 1] == '0'; len--)
+		frac[len - 1] = '\0';
+	fmt_count(whole, sizeof(whole), (long long)(u / 1000000));
+	snprintf(out, outsz, "%s$%s.%s", micros < 0 ? "-" : "", whole, frac);
+}
+
+/*
  * part of whole as a percentage rounded down to a whole number ("79%"),
  * so a quota shows 99% until it is really full; "-" when whole is 0.
  */

@@ -23,6 +23,9 @@ const struct route	routes[ROUTE__MAX] = {
 	/* Liveness and database reachability, for monitors. */
 	[ROUTE_HEALTH] = { .method = "GET", .pattern = API "/health",
 	    .auth = AUTH_NONE, .resp = RESP_API, .handler = api_health },
+	/* The plan catalogue, public (pricing pages). */
+	[ROUTE_PLANS] = { .method = "GET", .pattern = API "/plans",
+	    .auth = AUTH_NONE, .resp = RESP_API, .handler = api_plans },
 	/* Counters for Prometheus: configured addresses or token only. */
 	[ROUTE_METRICS] = { .method = "GET", .pattern = API "/metrics",
 	    .auth = AUTH_METRICS, .resp = RESP_API, .handler = api_metrics },
@@ -137,7 +140,7 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = page_invite_post },
 	[ROUTE_PAGE_PRICING] = { .method = "GET", .pattern = "/pricing",
 	    .auth = AUTH_PAGE_PUBLIC, .resp = RESP_PAGE,
-	    .handler = page_soon },
+	    .handler = page_pricing },
 	/*
 	 * A link proving an address: the GET only shows a button (mail
 	 * scanners follow links), the POST uses the link.

@@ -12,7 +12,7 @@
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
- *		db-reveal.c db-migrate.c
+ *		db-reveal.c db-plan.c db-migrate.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
@@ -216,6 +216,7 @@ void		 fmt_count(char *, size_t, long long);
 void		 fmt_plural(char *, size_t, long long, const char *,
 		    const char *);
 void		 fmt_money(char *, size_t, long long, const char *);
+void		 fmt_usd_micros(char *, size_t, long long);
 void		 fmt_percent(char *, size_t, long long, long long);
 void		 fmt_status(char *, size_t, const char *);
 
@@ -760,6 +761,33 @@ enum db_rc	 db_idem_store(struct req *, const char *, int,
 		    const unsigned char *, size_t);
 enum db_rc	 db_prune_idempotency(struct req *, long long *);
 
+/* db-plan.c: the plan catalogue. */
+#define PLAN_FEATURES_MAX	16
+#define PLAN_QUOTAS_MAX		24
+struct plan_quota {
+	const char	*metric;
+	const char	*kind;		/* "count" or "period" */
+	long long	 included;	/* -1: unlimited */
+	const char	*cap;		/* "hard", "soft", "metered" */
+	int		 grace_pct;
+	long long	 unit_price_micros;	/* overage, -1: none */
+	long long	 price_unit;	/* units the price is for */
+};
+struct plan {
+	const char		*plan;
+	const char		*name;
+	long long		 price_cents;
+	int			 per_seat;
+	int			 trial_days;
+	int			 rate_limit;
+	int			 rate_per_seat;
+	const char		*features[PLAN_FEATURES_MAX];
+	size_t			 nfeatures;
+	struct plan_quota	 quotas[PLAN_QUOTAS_MAX];
+	size_t			 nquotas;
+};
+enum db_rc	 db_plans_list(struct req *, struct plan **, size_t *);
+
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
 		    const unsigned char *, size_t, const char **);
@@ -926,6 +954,9 @@ void		 api_keys_create(struct req *);
 void		 api_keys_delete(struct req *);
 void		 api_audit_list(struct req *);
 
+/* api-plans.c: the public catalogue. */
+void		 api_plans(struct req *);
+
 /* api-health.c: liveness and the metrics. */
 void		 api_health(struct req *);
 void		 api_metrics(struct req *);
@@ -974,6 +1005,7 @@ void		 page_keys(struct req *);
 void		 page_keys_create(struct req *);
 void		 page_keys_revoke(struct req *);
 void		 page_audit(struct req *);
+void		 page_pricing(struct req *);
 void		 page_verify(struct req *);
 void		 page_verify_post(struct req *);
 void		 page_verify_resend(struct req *);
@@ -986,6 +1018,7 @@ void		 page_reset_post(struct req *);
 enum route_id {
 	ROUTE_HEALTH,
 	ROUTE_METRICS,
+	ROUTE_PLANS,
 	ROUTE_AUTH_REGISTER,
 	ROUTE_AUTH_LOGIN,
 	ROUTE_AUTH_REFRESH,

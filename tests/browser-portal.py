@@ -971,6 +971,21 @@ def browser_tests():
 		    "shown by its name, its id on hover",
 		    named[0].text if named else "")
 
+	def step_pricing(d):
+		go(d, "/pricing")
+		cards = d.find_elements(By.CSS_SELECTOR, "section.card.plan")
+		T.eq([c.find_element(By.TAG_NAME, "h2").text for c in cards],
+		    ["Free", "Pro", "Power", "Team"], "the four plans of the "
+		    "catalogue, in order")
+		T.ok(cards and "$15.00" in cards[1].text and "14-day free trial"
+		    in cards[1].text, "Pro's price and trial, formatted",
+		    cards[1].text[:80] if len(cards) > 1 else "")
+		T.ok(len(cards) > 3 and "per seat" in cards[3].text, "Team is "
+		    "priced per seat")
+		T.ok("arrives with billing" in d.find_element(By.TAG_NAME,
+		    "main").text, "a signed-in visitor is told plan changes "
+		    "come with billing (no dead buttons)")
+
 	def step_screenshots(d):
 		pages = [("dashboard", "/dashboard"), ("team", "/team"),
 		    ("keys", "/keys"), ("audit", "/audit"), ("usage", "/usage"),
@@ -1028,6 +1043,7 @@ def browser_tests():
 			T.ok(False, "accept the invitation (no link to open)")
 		run_step("api keys", step_keys, d)
 		run_step("audit filter", step_audit_filter, d)
+		run_step("pricing", step_pricing, d)
 		run_step("app shell", step_shell, d)
 		run_step("screenshots", step_screenshots, d)
 	finally:

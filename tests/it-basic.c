@@ -108,6 +108,79 @@ assert_error_shape(struct it_resp *r, long status, const char *type,
 	assert_string_equal(it_json_str(o, "error.request_id"), rid);
 }
 
+/* One quota of a plan of GET /plans, or the test fails. */
+static struct json_object *
+plan_quota(struct json_object *plan, const char *metric)
+{
+	struct json_object	*qs, *q;
+	size_t			 i;
+
+	assert_true(it_json_get(plan, "quotas", &qs));
+	for (i = 0; i < json_object_array_length(qs); i++) {
+		q = json_object_array_get_idx(qs, i);
+		if (strcmp(it_json_str(q, "metric"), metric) == 0)
+			return q;
+	}
+	fail_msg("no quota %s", metric);
+	return NULL;
+}
+
+static long long
+num(struct json_object *o, const char *path)
+{
+	struct json_object	*v;
+
+	if (!it_json_get(o, path, &v) || !json_object_is_type(v, json_type_int))
+		fail_msg("%s is not an integer", path);
+	return json_object_get_int64(v);
+}
+
+/* The catalogue of SPEC 4, public, money as integers. */
+static void
+test_plans(void **state)
+{
+	struct it_resp		 r;
+	struct json_object	*data, *free, *pro, *power, *team, *q, *f;
+	static const char *const ids[] = { "free", "pro", "power", "team" };
+	size_t			 i;
+
+	assert_int_equal(it_request(&r, "GET", "/api/v1/plans", NULL, NULL, 0,
+	    (const char *)NULL), 0);
+	show("GET /api/v1/plans", &r);
+	assert_int_equal(r.status, 200);
+	assert_true(it_json_get(it_json(&r), "data", &data));
+	assert_int_equal(json_object_array_length(data), 4);
+	for (i = 0; i < 4; i++)
+		assert_string_equal(it_json_str(json_object_array_get_idx(data,
+		    i), "id"), ids[i]);
+	free = json_object_array_get_idx(data, 0);
+	pro = json_object_array_get_idx(data, 1);
+	power = json_object_array_get_idx(data, 2);
+	team = json_object_array_get_idx(data, 3);
+	assert_int_equal(num(free, "price.amount_cents"), 0);
+	assert_int_equal(num(pro, "price.amount_cents"), 1500);
+	assert_int_equal(num(team, "price.amount_cents"), 4900);
+	assert_true(json_object_get_boolean(json_object_object_get(
+	    json_object_object_get(team, "price"), "per_seat")));
+	assert_int_equal(num(pro, "trial_days"), 14);
+	q = plan_quota(free, "llm_tokens");
+	assert_int_equal(num(q, "included"), 10000);
+	assert_string_equal(it_json_str(q, "cap"), "soft");
+	assert_int_equal(num(q, "grace_percent"), 20);
+	q = plan_quota(pro, "llm_tokens");
+	assert_string_equal(it_json_str(q, "cap"), "metered");
+	assert_int_equal(num(q, "overage.unit_price_micros"), 10000);
+	assert_int_equal(num(q, "overage.per_units"), 1000);
+	assert_null(json_object_object_get(plan_quota(pro, "agents"),
+	    "included"));
+	assert_int_equal(num(plan_quota(free, "agents"), "included"), 3);
+	assert_true(it_json_get(power, "features", &f));
+	assert_int_equal(json_object_array_length(f), 2);
+	assert_true(it_json_get(free, "features", &f));
+	assert_int_equal(json_object_array_length(f), 0);
+	it_response_free(&r);
+}
+
 static void
 test_health_ok(void **state)
 {
@@ -471,6 +544,7 @@ main(void)
 {
 	const struct CMUnitTest	 tests[] = {
 		cmocka_unit_test(test_health_ok),
+		cmocka_unit_test(test_plans),
 		cmocka_unit_test(test_request_id_generated),
 		cmocka_unit_test(test_request_id_echoed),
 		cmocka_unit_test(test_request_id_malformed),

@@ -99,6 +99,15 @@ test_money(void **state)
 	assert_string_equal(b, "1,234.56 CHF");
 	fmt_money(b, sizeof(b), 0, "gbp");
 	assert_string_equal(b, "\xc2\xa3" "0.00");
+	/* Unit prices in micro-USD keep their precision. */
+	fmt_usd_micros(b, sizeof(b), 10000);
+	assert_string_equal(b, "$0.01");
+	fmt_usd_micros(b, sizeof(b), 800);
+	assert_string_equal(b, "$0.0008");
+	fmt_usd_micros(b, sizeof(b), 1500000);
+	assert_string_equal(b, "$1.50");
+	fmt_usd_micros(b, sizeof(b), 1234567890);
+	assert_string_equal(b, "$1,234.56789");
 }
 
 static void

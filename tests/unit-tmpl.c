@@ -124,6 +124,17 @@ static const struct field	fields[] = {
 	{ "Invite.token", H, NULL, 0 },
 	{ "Invite.link", H, NULL, 0 },
 	{ "Reveal.about", H, NULL, 0 },
+	/* pricing.cs */
+	{ "Plans.0.id", H, NULL, 0 },
+	{ "Plans.0.name", H, NULL, 0 },
+	{ "Plans.0.price", H, NULL, 0 },
+	{ "Plans.0.per", H, NULL, 0 },
+	{ "Plans.0.trial", H, NULL, 0 },
+	{ "Plans.0.Quotas.0.label", H, NULL, 0 },
+	{ "Plans.0.Quotas.0.value", H, NULL, 0 },
+	{ "Plans.0.has.sso", FLAG, NULL, 0 },
+	{ "Features.0.id", CONST, "sso", 0 },
+	{ "Features.0.label", H, NULL, 0 },
 	{ "Page.mail", FLAG, NULL, 0 },
 	/* dashboard.cs, team.cs */
 	{ "Members.0.user_id", H, NULL, 0 },
@@ -215,7 +226,7 @@ static const struct field	fields[] = {
 
 static const char *const	pages[] = {
 	"login", "register", "invite", "dashboard", "team", "keys", "audit",
-	"soon", "verify", "confirm", "error", "password-reset", "reset",
+	"soon", "verify", "confirm", "error", "password-reset", "reset", "pricing",
 };
 #define NPAGES	(sizeof(pages) / sizeof(pages[0]))
 

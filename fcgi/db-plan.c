@@ -1,0 +1,90 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The plan catalogue (SPEC 4): plans, their features and quotas, as the
+ * migrations seed them.  Global tables, read outside any tenant.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "tollgate.h"
+
+static struct plan *
+db_plan_by_id(struct plan *p, size_t n, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(p[i].plan, id) == 0)
+			return &p[i];
+	return NULL;
+}
+
+static void
+db_plan_quotas(const PGresult *res, struct plan *p, size_t n)
+{
+	struct plan_quota	*q;
+	struct plan		*pl;
+	int			 i;
+
+	for (i = 0; i < db_nrows(res); i++) {
+		if ((pl = db_plan_by_id(p, n, db_get(res, i, 0))) == NULL ||
+		    pl->nquotas == PLAN_QUOTAS_MAX)
+			continue;
+		q = &pl->quotas[pl->nquotas++];
+		q->metric = db_get(res, i, 1);
+		q->kind = db_get(res, i, 2);
+		q->included = db_get(res, i, 3) == NULL ? -1 : db_int(res, i, 3);
+		q->cap = db_get(res, i, 4);
+		q->grace_pct = (int)db_int(res, i, 5);
+		q->unit_price_micros = db_get(res, i, 6) == NULL ? -1 :
+		    db_int(res, i, 6);
+		q->price_unit = db_int(res, i, 7);
+	}
+}
+
+/* The whole catalogue, plans in display order (owned by the request). */
+enum db_rc
+db_plans_list(struct req *r, struct plan **out, size_t *n)
+{
+	PGresult	*res;
+	struct plan	*p, *pl;
+	enum db_rc	 rc;
+	int		 i;
+
+	*n = 0;
+	if ((rc = db_exec(r, "SELECT plan, name, price_cents, per_seat, "
+	    "trial_days, rate_limit, rate_per_seat FROM plans ORDER BY sort, "
+	    "plan", 0, NULL, &res)) != DB_OK)
+		return rc;
+	p = arena_calloc(&r->arena, (size_t)db_nrows(res) + 1, sizeof(*p));
+	for (i = 0; i < db_nrows(res); i++) {
+		p[i].plan = db_get(res, i, 0);
+		p[i].name = db_get(res, i, 1);
+		p[i].price_cents = db_int(res, i, 2);
+		p[i].per_seat = db_bool(res, i, 3);
+		p[i].trial_days = (int)db_int(res, i, 4);
+		p[i].rate_limit = (int)db_int(res, i, 5);
+		p[i].rate_per_seat = db_bool(res, i, 6);
+	}
+	*n = (size_t)i;
+	if ((rc = db_exec(r, "SELECT plan, feature FROM plan_features "
+	    "ORDER BY plan, feature", 0, NULL, &res)) != DB_OK)
+		return rc;
+	for (i = 0; i < db_nrows(res); i++)
+		if ((pl = db_plan_by_id(p, *n, db_get(res, i, 0))) != NULL &&
+		    pl->nfeatures < PLAN_FEATURES_MAX)
+			pl->features[pl->nfeatures++] = db_get(res, i, 1);
+	if ((rc = db_exec(r, "SELECT q.plan, q.metric, q.kind, q.included, "
+	    "q.cap, q.grace_pct, q.unit_price_micros, q.price_unit "
+	    "FROM plan_quotas q ORDER BY q.plan, q.kind, q.metric", 0, NULL,
+	    &res)) != DB_OK)
+		return rc;
+	db_plan_quotas(res, p, *n);
+	*out = p;
+	return DB_OK;
+}
