@@ -6,7 +6,7 @@
  * list (tests/cycles.sh fails the build on a call cycle between files):
  *
  *   support	util.c buf.c arena.c log.c crypto.c jwt.c passwd.c
- *   parsers	http-parse.c http-escape.c valid.c fmt.c
+ *   parsers	http-parse.c http-escape.c valid.c fmt.c stripe-sig.c
  *   process	conf.c ratelimit.c metrics.c
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
@@ -219,6 +219,32 @@ void		 fmt_money(char *, size_t, long long, const char *);
 void		 fmt_usd_micros(char *, size_t, long long);
 void		 fmt_percent(char *, size_t, long long, long long);
 void		 fmt_status(char *, size_t, const char *);
+
+/*
+ * stripe-sig.c: the Stripe-Signature header of webhook deliveries,
+ * parsed and verified (pure; the webhook route comes with billing).
+ */
+#define STRIPE_SIG_V1_MAX	8
+#define STRIPE_SIG_HEADER_MAX	4096
+enum stripe_sig_rc {
+	STRIPE_SIG_OK,
+	STRIPE_SIG_MALFORMED,	/* no t, two t, an item without "=" */
+	STRIPE_SIG_NO_V1,	/* only other schemes (v0) */
+	STRIPE_SIG_MISMATCH,	/* no v1 matches any secret */
+	STRIPE_SIG_TOO_OLD,
+	STRIPE_SIG_TOO_NEW,
+	STRIPE_SIG__MAX
+};
+struct stripe_sig {
+	long long	 t;
+	char		 v1[STRIPE_SIG_V1_MAX][65];
+	size_t		 nv1;
+	int		 seen_v1;
+};
+enum stripe_sig_rc stripe_sig_parse(const char *, struct stripe_sig *);
+enum stripe_sig_rc stripe_sig_verify(const char *, const char *,
+		    const void *, size_t, long long, int);
+const char	*stripe_sig_strerror(enum stripe_sig_rc);
 
 /*
  * valid.c: validation at the edge, pure.  One table of fields per
