@@ -204,14 +204,8 @@ acct_verify_issue(struct req *r, struct fail *f, const char *user_id,
 static int
 acct_verified(struct req *r, struct fail *f)
 {
-	const char	*email;
-	enum db_rc	 rc;
-	int		 verified = 0;
-
-	if (valid_uuid(r->auth.user_id) && (rc = db_verify_user(r,
-	    r->auth.user_id, &email, &verified)) != DB_OK && rc != DB_NOTFOUND)
-		return acct_fail_db(f, rc);
-	if (verified)
+	/* Read with the membership when the request was bound (auth.c). */
+	if (r->auth.verified)
 		return 0;
 	return acct_fail(f, 403, "email_unverified", "Verify your e-mail "
 	    "address first: follow the link we sent, or ask for a new one.",
@@ -761,7 +755,7 @@ acct_invitation_open(struct req *r, struct fail *f, const char *token,
 	crypto_token_hash_hex(token, hash);
 	rc = db_invitation_find(r, hash, &tenant_id, &inv_id);
 	if (rc == DB_OK && (rc = db_begin(r, tenant_id)) == DB_OK)
-		rc = db_invitation_lock(r, inv_id, inv);
+		rc = db_invitation_get(r, inv_id, 1, inv);
 	if (rc == DB_NOTFOUND || (rc == DB_OK && !inv->live))
 		return acct_fail(f, 404, "invitation_not_found", "This "
 		    "invitation is not valid any more: it was used, revoked or "

@@ -508,6 +508,7 @@ auth_bind_user(struct req *r, const struct route *rt)
 		    "The access token is invalid or expired.");
 	r->tenant = t;
 	r->auth.role = auth_role_parse(u.role);
+	r->auth.verified = u.verified;
 	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", u.email);
 	if (r->auth.role < rt->role)
 		return auth_fail(r, 403, "insufficient_role", "Your role does "

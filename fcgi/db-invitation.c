@@ -79,34 +79,27 @@ db_invitation_fill(const PGresult *res, int row, struct invitation *inv)
 	"(i.accepted_at IS NULL AND i.revoked_at IS NULL AND " \
 	"i.expires_at > now()), t.name"
 
-/* One invitation, locked so it is accepted at most once. */
+/*
+ * One invitation of the tenant; with "lock", locked until the
+ * transaction ends, so that it is accepted at most once.
+ */
 enum db_rc
-db_invitation_lock(struct req *r, const char *invitation_id,
+db_invitation_get(struct req *r, const char *invitation_id, int lock,
     struct invitation *inv)
 {
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations i "
-	    "JOIN tenants t USING (tenant_id) WHERE i.tenant_id = app_tenant() "
-	    "AND i.invitation_id = $1 "
-	    "FOR UPDATE OF i", 1, &invitation_id, &res);
-	if (rc == DB_OK)
-		db_invitation_fill(res, 0, inv);
-	return rc;
-}
-
-/* One invitation of the tenant, unlocked (for showing it). */
-enum db_rc
-db_invitation_get(struct req *r, const char *invitation_id,
-    struct invitation *inv)
-{
-	PGresult	*res;
-	enum db_rc	 rc;
-
-	rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations i "
-	    "JOIN tenants t USING (tenant_id) WHERE i.tenant_id = app_tenant() "
-	    "AND i.invitation_id = $1", 1, &invitation_id, &res);
+	if (lock)
+		rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations "
+		    "i JOIN tenants t USING (tenant_id) WHERE i.tenant_id = "
+		    "app_tenant() AND i.invitation_id = $1 FOR UPDATE OF i", 1,
+		    &invitation_id, &res);
+	else
+		rc = db_row(r, "SELECT " DB_INVITATION_COLS " FROM invitations "
+		    "i JOIN tenants t USING (tenant_id) WHERE i.tenant_id = "
+		    "app_tenant() AND i.invitation_id = $1", 1, &invitation_id,
+		    &res);
 	if (rc == DB_OK)
 		db_invitation_fill(res, 0, inv);
 	return rc;

@@ -231,8 +231,8 @@ db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
 
 	memset(c, 0, sizeof(c));
 	c[0].sql = "SELECT m.role, u.email, "
-	    "floor(extract(epoch FROM u.password_changed_at) * 1000)::bigint "
-	    "FROM memberships m "
+	    "floor(extract(epoch FROM u.password_changed_at) * 1000)::bigint, "
+	    "u.email_verified_at IS NOT NULL FROM memberships m "
 	    "JOIN users u USING (user_id) WHERE m.tenant_id = app_tenant() "
 	    "AND m.user_id = $1";
 	c[0].n = 1;
@@ -245,6 +245,7 @@ db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
 	u->role = db_get(c[0].res, 0, 0);
 	u->email = db_get(c[0].res, 0, 1);
 	u->password_changed_ms = db_int(c[0].res, 0, 2);
+	u->verified = db_bool(c[0].res, 0, 3);
 	return DB_OK;
 }
 

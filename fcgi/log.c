@@ -51,13 +51,6 @@ log_set_rid(const char *rid)
 	snprintf(log_rid, sizeof(log_rid), "%s", rid == NULL ? "" : rid);
 }
 
-/* Would a line of this level be written? (Skip costly formatting.) */
-int
-log_enabled(enum log_level lvl)
-{
-	return lvl <= log_max;
-}
-
 void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {

@@ -53,8 +53,11 @@ page_quota_text(struct req *r, const struct plan_quota *q)
 	if (strcmp(q->cap, "metered") == 0 && q->unit_price_micros >= 0) {
 		fmt_usd_micros(price, sizeof(price), q->unit_price_micros);
 		fmt_count(per, sizeof(per), q->price_unit);
+		if (q->price_unit == 1)
+			return arena_printf(&r->arena, "%s, then %s each", n,
+			    price);
 		return arena_printf(&r->arena, "%s, then %s per %s", n, price,
-		    q->price_unit == 1 ? "one" : per);
+		    per);
 	}
 	return gb ? arena_printf(&r->arena, "%s GB", n) :
 	    arena_strdup(&r->arena, n);

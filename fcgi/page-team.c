@@ -316,7 +316,7 @@ page_team_revoke(struct req *r)
 	int			 ok = 0;
 
 	if (!page_confirmed(r)) {
-		if (!valid_uuid(id) || db_invitation_lock(r, id, &inv) !=
+		if (!valid_uuid(id) || db_invitation_get(r, id, 0, &inv) !=
 		    DB_OK || !inv.live) {
 			page_team_gone(r, "/team");
 			return;

@@ -366,7 +366,7 @@ page_flash_subject(struct req *r, enum page_subject s, const char *id)
 	if (s == PAGE_SUBJECT_KEY && db_apikey_get(r, id, &k) == DB_OK)
 		return k.name;
 	if (s == PAGE_SUBJECT_INVITATION &&
-	    db_invitation_get(r, id, &inv) == DB_OK)
+	    db_invitation_get(r, id, 0, &inv) == DB_OK)
 		return inv.email;
 	return NULL;
 }
@@ -466,9 +466,8 @@ void
 page_layout(struct req *r, const char *title, const char *nav)
 {
 	const struct tenant	*t = NULL;
-	const char		*email;
 	char			 text[64];
-	int			 members = 0, pending = 0, verified = 1;
+	int			 members = 0, pending = 0;
 
 	page_flash_take(r);
 	if (r->auth.kind == PRINCIPAL_SESSION && r->in_tx &&
@@ -477,8 +476,8 @@ page_layout(struct req *r, const char *title, const char *nav)
 	page_shell(r, title, nav);
 	if (t == NULL)
 		return;
-	if (db_verify_user(r, r->auth.user_id, &email, &verified) == DB_OK &&
-	    !verified)
+	/* Known from binding the session: no query of its own. */
+	if (!r->auth.verified)
 		tmpl_set(r, "User.unverified", "1");
 	if (db_tenant_seats(r, &members, &pending) == DB_OK) {
 		tmpl_set_int(r, "Tenant.members", members);
@@ -489,7 +488,6 @@ page_layout(struct req *r, const char *title, const char *nav)
 	tmpl_set(r, "Tenant.created_date", text);
 	if (t->seat_limit >= 0)
 		tmpl_set_int(r, "Tenant.seat_limit", t->seat_limit);
-	tmpl_set(r, "Tenant.created_at", t->created_at);
 }
 
 /* A heading for an error page that says what happened in words. */

@@ -92,30 +92,27 @@ responder_page_who(struct req *r)
 static int
 responder_route(struct req *r)
 {
-	char	 allow[64];
+	enum route_match	 m;
+	char			 allow[64];
 
-	switch (route_lookup(r->method, r->path, &r->route, r->path_params,
-	    &r->npath_params, &r->arena, allow, sizeof(allow))) {
-	case ROUTE_FOUND:
+	m = route_lookup(r->method, r->path, &r->route, r->path_params,
+	    &r->npath_params, &r->arena, allow, sizeof(allow));
+	if (m == ROUTE_FOUND) {
 		r->resp_kind = routes[r->route].resp;
 		return 0;
-	case ROUTE_NO_METHOD:
-		r->resp_kind = strncmp(r->path, "/api/", 5) == 0 ? RESP_API :
-		    RESP_PAGE;
-		responder_page_who(r);
+	}
+	r->resp_kind = strncmp(r->path, "/api/", 5) == 0 ? RESP_API :
+	    RESP_PAGE;
+	responder_page_who(r);
+	if (m == ROUTE_NO_METHOD) {
 		req_header(r, "Allow", arena_strdup(&r->arena, allow));
 		req_error(r, 405, NULL, "method_not_allowed",
 		    "Method not allowed on this resource.", NULL);
-		return -1;
-	default:
-		r->resp_kind = strncmp(r->path, "/api/", 5) == 0 ? RESP_API :
-		    RESP_PAGE;
-		responder_page_who(r);
+	} else
 		req_error(r, 404, NULL, "not_found", r->resp_kind == RESP_PAGE ?
 		    "There is no page at this address." : "No such resource.",
 		    NULL);
-		return -1;
-	}
+	return -1;
 }
 
 /* Read and parse the body the route takes; -1 with the answer set. */

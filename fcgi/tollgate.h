@@ -122,7 +122,6 @@ enum log_level {
 };
 int		 log_level_parse(const char *, enum log_level *);
 void		 log_init(const char *, enum log_level);
-int		 log_enabled(enum log_level);
 void		 log_set_rid(const char *);
 void		 log_msg(enum log_level, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -491,6 +490,7 @@ struct auth {
 	char		 actor[264];	/* e-mail or key label, for audit */
 	char		 csrf[48];	/* the form token for this session */
 	long long	 token_iat_ms;	/* access token's issue time, or 0 */
+	int		 verified;	/* a bound user's address is proven */
 };
 enum auth_kind {
 	AUTH_NONE,		/* public, unlimited (health, plans) */
@@ -640,6 +640,7 @@ struct bind_user {
 	const char	*role;
 	const char	*email;
 	long long	 password_changed_ms;
+	int		 verified;	/* the address is proven */
 };
 enum db_rc	 db_user_by_email(struct req *, const char *, struct user *);
 enum db_rc	 db_user_get(struct req *, const char *, struct user *);
@@ -743,9 +744,7 @@ enum db_rc	 db_invitation_create(struct req *, const char *, const char *,
 		    const char *, const char *, int, struct invitation *);
 enum db_rc	 db_invitation_find(struct req *, const char *, const char **,
 		    const char **);
-enum db_rc	 db_invitation_lock(struct req *, const char *,
-		    struct invitation *);
-enum db_rc	 db_invitation_get(struct req *, const char *,
+enum db_rc	 db_invitation_get(struct req *, const char *, int,
 		    struct invitation *);
 enum db_rc	 db_invitation_accepted(struct req *, const char *);
 enum db_rc	 db_invitation_revoke(struct req *, const char *, int);

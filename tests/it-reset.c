@@ -145,7 +145,7 @@ portal_login(const struct user *u, char *out, size_t outsz)
 
 	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET /login set no tg_pre cookie");
 	it_csrf_of(&r, "/login", csrf, sizeof(csrf));
 	it_response_free(&r);
@@ -153,7 +153,8 @@ portal_login(const struct user *u, char *out, size_t outsz)
 	snprintf(body, sizeof(body), "csrf=%s&email=%s&password=%s", csrf,
 	    u->email, u->password);
 	it_http(&r, "POST", "/login", cookie, NULL, FORM, body);
-	if (r.status != 303 || !it_set_cookie(&r, "tg_session", v, sizeof(v)))
+	if (r.status != 303 ||
+	    !it_set_cookie(&r, "tg_session", v, sizeof(v), NULL))
 		fail_msg("portal sign-in: %ld, want 303 with a session",
 		    r.status);
 	snprintf(out, outsz, "tg_session=%s", v);
@@ -363,7 +364,7 @@ test_unknown_address(void **state)
 	/* The portal's form: the same page. */
 	it_http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET /password-reset set no tg_pre cookie");
 	it_csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
 	it_response_free(&r);
@@ -491,7 +492,7 @@ test_portal(void **state)
 
 	it_http(&r, "GET", "/password-reset", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET /password-reset set no tg_pre cookie");
 	it_csrf_of(&r, "/password-reset", csrf, sizeof(csrf));
 	snprintf(pre_csrf, sizeof(pre_csrf), "%s", csrf);
@@ -532,11 +533,11 @@ test_portal(void **state)
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
 		fail_msg("POST %s: %ld (Location %s), want 303 to /login",
 		    path, r.status, loc != NULL ? loc : "none");
-	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash)) ||
+	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash), NULL) ||
 	    strcmp(flash, "password_reset") != 0)
 		it_deferred_fail("no tg_flash=password_reset cookie:\n%s",
 		    r.head);
-	if (!it_set_cookie(&r, "tg_session", gone, sizeof(gone)) ||
+	if (!it_set_cookie(&r, "tg_session", gone, sizeof(gone), NULL) ||
 	    gone[0] != '\0')
 		it_deferred_fail("the session cookie is not cleared:\n%s",
 		    r.head);

@@ -121,48 +121,7 @@ expect_status(const struct it_resp *r, long status, const char *what)
 		    status, r->body);
 }
 
-/* The value of Set-Cookie "name" into out; the whole line into line. */
-static int
-set_cookie(const struct it_resp *r, const char *name, char *out,
-    size_t outsz, const char **line)
-{
-	const char	*v;
-	size_t		 i, n = strlen(name), len;
 
-	for (i = 0; i < r->nheaders; i++) {
-		v = r->headers[i].value;
-		if (strcasecmp(r->headers[i].name, "Set-Cookie") != 0 ||
-		    strncmp(v, name, n) != 0 || v[n] != '=')
-			continue;
-		len = strcspn(v + n + 1, ";");
-		if (len >= outsz)
-			fail_msg("cookie %s: %zu bytes, more than %zu", name,
-			    len, outsz - 1);
-		memcpy(out, v + n + 1, len);
-		out[len] = '\0';
-		if (line != NULL)
-			*line = v;
-		return 1;
-	}
-	return 0;
-}
-
-/* The CSRF token of the first form of a page. */
-static void
-csrf_of(const struct it_resp *r, char *out, size_t outsz)
-{
-	const char	*p, *key = "name=\"csrf\" value=\"";
-	size_t		 n;
-
-	if ((p = strstr(r->body, key)) == NULL)
-		fail_msg("no csrf field in the page: %.300s", r->body);
-	p += strlen(key);
-	n = strcspn(p, "\"");
-	if (n == 0 || n >= outsz)
-		fail_msg("csrf token of %zu bytes", n);
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
 
 /* Append "&k=v", v percent-encoded, to a form body. */
 static void
@@ -314,10 +273,10 @@ portal_form(const char *path, char *cookie, size_t cookiesz, char *csrf,
 
 	it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 	expect_status(&r, 200, path);
-	if (!set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET %s set no tg_pre cookie:\n%s", path, r.head);
 	snprintf(cookie, cookiesz, "tg_pre=%s", pre);
-	csrf_of(&r, csrf, csrfsz);
+	it_csrf_of(&r, NULL, csrf, csrfsz);
 	it_response_free(&r);
 }
 
@@ -338,7 +297,7 @@ portal_session_of(struct it_resp *r, const char *what, char *session,
 	if (loc == NULL || strcmp(loc, "/dashboard") != 0)
 		fail_msg("%s: Location %s, want /dashboard", what,
 		    loc != NULL ? loc : "(none)");
-	if (!set_cookie(r, "tg_session", v, sizeof(v), &l) || v[0] == '\0')
+	if (!it_set_cookie(r, "tg_session", v, sizeof(v), &l) || v[0] == '\0')
 		fail_msg("%s: no tg_session cookie:\n%s", what, r->head);
 	snprintf(session, sessionsz, "tg_session=%s", v);
 	if (line != NULL)
@@ -400,7 +359,7 @@ signed_in(const char *session, const struct user *u, const char *what,
 	if (strstr(r.body, u->email) == NULL)
 		fail_msg("%s: the dashboard does not name %s", what, u->email);
 	if (csrf != NULL)
-		csrf_of(&r, csrf, csrfsz);
+		it_csrf_of(&r, NULL, csrf, csrfsz);
 	it_response_free(&r);
 }
 
@@ -617,7 +576,7 @@ session_logout(PGconn *c, const struct user *u)
 	    strcmp(loc, "/login") != 0)
 		it_deferred_fail("logout redirects to %s, want /login",
 		    loc != NULL ? loc : "nowhere");
-	if (!set_cookie(&r, "tg_session", v, sizeof(v), &line) ||
+	if (!it_set_cookie(&r, "tg_session", v, sizeof(v), &line) ||
 	    v[0] != '\0' || strstr(line, "Max-Age=0") == NULL)
 		it_deferred_fail("logout does not clear the tg_session cookie");
 	it_response_free(&r);
@@ -1207,7 +1166,7 @@ login_patient(const char *email, const char *password, const char *cookie,
 	}
 	st = r.status;
 	if (st == 200 && device != NULL &&
-	    !set_cookie(&r, "tg_device", device, devicesz, NULL))
+	    !it_set_cookie(&r, "tg_device", device, devicesz, NULL))
 		fail_msg("a sign-in set no device cookie:\n%s", r.head);
 	it_response_free(&r);
 	return st;

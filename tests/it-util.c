@@ -1159,10 +1159,13 @@ it_expect_code(struct it_resp *r, long status, const char *code,
 		    r->body);
 }
 
-/* The value of Set-Cookie "name" into out; 0 when not set. */
+/*
+ * The value of Set-Cookie "name" into out, the whole header value into
+ * *line when line is not NULL; 0 when not set.
+ */
 int
 it_set_cookie(const struct it_resp *r, const char *name, char *out,
-    size_t outsz)
+    size_t outsz, const char **line)
 {
 	const char	*v;
 	size_t		 i, n = strlen(name), len;
@@ -1177,6 +1180,8 @@ it_set_cookie(const struct it_resp *r, const char *name, char *out,
 			fail_msg("cookie %s of %zu bytes", name, len);
 		memcpy(out, v + n + 1, len);
 		out[len] = '\0';
+		if (line != NULL)
+			*line = v;
 		return 1;
 	}
 	return 0;

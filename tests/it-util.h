@@ -149,7 +149,7 @@ void		 it_http(struct it_resp *, const char *, const char *,
 void		 it_expect_code(struct it_resp *, long, const char *,
 		    const char *);
 int		 it_set_cookie(const struct it_resp *, const char *, char *,
-		    size_t);
+		    size_t, const char **);
 void		 it_csrf_of(const struct it_resp *, const char *, char *,
 		    size_t);
 size_t		 it_sink_links(const char *, const char *,

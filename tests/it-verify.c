@@ -249,7 +249,7 @@ test_portal_post(void **state)
 	snprintf(path, sizeof(path), "/verify/%s", token);
 	it_http(&r, "GET", path, NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET %s set no tg_pre cookie", path);
 	it_csrf_of(&r, path, csrf, sizeof(csrf));
 	if (strstr(r.body, u.email) == NULL)
@@ -271,7 +271,7 @@ test_portal_post(void **state)
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/login") != 0)
 		fail_msg("POST %s: %ld (Location %s), want 303 to /login",
 		    path, r.status, loc != NULL ? loc : "none");
-	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash)) ||
+	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash), NULL) ||
 	    strcmp(flash, "verified") != 0)
 		it_deferred_fail("no tg_flash=verified cookie:\n%s", r.head);
 	it_response_free(&r);
@@ -427,7 +427,7 @@ test_dashboard_notice(void **state)
 	user_new(&u, "dash");
 	it_http(&r, "GET", "/register", NULL, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre)))
+	if (!it_set_cookie(&r, "tg_pre", pre, sizeof(pre), NULL))
 		fail_msg("GET /register set no tg_pre cookie");
 	it_csrf_of(&r, "/register", csrf, sizeof(csrf));
 	it_response_free(&r);
@@ -435,7 +435,8 @@ test_dashboard_notice(void **state)
 	snprintf(body, sizeof(body), "csrf=%s&organization=Dash&email=%s&"
 	    "password=%s", csrf, u.email, u.password);
 	it_http(&r, "POST", "/register", cookie, NULL, FORM, body);
-	if (r.status != 303 || !it_set_cookie(&r, "tg_session", v, sizeof(v)))
+	if (r.status != 303 ||
+	    !it_set_cookie(&r, "tg_session", v, sizeof(v), NULL))
 		fail_msg("portal sign-up: %ld, want 303 with a session",
 		    r.status);
 	snprintf(session, sizeof(session), "tg_session=%s", v);
@@ -455,7 +456,7 @@ test_dashboard_notice(void **state)
 	if (r.status != 303 || loc == NULL || strcmp(loc, "/dashboard") != 0)
 		it_deferred_fail("POST /verify/resend: %ld (Location %s), want "
 		    "303 to /dashboard", r.status, loc != NULL ? loc : "none");
-	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash)) ||
+	if (!it_set_cookie(&r, "tg_flash", flash, sizeof(flash), NULL) ||
 	    strcmp(flash, "verify_sent") != 0)
 		it_deferred_fail("no tg_flash=verify_sent cookie:\n%s", r.head);
 	it_response_free(&r);
