@@ -1475,7 +1475,7 @@ test_rate_limit_tenant(void **state)
 	struct it_resp	 r[25];
 	long		 pids[25];
 	time_t		 w0, w1;
-	int		 attempt, i, j, ok, limited, counted, distinct;
+	int		 attempt, i, j, ok, limited, counted, distinct, hold;
 
 	client_new();
 	/* Unsure which minute the key's creation counted in: a later one. */
@@ -1484,8 +1484,22 @@ test_rate_limit_tenant(void **state)
 	for (attempt = 0; attempt < 2; attempt++) {
 		window_fresh(60, 5);
 		w0 = time(NULL) / 60;
-		for (i = 0; i < 25; i++)
+		/*
+		 * One idle responder takes every connection of a sequential
+		 * burst (the kernel wakes one waiter, the first idle one).
+		 * A silent FastCGI connection holds that one for the first
+		 * half, so another answers it, and the count must hold
+		 * across both.
+		 */
+		if ((hold = it_unix_connect(it_env("TOLLGATE_SOCKET"))) == -1)
+			fail_msg("cannot connect to the FastCGI socket");
+		for (i = 0; i < 25; i++) {
+			if (i == 12) {
+				close(hold);
+				it_sleep_ms(100);
+			}
 			call(&r[i], "GET", ME, rate_key, NULL);
+		}
 		w1 = time(NULL) / 60;
 		if (w0 == w1)
 			break;
