@@ -32,7 +32,7 @@
 #define ACCT_SLOW_AFTER		7	/* failures before unknown clients wait */
 #define ACCT_SLOW_MAX_S		256	/* the longest wait between tries */
 
-static int
+int
 acct_fail(struct fail *f, int status, const char *code, const char *msg,
     const char *param)
 {
@@ -54,7 +54,7 @@ acct_fail_retry(struct fail *f, int retry, const char *msg, const char *param)
 	return -1;
 }
 
-static int
+int
 acct_fail_db(struct fail *f, enum db_rc rc)
 {
 	memset(f, 0, sizeof(*f));

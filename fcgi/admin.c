@@ -5,6 +5,7 @@
  *
  *   admin tenant create EMAIL ORGANIZATION   (password on standard input)
  *   admin platform-key create NAME [SCOPE ...]
+ *   admin stripe sync	(products, prices and meters of the catalogue)
  *
  * Secrets never go on the command line (they would show in ps and in
  * shell history): the password is read from standard input, and a new
@@ -23,6 +24,7 @@ admin_usage(void)
 	fprintf(stderr, "usage: tollgate admin tenant create EMAIL "
 	    "ORGANIZATION < password\n"
 	    "       tollgate admin platform-key create NAME [SCOPE ...]\n"
+	    "       tollgate admin stripe sync\n"
 	    "scopes: usage:write usage:read entitlements:read billing:read "
 	    "(default: all)\n");
 	return 2;
@@ -107,6 +109,18 @@ admin_platform_key_create(struct req *r, int argc, char *argv[])
 	return 0;
 }
 
+/* Nobody waits on a terminal for this: a minute per Stripe call. */
+static int
+admin_stripe_sync(struct req *r)
+{
+	stripe_set_budget(60000);
+	if (billing_sync(r, stdout) == -1 || db_commit(r) != DB_OK) {
+		fprintf(stderr, "tollgate admin: stripe sync failed\n");
+		return 1;
+	}
+	return 0;
+}
+
 int
 admin_main(int argc, char *argv[])
 {
@@ -129,6 +143,9 @@ admin_main(int argc, char *argv[])
 	} else if (argc >= 4 && strcmp(argv[1], "platform-key") == 0 &&
 	    strcmp(argv[2], "create") == 0)
 		rc = admin_platform_key_create(&r, argc - 3, argv + 3);
+	else if (argc == 3 && strcmp(argv[1], "stripe") == 0 &&
+	    strcmp(argv[2], "sync") == 0)
+		rc = admin_stripe_sync(&r);
 	else
 		rc = admin_usage();
 	req_free(&r);

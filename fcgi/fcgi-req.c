@@ -80,6 +80,7 @@ req_input_gone(struct req *r)
 	r->referer = NULL;
 	r->user_agent = NULL;
 	r->idempotency_key = NULL;
+	r->stripe_signature = NULL;
 	memset(&r->args, 0, sizeof(r->args));
 	memset(&r->cookies, 0, sizeof(r->cookies));
 }
@@ -161,6 +162,7 @@ req_from_params(struct req *r, char **envp, const char **cause)
 	r->referer = req_param(envp, "HTTP_REFERER");
 	r->user_agent = req_param(envp, "HTTP_USER_AGENT");
 	r->idempotency_key = req_param(envp, "HTTP_IDEMPOTENCY_KEY");
+	r->stripe_signature = req_param(envp, "HTTP_STRIPE_SIGNATURE");
 	v = req_param(envp, "HTTPS");
 	r->https = v != NULL && (strcmp(v, "on") == 0 || strcmp(v, "1") == 0);
 	if (http_parse_pairs(&r->arena, r->query, strlen(r->query), 1,

@@ -215,6 +215,48 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_MEMBER, .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_verify_resend },
 
+	/*
+	 * Billing (SPEC 7).  Paying, changing and cancelling are the
+	 * owner's; reading is for admins and for keys with billing:read.
+	 * The webhook is public: Stripe's signature is its authentication.
+	 */
+	[ROUTE_BILLING_CHECKOUT] = { .method = "POST",
+	    .pattern = API "/billing/checkout", .auth = AUTH_USER,
+	    .role = ROLE_OWNER, .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_billing_checkout, .idem = 1 },
+	[ROUTE_BILLING_PORTAL] = { .method = "POST",
+	    .pattern = API "/billing/portal", .auth = AUTH_USER,
+	    .role = ROLE_OWNER, .resp = RESP_API,
+	    .handler = api_billing_portal },
+	[ROUTE_BILLING_SUBSCRIPTION] = { .method = "GET",
+	    .pattern = API "/billing/subscription", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_BILLING_READ, .resp = RESP_API,
+	    .handler = api_billing_subscription },
+	[ROUTE_BILLING_CHANGE] = { .method = "PATCH",
+	    .pattern = API "/billing/subscription", .auth = AUTH_USER,
+	    .role = ROLE_OWNER, .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_billing_change },
+	[ROUTE_BILLING_CANCEL] = { .method = "DELETE",
+	    .pattern = API "/billing/subscription", .auth = AUTH_USER,
+	    .role = ROLE_OWNER, .resp = RESP_API,
+	    .handler = api_billing_cancel },
+	[ROUTE_BILLING_UPCOMING] = { .method = "GET",
+	    .pattern = API "/billing/invoices/upcoming", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_BILLING_READ, .resp = RESP_API,
+	    .handler = api_billing_upcoming },
+	[ROUTE_BILLING_INVOICES] = { .method = "GET",
+	    .pattern = API "/billing/invoices", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_BILLING_READ, .resp = RESP_API,
+	    .handler = api_billing_invoices },
+	[ROUTE_BILLING_INVOICE] = { .method = "GET",
+	    .pattern = API "/billing/invoices/{id}", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_BILLING_READ, .resp = RESP_API,
+	    .handler = api_billing_invoice },
+	[ROUTE_BILLING_WEBHOOK] = { .method = "POST",
+	    .pattern = API "/billing/webhook", .auth = AUTH_NONE,
+	    .body = BODY_RAW, .resp = RESP_API,
+	    .handler = api_billing_webhook },
+
 	/* Pages of later milestones: they say plainly they are not built. */
 	[ROUTE_PAGE_BILLING] = { .method = "GET", .pattern = "/billing",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,

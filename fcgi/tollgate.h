@@ -12,8 +12,8 @@
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
- *		db-reveal.c db-plan.c db-migrate.c
- *   services	auth.c idem.c mail.c tmpl.c acct.c
+ *		db-reveal.c db-plan.c db-billing.c db-migrate.c
+ *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -290,6 +291,8 @@ enum vop {
 	VOP_VERIFY,		/* token */
 	VOP_RESET,		/* email */
 	VOP_RESET_CONFIRM,	/* token, new_password */
+	VOP_CHECKOUT,		/* plan, seats, coupon */
+	VOP_PLAN_CHANGE,	/* plan, seats */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -506,6 +509,7 @@ enum body_kind {
 	BODY_NONE,		/* no body expected; one is ignored */
 	BODY_JSON,		/* application/json, parsed */
 	BODY_FORM,		/* application/x-www-form-urlencoded */
+	BODY_RAW,		/* read, left unparsed (signed webhooks) */
 	BODY__MAX
 };
 enum resp_kind {
@@ -539,6 +543,7 @@ struct req {
 	const char	*referer;
 	const char	*user_agent;
 	const char	*idempotency_key;	/* Idempotency-Key header */
+	const char	*stripe_signature;	/* Stripe-Signature header */
 	int		 idem_claimed;	/* this request owns the key */
 	int		 https;
 	struct kvlist	 args;		/* query string */
@@ -840,6 +845,79 @@ enum db_rc	 db_audit_list(struct req *, const struct audit_filter *, int,
 		    struct audit_event **, size_t *, int *);
 enum db_rc	 db_prune_auth(struct req *, long long *);
 
+/*
+ * db-billing.c: the tenant's Stripe state, the webhook's event ledger,
+ * invoices, the Stripe ids of the catalogue and queued notifications.
+ */
+struct billing_state {
+	const char	*plan;		/* the subscribed plan */
+	const char	*effective;	/* the plan whose entitlements apply */
+	const char	*status;
+	const char	*customer_id;	/* NULL: none yet */
+	const char	*subscription_id;
+	const char	*trial_end;	/* RFC 3339 or NULL */
+	const char	*period_start;
+	const char	*period_end;
+	const char	*past_due_since;
+	int		 cancel_at_period_end;
+	int		 seats;
+	int		 had_trial;
+	long long	 members;	/* current counts, for a downgrade */
+	long long	 agents;
+	long long	 api_keys;
+};
+struct sub_state {
+	const char	*subscription_id;
+	const char	*customer_id;
+	const char	*plan;
+	const char	*status;
+	const char	*trial_end;	/* Unix seconds as text, or NULL */
+	const char	*period_start;
+	const char	*period_end;
+	int		 cancel_at_period_end;
+	int		 seats;		/* 0: leave as is */
+	long long	 created;	/* the event's time */
+	int		 deleted;
+};
+struct invoice {
+	const char	*invoice_id;
+	const char	*number;
+	const char	*status;
+	const char	*currency;
+	long long	 amount_due;
+	long long	 amount_paid;
+	long long	 total;
+	const char	*period_start;	/* RFC 3339 (read) or Unix s (write) */
+	const char	*period_end;
+	const char	*hosted_url;
+	const char	*pdf_url;
+	const char	*created;
+};
+enum db_rc	 db_billing_state(struct req *, int, struct billing_state *);
+enum db_rc	 db_billing_set_customer(struct req *, const char *);
+enum db_rc	 db_billing_link(struct req *, const char *, const char *);
+enum db_rc	 db_billing_bind_customer(struct req *, const char *,
+		    const char *, const char **);
+enum db_rc	 db_billing_event_claim(struct req *, const char *,
+		    const char *, long long, const char *);
+enum db_rc	 db_billing_event_done(struct req *, const char *,
+		    const char *, const char *);
+enum db_rc	 db_billing_subscription_apply(struct req *,
+		    const struct sub_state *, const char **);
+enum db_rc	 db_billing_past_due(struct req *, int);
+enum db_rc	 db_billing_invoice_put(struct req *, const struct invoice *,
+		    long long);
+enum db_rc	 db_billing_invoices(struct req *, int, const char *,
+		    struct invoice **, size_t *, int *);
+enum db_rc	 db_billing_invoice_get(struct req *, const char *,
+		    struct invoice *);
+enum db_rc	 db_billing_catalogue_get(struct req *, const char *,
+		    const char *, const char **);
+enum db_rc	 db_billing_catalogue_put(struct req *, const char *,
+		    const char *, const char *, const char *, const char *);
+enum db_rc	 db_notify_queue(struct req *, const char *, const char *,
+		    const char *);
+
 /* db-migrate.c */
 int		 db_migrate_run(const char *, const char *, int);
 
@@ -870,6 +948,34 @@ void		 mail_invitation(struct req *, const char *, const char *);
 void		 mail_verification(struct req *, const char *, const char *);
 void		 mail_password_reset(struct req *, const char *, const char *);
 void		 mail_after_request(struct req *);
+
+/*
+ * stripe.c: the Stripe API client.  0, or -1 with a struct stripe_err
+ * (status 0: Stripe could not be reached).
+ */
+struct stripe_err {
+	int		 status;
+	char		 type[40];
+	char		 code[64];
+	char		 param[64];
+	char		 message[256];
+};
+int		 stripe_configured(void);
+int		 stripe_test_mode(void);
+void		 stripe_set_budget(long);
+int		 stripe_form_add(struct buf *, const char *, const char *);
+int		 stripe_form_addf(struct buf *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+long		 stripe_backoff_ms(int, unsigned int);
+int		 stripe_call(struct req *, const char *, const char *,
+		    const struct buf *, const char *, struct json_object **,
+		    struct stripe_err *);
+const char	*stripe_message(struct req *, const struct stripe_err *);
+struct json_object *stripe_get(struct json_object *, const char *);
+const char	*stripe_str(struct json_object *, const char *);
+long long	 stripe_int(struct json_object *, const char *, long long);
+int		 stripe_bool(struct json_object *, const char *);
+const char	*stripe_id(struct json_object *, const char *);
 
 /* tmpl.c: ClearSilver pages, escaping by default. */
 void		 tmpl_set(struct req *, const char *, const char *);
@@ -908,6 +1014,9 @@ struct login {
 	const char	*tenant_name;
 	const char	*role;
 };
+int		 acct_fail(struct fail *, int, const char *, const char *,
+		    const char *);
+int		 acct_fail_db(struct fail *, enum db_rc);
 void		 acct_answer(struct req *, const struct fail *);
 int		 acct_register(struct req *, struct fail *, const char *,
 		    const char *, const char *, const char *);
@@ -946,6 +1055,24 @@ int		 acct_reset_open(struct req *, struct fail *, const char *,
 int		 acct_reset_confirm(struct req *, struct fail *, const char *,
 		    const char *);
 
+/*
+ * billing.c: checkout, portal, changes and cancellation through Stripe,
+ * and the effects of its webhook events (acct.c's error convention).
+ */
+int		 billing_checkout(struct req *, struct fail *, const char *,
+		    int, const char *, const char **);
+int		 billing_portal(struct req *, struct fail *, const char **);
+int		 billing_change(struct req *, struct fail *, const char *, int,
+		    struct json_object **);
+int		 billing_cancel(struct req *, struct fail *, int,
+		    struct json_object **);
+int		 billing_upcoming(struct req *, struct fail *,
+		    struct json_object **);
+enum db_rc	 billing_event(struct req *, struct json_object *,
+		    const char **, const char **);
+void		 billing_decimal(long long, long long, char *, size_t);
+int		 billing_sync(struct req *, FILE *);
+
 /* api.c: helpers shared by the JSON handlers. */
 void		 api_str(struct json_object *, const char *, const char *);
 void		 api_time(struct json_object *, const char *, time_t);
@@ -981,6 +1108,17 @@ void		 api_audit_list(struct req *);
 
 /* api-plans.c: the public catalogue. */
 void		 api_plans(struct req *);
+
+/* api-billing.c */
+void		 api_billing_checkout(struct req *);
+void		 api_billing_portal(struct req *);
+void		 api_billing_subscription(struct req *);
+void		 api_billing_change(struct req *);
+void		 api_billing_cancel(struct req *);
+void		 api_billing_invoices(struct req *);
+void		 api_billing_invoice(struct req *);
+void		 api_billing_upcoming(struct req *);
+void		 api_billing_webhook(struct req *);
 
 /* api-health.c: liveness and the metrics. */
 void		 api_health(struct req *);
@@ -1063,6 +1201,15 @@ enum route_id {
 	ROUTE_AUTH_VERIFY_RESEND,
 	ROUTE_AUTH_PASSWORD_RESET,
 	ROUTE_AUTH_PASSWORD_RESET_CONFIRM,
+	ROUTE_BILLING_CHECKOUT,
+	ROUTE_BILLING_PORTAL,
+	ROUTE_BILLING_SUBSCRIPTION,
+	ROUTE_BILLING_CHANGE,
+	ROUTE_BILLING_CANCEL,
+	ROUTE_BILLING_UPCOMING,		/* before /billing/invoices/{id} */
+	ROUTE_BILLING_INVOICES,
+	ROUTE_BILLING_INVOICE,
+	ROUTE_BILLING_WEBHOOK,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,

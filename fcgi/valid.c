@@ -74,6 +74,15 @@ static const struct vfield	valid_reset_confirm[] = {
 	{ "token", V_STRING, 1, 1, 128, NULL },
 	{ "new_password", V_PASSWORD, 1, 0, 0, NULL },
 };
+static const struct vfield	valid_checkout[] = {
+	{ "plan", V_STRING, 1, 1, 32, NULL },
+	{ "seats", V_INT, 0, 1, 1000, NULL },
+	{ "coupon", V_STRING, 0, 0, 100, NULL },
+};
+static const struct vfield	valid_plan_change[] = {
+	{ "plan", V_STRING, 0, 1, 32, NULL },
+	{ "seats", V_INT, 0, 1, 1000, NULL },
+};
 
 #define VOP(t)	{ t, sizeof(t) / sizeof(t[0]) }
 const struct vop_def	valid_ops[VOP__MAX] = {
@@ -88,6 +97,8 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_VERIFY] = VOP(valid_verify),
 	[VOP_RESET] = VOP(valid_reset),
 	[VOP_RESET_CONFIRM] = VOP(valid_reset_confirm),
+	[VOP_CHECKOUT] = VOP(valid_checkout),
+	[VOP_PLAN_CHANGE] = VOP(valid_plan_change),
 };
 #undef VOP
 

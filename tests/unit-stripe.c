@@ -6,6 +6,9 @@
  * own library does): the cases CONTRACT.md 6 lists and SPEC 7's bad
  * inputs (no header, malformed, only v0, wrong secret, body changed by
  * one byte, 301 s old, 301 s ahead), and a secret being rolled.
+ * Then the client's pure parts (stripe.c, billing.c): the form encoding
+ * of nested and indexed keys, the retry backoff of CONTRACT.md 4, and
+ * overage prices as Stripe's decimal cents.
  */
 #include "config.h"
 
@@ -110,6 +113,72 @@ test_parse_limits(void **state)
 	assert_non_null(stripe_sig_strerror(STRIPE_SIG_TOO_NEW));
 }
 
+/* Keys keep their brackets; values and everything else are escaped. */
+static void
+test_form(void **state)
+{
+	struct buf	 b;
+
+	(void)state;
+	buf_init(&b, 4096);
+	assert_int_equal(stripe_form_add(&b, "mode", "subscription"), 0);
+	assert_int_equal(stripe_form_addf(&b, "price_1", "line_items[%d][price]",
+	    0), 0);
+	assert_int_equal(stripe_form_add(&b, "metadata[note]", "a b&c=d[e]/é"),
+	    0);
+	assert_int_equal(stripe_form_add(&b, "skipped", NULL), 0);
+	assert_int_equal(stripe_form_add(&b, "unset", ""), 0);
+	assert_string_equal(b.p, "mode=subscription&line_items[0][price]="
+	    "price_1&metadata[note]=a%20b%26c%3Dd%5Be%5D%2F%C3%A9&unset=");
+	buf_free(&b);
+
+	/* Past the cap: -1, never a truncated field sent. */
+	buf_init(&b, 16);
+	assert_int_equal(stripe_form_add(&b, "customer", "cus_0123456789"), -1);
+	assert_true(b.toobig);
+	buf_free(&b);
+}
+
+/* min(0.5 * 2^(n-1), 5) s times [0.5, 1], floored at 0.5 s. */
+static void
+test_backoff(void **state)
+{
+	(void)state;
+	assert_int_equal(stripe_backoff_ms(1, 1000), 500);
+	assert_int_equal(stripe_backoff_ms(1, 0), 500);	/* the floor */
+	assert_int_equal(stripe_backoff_ms(2, 1000), 1000);
+	assert_int_equal(stripe_backoff_ms(2, 0), 500);
+	assert_int_equal(stripe_backoff_ms(3, 1000), 2000);
+	assert_int_equal(stripe_backoff_ms(4, 1000), 4000);
+	assert_int_equal(stripe_backoff_ms(5, 1000), 5000);	/* the cap */
+	assert_int_equal(stripe_backoff_ms(9, 1000), 5000);
+	assert_int_equal(stripe_backoff_ms(9, 0), 2500);
+}
+
+/* SPEC 4's overage prices in cents per unit, exactly. */
+static void
+test_decimal(void **state)
+{
+	char	 d[48];
+
+	(void)state;
+	/* $0.01 per 1K tokens: 10,000 micro-USD per 1,000. */
+	billing_decimal(10000, 1000 * 10000LL, d, sizeof(d));
+	assert_string_equal(d, "0.001");
+	/* $0.10 per execution. */
+	billing_decimal(100000, 10000, d, sizeof(d));
+	assert_string_equal(d, "10");
+	/* $0.0008 per API call. */
+	billing_decimal(800, 10000, d, sizeof(d));
+	assert_string_equal(d, "0.08");
+	/* $0.005 per 1K tokens. */
+	billing_decimal(5000, 1000 * 10000LL, d, sizeof(d));
+	assert_string_equal(d, "0.0005");
+	/* A third: cut at 12 places, never rounded up. */
+	billing_decimal(1, 3, d, sizeof(d));
+	assert_string_equal(d, "0.333333333333");
+}
+
 int
 main(void)
 {
@@ -118,6 +187,9 @@ main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_tolerance),
 		cmocka_unit_test(test_parse_limits),
+		cmocka_unit_test(test_form),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_decimal),
 	};
 
 	return cmocka_run_group_tests_name("unit-stripe", tests, NULL, NULL);

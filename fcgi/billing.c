@@ -1,0 +1,1122 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Billing (SPEC 7): checkout, the billing portal, plan and seat changes,
+ * cancellation and the upcoming invoice, all through Stripe; and the
+ * effects of Stripe's webhook events.  Shared by the API and the portal.
+ * Functions return 0, or -1 with a struct fail (acct.c's convention).
+ *
+ * Local state changes only when Stripe says so in an event: a change
+ * asked for here is answered with what Stripe returned, and the event
+ * that follows (customer.subscription.updated) applies it.  So the one
+ * path that writes a subscription's state is the webhook's, in order of
+ * the events' times, whatever the order of delivery.
+ *
+ * Idempotency keys: a customer is created under a key derived from the
+ * tenant ("tollgate-customer-<tenant id>"), so every retry of every
+ * checkout of a tenant, even one whose transaction was rolled back after
+ * Stripe created the customer, gets that one customer back (Stripe keeps
+ * keys 24 hours; after that the customer id is stored).  Other calls use
+ * a random key per operation, sent unchanged on each of its retries.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "tollgate.h"
+
+#define BILLING_SEATS_MAX	1000
+
+static int
+billing_unconfigured(struct fail *f)
+{
+	return acct_fail(f, 503, "billing_not_configured", "Billing is not "
+	    "configured on this server: every tenant is on the free plan.",
+	    NULL);
+}
+
+static int
+billing_upstream(struct req *r, struct fail *f, const struct stripe_err *e)
+{
+	return acct_fail(f, 502, "upstream_error", stripe_message(r, e), NULL);
+}
+
+/* A fresh Idempotency-Key for one operation: "tollgate-<op>-<hex>". */
+static const char *
+billing_idem_key(struct req *r, const char *op)
+{
+	unsigned char	 raw[16];
+	char		 hex[33];
+
+	if (util_random(raw, sizeof(raw)) == -1)
+		return NULL;
+	util_hex(raw, sizeof(raw), hex);
+	return arena_printf(&r->arena, "tollgate-%s-%s", op, hex);
+}
+
+/* The portal's address of a page, for Stripe's return URLs. */
+static const char *
+billing_url(struct req *r, const char *path)
+{
+	const char	*base = conf.public_url != NULL ? conf.public_url : "";
+	size_t		 n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	return arena_printf(&r->arena, "%.*s%s", (int)n, base, path);
+}
+
+/* The catalogue entry of a plan, from a list db_plans_list() gave. */
+static const struct plan *
+billing_plan(const struct plan *p, size_t n, const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; id != NULL && i < n; i++)
+		if (strcmp(p[i].plan, id) == 0)
+			return &p[i];
+	return NULL;
+}
+
+static int
+billing_plan_load(struct req *r, struct fail *f, const char *id,
+    const struct plan **out)
+{
+	struct plan	*p;
+	size_t		 n;
+	enum db_rc	 rc;
+
+	if ((rc = db_plans_list(r, &p, &n)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if ((*out = billing_plan(p, n, id)) == NULL)
+		return acct_fail(f, 400, "unknown_plan", "There is no such plan.",
+		    "plan");
+	if ((*out)->price_cents == 0)
+		return acct_fail(f, 400, "invalid_value", "The free plan needs "
+		    "no checkout: cancel the subscription instead.", "plan");
+	return 0;
+}
+
+/* The Stripe price of a lookup key; 503 when the catalogue is not synced. */
+static int
+billing_price(struct req *r, struct fail *f, const char *plan,
+    const char *what, const char **price)
+{
+	const char	*key;
+	enum db_rc	 rc;
+
+	key = arena_printf(&r->arena, "tollgate_%s_%s", plan, what);
+	rc = db_billing_catalogue_get(r, "price", key, price);
+	if (rc == DB_NOTFOUND) {
+		log_warnx("billing: no Stripe price %s: run tollgate admin "
+		    "stripe sync", key);
+		return acct_fail(f, 503, "billing_not_configured", "The plans "
+		    "are not set up at the payment provider yet.", NULL);
+	}
+	return rc == DB_OK ? 0 : acct_fail_db(f, rc);
+}
+
+/*
+ * The line items of a plan: its base price (quantity: seats) and one
+ * metered price per metered quota (no quantity: usage decides).
+ */
+static int
+billing_items(struct req *r, struct fail *f, struct buf *form,
+    const char *prefix, size_t first, const struct plan *p, int seats)
+{
+	const char	*price;
+	char		 q[16];
+	size_t		 i, k = first;
+
+	if (billing_price(r, f, p->plan, "base", &price) == -1)
+		return -1;
+	snprintf(q, sizeof(q), "%d", p->per_seat ? seats : 1);
+	if (stripe_form_addf(form, price, "%s[%zu][price]", prefix, k) == -1 ||
+	    stripe_form_addf(form, q, "%s[%zu][quantity]", prefix, k) == -1)
+		goto toobig;
+	k++;
+	for (i = 0; i < p->nquotas; i++) {
+		if (strcmp(p->quotas[i].kind, "period") != 0 ||
+		    strcmp(p->quotas[i].cap, "metered") != 0)
+			continue;
+		if (billing_price(r, f, p->plan, p->quotas[i].metric,
+		    &price) == -1)
+			return -1;
+		if (stripe_form_addf(form, price, "%s[%zu][price]", prefix,
+		    k++) == -1)
+			goto toobig;
+	}
+	return 0;
+toobig:
+	return acct_fail(f, 500, "internal_error", "The request to the "
+	    "payment provider is too large.", NULL);
+}
+
+/*
+ * The tenant's Stripe customer, created at its first checkout under the
+ * tenant's own Idempotency-Key and stored on the tenant.
+ */
+static int
+billing_customer(struct req *r, struct fail *f, const struct tenant *t,
+    struct billing_state *b)
+{
+	struct json_object	*o;
+	struct stripe_err	 e;
+	struct buf		 form;
+	const char		*id;
+	enum db_rc		 rc;
+	int			 ret = -1;
+
+	if (b->customer_id != NULL)
+		return 0;
+	buf_init(&form, 4096);
+	if (stripe_form_add(&form, "name", t->name) == -1 ||
+	    (r->auth.actor[0] != '\0' && strchr(r->auth.actor, '@') != NULL &&
+	    stripe_form_add(&form, "email", r->auth.actor) == -1) ||
+	    stripe_form_add(&form, "metadata[tenant_id]", t->tenant_id) == -1) {
+		acct_fail(f, 500, "internal_error", "Request too large.", NULL);
+		goto done;
+	}
+	if (stripe_call(r, "POST", "/v1/customers", &form, arena_printf(
+	    &r->arena, "tollgate-customer-%s", t->tenant_id), &o, &e) == -1) {
+		billing_upstream(r, f, &e);
+		goto done;
+	}
+	if ((id = stripe_str(o, "id")) == NULL) {
+		acct_fail(f, 502, "upstream_error", "The payment provider "
+		    "answered without a customer.", NULL);
+		goto done;
+	}
+	if ((rc = db_billing_set_customer(r, id)) != DB_OK) {
+		acct_fail_db(f, rc);
+		goto done;
+	}
+	b->customer_id = arena_strdup(&r->arena, id);
+	ret = 0;
+done:
+	buf_free(&form);
+	return ret;
+}
+
+/* A subscription that still gives its plan (or may again, past_due). */
+static int
+billing_live(const struct billing_state *b)
+{
+	return b->subscription_id != NULL &&
+	    (strcmp(b->status, "active") == 0 ||
+	    strcmp(b->status, "trialing") == 0 ||
+	    strcmp(b->status, "past_due") == 0);
+}
+
+/*
+ * POST /billing/checkout: a Stripe Checkout session for a plan; *url is
+ * where the user pays.  The tenant's row stays locked while this runs,
+ * so two checkouts of one tenant never make two customers.
+ */
+int
+billing_checkout(struct req *r, struct fail *f, const char *plan_id,
+    int seats, const char *coupon, const char **url)
+{
+	struct billing_state	 b;
+	struct json_object	*o;
+	struct stripe_err	 e;
+	const struct tenant	*t;
+	const struct plan	*p;
+	struct buf		 form;
+	const char		*key;
+	char			 days[16];
+	enum db_rc		 rc;
+	int			 ret = -1;
+
+	if (!stripe_configured())
+		return billing_unconfigured(f);
+	if (billing_plan_load(r, f, plan_id, &p) == -1)
+		return -1;
+	if ((rc = auth_tenant(r, &t)) != DB_OK ||
+	    (rc = db_billing_state(r, 1, &b)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (billing_live(&b) && strcmp(b.plan, p->plan) == 0)
+		return acct_fail(f, 409, "already_subscribed", arena_printf(
+		    &r->arena, "This organization is on the %s plan already.",
+		    p->name), "plan");
+	if (billing_live(&b))
+		return acct_fail(f, 409, "already_subscribed", "This "
+		    "organization has a subscription: change its plan instead "
+		    "(PATCH /billing/subscription).", "plan");
+	if (seats <= 0)
+		seats = b.members > 0 ? (int)b.members : 1;
+	if (p->per_seat && seats < b.members)
+		return acct_fail(f, 409, "seats_too_few", arena_printf(
+		    &r->arena, "The organization has %lld members: buy at "
+		    "least as many seats.", b.members), "seats");
+	if (billing_customer(r, f, t, &b) == -1)
+		return -1;
+	buf_init(&form, 16384);
+	if (billing_items(r, f, &form, "line_items", 0, p, seats) == -1)
+		goto done;
+	snprintf(days, sizeof(days), "%d", p->trial_days);
+	if (stripe_form_add(&form, "mode", "subscription") == -1 ||
+	    stripe_form_add(&form, "customer", b.customer_id) == -1 ||
+	    stripe_form_add(&form, "client_reference_id", t->tenant_id) == -1 ||
+	    stripe_form_add(&form, "metadata[tenant_id]", t->tenant_id) == -1 ||
+	    stripe_form_add(&form, "metadata[plan]", p->plan) == -1 ||
+	    stripe_form_add(&form, "subscription_data[metadata][tenant_id]",
+	    t->tenant_id) == -1 ||
+	    stripe_form_add(&form, "subscription_data[metadata][plan]",
+	    p->plan) == -1 ||
+	    (p->trial_days > 0 && !b.had_trial && stripe_form_add(&form,
+	    "subscription_data[trial_period_days]", days) == -1) ||
+	    (coupon != NULL && *coupon != '\0' && stripe_form_add(&form,
+	    "discounts[0][coupon]", coupon) == -1) ||
+	    stripe_form_add(&form, "success_url", billing_url(r,
+	    "/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}")) ==
+	    -1 || stripe_form_add(&form, "cancel_url", billing_url(r,
+	    "/billing?checkout=canceled")) == -1) {
+		acct_fail(f, 500, "internal_error", "Request too large.", NULL);
+		goto done;
+	}
+	if ((key = billing_idem_key(r, "checkout")) == NULL) {
+		acct_fail(f, 500, "internal_error", "No randomness.", NULL);
+		goto done;
+	}
+	if (stripe_call(r, "POST", "/v1/checkout/sessions", &form, key, &o,
+	    &e) == -1) {
+		billing_upstream(r, f, &e);
+		goto done;
+	}
+	if ((*url = stripe_str(o, "url")) == NULL) {
+		acct_fail(f, 502, "upstream_error", "The payment provider "
+		    "answered without a checkout page.", NULL);
+		goto done;
+	}
+	rc = db_audit_add(r, "billing.checkout", p->plan, arena_printf(
+	    &r->arena, "{\"plan\": \"%s\", \"seats\": %d}", p->plan, seats));
+	if (rc != DB_OK) {
+		acct_fail_db(f, rc);
+		goto done;
+	}
+	ret = 0;
+done:
+	buf_free(&form);
+	return ret;
+}
+
+/* POST /billing/portal: Stripe's billing portal for the customer. */
+int
+billing_portal(struct req *r, struct fail *f, const char **url)
+{
+	struct billing_state	 b;
+	struct json_object	*o;
+	struct stripe_err	 e;
+	struct buf		 form;
+	enum db_rc		 rc;
+	int			 ret = -1;
+
+	if (!stripe_configured())
+		return billing_unconfigured(f);
+	if ((rc = db_billing_state(r, 0, &b)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (b.customer_id == NULL)
+		return acct_fail(f, 409, "no_billing_account", "There is no "
+		    "billing account yet: choose a plan first.", NULL);
+	buf_init(&form, 4096);
+	if (stripe_form_add(&form, "customer", b.customer_id) == -1 ||
+	    stripe_form_add(&form, "return_url", billing_url(r, "/billing")) ==
+	    -1) {
+		acct_fail(f, 500, "internal_error", "Request too large.", NULL);
+		goto done;
+	}
+	if (stripe_call(r, "POST", "/v1/billing_portal/sessions", &form,
+	    billing_idem_key(r, "portal"), &o, &e) == -1) {
+		billing_upstream(r, f, &e);
+		goto done;
+	}
+	if ((*url = stripe_str(o, "url")) == NULL) {
+		acct_fail(f, 502, "upstream_error", "The payment provider "
+		    "answered without a portal page.", NULL);
+		goto done;
+	}
+	ret = 0;
+done:
+	buf_free(&form);
+	return ret;
+}
+
+/*
+ * Would the tenant's current counts fit a plan?  No: 409 naming what to
+ * reduce, and to what.
+ */
+static int
+billing_fits(struct req *r, struct fail *f, const struct plan *p,
+    const struct billing_state *b, int seats)
+{
+	struct buf	 why;
+	long long	 have, max;
+	const char	*what;
+	size_t		 i;
+	int		 ret = 0;
+
+	buf_init(&why, 1024);
+	for (i = 0; i < p->nquotas; i++) {
+		max = p->quotas[i].included;
+		what = p->quotas[i].metric;
+		if (strcmp(p->quotas[i].cap, "hard") != 0 || max < 0)
+			continue;
+		if (strcmp(what, "seats") == 0)
+			have = b->members;
+		else if (strcmp(what, "agents") == 0)
+			have = b->agents;
+		else
+			continue;
+		if (have <= max)
+			continue;
+		buf_printf(&why, "%s%s from %lld to %lld", why.len > 0 ?
+		    ", " : "", strcmp(what, "seats") == 0 ? "members" :
+		    "active agents", have, max);
+	}
+	if (p->per_seat && seats > 0 && seats < b->members)
+		buf_printf(&why, "%smembers from %lld to %d", why.len > 0 ?
+		    ", " : "", b->members, seats);
+	if (why.len > 0) {
+		acct_fail(f, 409, "plan_limits_exceeded", arena_printf(
+		    &r->arena, "The %s plan does not fit what this "
+		    "organization has now: reduce %s first.", p->name, why.p),
+		    "plan");
+		ret = -1;
+	}
+	buf_free(&why);
+	return ret;
+}
+
+/*
+ * The items of a subscription as Stripe has them, to change its plan:
+ * every current item is deleted and the new plan's added, in one
+ * update, prorated.
+ */
+static int
+billing_items_replace(struct req *r, struct fail *f, struct buf *form,
+    struct json_object *sub, const struct plan *p, int seats)
+{
+	struct json_object	*items;
+	const char		*id;
+	size_t			 i, n;
+
+	items = stripe_get(sub, "items.data");
+	n = items != NULL && json_object_is_type(items, json_type_array) ?
+	    json_object_array_length(items) : 0;
+	for (i = 0; i < n; i++) {
+		id = stripe_str(json_object_array_get_idx(items, i), "id");
+		if (id == NULL)
+			continue;
+		if (stripe_form_addf(form, id, "items[%zu][id]", i) == -1 ||
+		    stripe_form_addf(form, "true", "items[%zu][deleted]", i) ==
+		    -1)
+			return acct_fail(f, 500, "internal_error", "Request too "
+			    "large.", NULL);
+	}
+	return billing_items(r, f, form, "items", n, p, seats);
+}
+
+/* The subscription as Stripe answered, for the API's answer. */
+static int
+billing_fetch(struct req *r, struct fail *f, const char *sub,
+    struct json_object **o)
+{
+	struct stripe_err	 e;
+
+	if (stripe_call(r, "GET", arena_printf(&r->arena,
+	    "/v1/subscriptions/%s", sub), NULL, NULL, o, &e) == -1)
+		return billing_upstream(r, f, &e);
+	return 0;
+}
+
+/*
+ * PATCH /billing/subscription: another plan and/or seat count, prorated.
+ * A plan the tenant's counts do not fit is refused (409).  Only the
+ * seat count: the base item's quantity changes, nothing else.
+ */
+int
+billing_change(struct req *r, struct fail *f, const char *plan_id, int seats,
+    struct json_object **out)
+{
+	struct billing_state	 b;
+	struct json_object	*sub, *items;
+	struct stripe_err	 e;
+	const struct plan	*p;
+	struct buf		 form;
+	const char		*path, *base_item = NULL, *lk;
+	char			 q[16];
+	enum db_rc		 rc;
+	size_t			 i, n;
+	int			 ret = -1;
+
+	if (!stripe_configured())
+		return billing_unconfigured(f);
+	if ((rc = db_billing_state(r, 0, &b)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (!billing_live(&b))
+		return acct_fail(f, 409, "no_subscription", "There is no "
+		    "subscription to change: choose a plan first.", NULL);
+	if (plan_id == NULL)
+		plan_id = b.plan;
+	if (billing_plan_load(r, f, plan_id, &p) == -1)
+		return -1;
+	if (strcmp(p->plan, b.plan) == 0 && (seats <= 0 || !p->per_seat ||
+	    seats == b.seats))
+		return acct_fail(f, 409, "already_subscribed", arena_printf(
+		    &r->arena, "This organization is on the %s plan already.",
+		    p->name), "plan");
+	if (seats <= 0)
+		seats = p->per_seat ? (b.seats > b.members ? b.seats :
+		    (int)b.members) : 1;
+	if (billing_fits(r, f, p, &b, seats) == -1)
+		return -1;
+	if (billing_fetch(r, f, b.subscription_id, &sub) == -1)
+		return -1;
+	buf_init(&form, 16384);
+	if (strcmp(p->plan, b.plan) == 0) {
+		/* Seats only: the base item's quantity. */
+		items = stripe_get(sub, "items.data");
+		n = items != NULL && json_object_is_type(items,
+		    json_type_array) ? json_object_array_length(items) : 0;
+		for (i = 0; i < n; i++) {
+			lk = stripe_str(json_object_array_get_idx(items, i),
+			    "price.lookup_key");
+			if (lk != NULL && strncmp(lk, "tollgate_", 9) == 0 &&
+			    strlen(lk) > 5 && strcmp(lk + strlen(lk) - 5,
+			    "_base") == 0)
+				base_item = stripe_str(
+				    json_object_array_get_idx(items, i), "id");
+		}
+		if (base_item == NULL) {
+			acct_fail(f, 502, "upstream_error", "The subscription "
+			    "at the payment provider has no base price.", NULL);
+			goto done;
+		}
+		snprintf(q, sizeof(q), "%d", seats);
+		if (stripe_form_add(&form, "items[0][id]", base_item) == -1 ||
+		    stripe_form_add(&form, "items[0][quantity]", q) == -1) {
+			acct_fail(f, 500, "internal_error", "Too large.", NULL);
+			goto done;
+		}
+	} else if (billing_items_replace(r, f, &form, sub, p, seats) == -1)
+		goto done;
+	if (stripe_form_add(&form, "proration_behavior", "create_prorations") ==
+	    -1 || stripe_form_add(&form, "metadata[plan]", p->plan) == -1) {
+		acct_fail(f, 500, "internal_error", "Too large.", NULL);
+		goto done;
+	}
+	path = arena_printf(&r->arena, "/v1/subscriptions/%s",
+	    b.subscription_id);
+	if (stripe_call(r, "POST", path, &form, billing_idem_key(r, "change"),
+	    out, &e) == -1) {
+		billing_upstream(r, f, &e);
+		goto done;
+	}
+	rc = db_audit_add(r, "billing.change_requested", p->plan, arena_printf(
+	    &r->arena, "{\"plan\": \"%s\", \"seats\": %d, \"from\": \"%s\"}",
+	    p->plan, seats, b.plan));
+	if (rc != DB_OK) {
+		acct_fail_db(f, rc);
+		goto done;
+	}
+	ret = 0;
+done:
+	buf_free(&form);
+	return ret;
+}
+
+/*
+ * DELETE /billing/subscription: cancel at the period's end (the plan
+ * stays until then), or now.
+ */
+int
+billing_cancel(struct req *r, struct fail *f, int at_period_end,
+    struct json_object **out)
+{
+	struct billing_state	 b;
+	struct stripe_err	 e;
+	struct buf		 form;
+	const char		*path;
+	enum db_rc		 rc;
+	int			 ret = -1, c;
+
+	if (!stripe_configured())
+		return billing_unconfigured(f);
+	if ((rc = db_billing_state(r, 0, &b)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (!billing_live(&b))
+		return acct_fail(f, 409, "no_subscription", "There is no "
+		    "subscription to cancel.", NULL);
+	path = arena_printf(&r->arena, "/v1/subscriptions/%s",
+	    b.subscription_id);
+	buf_init(&form, 256);
+	if (at_period_end) {
+		stripe_form_add(&form, "cancel_at_period_end", "true");
+		c = stripe_call(r, "POST", path, &form, billing_idem_key(r,
+		    "cancel"), out, &e);
+	} else
+		c = stripe_call(r, "DELETE", path, NULL, billing_idem_key(r,
+		    "cancel"), out, &e);
+	if (c == -1) {
+		billing_upstream(r, f, &e);
+		goto done;
+	}
+	rc = db_audit_add(r, "billing.cancel_requested", b.subscription_id,
+	    at_period_end ? "{\"at_period_end\": true}" :
+	    "{\"at_period_end\": false}");
+	if (rc != DB_OK) {
+		acct_fail_db(f, rc);
+		goto done;
+	}
+	ret = 0;
+done:
+	buf_free(&form);
+	return ret;
+}
+
+/* GET /billing/invoices/upcoming: Stripe's preview of the next invoice. */
+int
+billing_upcoming(struct req *r, struct fail *f, struct json_object **out)
+{
+	struct billing_state	 b;
+	struct stripe_err	 e;
+	enum db_rc		 rc;
+
+	if (!stripe_configured())
+		return billing_unconfigured(f);
+	if ((rc = db_billing_state(r, 0, &b)) != DB_OK)
+		return acct_fail_db(f, rc);
+	if (!billing_live(&b))
+		return acct_fail(f, 404, "not_found", "There is no upcoming "
+		    "invoice without a subscription.", NULL);
+	if (stripe_call(r, "GET", arena_printf(&r->arena,
+	    "/v1/invoices/upcoming?customer=%s&subscription=%s",
+	    b.customer_id, b.subscription_id), NULL, NULL, out, &e) == -1)
+		return billing_upstream(r, f, &e);
+	return 0;
+}
+
+/* --- webhook events --------------------------------------------------- */
+
+/*
+ * The plan and seat count of a subscription: the item whose price has
+ * the lookup key tollgate_<plan>_base, its quantity; else the plan its
+ * metadata names.
+ */
+static const char *
+billing_sub_plan(struct req *r, struct json_object *sub, int *seats)
+{
+	struct json_object	*items, *it;
+	const char		*lk;
+	size_t			 i, n, len;
+
+	*seats = 0;
+	items = stripe_get(sub, "items.data");
+	n = items != NULL && json_object_is_type(items, json_type_array) ?
+	    json_object_array_length(items) : 0;
+	for (i = 0; i < n; i++) {
+		it = json_object_array_get_idx(items, i);
+		lk = stripe_str(it, "price.lookup_key");
+		if (lk == NULL || strncmp(lk, "tollgate_", 9) != 0)
+			continue;
+		len = strlen(lk);
+		if (len <= 14 || strcmp(lk + len - 5, "_base") != 0)
+			continue;
+		*seats = (int)stripe_int(it, "quantity", 1);
+		return arena_strndup(&r->arena, lk + 9, len - 14);
+	}
+	return stripe_str(sub, "metadata.plan");
+}
+
+/* Unix seconds of a field as text, or NULL (null, absent). */
+static const char *
+billing_ts(struct req *r, struct json_object *o, const char *path)
+{
+	long long	 v = stripe_int(o, path, -1);
+
+	return v < 0 ? NULL : arena_printf(&r->arena, "%lld", v);
+}
+
+static int
+billing_plan_known(struct req *r, const char *id)
+{
+	struct plan	*p;
+	size_t		 n;
+
+	return id != NULL && db_plans_list(r, &p, &n) == DB_OK &&
+	    billing_plan(p, n, id) != NULL;
+}
+
+static enum db_rc
+billing_on_subscription(struct req *r, struct json_object *sub,
+    long long created, int deleted, const char **outcome)
+{
+	struct sub_state	 s;
+	enum db_rc		 rc;
+
+	memset(&s, 0, sizeof(s));
+	s.subscription_id = stripe_str(sub, "id");
+	s.customer_id = stripe_id(sub, "customer");
+	s.plan = billing_sub_plan(r, sub, &s.seats);
+	s.status = stripe_str(sub, "status");
+	if (s.subscription_id == NULL || s.status == NULL) {
+		*outcome = "malformed";
+		return DB_OK;
+	}
+	if (!billing_plan_known(r, s.plan)) {
+		*outcome = "unknown_plan";
+		return DB_OK;
+	}
+	s.trial_end = billing_ts(r, sub, "trial_end");
+	/* Since API 2025-03-31 the period is on the items. */
+	s.period_start = billing_ts(r, json_object_array_get_idx(stripe_get(
+	    sub, "items.data"), 0), "current_period_start");
+	if (s.period_start == NULL)
+		s.period_start = billing_ts(r, sub, "current_period_start");
+	s.period_end = billing_ts(r, json_object_array_get_idx(stripe_get(
+	    sub, "items.data"), 0), "current_period_end");
+	if (s.period_end == NULL)
+		s.period_end = billing_ts(r, sub, "current_period_end");
+	s.cancel_at_period_end = stripe_bool(sub, "cancel_at_period_end");
+	s.created = created;
+	s.deleted = deleted;
+	if ((rc = db_billing_subscription_apply(r, &s, outcome)) != DB_OK)
+		return rc;
+	if (strcmp(*outcome, "applied") != 0)
+		return DB_OK;
+	return db_audit_add(r, deleted ? "billing.subscription_deleted" :
+	    "billing.subscription_updated", s.subscription_id, arena_printf(
+	    &r->arena, "{\"plan\": \"%s\", \"status\": \"%s\", \"seats\": %d}",
+	    s.plan, deleted ? "canceled" : s.status, s.seats));
+}
+
+static enum db_rc
+billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
+    long long created, const char **outcome)
+{
+	struct invoice	 in;
+	enum db_rc	 rc;
+	const char	*action;
+
+	memset(&in, 0, sizeof(in));
+	in.invoice_id = stripe_str(inv, "id");
+	in.number = stripe_str(inv, "number");
+	in.status = stripe_str(inv, "status");
+	in.currency = stripe_str(inv, "currency");
+	in.amount_due = stripe_int(inv, "amount_due", 0);
+	in.amount_paid = stripe_int(inv, "amount_paid", 0);
+	in.total = stripe_int(inv, "total", 0);
+	in.period_start = billing_ts(r, inv, "period_start");
+	in.period_end = billing_ts(r, inv, "period_end");
+	in.hosted_url = stripe_str(inv, "hosted_invoice_url");
+	in.pdf_url = stripe_str(inv, "invoice_pdf");
+	if (in.invoice_id == NULL || in.status == NULL) {
+		*outcome = "malformed";
+		return DB_OK;
+	}
+	if ((rc = db_billing_invoice_put(r, &in, created)) != DB_OK)
+		return rc;
+	*outcome = "applied";
+	if (strcmp(type, "invoice.payment_failed") == 0) {
+		if ((rc = db_billing_past_due(r, 1)) != DB_OK ||
+		    (rc = db_notify_queue(r, "payment_failed", in.invoice_id,
+		    arena_printf(&r->arena, "{\"invoice\": \"%s\", "
+		    "\"amount_due\": %lld}", in.invoice_id, in.amount_due))) !=
+		    DB_OK)
+			return rc;
+		action = "billing.payment_failed";
+	} else if (strcmp(type, "invoice.paid") == 0) {
+		if ((rc = db_billing_past_due(r, 0)) != DB_OK)
+			return rc;
+		action = "billing.invoice_paid";
+	} else
+		action = strcmp(type, "invoice.voided") == 0 ?
+		    "billing.invoice_voided" : "billing.invoice_finalized";
+	return db_audit_add(r, action, in.invoice_id, arena_printf(&r->arena,
+	    "{\"status\": \"%s\", \"amount_due\": %lld, \"amount_paid\": %lld}",
+	    in.status, in.amount_due, in.amount_paid));
+}
+
+/*
+ * Apply one verified event, in the transaction that recorded its id.
+ * *outcome says what happened (stored with the event): applied, stale,
+ * ignored (a type billing does not act on), unknown_customer, ...
+ * The event's tenant is bound for the statements that follow.
+ */
+enum db_rc
+billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
+    const char **outcome)
+{
+	struct json_object	*obj;
+	const char		*type, *customer, *ref;
+	long long		 created;
+	enum db_rc		 rc;
+
+	*tenant_id = NULL;
+	*outcome = "ignored";
+	type = stripe_str(ev, "type");
+	obj = stripe_get(ev, "data.object");
+	created = stripe_int(ev, "created", 0);
+	if (strcmp(type, "checkout.session.completed") != 0 &&
+	    strncmp(type, "customer.subscription.", 22) != 0 &&
+	    strcmp(type, "invoice.paid") != 0 &&
+	    strcmp(type, "invoice.finalized") != 0 &&
+	    strcmp(type, "invoice.payment_failed") != 0 &&
+	    strcmp(type, "invoice.voided") != 0)
+		return DB_OK;
+	customer = stripe_id(obj, "customer");
+	ref = stripe_str(obj, "client_reference_id");
+	if (ref == NULL)
+		ref = stripe_str(obj, "metadata.tenant_id");
+	rc = db_billing_bind_customer(r, customer, ref, tenant_id);
+	if (rc == DB_NOTFOUND) {
+		*outcome = "unknown_customer";
+		log_warnx("billing: event for an unknown customer");
+		return DB_OK;
+	}
+	if (rc != DB_OK)
+		return rc;
+	snprintf(r->auth.actor, sizeof(r->auth.actor), "%s", "stripe");
+	if (strcmp(type, "checkout.session.completed") == 0) {
+		if ((rc = db_billing_link(r, customer, stripe_id(obj,
+		    "subscription"))) != DB_OK)
+			return rc;
+		*outcome = "applied";
+		return db_audit_add(r, "billing.checkout_completed",
+		    stripe_str(obj, "id"), NULL);
+	}
+	if (strcmp(type, "customer.subscription.created") == 0 ||
+	    strcmp(type, "customer.subscription.updated") == 0 ||
+	    strcmp(type, "customer.subscription.resumed") == 0 ||
+	    strcmp(type, "customer.subscription.paused") == 0)
+		return billing_on_subscription(r, obj, created, 0, outcome);
+	if (strcmp(type, "customer.subscription.deleted") == 0)
+		return billing_on_subscription(r, obj, created, 1, outcome);
+	if (strcmp(type, "customer.subscription.trial_will_end") == 0) {
+		*outcome = "applied";
+		if ((rc = db_notify_queue(r, "trial_will_end", stripe_str(obj,
+		    "id"), arena_printf(&r->arena, "{\"trial_end\": %lld}",
+		    stripe_int(obj, "trial_end", 0)))) != DB_OK)
+			return rc;
+		return db_audit_add(r, "billing.trial_will_end",
+		    stripe_str(obj, "id"), NULL);
+	}
+	if (strncmp(type, "invoice.", 8) == 0)
+		return billing_on_invoice(r, type, obj, created, outcome);
+	return DB_OK;
+}
+
+/* --- the catalogue at Stripe (tollgate admin stripe sync) -------------- */
+
+/*
+ * num/den as a decimal string with up to 12 places, trailing zeros cut:
+ * Stripe's unit_amount_decimal (cents) of an overage price, from micro-
+ * USD per price_unit units (1 cent = 10,000 micro-USD).
+ */
+void
+billing_decimal(long long num, long long den, char *out, size_t outsz)
+{
+	char		 frac[16];
+	long long	 rem;
+	int		 i, n = 0;
+
+	snprintf(out, outsz, "%lld", num / den);
+	rem = num % den;
+	for (i = 0; i < 12 && rem != 0; i++) {
+		rem *= 10;
+		frac[n++] = (char)('0' + rem / den);
+		rem %= den;
+	}
+	frac[n] = '\0';
+	while (n > 0 && frac[n - 1] == '0')
+		frac[--n] = '\0';
+	if (n > 0)
+		snprintf(out + strlen(out), outsz - strlen(out), ".%s", frac);
+}
+
+struct billing_sync {
+	struct req	*r;
+	FILE		*log;
+	int		 created;
+	int		 kept;
+};
+
+static int
+billing_sync_store(struct billing_sync *s, const char *kind, const char *key,
+    const char *id, const char *plan, const char *metric, int created)
+{
+	enum db_rc	 rc;
+
+	if ((rc = db_billing_catalogue_put(s->r, kind, key, id, plan,
+	    metric)) != DB_OK) {
+		fprintf(s->log, "%s %s: database: %s\n", kind, key,
+		    db_strerror(rc));
+		return -1;
+	}
+	fprintf(s->log, "%-7s %-36s %s (%s)\n", kind, key, id, created ?
+	    "created" : "kept");
+	if (created)
+		s->created++;
+	else
+		s->kept++;
+	return 0;
+}
+
+/* POST a catalogue object under a key derived from what it is. */
+static const char *
+billing_sync_create(struct billing_sync *s, const char *path,
+    const struct buf *form, const char *idem)
+{
+	struct json_object	*o;
+	struct stripe_err	 e;
+
+	if (form->toobig || stripe_call(s->r, "POST", path, form, idem, &o,
+	    &e) == -1) {
+		fprintf(s->log, "%s: %s%s%s\n", path, e.status == 0 ?
+		    "Stripe could not be reached" : "refused: ", e.message,
+		    e.param[0] != '\0' ? arena_printf(&s->r->arena,
+		    " (%s)", e.param) : "");
+		return NULL;
+	}
+	return stripe_str(o, "id");
+}
+
+/* The meters, by event name: one per metered metric, summed. */
+static int
+billing_sync_meter(struct billing_sync *s, struct json_object *list,
+    const char *metric)
+{
+	struct json_object	*it;
+	struct buf		 form;
+	const char		*name, *id = NULL;
+	size_t			 i, n;
+	int			 rc = -1;
+
+	name = arena_printf(&s->r->arena, "tollgate_%s", metric);
+	n = list != NULL && json_object_is_type(list, json_type_array) ?
+	    json_object_array_length(list) : 0;
+	for (i = 0; i < n && id == NULL; i++) {
+		it = json_object_array_get_idx(list, i);
+		if (stripe_str(it, "event_name") != NULL &&
+		    strcmp(stripe_str(it, "event_name"), name) == 0 &&
+		    (stripe_str(it, "status") == NULL ||
+		    strcmp(stripe_str(it, "status"), "active") == 0))
+			id = stripe_str(it, "id");
+	}
+	if (id != NULL)
+		return billing_sync_store(s, "meter", name, id, NULL, metric,
+		    0);
+	buf_init(&form, 4096);
+	stripe_form_add(&form, "display_name", arena_printf(&s->r->arena,
+	    "Tollgate %s", metric));
+	stripe_form_add(&form, "event_name", name);
+	stripe_form_add(&form, "default_aggregation[formula]", "sum");
+	stripe_form_add(&form, "customer_mapping[event_payload_key]",
+	    "stripe_customer_id");
+	stripe_form_add(&form, "customer_mapping[type]", "by_id");
+	stripe_form_add(&form, "value_settings[event_payload_key]", "value");
+	id = billing_sync_create(s, "/v1/billing/meters", &form,
+	    arena_printf(&s->r->arena, "tollgate-sync-meter-%s", metric));
+	if (id != NULL)
+		rc = billing_sync_store(s, "meter", name, id, NULL, metric, 1);
+	buf_free(&form);
+	return rc;
+}
+
+static int
+billing_sync_product(struct billing_sync *s, const struct plan *p,
+    const char **id)
+{
+	struct json_object	*o;
+	struct stripe_err	 e;
+	struct buf		 form;
+	int			 rc = -1;
+
+	if (db_billing_catalogue_get(s->r, "product", p->plan, id) == DB_OK &&
+	    stripe_call(s->r, "GET", arena_printf(&s->r->arena,
+	    "/v1/products/%s", *id), NULL, NULL, &o, &e) == 0)
+		return billing_sync_store(s, "product", p->plan, *id, p->plan,
+		    NULL, 0);
+	buf_init(&form, 4096);
+	stripe_form_add(&form, "name", arena_printf(&s->r->arena,
+	    "Tollgate %s", p->name));
+	stripe_form_add(&form, "metadata[tollgate_plan]", p->plan);
+	*id = billing_sync_create(s, "/v1/products", &form, arena_printf(
+	    &s->r->arena, "tollgate-sync-product-%s", p->plan));
+	if (*id != NULL)
+		rc = billing_sync_store(s, "product", p->plan, *id, p->plan,
+		    NULL, 1);
+	buf_free(&form);
+	return rc;
+}
+
+/*
+ * A price by lookup key, kept when Stripe's active price with that key
+ * was made from the same terms (metadata tollgate_terms), else created
+ * anew, taking the lookup key over (transfer_lookup_key).
+ */
+static int
+billing_sync_price(struct billing_sync *s, const char *key, const char *terms,
+    struct buf *form, const char *plan, const char *metric)
+{
+	struct json_object	*o, *data, *it;
+	struct stripe_err	 e;
+	const char		*id = NULL, *t;
+	size_t			 i, n;
+
+	if (stripe_call(s->r, "GET", arena_printf(&s->r->arena,
+	    "/v1/prices?active=true&lookup_keys[0]=%s", key), NULL, NULL, &o,
+	    &e) == -1) {
+		fprintf(s->log, "price %s: %s\n", key, e.status == 0 ?
+		    "Stripe could not be reached" : e.message);
+		return -1;
+	}
+	data = stripe_get(o, "data");
+	n = data != NULL && json_object_is_type(data, json_type_array) ?
+	    json_object_array_length(data) : 0;
+	for (i = 0; i < n && id == NULL; i++) {
+		it = json_object_array_get_idx(data, i);
+		t = stripe_str(it, "metadata.tollgate_terms");
+		if (t != NULL && strcmp(t, terms) == 0)
+			id = stripe_str(it, "id");
+	}
+	if (id != NULL)
+		return billing_sync_store(s, "price", key, id, plan, metric, 0);
+	stripe_form_add(form, "lookup_key", key);
+	stripe_form_add(form, "transfer_lookup_key", "true");
+	stripe_form_add(form, "currency", "usd");
+	stripe_form_add(form, "recurring[interval]", "month");
+	stripe_form_add(form, "metadata[tollgate_terms]", terms);
+	stripe_form_add(form, "metadata[tollgate_plan]", plan);
+	id = billing_sync_create(s, "/v1/prices", form, arena_printf(
+	    &s->r->arena, "tollgate-sync-price-%s-%s", key, terms));
+	if (id == NULL)
+		return -1;
+	return billing_sync_store(s, "price", key, id, plan, metric, 1);
+}
+
+static int
+billing_sync_plan(struct billing_sync *s, const struct plan *p)
+{
+	const struct plan_quota	*q;
+	struct buf		 form;
+	const char		*product, *meter, *terms;
+	char			 amount[24], dec[48], upto[24];
+	size_t			 i;
+	int			 rc = -1;
+
+	if (billing_sync_product(s, p, &product) == -1)
+		return -1;
+	buf_init(&form, 8192);
+	snprintf(amount, sizeof(amount), "%lld", p->price_cents);
+	terms = arena_printf(&s->r->arena, "base-%lld-%s", p->price_cents,
+	    p->per_seat ? "seat" : "flat");
+	stripe_form_add(&form, "product", product);
+	stripe_form_add(&form, "unit_amount", amount);
+	stripe_form_add(&form, "recurring[usage_type]", "licensed");
+	if (billing_sync_price(s, arena_printf(&s->r->arena, "tollgate_%s_base",
+	    p->plan), terms, &form, p->plan, NULL) == -1)
+		goto done;
+	for (i = 0; i < p->nquotas; i++) {
+		q = &p->quotas[i];
+		if (strcmp(q->kind, "period") != 0 ||
+		    strcmp(q->cap, "metered") != 0 || q->unit_price_micros < 0)
+			continue;
+		if (db_billing_catalogue_get(s->r, "meter", arena_printf(
+		    &s->r->arena, "tollgate_%s", q->metric), &meter) != DB_OK) {
+			fprintf(s->log, "price tollgate_%s_%s: no meter\n",
+			    p->plan, q->metric);
+			goto done;
+		}
+		billing_decimal(q->unit_price_micros, q->price_unit * 10000,
+		    dec, sizeof(dec));
+		snprintf(upto, sizeof(upto), "%lld", q->included < 0 ? 0 :
+		    q->included);
+		terms = arena_printf(&s->r->arena, "metered-%s-%s-%s", upto,
+		    dec, meter);
+		buf_reset(&form);
+		stripe_form_add(&form, "product", product);
+		stripe_form_add(&form, "billing_scheme", "tiered");
+		stripe_form_add(&form, "tiers_mode", "graduated");
+		stripe_form_add(&form, "tiers[0][up_to]", upto);
+		stripe_form_add(&form, "tiers[0][unit_amount]", "0");
+		stripe_form_add(&form, "tiers[1][up_to]", "inf");
+		stripe_form_add(&form, "tiers[1][unit_amount_decimal]", dec);
+		stripe_form_add(&form, "recurring[usage_type]", "metered");
+		stripe_form_add(&form, "recurring[meter]", meter);
+		if (billing_sync_price(s, arena_printf(&s->r->arena,
+		    "tollgate_%s_%s", p->plan, q->metric), terms, &form,
+		    p->plan, q->metric) == -1)
+			goto done;
+	}
+	rc = 0;
+done:
+	buf_free(&form);
+	return rc;
+}
+
+/*
+ * Create or find at Stripe what the catalogue needs: a meter per
+ * metered metric, a product per paid plan, its base price and a
+ * graduated metered price per metered quota (lookup keys
+ * tollgate_<plan>_base and tollgate_<plan>_<metric>), and store their
+ * ids.  Safe to run again: what exists with the same terms is kept.
+ * Progress on log; 0 or -1.  The caller commits.
+ */
+int
+billing_sync(struct req *r, FILE *log)
+{
+	struct billing_sync	 s;
+	struct json_object	*meters;
+	struct stripe_err	 e;
+	struct plan		*p;
+	const char		*seen[PLAN_QUOTAS_MAX], *metric;
+	size_t			 i, j, k, n, nseen = 0;
+	enum db_rc		 rc;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.log = log;
+	if (!stripe_configured()) {
+		fprintf(log, "STRIPE_SECRET_KEY is not set\n");
+		return -1;
+	}
+	if ((rc = db_begin(r, NULL)) != DB_OK ||
+	    (rc = db_plans_list(r, &p, &n)) != DB_OK) {
+		fprintf(log, "database: %s\n", db_strerror(rc));
+		return -1;
+	}
+	if (stripe_call(r, "GET", "/v1/billing/meters?limit=100", NULL, NULL,
+	    &meters, &e) == -1) {
+		fprintf(log, "meters: %s\n", e.status == 0 ?
+		    "Stripe could not be reached" : e.message);
+		return -1;
+	}
+	meters = stripe_get(meters, "data");
+	/* Each metered metric once, whatever the plans that meter it. */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < p[i].nquotas; j++) {
+			metric = p[i].quotas[j].metric;
+			if (strcmp(p[i].quotas[j].kind, "period") != 0 ||
+			    strcmp(p[i].quotas[j].cap, "metered") != 0)
+				continue;
+			for (k = 0; k < nseen && strcmp(seen[k], metric) != 0;
+			    k++)
+				continue;
+			if (k < nseen || nseen == PLAN_QUOTAS_MAX)
+				continue;
+			seen[nseen++] = metric;
+			if (billing_sync_meter(&s, meters, metric) == -1)
+				return -1;
+		}
+	for (i = 0; i < n; i++)
+		if (p[i].price_cents > 0 && billing_sync_plan(&s, &p[i]) == -1)
+			return -1;
+	fprintf(log, "stripe sync: %d created, %d kept\n", s.created, s.kept);
+	return 0;
+}
