@@ -192,16 +192,6 @@ api_invoice_json(const struct invoice *in)
 	return o;
 }
 
-/* Stripe's ids: letters, digits and underscores. */
-static int
-api_billing_id_ok(const char *s)
-{
-	size_t	 n = strlen(s);
-
-	return n > 0 && n <= 255 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
-}
-
 /* GET /billing/invoices?limit=&starting_after= (newest first) */
 void
 api_billing_invoices(struct req *r)
@@ -218,7 +208,7 @@ api_billing_invoices(struct req *r)
 		req_error_valid(r, &vf);
 		return;
 	}
-	if (after != NULL && !api_billing_id_ok(after)) {
+	if (after != NULL && !billing_id_ok(after)) {
 		req_error(r, 400, NULL, "invalid_value", "starting_after must "
 		    "be the id of the last invoice of a previous page.",
 		    "starting_after");
@@ -243,7 +233,7 @@ api_billing_invoice(struct req *r)
 	const char	*id = r->path_params[0];
 	enum db_rc	 rc;
 
-	if (!api_billing_id_ok(id) ||
+	if (!billing_id_ok(id) ||
 	    (rc = db_billing_invoice_get(r, id, &in)) == DB_NOTFOUND) {
 		req_error(r, 404, NULL, "not_found", "No such invoice.", NULL);
 		return;
@@ -300,7 +290,7 @@ api_billing_is_event(struct json_object *ev)
 	struct json_object *obj = stripe_get(ev, "data.object");
 
 	return id != NULL && strncmp(id, "evt_", 4) == 0 &&
-	    api_billing_id_ok(id) && stripe_str(ev, "type") != NULL &&
+	    billing_id_ok(id) && stripe_str(ev, "type") != NULL &&
 	    strlen(stripe_str(ev, "type")) <= 200 &&
 	    stripe_int(ev, "created", -1) > 0 && obj != NULL &&
 	    json_object_is_type(obj, json_type_object);

@@ -642,6 +642,30 @@ billing_ts(struct req *r, struct json_object *o, const char *path)
 	return v < 0 ? NULL : arena_printf(&r->arena, "%lld", v);
 }
 
+/* Stripe's ids: letters, digits and underscores, safe in any text. */
+int
+billing_id_ok(const char *s)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	return n > 0 && n <= 255 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+}
+
+/* A subscription status Stripe documents (and the tenants table takes). */
+static int
+billing_status_ok(const char *s)
+{
+	static const char *const	 ok[] = { "active", "trialing",
+	    "past_due", "canceled", "unpaid", "incomplete",
+	    "incomplete_expired", "paused", NULL };
+
+	return valid_choice(s, ok);
+}
+
 static int
 billing_plan_known(struct req *r, const char *id)
 {
@@ -652,53 +676,90 @@ billing_plan_known(struct req *r, const char *id)
 	    billing_plan(p, n, id) != NULL;
 }
 
+/* A subscription object as the state to apply. */
+static int
+billing_sub_state(struct req *r, struct json_object *sub, long long created,
+    int deleted, struct sub_state *s, const char **outcome)
+{
+	struct json_object	*item;
+
+	memset(s, 0, sizeof(*s));
+	s->subscription_id = stripe_str(sub, "id");
+	s->customer_id = stripe_id(sub, "customer");
+	s->plan = billing_sub_plan(r, sub, &s->seats);
+	s->status = stripe_str(sub, "status");
+	if (!billing_id_ok(s->subscription_id) || s->status == NULL ||
+	    !billing_status_ok(s->status)) {
+		*outcome = "malformed";
+		return -1;
+	}
+	if (!billing_plan_known(r, s->plan)) {
+		*outcome = "unknown_plan";
+		return -1;
+	}
+	s->trial_end = billing_ts(r, sub, "trial_end");
+	/* Since API 2025-03-31 the period is on the items. */
+	item = json_object_array_get_idx(stripe_get(sub, "items.data"), 0);
+	if ((s->period_start = billing_ts(r, item,
+	    "current_period_start")) == NULL)
+		s->period_start = billing_ts(r, sub, "current_period_start");
+	if ((s->period_end = billing_ts(r, item, "current_period_end")) == NULL)
+		s->period_end = billing_ts(r, sub, "current_period_end");
+	s->cancel_at_period_end = stripe_bool(sub, "cancel_at_period_end");
+	s->created = created;
+	s->deleted = deleted;
+	return 0;
+}
+
+/*
+ * A customer.subscription.* event.  One of the same second as the last
+ * applied is resolved by asking Stripe for the subscription as it is
+ * now; if Stripe cannot be asked, the event is answered with an error
+ * so that Stripe delivers it again later.
+ */
 static enum db_rc
 billing_on_subscription(struct req *r, struct json_object *sub,
     long long created, int deleted, const char **outcome)
 {
 	struct sub_state	 s;
+	struct json_object	*now;
+	struct stripe_err	 e;
 	enum db_rc		 rc;
 
-	memset(&s, 0, sizeof(s));
-	s.subscription_id = stripe_str(sub, "id");
-	s.customer_id = stripe_id(sub, "customer");
-	s.plan = billing_sub_plan(r, sub, &s.seats);
-	s.status = stripe_str(sub, "status");
-	if (s.subscription_id == NULL || s.status == NULL) {
-		*outcome = "malformed";
+	if (billing_sub_state(r, sub, created, deleted, &s, outcome) == -1)
 		return DB_OK;
-	}
-	if (!billing_plan_known(r, s.plan)) {
-		*outcome = "unknown_plan";
-		return DB_OK;
-	}
-	s.trial_end = billing_ts(r, sub, "trial_end");
-	/* Since API 2025-03-31 the period is on the items. */
-	s.period_start = billing_ts(r, json_object_array_get_idx(stripe_get(
-	    sub, "items.data"), 0), "current_period_start");
-	if (s.period_start == NULL)
-		s.period_start = billing_ts(r, sub, "current_period_start");
-	s.period_end = billing_ts(r, json_object_array_get_idx(stripe_get(
-	    sub, "items.data"), 0), "current_period_end");
-	if (s.period_end == NULL)
-		s.period_end = billing_ts(r, sub, "current_period_end");
-	s.cancel_at_period_end = stripe_bool(sub, "cancel_at_period_end");
-	s.created = created;
-	s.deleted = deleted;
 	if ((rc = db_billing_subscription_apply(r, &s, outcome)) != DB_OK)
 		return rc;
+	if (strcmp(*outcome, "tie") == 0) {
+		if (stripe_call(r, "GET", arena_printf(&r->arena,
+		    "/v1/subscriptions/%s", s.subscription_id), NULL, NULL,
+		    &now, &e) == -1) {
+			log_warnx("billing: cannot fetch subscription %s to "
+			    "order its events", s.subscription_id);
+			return DB_UNAVAILABLE;
+		}
+		if (billing_sub_state(r, now, created, strcmp(stripe_str(now,
+		    "status"), "canceled") == 0, &s, outcome) == -1)
+			return DB_OK;
+		s.current = 1;
+		if ((rc = db_billing_subscription_apply(r, &s, outcome)) !=
+		    DB_OK)
+			return rc;
+	}
 	if (strcmp(*outcome, "applied") != 0)
 		return DB_OK;
-	return db_audit_add(r, deleted ? "billing.subscription_deleted" :
+	return db_audit_add(r, s.deleted ? "billing.subscription_deleted" :
 	    "billing.subscription_updated", s.subscription_id, arena_printf(
 	    &r->arena, "{\"plan\": \"%s\", \"status\": \"%s\", \"seats\": %d}",
-	    s.plan, deleted ? "canceled" : s.status, s.seats));
+	    s.plan, s.deleted ? "canceled" : s.status, s.seats));
 }
 
 static enum db_rc
 billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
     long long created, const char **outcome)
 {
+	static const char *const	 invoice_statuses[] = { "draft",
+	    "open", "paid", "uncollectible", "void", NULL };
 	struct invoice	 in;
 	enum db_rc	 rc;
 	const char	*action;
@@ -715,7 +776,8 @@ billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
 	in.period_end = billing_ts(r, inv, "period_end");
 	in.hosted_url = stripe_str(inv, "hosted_invoice_url");
 	in.pdf_url = stripe_str(inv, "invoice_pdf");
-	if (in.invoice_id == NULL || in.status == NULL) {
+	if (!billing_id_ok(in.invoice_id) || in.status == NULL ||
+	    !valid_choice(in.status, invoice_statuses)) {
 		*outcome = "malformed";
 		return DB_OK;
 	}

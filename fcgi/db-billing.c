@@ -146,13 +146,13 @@ db_billing_event_done(struct req *r, const char *id, const char *tenant_id,
 	    "outcome = $3 WHERE event_id = $1", 3, v, NULL);
 }
 
-/* A customer.subscription.* event; *outcome "applied" or "stale". */
+/* A customer.subscription.* event; *outcome "applied", "stale", "tie". */
 enum db_rc
 db_billing_subscription_apply(struct req *r, const struct sub_state *s,
     const char **outcome)
 {
 	char		 seats[16], created[24];
-	const char	*v[11];
+	const char	*v[12];
 	PGresult	*res;
 	enum db_rc	 rc;
 
@@ -169,10 +169,12 @@ db_billing_subscription_apply(struct req *r, const struct sub_state *s,
 	v[8] = s->seats > 0 ? seats : NULL;
 	v[9] = created;
 	v[10] = s->deleted ? "true" : "false";
+	v[11] = s->current ? "true" : "false";
 	rc = db_row(r, "SELECT billing_subscription_apply($1, $2, $3, $4, "
 	    "to_timestamp($5::bigint), to_timestamp($6::bigint), "
 	    "to_timestamp($7::bigint), $8::boolean, $9::integer, "
-	    "to_timestamp($10::bigint), $11::boolean)", 11, v, &res);
+	    "to_timestamp($10::bigint), $11::boolean, $12::boolean)", 12, v,
+	    &res);
 	if (rc == DB_OK)
 		*outcome = db_get(res, 0, 0);
 	return rc;

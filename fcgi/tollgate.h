@@ -878,6 +878,7 @@ struct sub_state {
 	int		 seats;		/* 0: leave as is */
 	long long	 created;	/* the event's time */
 	int		 deleted;
+	int		 current;	/* fetched from Stripe just now */
 };
 struct invoice {
 	const char	*invoice_id;
@@ -1070,6 +1071,7 @@ int		 billing_upcoming(struct req *, struct fail *,
 		    struct json_object **);
 enum db_rc	 billing_event(struct req *, struct json_object *,
 		    const char **, const char **);
+int		 billing_id_ok(const char *);
 void		 billing_decimal(long long, long long, char *, size_t);
 int		 billing_sync(struct req *, FILE *);
 

@@ -137,17 +137,20 @@ GRANT EXECUTE ON FUNCTION billing_bind_customer(text, text) TO tollgate_app;
 
 -- The state of a subscription from a customer.subscription.* event, for
 -- the bound tenant.  Stripe does not deliver in order: an event created
--- before the last one applied changes nothing ('stale'); neither does a
--- later event about a subscription that was already deleted, unless it
--- is newer.  A subscription that ends deactivates the agents beyond the
--- free plan's agent limit, newest first; one that becomes active or
--- trialing again brings them back.  Returns what happened: 'applied' or
--- 'stale'.
+-- before the last one applied changes nothing ('stale').  Events carry
+-- whole seconds, and one second often holds several events of one
+-- subscription (created, then updated): an event of the same second as
+-- the last one applied is a 'tie', and the caller applies the
+-- subscription as Stripe has it now instead (p_current), which is right
+-- whatever the order.  A subscription that ends deactivates the agents
+-- beyond the free plan's agent limit, newest first; one that becomes
+-- active or trialing again brings them back.  Returns 'applied',
+-- 'stale' or 'tie'.
 CREATE FUNCTION billing_subscription_apply(p_sub text, p_customer text,
     p_plan text, p_status text, p_trial_end timestamptz,
     p_period_start timestamptz, p_period_end timestamptz,
     p_cancel_at_end boolean, p_seats integer, p_created timestamptz,
-    p_deleted boolean)
+    p_deleted boolean, p_current boolean)
 	RETURNS text
 	LANGUAGE plpgsql
 	AS $$
@@ -163,10 +166,8 @@ BEGIN
 	IF t.stripe_event_at IS NOT NULL AND p_created < t.stripe_event_at THEN
 		RETURN 'stale';
 	END IF;
-	-- The same second as a deletion: the deletion stands.
-	IF t.stripe_subscription_id = p_sub AND t.status = 'canceled' AND
-	    NOT p_deleted AND p_created <= t.stripe_event_at THEN
-		RETURN 'stale';
+	IF t.stripe_event_at = p_created AND NOT p_current THEN
+		RETURN 'tie';
 	END IF;
 	UPDATE tenants SET
 	    stripe_customer_id = coalesce(p_customer, stripe_customer_id),

@@ -251,7 +251,8 @@ it_request_on(CURL *h, struct it_resp *resp, const char *method,
 	memset(resp, 0, sizeof(*resp));
 	if (h == NULL)
 		h = it_main_curl();
-	base = it_env("TOLLGATE_URL");
+	/* An absolute URL goes elsewhere (an emulator's pages). */
+	base = strncmp(path, "http://", 7) == 0 ? "" : it_env("TOLLGATE_URL");
 	snprintf(url, sizeof(url), "%s%s", base, path);
 	sends_body = body != NULL || strcmp(method, "POST") == 0 ||
 	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
@@ -1066,6 +1067,46 @@ it_mark_verified(const char *email)
 	PQfinish(c);
 	if (!ok)
 		fail_msg("marking %s verified: %s", email, why);
+}
+
+/*
+ * A statement as the database owner (no row-level security), with
+ * text parameters: the first column of the first row into out ("" when
+ * none or NULL); the rows returned or changed.  A failed statement
+ * fails the test.
+ */
+long
+it_owner_sql(char *out, size_t outsz, const char *sql, int n,
+    const char *const *v)
+{
+	PGconn		*c;
+	PGresult	*res;
+	char		 why[512];
+	long		 rows = -1;
+
+	if (out != NULL && outsz > 0)
+		out[0] = '\0';
+	c = PQconnectdb(it_env("TOLLGATE_OWNER_DATABASE_URL"));
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		snprintf(why, sizeof(why), "%s", c != NULL ?
+		    PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		fail_msg("owner connection: %s", why);
+	}
+	res = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		rows = PQntuples(res);
+		if (rows > 0 && out != NULL && !PQgetisnull(res, 0, 0))
+			snprintf(out, outsz, "%s", PQgetvalue(res, 0, 0));
+	} else if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rows = atol(PQcmdTuples(res));
+	else
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	if (rows < 0)
+		fail_msg("owner statement failed: %s: %s", sql, why);
+	return rows;
 }
 
 /* --- a program's clients, portal forms and the mail sink ----------------- */

@@ -111,6 +111,8 @@ int		 it_unix_connect(const char *);
 
 /* The database as its owner (TOLLGATE_OWNER_DATABASE_URL). */
 void		 it_mark_verified(const char *);
+long		 it_owner_sql(char *, size_t, const char *, int,
+		    const char *const *);
 
 /* FastCGI 1.0: record types, role, status, the 8-byte header. */
 #define FCGI_BEGIN_REQUEST	1
