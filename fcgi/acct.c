@@ -201,7 +201,7 @@ acct_verify_issue(struct req *r, struct fail *f, const char *user_id,
  * may not mail strangers in the tenant's name (invitations) nor, with
  * billing, start a checkout.
  */
-static int
+int
 acct_verified(struct req *r, struct fail *f)
 {
 	/* Read with the membership when the request was bound (auth.c). */

@@ -87,6 +87,8 @@ api_invitations_accept(struct req *r)
 		acct_answer(r, &f);
 		return;
 	}
+	/* On the team plan the subscription's seats follow. */
+	r->after = billing_seats_after;
 	req_json(r, 200, api_tokens_json(&t, NULL, NULL));
 }
 
@@ -115,6 +117,7 @@ api_members_delete(struct req *r)
 		acct_answer(r, &f);
 		return;
 	}
+	r->after = billing_seats_after;
 	r->status = 204;
 }
 

@@ -203,7 +203,7 @@ done:
 }
 
 /* A subscription that still gives its plan (or may again, past_due). */
-static int
+int
 billing_live(const struct billing_state *b)
 {
 	return b->subscription_id != NULL &&
@@ -234,7 +234,9 @@ billing_checkout(struct req *r, struct fail *f, const char *plan_id,
 
 	if (!stripe_configured())
 		return billing_unconfigured(f);
-	if (billing_plan_load(r, f, plan_id, &p) == -1)
+	/* Paying binds the organization: only from a proven address. */
+	if (acct_verified(r, f) == -1 ||
+	    billing_plan_load(r, f, plan_id, &p) == -1)
 		return -1;
 	if ((rc = auth_tenant(r, &t)) != DB_OK ||
 	    (rc = db_billing_state(r, 1, &b)) != DB_OK)
@@ -776,6 +778,7 @@ billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
 	in.period_end = billing_ts(r, inv, "period_end");
 	in.hosted_url = stripe_str(inv, "hosted_invoice_url");
 	in.pdf_url = stripe_str(inv, "invoice_pdf");
+	in.created = billing_ts(r, inv, "created");
 	if (!billing_id_ok(in.invoice_id) || in.status == NULL ||
 	    !valid_choice(in.status, invoice_statuses)) {
 		*outcome = "malformed";
@@ -1181,4 +1184,71 @@ billing_sync(struct req *r, FILE *log)
 			return -1;
 	fprintf(log, "stripe sync: %d created, %d kept\n", s.created, s.kept);
 	return 0;
+}
+
+/* --- seats follow members (team plan) ------------------------------------ */
+
+/*
+ * After a member joined or left (the change is committed and answered):
+ * on a per-seat plan with a live subscription, the base item's quantity
+ * becomes the member count.  The Idempotency-Key names the subscription,
+ * the target count and the state it starts from, so a repeat of the
+ * same change is one change at Stripe.  The event that follows sets the
+ * seats here.  A failure is logged; the next change corrects it.
+ */
+void
+billing_seats_after(struct req *r)
+{
+	struct billing_state	 b;
+	struct json_object	*sub, *items, *out;
+	struct stripe_err	 e;
+	struct plan		*p;
+	const struct plan	*pl;
+	struct buf		 form;
+	struct fail		 f;
+	const char		*item = NULL, *lk;
+	char			 q[16];
+	size_t			 i, n, np;
+
+	if (!stripe_configured() || r->auth.tenant_id[0] == '\0')
+		return;
+	buf_init(&form, 1024);
+	if (db_begin(r, r->auth.tenant_id) != DB_OK ||
+	    db_billing_state(r, 0, &b) != DB_OK || !billing_live(&b) ||
+	    db_plans_list(r, &p, &np) != DB_OK ||
+	    (pl = billing_plan(p, np, b.plan)) == NULL || !pl->per_seat ||
+	    b.members < 1 || b.members == b.seats)
+		goto done;
+	if (billing_fetch(r, &f, b.subscription_id, &sub) == -1)
+		goto done;
+	items = stripe_get(sub, "items.data");
+	n = items != NULL && json_object_is_type(items, json_type_array) ?
+	    json_object_array_length(items) : 0;
+	for (i = 0; i < n && item == NULL; i++) {
+		lk = stripe_str(json_object_array_get_idx(items, i),
+		    "price.lookup_key");
+		if (lk != NULL && strcmp(lk, arena_printf(&r->arena,
+		    "tollgate_%s_base", b.plan)) == 0)
+			item = stripe_str(json_object_array_get_idx(items, i),
+			    "id");
+	}
+	if (item == NULL)
+		goto done;
+	snprintf(q, sizeof(q), "%lld", b.members);
+	stripe_form_add(&form, "items[0][id]", item);
+	stripe_form_add(&form, "items[0][quantity]", q);
+	stripe_form_add(&form, "proration_behavior", "create_prorations");
+	if (stripe_call(r, "POST", arena_printf(&r->arena,
+	    "/v1/subscriptions/%s", b.subscription_id), &form, arena_printf(
+	    &r->arena, "tollgate-seats-%s-%d-%lld", b.subscription_id, b.seats,
+	    b.members), &out, &e) == -1)
+		log_warnx("billing: seats of %s not set to %lld",
+		    b.subscription_id, b.members);
+	else
+		log_info("billing: seats of %s set to %lld", b.subscription_id,
+		    b.members);
+done:
+	buf_free(&form);
+	if (r->in_tx)
+		db_commit(r);
 }

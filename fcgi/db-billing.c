@@ -206,7 +206,7 @@ db_billing_invoice_put(struct req *r, const struct invoice *in,
     long long event_at)
 {
 	char		 due[24], paid[24], total[24], at[24];
-	const char	*v[12];
+	const char	*v[13];
 
 	snprintf(due, sizeof(due), "%lld", in->amount_due);
 	snprintf(paid, sizeof(paid), "%lld", in->amount_paid);
@@ -224,12 +224,13 @@ db_billing_invoice_put(struct req *r, const struct invoice *in,
 	v[9] = in->hosted_url;
 	v[10] = in->pdf_url;
 	v[11] = at;
+	v[12] = in->created;
 	return db_exec(r, "INSERT INTO invoices AS i (tenant_id, invoice_id, "
 	    "number, status, currency, amount_due, amount_paid, total, "
 	    "period_start, period_end, hosted_url, pdf_url, created, event_at) "
 	    "VALUES (app_tenant(), $1, $2, $3, $4, $5::bigint, $6::bigint, "
 	    "$7::bigint, to_timestamp($8::bigint), to_timestamp($9::bigint), "
-	    "$10, $11, coalesce(to_timestamp($8::bigint), now()), "
+	    "$10, $11, coalesce(to_timestamp($13::bigint), now()), "
 	    "to_timestamp($12::bigint)) ON CONFLICT (tenant_id, invoice_id) "
 	    "DO UPDATE SET number = coalesce(EXCLUDED.number, i.number), "
 	    "status = EXCLUDED.status, amount_due = EXCLUDED.amount_due, "
@@ -237,7 +238,7 @@ db_billing_invoice_put(struct req *r, const struct invoice *in,
 	    "hosted_url = coalesce(EXCLUDED.hosted_url, i.hosted_url), "
 	    "pdf_url = coalesce(EXCLUDED.pdf_url, i.pdf_url), "
 	    "event_at = EXCLUDED.event_at WHERE i.event_at <= EXCLUDED.event_at",
-	    12, v, NULL);
+	    13, v, NULL);
 }
 
 #define DB_INVOICE_COLS "invoice_id, number, status, currency, amount_due, " \

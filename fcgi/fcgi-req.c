@@ -339,15 +339,46 @@ req_error_valid(struct req *r, const struct vfail *f)
 	req_error(r, 400, NULL, f->code, f->message, f->param);
 }
 
-/* 303 See Other to a path of the portal (never a foreign URL). */
-void
-req_redirect(struct req *r, const char *path)
+static void
+req_see_other(struct req *r, const char *location)
 {
 	r->status = 303;
 	r->content_type_out = "text/html; charset=utf-8";
 	r->error_page = 0;
 	buf_reset(&r->out);
-	req_header(r, "Location", path[0] == '/' && path[1] != '/' ? path : "/");
+	req_header(r, "Location", location);
+}
+
+/* 303 See Other to a path of the portal (never a foreign URL). */
+void
+req_redirect(struct req *r, const char *path)
+{
+	req_see_other(r, path[0] == '/' && path[1] != '/' ? path : "/");
+}
+
+/*
+ * 303 See Other to another site, for the one trusted case: a page
+ * sent on to Stripe (Checkout, the billing portal) at the URL Stripe's
+ * own answer gave.  Only an absolute http(s) URL of printable ASCII
+ * passes (nothing that could split the header); anything else goes to
+ * the portal's root, as req_redirect() does with a foreign URL.
+ */
+void
+req_redirect_external(struct req *r, const char *url)
+{
+	const char	*p;
+
+	if (url == NULL || (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0)) {
+		req_redirect(r, "/");
+		return;
+	}
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+			req_redirect(r, "/");
+			return;
+		}
+	req_see_other(r, url);
 }
 
 /*

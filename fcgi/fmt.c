@@ -53,6 +53,20 @@ fmt_date(char *out, size_t outsz, long long t)
 }
 
 /*
+ * A day ("16 Dec 2026"): fmt_date() without the time of day, for dates
+ * only the day of matters (trial ends, renewals, invoices).  "" for a
+ * bad time.
+ */
+void
+fmt_day(char *out, size_t outsz, long long t)
+{
+	if (outsz == 0)
+		return;
+	fmt_date(out, outsz, t);
+	out[strcspn(out, ",")] = '\0';
+}
+
+/*
  * How long ago (or ahead) t is from now, in the largest unit that fits:
  * "just now", "3 min ago", "5 h ago", "2 days ago", "in 6 days"; beyond
  * 30 days the date itself.

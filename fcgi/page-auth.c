@@ -228,6 +228,7 @@ page_invite_post(struct req *r)
 		page_invite_show(r, &inv, 400);
 		return;
 	}
+	r->after = billing_seats_after;
 	page_flash(r, "joined");
 	req_redirect(r, "/dashboard");
 }

@@ -298,6 +298,8 @@ page_team_remove(struct req *r)
 		return;
 	}
 	ok = acct_remove(r, &f, who) == 0;
+	if (ok)
+		r->after = billing_seats_after;
 	if (ok && self) {
 		page_flash(r, "left");
 		req_redirect(r, "/login");

@@ -35,16 +35,20 @@ static const struct page_nav	page_navs[] = {
 	{ "usage", "/usage", "Usage", ROLE_MEMBER, 1 },
 	{ "agents", "/agents", "Agents", ROLE_MEMBER, 1 },
 	{ "channels", "/channels", "Channels", ROLE_MEMBER, 1 },
-	{ "billing", "/billing", "Billing", ROLE_MEMBER, 1 },
+	{ "billing", "/billing", "Billing", ROLE_MEMBER, 0 },
 	{ "notifications", "/settings/notifications", "Notifications",
 	    ROLE_MEMBER, 1 },
 };
 
-/* What a notice names: nothing, an API key or an invitation. */
+/*
+ * What a notice names: nothing, an API key, an invitation, or a day
+ * (Unix seconds, shown through the formatting layer).
+ */
 enum page_subject {
 	PAGE_SUBJECT_NONE,
 	PAGE_SUBJECT_KEY,
-	PAGE_SUBJECT_INVITATION
+	PAGE_SUBJECT_INVITATION,
+	PAGE_SUBJECT_DAY
 };
 
 struct page_flash_msg {
@@ -69,6 +73,8 @@ static const struct page_flash_about	page_abouts[] = {
 	    PAGE_SUBJECT_INVITATION, "Invite.link" },
 	{ "invited", "Invitation created for ", ": send them the link below.",
 	    PAGE_SUBJECT_INVITATION, "Invite.link" },
+	{ "cancel_scheduled", "Your subscription ends on ", ".",
+	    PAGE_SUBJECT_DAY, NULL },
 };
 
 static const struct page_flash_msg	page_flashes[] = {
@@ -81,6 +87,10 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "left", "You left the organization.", 0 },
 	{ "invitation_revoked", "The invitation was revoked.", 0 },
 	{ "key_revoked", "The API key was revoked.", 0 },
+	{ "cancel_requested", "Your subscription ends at the end of the "
+	    "billing period.", 0 },
+	{ "plan_change_requested", "The plan change was sent to Stripe: this "
+	    "page shows it as soon as Stripe confirms it.", 0 },
 	{ "verified", "Your e-mail address is verified.", 0 },
 	{ "password_reset", "Your password was changed; sign in with the new "
 	    "one.", 0 },
@@ -354,13 +364,24 @@ page_reveal_take(struct req *r, const char *id)
 	return plain;
 }
 
-/* The name a notice gives its subject, looked up in the tenant. */
+/*
+ * The name a notice gives its subject, looked up in the tenant; a day
+ * is only formatted (a crafted cookie can show no more than a date).
+ */
 static const char *
 page_flash_subject(struct req *r, enum page_subject s, const char *id)
 {
 	struct invitation	 inv;
 	struct apikey		 k;
+	long long		 t;
+	char			 day[40];
 
+	if (s == PAGE_SUBJECT_DAY) {
+		if (util_strtonum(id, 1, 253402300799LL, &t) == -1)
+			return NULL;
+		fmt_day(day, sizeof(day), t);
+		return arena_strdup(&r->arena, day);
+	}
 	if (!valid_uuid(id) || r->auth.kind != PRINCIPAL_SESSION || !r->in_tx)
 		return NULL;
 	if (s == PAGE_SUBJECT_KEY && db_apikey_get(r, id, &k) == DB_OK)
@@ -404,8 +425,8 @@ page_flash_take(struct req *r)
 		return;
 	tmpl_set(r, "Flash.notice", arena_printf(&r->arena, "%s%s%s",
 	    a->before, name, a->after));
-	if (reveal[0] != '\0' && (secret = page_reveal_take(r, reveal)) !=
-	    NULL) {
+	if (a->secret != NULL && reveal[0] != '\0' &&
+	    (secret = page_reveal_take(r, reveal)) != NULL) {
 		tmpl_set(r, a->secret, secret);
 		tmpl_set(r, "Reveal.about", name);
 	}
@@ -585,8 +606,6 @@ page_soon(struct req *r)
 		    "with a budget and a status for each." },
 		{ "/channels", "Channels will connect Slack and WhatsApp for "
 		    "alerts, with a test message and a way to disconnect." },
-		{ "/billing", "Billing will show your plan and its status, "
-		    "renewal dates and invoices, and let you change plan." },
 		{ "/settings/notifications", "Notifications will let you "
 		    "choose which alerts you receive, and where." },
 		{ "/pricing", "Pricing will list the plans with their "

@@ -257,10 +257,29 @@ const struct route	routes[ROUTE__MAX] = {
 	    .body = BODY_RAW, .resp = RESP_API,
 	    .handler = api_billing_webhook },
 
-	/* Pages of later milestones: they say plainly they are not built. */
+	/*
+	 * The billing page: members read it; paying, the Stripe portal and
+	 * cancelling are the owner's.  Checkout and the portal answer 303
+	 * to Stripe, which is why the web server's form-action names
+	 * Stripe's origins on /billing (httpd-conf/).
+	 */
 	[ROUTE_PAGE_BILLING] = { .method = "GET", .pattern = "/billing",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
-	    .handler = page_soon },
+	    .handler = page_billing },
+	[ROUTE_PAGE_BILLING_CHECKOUT] = { .method = "POST",
+	    .pattern = "/billing/checkout", .auth = AUTH_PAGE,
+	    .role = ROLE_OWNER, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_billing_checkout },
+	[ROUTE_PAGE_BILLING_PORTAL] = { .method = "POST",
+	    .pattern = "/billing/portal", .auth = AUTH_PAGE,
+	    .role = ROLE_OWNER, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_billing_portal },
+	[ROUTE_PAGE_BILLING_CANCEL] = { .method = "POST",
+	    .pattern = "/billing/cancel", .auth = AUTH_PAGE,
+	    .role = ROLE_OWNER, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_billing_cancel },
+
+	/* Pages of later milestones: they say plainly they are not built. */
 	[ROUTE_PAGE_USAGE] = { .method = "GET", .pattern = "/usage",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
 	    .handler = page_soon },

@@ -211,6 +211,7 @@ void		 http_json_str(struct buf *, const char *);
  */
 long long	 fmt_parse_ts(const char *);
 void		 fmt_date(char *, size_t, long long);
+void		 fmt_day(char *, size_t, long long);
 void		 fmt_ago(char *, size_t, long long, long long);
 void		 fmt_count(char *, size_t, long long);
 void		 fmt_plural(char *, size_t, long long, const char *,
@@ -604,6 +605,7 @@ void		 req_error(struct req *, int, const char *, const char *,
 void		 req_error_from_db(struct req *, int);
 void		 req_error_valid(struct req *, const struct vfail *);
 void		 req_redirect(struct req *, const char *);
+void		 req_redirect_external(struct req *, const char *);
 int		 req_read_body(struct req *, int (*)(void *, char *, int),
 		    void *);
 int		 req_parse_body(struct req *, enum body_kind);
@@ -1018,6 +1020,7 @@ struct login {
 int		 acct_fail(struct fail *, int, const char *, const char *,
 		    const char *);
 int		 acct_fail_db(struct fail *, enum db_rc);
+int		 acct_verified(struct req *, struct fail *);
 void		 acct_answer(struct req *, const struct fail *);
 int		 acct_register(struct req *, struct fail *, const char *,
 		    const char *, const char *, const char *);
@@ -1071,6 +1074,8 @@ int		 billing_upcoming(struct req *, struct fail *,
 		    struct json_object **);
 enum db_rc	 billing_event(struct req *, struct json_object *,
 		    const char **, const char **);
+int		 billing_live(const struct billing_state *);
+void		 billing_seats_after(struct req *);
 int		 billing_id_ok(const char *);
 void		 billing_decimal(long long, long long, char *, size_t);
 int		 billing_sync(struct req *, FILE *);
@@ -1171,6 +1176,10 @@ void		 page_keys_create(struct req *);
 void		 page_keys_revoke(struct req *);
 void		 page_audit(struct req *);
 void		 page_pricing(struct req *);
+void		 page_billing(struct req *);
+void		 page_billing_checkout(struct req *);
+void		 page_billing_portal(struct req *);
+void		 page_billing_cancel(struct req *);
 void		 page_verify(struct req *);
 void		 page_verify_post(struct req *);
 void		 page_verify_resend(struct req *);
@@ -1239,6 +1248,9 @@ enum route_id {
 	ROUTE_PAGE_RESET_POST,
 	ROUTE_PAGE_PRICING,
 	ROUTE_PAGE_BILLING,
+	ROUTE_PAGE_BILLING_CHECKOUT,
+	ROUTE_PAGE_BILLING_PORTAL,
+	ROUTE_PAGE_BILLING_CANCEL,
 	ROUTE_PAGE_USAGE,
 	ROUTE_PAGE_AGENTS,
 	ROUTE_PAGE_CHANNELS,

@@ -1,20 +1,8 @@
 <?cs include:"header.cs" ?>
 <h1>Pricing</h1>
 <p class="lead">Every plan runs the same product; they differ in how much they include. Prices are in US dollars, before tax.</p>
-<?cs if:User.email ?><div class="flash notice" role="status">Changing plans from the portal arrives with billing, in a later release. Your organization is on <strong><?cs var:Tenant.plan_name ?></strong>.</div><?cs /if ?>
-<div class="plans">
-<?cs each:p = Plans ?>
-  <section class="card plan">
-    <h2><?cs var:p.name ?></h2>
-    <p class="price"><strong><?cs var:p.price ?></strong> <span class="muted"><?cs var:p.per ?></span></p>
-    <?cs if:p.trial ?><p class="muted"><?cs var:p.trial ?></p><?cs /if ?>
-    <dl class="facts">
-    <?cs each:q = p.Quotas ?><dt><?cs var:q.label ?></dt><dd><?cs var:q.value ?></dd><?cs /each ?>
-    </dl>
-    <?cs if:!User.email ?><p><a class="button<?cs if:p.id == "free" ?> primary<?cs /if ?>" href="/register">Start free</a></p><?cs /if ?>
-  </section>
-<?cs /each ?>
-</div>
+<?cs if:User.email ?><div class="flash notice" role="status">Your organization is on the <strong><?cs var:Tenant.plan_name ?></strong> plan. <?cs if:Pricing.unconfigured ?>Billing is not configured on this server: every organization is on the Free plan.<?cs elif:Pricing.can_buy ?>Choose a plan below to change it on the <a href="/billing">Billing</a> page.<?cs else ?>An owner can change it on the <a href="/billing">Billing</a> page.<?cs /if ?></div><?cs /if ?>
+<?cs include:"plan-cards.cs" ?>
 <section class="card">
   <h2>Features</h2>
   <div class="table-wrap"><table class="list">

@@ -761,7 +761,7 @@ def browser_tests():
 
 	DESKTOP, PHONE = 1366, 390
 	SCHEMES = ("light", "dark")
-	SOON = ["Usage", "Agents", "Channels", "Billing", "Notifications"]
+	SOON = ["Usage", "Agents", "Channels", "Notifications"]
 
 	def emulate(d, width, scheme="light", height=None):
 		"""A viewport (a phone's below 600 px) and a colour scheme."""
@@ -835,8 +835,8 @@ def browser_tests():
 			    "target of 24 px or more", r)
 			built = [e.text for e in d.find_elements(By.CSS_SELECTOR,
 			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
-			T.eq(built, ["Dashboard", "Keys", "Team", "Audit"], "the "
-			    "navigation shows the pages that work")
+			T.eq(built, ["Dashboard", "Keys", "Team", "Audit",
+			    "Billing"], "the navigation shows the pages that work")
 			later = d.find_element(By.CSS_SELECTOR,
 			    "details.soon-menu > summary")
 			T.ok(later.is_displayed() and "Coming soon" in later.text,
@@ -982,9 +982,18 @@ def browser_tests():
 		    cards[1].text[:80] if len(cards) > 1 else "")
 		T.ok(len(cards) > 3 and "per seat" in cards[3].text, "Team is "
 		    "priced per seat")
-		T.ok("arrives with billing" in d.find_element(By.TAG_NAME,
-		    "main").text, "a signed-in visitor is told plan changes "
-		    "come with billing (no dead buttons)")
+		main = d.find_element(By.TAG_NAME, "main")
+		T.ok("Your organization is on the" in main.text and
+		    main.find_elements(By.CSS_SELECTOR, "div.flash a[href="
+		    "'/billing']"), "a signed-in visitor is told the plan and "
+		    "sent to the Billing page to change it")
+		T.ok(cards and "Current plan" in cards[0].text, "the plan in "
+		    "use (Free) is marked", cards[0].text[-40:] if cards else "")
+		links = [a.get_attribute("href") for c in cards[1:] for a in
+		    c.find_elements(By.CSS_SELECTOR, "a.button")]
+		T.ok(all(h.split("#")[0].endswith("/billing") for h in links),
+		    "a paid plan's button (if billing is configured) leads to "
+		    "/billing, where the owner's forms are", links)
 
 	def step_screenshots(d):
 		pages = [("dashboard", "/dashboard"), ("team", "/team"),

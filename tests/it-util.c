@@ -1070,14 +1070,15 @@ it_mark_verified(const char *email)
 }
 
 /*
- * A statement as the database owner (no row-level security), with
- * text parameters: the first column of the first row into out ("" when
- * none or NULL); the rows returned or changed.  A failed statement
- * fails the test.
+ * A statement as the database owner, with text parameters, for the
+ * tenant given (row-level security is forced on tenant tables, for
+ * their owner too) or none: the first column of the first row into out
+ * ("" when none or NULL); the rows returned or changed.  A failed
+ * statement fails the test.
  */
 long
-it_owner_sql(char *out, size_t outsz, const char *sql, int n,
-    const char *const *v)
+it_owner_sql(char *out, size_t outsz, const char *tenant, const char *sql,
+    int n, const char *const *v)
 {
 	PGconn		*c;
 	PGresult	*res;
@@ -1092,6 +1093,13 @@ it_owner_sql(char *out, size_t outsz, const char *sql, int n,
 		    PQerrorMessage(c) : "out of memory");
 		PQfinish(c);
 		fail_msg("owner connection: %s", why);
+	}
+	if (tenant != NULL) {
+		res = PQexecParams(c, "SELECT set_config('tollgate.tenant_id', "
+		    "$1, false)", 1, NULL, &tenant, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			fail_msg("set tenant: %s", PQerrorMessage(c));
+		PQclear(res);
 	}
 	res = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {

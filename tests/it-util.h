@@ -111,7 +111,7 @@ int		 it_unix_connect(const char *);
 
 /* The database as its owner (TOLLGATE_OWNER_DATABASE_URL). */
 void		 it_mark_verified(const char *);
-long		 it_owner_sql(char *, size_t, const char *, int,
+long		 it_owner_sql(char *, size_t, const char *, const char *, int,
 		    const char *const *);
 
 /* FastCGI 1.0: record types, role, status, the 8-byte header. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/stack.sh: start, inspect and stop one private Tollgate stack
 # (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd, the SMTP
-# sink) that lives entirely in one directory.  `./dev up` uses it for
+# sink, the Stripe emulator) that lives entirely in one directory.  `./dev up` uses it for
 # var/, the integration tests use it for a directory of their own, so both
 # can run side by side.
 #
@@ -11,17 +11,21 @@
 #   tests/stack.sh pg-start DIR   start PostgreSQL only
 #   tests/stack.sh smtp-stop DIR  stop the SMTP sink only (failure tests)
 #   tests/stack.sh smtp-start DIR start the SMTP sink only
+#   tests/stack.sh stripe-stop DIR   stop the Stripe emulator only
+#   tests/stack.sh stripe-start DIR  start the Stripe emulator only
 #   tests/stack.sh status DIR     one line per component; exit 3 if any is down
 #
 # Inputs from the environment (up): TOLLGATE_BIN (required the first time),
 # STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), STACK_SMTP_PORT (the HTTP
-# port + 1000), TOLLGATE_SRCDIR (the parent of this script's directory).  A
+# port + 1000), STACK_STRIPE_PORT (the HTTP port + 2000), TOLLGATE_SRCDIR
+# (the parent of this script's directory).  A
 # later call without them reuses the values recorded in DIR/stack.env, so
 # `pg-start` brings PostgreSQL back on the port the running stack expects.
 #
 # Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/, mail/
-# (one file per message the SMTP sink received), secrets.env (generated
-# once), stack.env (everything a client needs), lighttpd.conf.
+# (one file per message the SMTP sink received), stripe-emu.json (the
+# Stripe emulator's data), secrets.env (generated once), stack.env
+# (everything a client needs), lighttpd.conf.
 set -eu
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -37,7 +41,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|status DIR
 	  DIR is an absolute directory (created by up if missing).
 	EOF
 	exit 2
@@ -196,6 +200,10 @@ set_paths() {
 	# What the sink's command line holds: the pid file path is unique to
 	# this stack, so pidfile_pid never takes another stack's sink for ours.
 	SMTP_PATTERN="smtp-sink.py --pidfile $SMTP_PIDFILE"
+	STRIPE_PIDFILE=$RUN_DIR/stripe-emu.pid
+	STRIPE_LOG=$LOG_DIR/stripe-emu.log
+	STRIPE_STATE=$STACK_DIR/stripe-emu.json
+	STRIPE_PATTERN="stripe-emu.py --pidfile $STRIPE_PIDFILE"
 }
 
 # The environment wins, then what the last `up` recorded, then the default.
@@ -223,6 +231,22 @@ set_ports() {
 	if [ "$SMTP_PORT" -lt 1 ] || [ "$SMTP_PORT" -gt 65535 ]; then
 		die "SMTP port out of range: $SMTP_PORT (set STACK_SMTP_PORT)"
 	fi
+	# The Stripe emulator's port moves with the HTTP port in the same way.
+	STRIPE_PORT=${STACK_STRIPE_PORT:-}
+	if [ -z "$STRIPE_PORT" ] && [ -z "${STACK_HTTP_PORT:-}" ]; then
+		STRIPE_PORT=$(recorded "$ENV_FILE" STACK_STRIPE_PORT)
+	fi
+	STRIPE_PORT=${STRIPE_PORT:-$((HTTP_PORT + 2000))}
+	case $STRIPE_PORT in
+	'' | *[!0-9]*) die "STACK_STRIPE_PORT must be a number: $STRIPE_PORT" ;;
+	esac
+	if [ "$STRIPE_PORT" -lt 1 ] || [ "$STRIPE_PORT" -gt 65535 ]; then
+		die "Stripe emulator port out of range: $STRIPE_PORT (set STACK_STRIPE_PORT)"
+	fi
+	STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT
+	# Where the emulator sends its events: tollgate's webhook route,
+	# through lighttpd like Stripe's would come.
+	STRIPE_WEBHOOK_URL=http://127.0.0.1:$HTTP_PORT/api/v1/billing/webhook
 }
 
 # The source tree: static files, SQL, templates and the emulators.
@@ -233,6 +257,7 @@ set_srcdir() {
 	TOLLGATE_SRCDIR=$(cd "$TOLLGATE_SRCDIR" && pwd)
 	STATIC_DIR=$TOLLGATE_SRCDIR/static
 	SMTP_SINK=$TOLLGATE_SRCDIR/tests/smtp-sink.py
+	STRIPE_EMU=$TOLLGATE_SRCDIR/tests/stripe-emu.py
 }
 
 set_sources() {
@@ -398,13 +423,15 @@ pg_roles() {
 # already stored in the database unreadable, a new JWT secret would log
 # everybody out.  Missing keys are added, present ones are never replaced.
 ensure_secrets() {
-	local jwt key oauth metrics added=
+	local jwt key oauth metrics stripe_key whsec added=
 	(umask 077 && touch "$SECRETS_FILE")
 	chmod 600 "$SECRETS_FILE"
 	jwt=$(recorded "$SECRETS_FILE" TOLLGATE_JWT_SECRET)
 	key=$(recorded "$SECRETS_FILE" TOLLGATE_ENCRYPTION_KEY)
 	oauth=$(recorded "$SECRETS_FILE" TOLLGATE_OAUTH_STATE_SECRET)
 	metrics=$(recorded "$SECRETS_FILE" TOLLGATE_METRICS_TOKEN)
+	stripe_key=$(recorded "$SECRETS_FILE" STRIPE_SECRET_KEY)
+	whsec=$(recorded "$SECRETS_FILE" STRIPE_WEBHOOK_SECRET)
 	if [ -z "$jwt" ]; then
 		jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 		kv TOLLGATE_JWT_SECRET "$jwt" >>"$SECRETS_FILE"
@@ -426,12 +453,28 @@ ensure_secrets() {
 		kv TOLLGATE_METRICS_TOKEN "$metrics" >>"$SECRETS_FILE"
 		added=1
 	fi
+	# Stripe in test mode, as the emulator plays it: it takes any
+	# sk_test_ key, and signs its webhooks with the whsec_ secret.
+	if [ -z "$stripe_key" ]; then
+		stripe_key=sk_test_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+		kv STRIPE_SECRET_KEY "$stripe_key" >>"$SECRETS_FILE"
+		added=1
+	fi
+	if [ -z "$whsec" ]; then
+		whsec=whsec_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+		kv STRIPE_WEBHOOK_SECRET "$whsec" >>"$SECRETS_FILE"
+		added=1
+	fi
 	# Refuse a hand-edited file that the product would reject later, with
 	# a message that says where the bad value lives.
 	[[ $jwt =~ ^[0-9a-f]{64}$ ]] ||
 		die "TOLLGATE_JWT_SECRET in $SECRETS_FILE is not 64 hex characters"
 	[[ $key =~ ^[A-Za-z0-9_-]{43}=$ ]] ||
 		die "TOLLGATE_ENCRYPTION_KEY in $SECRETS_FILE is not a url-safe base64 key of 32 bytes"
+	[[ $stripe_key =~ ^[sr]k_test_[A-Za-z0-9_]+$ ]] ||
+		die "STRIPE_SECRET_KEY in $SECRETS_FILE is not a test-mode key (sk_test_...): the emulator refuses others"
+	[[ $whsec =~ ^whsec_[^,[:space:]]+(,whsec_[^,[:space:]]+)*$ ]] ||
+		die "STRIPE_WEBHOOK_SECRET in $SECRETS_FILE is not whsec_... (several: comma-separated)"
 	if [ -n "$added" ]; then
 		say "secrets: generated in $SECRETS_FILE"
 	else
@@ -441,6 +484,8 @@ ensure_secrets() {
 	TOLLGATE_ENCRYPTION_KEY=$key
 	TOLLGATE_OAUTH_STATE_SECRET=$oauth
 	TOLLGATE_METRICS_TOKEN=$metrics
+	STRIPE_SECRET_KEY=$stripe_key
+	STRIPE_WEBHOOK_SECRET=$whsec
 }
 
 # The keys every stack has.  tollgate reads its configuration from the
@@ -494,6 +539,17 @@ stack_env_extra() {
 	kv SMTP_SINK_DIR "$MAIL_DIR"
 	kv SMTP_SINK_PIDFILE "$SMTP_PIDFILE"
 	kv SMTP_SINK_LOG "$SMTP_LOG"
+	# The emulator's port is fixed before it starts, like the sink's.
+	# Its control endpoints (advance the clock, inject faults, ...) are
+	# under $STRIPE_API_BASE/_emu/ (see tests/stripe-emu.py).
+	kv STACK_STRIPE_PORT "$STRIPE_PORT"
+	kv STRIPE_API_BASE "$STRIPE_API_BASE"
+	kv STRIPE_SECRET_KEY "$STRIPE_SECRET_KEY"
+	kv STRIPE_WEBHOOK_SECRET "$STRIPE_WEBHOOK_SECRET"
+	kv STRIPE_WEBHOOK_URL "$STRIPE_WEBHOOK_URL"
+	kv STRIPE_EMU_PIDFILE "$STRIPE_PIDFILE"
+	kv STRIPE_EMU_STATE "$STRIPE_STATE"
+	kv STRIPE_EMU_LOG "$STRIPE_LOG"
 	[ -r "$demo" ] || return 0
 	kv TOLLGATE_DEMO_EMAIL "$(recorded "$demo" TOLLGATE_DEMO_EMAIL)"
 	kv TOLLGATE_DEMO_PASSWORD "$(recorded "$demo" TOLLGATE_DEMO_PASSWORD)"
@@ -567,6 +623,20 @@ tollgate_env_exec() {
 	set +a
 	cd /
 	exec "$@"
+}
+
+# The plans' products, prices and meters at the emulator, and their ids
+# in the database (`tollgate admin stripe sync`, idempotent: a second
+# run keeps what exists).  After lighttpd: the sync's own events reach
+# the webhook like any other.
+stripe_sync() {
+	local log=$LOG_DIR/stripe-sync.log
+	if ! (tollgate_env_exec "$TOLLGATE_BIN" admin stripe sync) >"$log" 2>&1
+	then
+		show_log "$log"
+		die "tollgate admin stripe sync failed"
+	fi
+	say "stripe sync: $(tail -n 1 "$log")"
 }
 
 migrate() {
@@ -684,6 +754,51 @@ start_smtp_sink() {
 		die "smtp sink did not start on 127.0.0.1:$SMTP_PORT (set STACK_SMTP_PORT)"
 	fi
 	say "smtp sink: started (pid $launcher, smtp://127.0.0.1:$SMTP_PORT, mail in $MAIL_DIR)"
+}
+
+# --- the Stripe emulator ------------------------------------------------------
+
+# tests/stripe-emu.py answers tollgate's Stripe calls (STRIPE_API_BASE),
+# serves the hosted checkout and portal pages, and posts signed events to
+# STRIPE_WEBHOOK_URL.  Its data is kept in stripe-emu.json, so the
+# customer and subscription ids tollgate stored survive a restart.  The
+# webhook secret travels in its environment, never on its command line
+# (which ps shows to everyone).  Reused while it runs, unless the script
+# changed since it started or stack.env did (a port may have moved).
+start_stripe_emu() {
+	local pid launcher mark
+	[ -f "$STRIPE_EMU" ] || die "no Stripe emulator at $STRIPE_EMU"
+	if pid=$(pidfile_pid "$STRIPE_PIDFILE" "$STRIPE_PATTERN"); then
+		if [ -z "${STACK_ENV_CHANGED:-}" ] &&
+		    ! [ "$STRIPE_EMU" -nt "$STRIPE_PIDFILE" ]; then
+			say "stripe emulator: running (pid $pid, $STRIPE_API_BASE)"
+			return 0
+		fi
+		stop_pidfile "stripe emulator (out of date)" "$STRIPE_PIDFILE" \
+		    "$STRIPE_PATTERN" 5
+	fi
+	rm -f "$STRIPE_PIDFILE"
+	touch "$STRIPE_LOG"
+	chmod 0640 "$STRIPE_LOG"
+	mark=$(log_size "$STRIPE_LOG")
+	# Detached and from / like the other daemons.  A port taken by
+	# something else makes it exit at once, the reason in its log.
+	(cd / && umask 077 && STRIPE_WEBHOOK_SECRET=$STRIPE_WEBHOOK_SECRET \
+	    exec setsid nohup "$PYTHON" "$STRIPE_EMU" --pidfile "$STRIPE_PIDFILE" \
+	    --port "$STRIPE_PORT" --webhook-url "$STRIPE_WEBHOOK_URL" \
+	    --state "$STRIPE_STATE") \
+	    </dev/null >>"$STRIPE_LOG" 2>&1 9>&- &
+	launcher=$!
+	# The emulator writes its pid file once it listens.
+	emu_ready() {
+		[ "$(pidfile_pid "$STRIPE_PIDFILE" "$STRIPE_PATTERN")" = "$launcher" ]
+	}
+	emu_failed() { ! pid_alive "$launcher"; }
+	if ! wait_until 100 eval 'emu_ready || emu_failed' || emu_failed; then
+		show_log "$STRIPE_LOG" "$mark"
+		die "stripe emulator did not start on 127.0.0.1:$STRIPE_PORT (set STACK_STRIPE_PORT)"
+	fi
+	say "stripe emulator: started (pid $launcher, $STRIPE_API_BASE, webhooks to $STRIPE_WEBHOOK_URL)"
 }
 
 # --- lighttpd -------------------------------------------------------------
@@ -842,9 +957,11 @@ cmd_up() {
 	# their URLs from stack.env.
 	seed_demo
 	start_smtp_sink
+	start_stripe_emu
 	start_serve
 	start_worker
 	start_lighttpd
+	stripe_sync
 }
 
 cmd_down() {
@@ -860,6 +977,7 @@ cmd_down() {
 	stop_pidfile "tollgate serve" "$TOLLGATE_PIDFILE" tollgate 15
 	rm -f "$SOCKET"
 	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
+	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
 	pg_stop
 }
 
@@ -893,6 +1011,25 @@ cmd_smtp_stop() {
 	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
 }
 
+# Like the sink: port, secret and source tree as `up` recorded them.
+cmd_stripe_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	STRIPE_WEBHOOK_SECRET=$(recorded "$SECRETS_FILE" STRIPE_WEBHOOK_SECRET)
+	[ -n "$STRIPE_WEBHOOK_SECRET" ] ||
+		die "no STRIPE_WEBHOOK_SECRET in $SECRETS_FILE: run up first"
+	take_lock
+	start_stripe_emu
+}
+
+cmd_stripe_stop() {
+	[ -d "$STACK_DIR" ] || { say "stripe emulator: not running"; return 0; }
+	take_lock
+	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
+}
+
 cmd_status() {
 	local pid down=0
 	set_ports
@@ -921,6 +1058,11 @@ cmd_status() {
 	else
 		say "smtp sink: stopped"; down=1
 	fi
+	if pid=$(pidfile_pid "$STRIPE_PIDFILE" "$STRIPE_PATTERN"); then
+		say "stripe emulator: running (pid $pid, $STRIPE_API_BASE)"
+	else
+		say "stripe emulator: stopped"; down=1
+	fi
 	[ "$down" -eq 0 ] || exit 3
 }
 
@@ -933,6 +1075,8 @@ pg-start) cmd_pg_start ;;
 pg-stop) cmd_pg_stop ;;
 smtp-start) cmd_smtp_start ;;
 smtp-stop) cmd_smtp_stop ;;
+stripe-start) cmd_stripe_start ;;
+stripe-stop) cmd_stripe_stop ;;
 status) cmd_status ;;
 *) usage ;;
 esac

@@ -35,6 +35,11 @@ test_dates(void **state)
 	/* A small buffer truncates, never overflows. */
 	fmt_date(b, 6, t);
 	assert_string_equal(b, "2 Dec");
+	/* The day alone, for trial ends and renewals. */
+	fmt_day(b, sizeof(b), t);
+	assert_string_equal(b, "2 Dec 2026");
+	fmt_day(b, sizeof(b), -1);
+	assert_string_equal(b, "");
 }
 
 static void

@@ -625,6 +625,73 @@ test_render_head(void **state)
 	buf_free(&head);
 }
 
+/* The Location of a 303, or NULL. */
+static const char *
+location(const struct req *r)
+{
+	size_t	 i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (strcmp(r->headers[i].name, "Location") == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+/*
+ * Redirects: a portal path as given, a foreign one to "/"; the trusted
+ * variant (Stripe's pages) passes an absolute http(s) URL and nothing
+ * that could split the header or leave for another scheme.
+ */
+static void
+test_redirect(void **state)
+{
+	static const char *const	refused[] = {
+		"/billing",
+		"//evil.example/x",
+		"javascript:alert(1)",
+		"ftp://files.example/x",
+		"https://checkout.stripe.com/c/pay/cs_1\r\nSet-Cookie: x=1",
+		"https://checkout.stripe.com/c/pay/cs 1",
+		"https://checkout.stripe.com/c/pay/cs_\xc3\xa9",
+		"",
+	};
+	struct req	*r = *state;
+	size_t		 i;
+
+	req_redirect(r, "/billing?checkout=canceled");
+	assert_int_equal(r->status, 303);
+	assert_string_equal(location(r), "/billing?checkout=canceled");
+	again(r);
+	req_redirect(r, "//evil.example/x");
+	assert_string_equal(location(r), "/");
+	again(r);
+	req_redirect(r, "https://evil.example/x");
+	assert_string_equal(location(r), "/");
+
+	again(r);
+	req_redirect_external(r, "https://checkout.stripe.com/c/pay/cs_test_a1"
+	    "#fid=x");
+	assert_int_equal(r->status, 303);
+	assert_false(r->error_page);
+	assert_string_equal(location(r),
+	    "https://checkout.stripe.com/c/pay/cs_test_a1#fid=x");
+	again(r);
+	req_redirect_external(r, "http://127.0.0.1:12111/c/pay/cs_test_a1");
+	assert_string_equal(location(r),
+	    "http://127.0.0.1:12111/c/pay/cs_test_a1");
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		again(r);
+		req_redirect_external(r, refused[i]);
+		assert_int_equal(r->status, 303);
+		if (strcmp(location(r), "/") != 0)
+			fail_msg("%s: redirected to %s", refused[i],
+			    location(r));
+	}
+	again(r);
+	req_redirect_external(r, NULL);
+	assert_string_equal(location(r), "/");
+}
+
 static void
 test_render_head_204(void **state)
 {
@@ -1147,6 +1214,7 @@ main(void)
 		T(test_error_from_db),
 		T(test_render_head),
 		T(test_render_head_204),
+		T(test_redirect),
 		T(test_header_limit),
 		T(test_read_body),
 		T(test_read_body_short),

@@ -221,12 +221,90 @@ static const struct field	fields[] = {
 	{ "Reset.token", H, NULL, 0 },
 	{ "Form.new_password.value", H, NULL, 0 },
 	{ "Form.new_password.error", H, NULL, 0 },
+	/*
+	 * plan-cards.cs (pricing.cs, billing.cs): Plans.0 is the plan in
+	 * use, Plans.1 an owner's form on /billing (refused: its errors
+	 * show), Plans.2 a link.  A card's link is one of page-billing.c's
+	 * constants ("/register", "/billing#plan-<id>").
+	 */
+	{ "Plans.0.current", FLAG, NULL, 0 },
+	{ "Plans.1.id", H, NULL, 0 },
+	{ "Plans.1.name", H, NULL, 0 },
+	{ "Plans.1.price", H, NULL, 0 },
+	{ "Plans.1.per", H, NULL, 0 },
+	{ "Plans.1.trial", H, NULL, 0 },
+	{ "Plans.1.Quotas.0.label", H, NULL, 0 },
+	{ "Plans.1.Quotas.0.value", H, NULL, 0 },
+	{ "Plans.1.form", FLAG, NULL, 0 },
+	{ "Plans.1.failed", FLAG, NULL, 0 },
+	{ "Plans.1.per_seat", FLAG, NULL, 0 },
+	{ "Plans.1.seats", H, NULL, 0 },
+	{ "Plans.1.seats_min", H, NULL, 0 },
+	{ "Plans.1.coupon", FLAG, NULL, 0 },
+	{ "Plans.1.action", H, NULL, 0 },
+	{ "Plans.2.id", H, NULL, 0 },
+	{ "Plans.2.name", H, NULL, 0 },
+	{ "Plans.2.price", H, NULL, 0 },
+	{ "Plans.2.per", H, NULL, 0 },
+	{ "Plans.2.href", CONST, "/billing#plan-team", 0 },
+	{ "Plans.2.action", H, NULL, 0 },
+	{ "Plans.2.primary", FLAG, NULL, 0 },
+	{ "Form.plan.error", H, NULL, 0 },
+	{ "Form.seats.value", H, NULL, 0 },
+	{ "Form.seats.error", H, NULL, 0 },
+	{ "Form.coupon.value", H, NULL, 0 },
+	{ "Form.coupon.error", H, NULL, 0 },
+	{ "Pricing.unconfigured", FLAG, NULL, 0 },
+	{ "Pricing.can_buy", FLAG, NULL, 0 },
+	/* billing.cs */
+	{ "Billing.unconfigured", FLAG, NULL, 0 },
+	{ "Billing.test_mode", FLAG, NULL, 0 },
+	{ "Billing.checkout_success", FLAG, NULL, 0 },
+	{ "Billing.checkout_canceled", FLAG, NULL, 0 },
+	{ "Billing.plan", H, NULL, 0 },
+	{ "Billing.plan_name", H, NULL, 0 },
+	{ "Billing.status", H, NULL, 0 },
+	{ "Billing.status_label", H, NULL, 0 },
+	{ "Billing.price", H, NULL, 0 },
+	{ "Billing.trial_end", H, NULL, 0 },
+	{ "Billing.trial_end_iso", H, NULL, 0 },
+	{ "Billing.cancels", H, NULL, 0 },
+	{ "Billing.cancels_iso", H, NULL, 0 },
+	{ "Billing.renews", H, NULL, 0 },
+	{ "Billing.renews_iso", H, NULL, 0 },
+	{ "Billing.renews_label", H, NULL, 0 },
+	{ "Billing.seats_text", H, NULL, 0 },
+	{ "Billing.warning", H, NULL, 0 },
+	{ "Billing.note", H, NULL, 0 },
+	{ "Billing.owner", FLAG, NULL, 0 },
+	{ "Billing.can_manage", FLAG, NULL, 0 },
+	{ "Billing.can_cancel", FLAG, NULL, 0 },
+	{ "Billing.invoices_more", FLAG, NULL, 0 },
+	/* (Billing.invoices_hidden, for members, stays unset: the table
+	 * below renders instead.) */
+	/* Invoices' links: page-billing.c passes only http(s) URLs. */
+	{ "Invoices.0.number", H, NULL, 0 },
+	{ "Invoices.0.date", H, NULL, 0 },
+	{ "Invoices.0.date_iso", H, NULL, 0 },
+	{ "Invoices.0.status", H, NULL, 0 },
+	{ "Invoices.0.status_label", H, NULL, 0 },
+	{ "Invoices.0.amount", H, NULL, 0 },
+	{ "Invoices.0.hosted_url", CONST,
+	    "https://invoice.stripe.com/i/acct_1/test_1?s=ap", 0 },
+	{ "Invoices.0.pdf_url", CONST,
+	    "https://pay.stripe.com/invoice/acct_1/test_1/pdf?s=ap", 0 },
+	/* confirm.cs: a second hidden field, the way back's words. */
+	{ "Confirm.Extra.0.name", H, NULL, 0 },
+	{ "Confirm.Extra.0.value", H, NULL, 0 },
+	{ "Confirm.back", H, NULL, 0 },
+	{ "Confirm.safe", FLAG, NULL, 0 },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 
 static const char *const	pages[] = {
 	"login", "register", "invite", "dashboard", "team", "keys", "audit",
 	"soon", "verify", "confirm", "error", "password-reset", "reset", "pricing",
+	"billing",
 };
 #define NPAGES	(sizeof(pages) / sizeof(pages[0]))
 
