@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include <json-c/json.h>
 
 #include "tollgate.h"
@@ -90,4 +92,65 @@ api_plans(struct req *r)
 	for (i = 0; i < n; i++)
 		json_object_array_add(data, api_plans_one(&p[i]));
 	api_list(r, data, 0);
+}
+
+/*
+ * GET /api/v1/entitlements: the plan whose entitlements apply (after
+ * the subscription status rule of SPEC 4), its features, and per quota
+ * what is included, used, reserved and left.  Period quotas carry their
+ * period.  Unlimited: included, remaining and percent are null.
+ */
+void
+api_entitlements(struct req *r)
+{
+	struct json_object	*o, *a, *q;
+	struct entitlements	 e;
+	const char		*f, *comma;
+	enum db_rc		 rc;
+	long long		 inc, left;
+	size_t			 i;
+
+	if ((rc = db_entitlements(r, &e)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	o = json_object_new_object();
+	api_str(o, "plan", e.plan);
+	api_str(o, "plan_name", e.plan_name);
+	api_str(o, "status", e.status);
+	a = json_object_new_array();
+	for (f = e.features; *f != '\0'; f = *comma != '\0' ? comma + 1 :
+	    comma) {
+		comma = f + strcspn(f, ",");
+		json_object_array_add(a, json_object_new_string_len(f,
+		    (int)(comma - f)));
+	}
+	json_object_object_add(o, "features", a);
+	a = json_object_new_array();
+	for (i = 0; i < e.n; i++) {
+		q = json_object_new_object();
+		inc = e.q[i].included;
+		api_str(q, "metric", e.q[i].metric);
+		api_str(q, "kind", e.q[i].kind);
+		api_str(q, "cap", e.q[i].cap);
+		json_object_object_add(q, "included",
+		    api_plans_int_or_null(inc));
+		json_object_object_add(q, "used",
+		    json_object_new_int64(e.used[i]));
+		json_object_object_add(q, "reserved", json_object_new_int64(0));
+		left = inc < 0 ? -1 : inc > e.used[i] ? inc - e.used[i] : 0;
+		json_object_object_add(q, "remaining",
+		    api_plans_int_or_null(left));
+		json_object_object_add(q, "grace_percent",
+		    json_object_new_int(e.q[i].grace_pct));
+		json_object_object_add(q, "percent", inc <= 0 ? NULL :
+		    json_object_new_int64(e.used[i] * 100 / inc));
+		if (strcmp(e.q[i].kind, "period") == 0) {
+			api_str(q, "period_start", e.period_start);
+			api_str(q, "period_end", e.period_end);
+		}
+		json_object_array_add(a, q);
+	}
+	json_object_object_add(o, "quotas", a);
+	req_json(r, 200, o);
 }

@@ -88,3 +88,59 @@ db_plans_list(struct req *r, struct plan **out, size_t *n)
 	*out = p;
 	return DB_OK;
 }
+
+/*
+ * The bound tenant's entitlements: the plan whose entitlements apply,
+ * its features (comma-separated) and, per quota, what is used now.
+ * Counts are counted where they live (members, active agents); what
+ * later milestones bring (channels, provider keys, storage, per-period
+ * usage) counts 0 until their tables exist, which is what is used.
+ * The period is the subscription's while it gives a paid plan, else
+ * the calendar month (UTC).
+ */
+enum db_rc
+db_entitlements(struct req *r, struct entitlements *e)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+	int		 i;
+
+	memset(e, 0, sizeof(*e));
+	rc = db_exec(r, "SELECT p.plan, p.name, t.status, q.metric, q.kind, "
+	    "q.included, q.cap, q.grace_pct, CASE q.metric WHEN 'seats' THEN "
+	    "(SELECT count(*) FROM memberships m WHERE m.tenant_id = "
+	    "t.tenant_id) WHEN 'agents' THEN (SELECT count(*) FROM agents a "
+	    "WHERE a.tenant_id = t.tenant_id AND a.active) ELSE 0 END, "
+	    DB_TS("CASE WHEN p.plan <> 'free' AND t.current_period_end > now() "
+	    "THEN t.current_period_start ELSE date_trunc('month', now() AT "
+	    "TIME ZONE 'UTC') AT TIME ZONE 'UTC' END") ", "
+	    DB_TS("CASE WHEN p.plan <> 'free' AND t.current_period_end > now() "
+	    "THEN t.current_period_end ELSE (date_trunc('month', now() AT TIME "
+	    "ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' END") ", "
+	    "(SELECT coalesce(string_agg(f.feature, ',' ORDER BY f.feature), "
+	    "'') FROM plan_features f WHERE f.plan = p.plan) "
+	    "FROM tenants t JOIN plans p ON p.plan = plan_effective(t.plan, "
+	    "t.status, t.past_due_since) JOIN plan_quotas q ON q.plan = p.plan "
+	    "WHERE t.tenant_id = app_tenant() ORDER BY q.kind, q.metric", 0,
+	    NULL, &res);
+	if (rc != DB_OK)
+		return rc;
+	if (db_nrows(res) == 0)
+		return DB_NOTFOUND;
+	e->plan = db_get(res, 0, 0);
+	e->plan_name = db_get(res, 0, 1);
+	e->status = db_get(res, 0, 2);
+	e->period_start = db_get(res, 0, 9);
+	e->period_end = db_get(res, 0, 10);
+	e->features = db_get(res, 0, 11);
+	for (i = 0; i < db_nrows(res) && e->n < PLAN_QUOTAS_MAX; i++, e->n++) {
+		e->q[e->n].metric = db_get(res, i, 3);
+		e->q[e->n].kind = db_get(res, i, 4);
+		e->q[e->n].included = db_get(res, i, 5) == NULL ? -1 :
+		    db_int(res, i, 5);
+		e->q[e->n].cap = db_get(res, i, 6);
+		e->q[e->n].grace_pct = (int)db_int(res, i, 7);
+		e->used[e->n] = db_int(res, i, 8);
+	}
+	return DB_OK;
+}

@@ -215,6 +215,11 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_MEMBER, .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_verify_resend },
 
+	/* What the tenant's plan allows and what it uses. */
+	[ROUTE_ENTITLEMENTS] = { .method = "GET",
+	    .pattern = API "/entitlements", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_ENTITLEMENTS_READ,
+	    .resp = RESP_API, .handler = api_entitlements },
 	/*
 	 * Billing (SPEC 7).  Paying, changing and cancelling are the
 	 * owner's; reading is for admins and for keys with billing:read.

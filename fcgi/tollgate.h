@@ -818,7 +818,19 @@ struct plan {
 	struct plan_quota	 quotas[PLAN_QUOTAS_MAX];
 	size_t			 nquotas;
 };
+struct entitlements {
+	const char		*plan;
+	const char		*plan_name;
+	const char		*status;
+	const char		*features;	/* "a,b" */
+	const char		*period_start;
+	const char		*period_end;
+	struct plan_quota	 q[PLAN_QUOTAS_MAX];
+	long long		 used[PLAN_QUOTAS_MAX];
+	size_t			 n;
+};
 enum db_rc	 db_plans_list(struct req *, struct plan **, size_t *);
+enum db_rc	 db_entitlements(struct req *, struct entitlements *);
 
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
@@ -1113,8 +1125,9 @@ void		 api_keys_create(struct req *);
 void		 api_keys_delete(struct req *);
 void		 api_audit_list(struct req *);
 
-/* api-plans.c: the public catalogue. */
+/* api-plans.c: the public catalogue and a tenant's entitlements. */
 void		 api_plans(struct req *);
+void		 api_entitlements(struct req *);
 
 /* api-billing.c */
 void		 api_billing_checkout(struct req *);
@@ -1212,6 +1225,7 @@ enum route_id {
 	ROUTE_AUTH_VERIFY_RESEND,
 	ROUTE_AUTH_PASSWORD_RESET,
 	ROUTE_AUTH_PASSWORD_RESET_CONFIRM,
+	ROUTE_ENTITLEMENTS,
 	ROUTE_BILLING_CHECKOUT,
 	ROUTE_BILLING_PORTAL,
 	ROUTE_BILLING_SUBSCRIPTION,

@@ -18,7 +18,12 @@
 # "Forgot password?" and its neutral answer, sign-in, confirming the
 # address with the link mailed to the SMTP sink
 # (SMTP_SINK_DIR), invitation, a second browser profile accepting it,
-# API keys, a forged CSRF token, and screenshots.
+# API keys, a forged CSRF token, and screenshots.  Last, the owner
+# buys Pro through the Stripe emulator (STRIPE_API_BASE, tests/stripe-
+# emu.py): the trial from /pricing and Checkout, its end (the emulator's
+# clock moved on), and an immediate cancellation in the billing portal
+# that stops the agents above the Free plan's three (set up and checked
+# with psql as TOLLGATE_OWNER_DATABASE_URL).
 #
 # Output is TAP-like ("ok N - ...", "not ok N - ..."), then one summary
 # line; the exit status is 1 when anything failed.  Use /usr/bin/python3:
@@ -26,11 +31,13 @@
 import hashlib
 import html
 import http.cookiejar
+import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -361,6 +368,44 @@ def http_tests():
 	st, h, _ = a.get("/dashboard")
 	T.ok(st == 303 and h.get("Location") == "/login", "after logout "
 	    "/dashboard sends to /login")
+
+
+# --- the owner database and the Stripe emulator ------------------------------
+
+def owner_sql(sql, tenant=None, **params):
+	"""One statement as the database owner (psql with
+	TOLLGATE_OWNER_DATABASE_URL), its parameters as psql variables
+	(:'name' in sql).  Row-level security is forced on tenant tables,
+	for the owner too: with tenant, the same connection sets
+	tollgate.tenant_id first.  The rows, each a list of text fields; an
+	error raises (one failed test in run_step)."""
+	script = ""
+	if tenant is not None:
+		params["tenant"] = tenant
+		script = ("SELECT set_config('tollgate.tenant_id', :'tenant', "
+		    "false) AS tenant_set \\gset\n")
+	argv = ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v",
+	    "ON_ERROR_STOP=1"]
+	for k, v in params.items():
+		argv += ["-v", "%s=%s" % (k, v)]
+	argv.append(env("TOLLGATE_OWNER_DATABASE_URL"))
+	p = subprocess.run(argv, input=script + sql + ";\n", text=True,
+	    capture_output=True, timeout=15)
+	if p.returncode != 0:
+		raise RuntimeError("psql: %s: %s" % (sql, p.stderr.strip()))
+	return [line.split("\t") for line in p.stdout.splitlines() if line]
+
+
+def emu_control(path, obj):
+	"""POST obj (JSON) to one of the Stripe emulator's /_emu/ control
+	endpoints; its JSON answer."""
+	req = urllib.request.Request(env("STRIPE_API_BASE").rstrip("/") + path,
+	    data=json.dumps(obj).encode(), method="POST",
+	    headers={"Content-Type": "application/json"})
+	# Advancing the clock runs every subscription's renewals and
+	# delivers their events before it answers: more than one page's wait.
+	with urllib.request.urlopen(req, timeout=60) as resp:
+		return json.loads(resp.read() or b"null")
 
 
 # --- part two: the browser ---------------------------------------------------
@@ -925,7 +970,7 @@ def browser_tests():
 			T.ok(nav.is_displayed(), "the Menu button opens it")
 			links = [e for e in d.find_elements(By.CSS_SELECTOR,
 			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
-			T.ok(len(links) == 4 and all(rect(d, e)["height"] >= 44 and
+			T.ok(len(links) == 5 and all(rect(d, e)["height"] >= 44 and
 			    rect(d, e)["right"] <= PHONE for e in links), "its items "
 			    "are listed down, 44 px high, within the screen",
 			    [rect(d, e) for e in links])
@@ -1020,6 +1065,149 @@ def browser_tests():
 		T.ok(p.find_elements(By.XPATH, "//main//a[@href='/login']"),
 		    "with a way to sign in")
 
+	# --- billing (the issue): the owner buys Pro on /billing, its trial
+	# ends, and the billing portal cancels it at once.  Last of the
+	# steps: the tenant's plan changes, and the screenshots above show
+	# it on Free.
+
+	def billing_shows(d):
+		"""The plan and status the loaded /billing says, and its
+		invoices as [number, date, status, amount] rows."""
+		name = d.find_elements(By.CSS_SELECTOR,
+		    "section.billing-plan p.plan-now .plan-name")
+		pill = d.find_elements(By.CSS_SELECTOR,
+		    "section.billing-plan p.plan-now span.pill")
+		inv = [[c.text.strip() for c in tr.find_elements(By.TAG_NAME,
+		    "td")][:4] for tr in d.find_elements(By.CSS_SELECTOR,
+		    "table.invoices tbody tr")]
+		return (name[0].text if name else None,
+		    pill[0].text if pill else None, inv)
+
+	def billing_until(d, url, done):
+		"""Load url until done(plan, status, invoices), WAIT_S at most:
+		Stripe's events reach Tollgate after the page that caused them.
+		What the page showed last."""
+		deadline = time.time() + WAIT_S
+		while True:
+			go(d, url)
+			got = billing_shows(d)
+			if done(*got) or time.time() >= deadline:
+				return got
+			time.sleep(0.2)
+
+	def on_emulator(d, prefix):
+		u = urllib.parse.urlsplit(d.current_url)
+		return (u.netloc == urllib.parse.urlsplit(os.environ.get(
+		    "STRIPE_API_BASE", "")).netloc and u.path.startswith(prefix))
+
+	def step_billing(d):
+		t0 = time.time()
+		if not T.ok(os.environ.get("STRIPE_API_BASE") and
+		    os.environ.get("TOLLGATE_OWNER_DATABASE_URL"), "billing: the "
+		    "stack names the Stripe emulator and the owner database"):
+			return
+		rows = owner_sql("SELECT tenant_id FROM auth_user_tenants(("
+		    "SELECT user_id FROM users WHERE email = lower(:'email')))",
+		    email=owner)
+		if not T.ok(len(rows) == 1, "billing: the owner's organization "
+		    "is found in the database", rows):
+			return
+		tenant = rows[0][0]
+		# Checkout wants a confirmed address: step_verify confirmed it
+		# through the mailed link; should that have failed, here it is.
+		owner_sql("UPDATE users SET email_verified_at = now() WHERE "
+		    "email = lower(:'email') AND email_verified_at IS NULL",
+		    email=owner)
+		# Five agents, the newest last: a canceled plan keeps the Free
+		# plan's three oldest.
+		owner_sql("INSERT INTO agents (tenant_id, name, created_at) "
+		    "SELECT :'tenant', 'agent ' || i, now() - make_interval(mins "
+		    "=> 10 - i) FROM generate_series(0, 4) AS i", tenant=tenant)
+
+		# /pricing: the owner's Pro card leads to its form on /billing.
+		go(d, "/pricing")
+		pro = d.find_elements(By.CSS_SELECTOR, "section#plan-pro a.button")
+		if not T.ok(pro and pro[0].get_attribute("href").endswith(
+		    "/billing#plan-pro"), "/pricing: the owner's Pro card links "
+		    "to /billing#plan-pro", [a.get_attribute("href") for a in
+		    pro]):
+			return
+		submit(d, pro[0])
+		T.eq(path_of(d), "/billing", "choosing Pro opens /billing")
+		buy = d.find_elements(By.CSS_SELECTOR, "section#plan-pro "
+		    "form[action='/billing/checkout'] button[type='submit']")
+		if not T.ok(buy and buy[0].text == "Start 14-day trial",
+		    "its Pro card offers \"Start 14-day trial\"",
+		    [b.text for b in buy]):
+			return
+		submit(d, buy[0])
+		if not T.ok(on_emulator(d, "/c/pay/"), "the trial's form leads "
+		    "to the emulator's Checkout page", d.current_url):
+			return
+		submit(d, d.find_element(By.ID, "pay"))
+		u = urllib.parse.urlsplit(d.current_url)
+		T.ok(u.path == "/billing" and "checkout=success" in u.query,
+		    "Pay returns to /billing?checkout=success", d.current_url)
+		got = billing_until(d, d.current_url,
+		    lambda plan, status, inv: (plan, status) == ("Pro", "Trialing"))
+		T.eq(got[:2], ("Pro", "Trialing"), "/billing: Pro, Trialing")
+		T.ok("Payment received" in flash(d), "with the notice of a "
+		    "successful checkout", flash(d))
+		card = d.find_element(By.CSS_SELECTOR, "section.billing-plan").text
+		T.ok("Trial ends" in card and "Manage billing" in card, "the "
+		    "trial's end is shown, and Manage billing", card)
+		T.ok(d.find_elements(By.CSS_SELECTOR, "section#plan-pro "
+		    "span.pill-current"), "the Pro card is marked Current plan")
+
+		# Past the trial: the first paid month, invoiced and paid.
+		emu_control("/_emu/advance", {"days": 15})
+		got = billing_until(d, "/billing", lambda plan, status, inv:
+		    status == "Active" and any(r[3] == "$15.00" for r in inv))
+		T.eq(got[:2], ("Pro", "Active"), "15 days on, the emulator's "
+		    "clock past the trial: /billing says Pro, Active")
+		T.ok(any(r[3] == "$15.00" and r[2] == "Paid" for r in got[2]),
+		    "and lists the month's invoice, $15.00, Paid", got[2])
+		T.ok(all(re.fullmatch(r"\$\d+\.\d\d", r[3]) for r in got[2]),
+		    "every invoice row has an amount", got[2])
+		views(d, "billing-pro", "/billing with a paid Pro plan")
+
+		# The billing portal: cancel now, then back.
+		submit(d, form_button(d, "/billing/portal"))
+		if not T.ok(on_emulator(d, "/p/session/"), "Manage billing opens "
+		    "the emulator's billing portal", d.current_url):
+			return
+		submit(d, d.find_element(By.CSS_SELECTOR,
+		    "form[action$='/cancel'] button[type='submit']"))
+		T.ok("Your subscription is canceled" in d.find_element(
+		    By.TAG_NAME, "body").text, "the portal cancels the "
+		    "subscription at once")
+		submit(d, d.find_element(By.ID, "return"))
+		T.eq(path_of(d), "/billing", "the portal's Return link leads "
+		    "back to /billing")
+		got = billing_until(d, "/billing", lambda plan, status, inv:
+		    (plan, status) == ("Free", "Canceled"))
+		T.eq(got[:2], ("Free", "Canceled"), "/billing: Free, Canceled")
+		T.ok("The subscription was canceled" in d.find_element(
+		    By.CSS_SELECTOR, "section.billing-plan").text, "with a note "
+		    "that says so")
+		T.ok(any(r[3] == "$15.00" for r in got[2]), "the paid invoice "
+		    "is still listed", got[2])
+		again = d.find_elements(By.CSS_SELECTOR, "section#plan-pro "
+		    "form[action='/billing/checkout'] button[type='submit']")
+		T.ok(again and again[0].text == "Upgrade to Pro", "the Pro card "
+		    "offers no second trial: \"Upgrade to Pro\"",
+		    [b.text for b in again])
+		agents = owner_sql("SELECT name, active, coalesce("
+		    "deactivated_reason, '') FROM agents ORDER BY created_at",
+		    tenant=tenant)
+		T.eq([a[0] for a in agents if a[1] == "t"],
+		    ["agent 0", "agent 1", "agent 2"], "the three oldest agents "
+		    "stay active (the Free plan's three)")
+		T.eq([a[0] for a in agents if a[1] == "f" and a[2] ==
+		    "subscription_canceled"], ["agent 3", "agent 4"], "the two "
+		    "newest are deactivated: subscription_canceled")
+		print("# billing flow: %.1f s" % (time.time() - t0), flush=True)
+
 	steps = [
 		("sign-up errors at once", step_register_errors),
 		("register", step_register),
@@ -1055,6 +1243,7 @@ def browser_tests():
 		run_step("pricing", step_pricing, d)
 		run_step("app shell", step_shell, d)
 		run_step("screenshots", step_screenshots, d)
+		run_step("billing: trial, invoice, portal cancel", step_billing, d)
 	finally:
 		for drv in drivers:
 			try:

@@ -426,6 +426,36 @@ test_webhook_unknown(void **state)
 
 /* --- the life of a subscription ------------------------------------------ */
 
+/*
+ * GET /entitlements: the plan that applies, and one quota's included
+ * and used as the API says them (-1 for null).
+ */
+static void
+entitled(const struct owner *o, const char *metric, char *plan, size_t plansz,
+    long long *included, long long *used)
+{
+	struct it_resp		 r;
+	struct json_object	*qs, *q, *v;
+	size_t			 i;
+
+	*included = *used = -2;
+	it_http(&r, "GET", API "/entitlements", NULL, o->access, NULL, NULL);
+	it_expect_status(&r, 200);
+	snprintf(plan, plansz, "%s", it_must_str(&r, "plan"));
+	if (!it_json_get(it_json(&r), "quotas", &qs))
+		fail_msg("no quotas in %.200s", r.body);
+	for (i = 0; i < json_object_array_length(qs); i++) {
+		q = json_object_array_get_idx(qs, i);
+		if (strcmp(it_json_str(q, "metric"), metric) != 0)
+			continue;
+		*included = it_json_get(q, "included", &v) && v != NULL ?
+		    json_object_get_int64(v) : -1;
+		*used = it_json_get(q, "used", &v) ? json_object_get_int64(v) :
+		    -1;
+	}
+	it_response_free(&r);
+}
+
 /* Five agents, the newest last: a canceled plan keeps the free three. */
 static void
 agents_add(const struct owner *o)
@@ -449,10 +479,15 @@ test_lifecycle(void **state)
 	struct it_resp	 r;
 	char		 url[1024], v[128], inv[128], path[256];
 	struct json_object *data;
+	long long	 inc, used;
 
 	(void)state;
 	owner_new(&o, "life");
 	agents_add(&o);
+	entitled(&o, "agents", v, sizeof(v), &inc, &used);
+	assert_string_equal(v, "free");
+	assert_int_equal(inc, 3);
+	assert_int_equal(used, 5);
 	assert_int_equal(checkout(&o, "nope", NULL, 0), 400);
 	assert_int_equal(checkout(&o, "free", NULL, 0), 400);
 	assert_int_equal(checkout(&o, "pro", url, sizeof(url)), 201);
@@ -463,8 +498,18 @@ test_lifecycle(void **state)
 	assert_true(v[0] != '\0');
 	sub_effective(&o, v, sizeof(v));
 	assert_string_equal(v, "pro");
+	entitled(&o, "agents", v, sizeof(v), &inc, &used);
+	assert_string_equal(v, "pro");
+	assert_int_equal(inc, -1);	/* unlimited */
+	entitled(&o, "llm_tokens", v, sizeof(v), &inc, &used);
+	assert_int_equal(inc, 1000000);
 	/* The plan it is on already. */
 	assert_int_equal(checkout(&o, "pro", NULL, 0), 409);
+	/* The customer has a portal (asked now: the free plan, at the end,
+	 * allows only 20 requests a minute). */
+	it_http(&r, "POST", API "/billing/portal", NULL, o.access, NULL, NULL);
+	it_expect_status(&r, 201);
+	it_response_free(&r);
 
 	/* The trial's invoice, for nothing. */
 	it_http(&r, "GET", INVOICES, NULL, o.access, NULL, NULL);
@@ -538,10 +583,6 @@ test_lifecycle(void **state)
 	/* Each effect is in the audit trail. */
 	assert_true(count_sql(o.tenant, "SELECT count(*) FROM audit_events "
 	    "WHERE tenant_id = $1 AND action LIKE 'billing.%'", o.tenant) >= 5);
-	/* The customer has a portal. */
-	it_http(&r, "POST", API "/billing/portal", NULL, o.access, NULL, NULL);
-	it_expect_status(&r, 201);
-	it_response_free(&r);
 	it_deferred_check();
 }
 
