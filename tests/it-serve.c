@@ -86,6 +86,7 @@ struct answer {
 };
 
 static struct inst	 priv;		/* the current test's instance */
+static int		 priv_nobilling; /* start it without Stripe's key */
 static int		 priv_passed;	/* set last in each test */
 
 static const char	 login_body[] =
@@ -256,7 +257,8 @@ inst_exec(const struct inst *in, int workers, int logfd)
 	if (bin == NULL || setenv("TOLLGATE_LISTEN", spec, 1) == -1 ||
 	    setenv("TOLLGATE_PIDFILE", in->pidfile, 1) == -1 ||
 	    setenv("TOLLGATE_WORKERS", nworkers, 1) == -1 ||
-	    setenv("TOLLGATE_LOG_LEVEL", "debug", 1) == -1)
+	    setenv("TOLLGATE_LOG_LEVEL", "debug", 1) == -1 ||
+	    (priv_nobilling && unsetenv("STRIPE_SECRET_KEY") == -1))
 		_exit(126);
 	/* fd 0 must not look like an inherited listening socket. */
 	if ((null = open("/dev/null", O_RDONLY)) == -1 ||
@@ -1231,6 +1233,61 @@ test_respawn_backoff(void **state)
 	priv_passed = 1;
 }
 
+/* --- 6. billing not configured ----------------------------------------- */
+
+/*
+ * Without STRIPE_SECRET_KEY billing is off: its routes answer 503
+ * billing_not_configured (the webhook too, signed or not), and the
+ * rest works (health).
+ */
+static void
+test_billing_not_configured(void **state)
+{
+	struct it_fcgi	 p;
+	struct answer	 a;
+	const char	*body = "{}";
+	int		 fd;
+
+	(void)state;
+	priv_nobilling = 1;
+	inst_start(&priv, "nobilling", 1);
+	priv_nobilling = 0;
+	if ((fd = it_unix_connect(priv.sock)) == -1)
+		fail_msg("connect %s: %s", priv.sock, strerror(errno));
+	memset(&p, 0, sizeof(p));
+	put_request_head(&p, "POST", "/api/v1/billing/webhook",
+	    "application/json", strlen(body));
+	put_stdin(&p, body, strlen(body));
+	put_stdin(&p, NULL, 0);
+	if (send_all(fd, &p) == -1)
+		fail_msg("send: %s", strerror(errno));
+	read_answer(fd, it_now_ms() + 5000, &a);
+	close(fd);
+	print_answer("webhook without billing", &a);
+	if (!answer_has_status(&a, 503) ||
+	    strstr(a.out, "billing_not_configured") == NULL) {
+		answer_free(&a);
+		fail_msg("the webhook without STRIPE_SECRET_KEY did not answer "
+		    "503 billing_not_configured");
+	}
+	answer_free(&a);
+	if ((fd = it_unix_connect(priv.sock)) == -1)
+		fail_msg("connect %s: %s", priv.sock, strerror(errno));
+	memset(&p, 0, sizeof(p));
+	put_request_head(&p, "GET", HEALTH, NULL, 0);
+	put_stdin(&p, NULL, 0);
+	if (send_all(fd, &p) == -1)
+		fail_msg("send: %s", strerror(errno));
+	read_answer(fd, it_now_ms() + 5000, &a);
+	close(fd);
+	if (!answer_has_status(&a, 200)) {
+		answer_free(&a);
+		fail_msg("health without billing is not 200");
+	}
+	answer_free(&a);
+	priv_passed = 1;
+}
+
 static int
 group_setup(void **state)
 {
@@ -1263,6 +1320,8 @@ main(void)
 		cmocka_unit_test_teardown(test_connect_while_draining,
 		    inst_stop),
 		cmocka_unit_test_teardown(test_respawn_backoff, inst_stop),
+		cmocka_unit_test_teardown(test_billing_not_configured,
+		    inst_stop),
 	};
 
 	return cmocka_run_group_tests_name("it-serve", tests, group_setup,
