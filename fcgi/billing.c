@@ -1252,3 +1252,41 @@ done:
 	if (r->in_tx)
 		db_commit(r);
 }
+
+/* --- grace periods that ran out (tollgate work) -------------------------- */
+
+/*
+ * Past-due tenants whose grace period ran out: the free plan applies
+ * (plan_effective() says so already); the agents beyond its limit stop,
+ * the owner is told and it is audited, once per past-due spell.  Each
+ * tenant in its own transaction, under its own tenant.
+ */
+enum db_rc
+billing_end_grace(struct req *r, long long *n)
+{
+	const char	**ids;
+	size_t		  i, nids;
+	enum db_rc	  rc;
+
+	*n = 0;
+	if ((rc = db_billing_grace_over(r, 100, &ids, &nids)) != DB_OK)
+		return rc;
+	for (i = 0; i < nids; i++) {
+		if ((rc = db_begin(r, ids[i])) != DB_OK)
+			return rc;
+		snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
+		    ids[i]);
+		rc = db_billing_grace_end(r);
+		if (rc == DB_OK && ((rc = db_notify_queue(r, "grace_ended",
+		    "", "{}")) != DB_OK || (rc = db_audit_add(r,
+		    "billing.grace_ended", NULL, NULL)) != DB_OK))
+			return rc;
+		if (rc == DB_OK)
+			(*n)++;
+		if (rc != DB_OK && rc != DB_NOTFOUND)
+			return rc;
+		if ((rc = db_commit(r)) != DB_OK)
+			return rc;
+	}
+	return DB_OK;
+}

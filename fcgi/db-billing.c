@@ -192,9 +192,47 @@ db_billing_past_due(struct req *r, int failed)
 		    "status IN ('active', 'trialing') THEN 'past_due' ELSE "
 		    "status END, past_due_since = coalesce(past_due_since, "
 		    "now()) WHERE tenant_id = app_tenant()", 0, NULL, NULL);
-	return db_exec(r, "UPDATE tenants SET status = CASE WHEN status = "
-	    "'past_due' THEN 'active' ELSE status END, past_due_since = NULL "
-	    "WHERE tenant_id = app_tenant()", 0, NULL, NULL);
+	return db_exec(r, "WITH t AS (UPDATE tenants SET status = CASE WHEN "
+	    "status = 'past_due' THEN 'active' ELSE status END, "
+	    "past_due_since = NULL, grace_ended_at = NULL WHERE tenant_id = "
+	    "app_tenant() RETURNING tenant_id) UPDATE agents SET active = true, "
+	    "deactivated_reason = NULL, deactivated_at = NULL WHERE tenant_id = "
+	    "app_tenant() AND NOT active AND deactivated_reason = "
+	    "'payment_overdue'", 0, NULL, NULL);
+}
+
+/* Past-due tenants whose grace ran out, not yet acted on: their ids. */
+enum db_rc
+db_billing_grace_over(struct req *r, int limit, const char ***ids, size_t *n)
+{
+	char		 lim[16];
+	const char	*v[1] = { lim };
+	PGresult	*res;
+	enum db_rc	 rc;
+	int		 i;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	if ((rc = db_exec(r, "SELECT billing_grace_over($1::int)", 1, v,
+	    &res)) != DB_OK)
+		return rc;
+	*n = (size_t)db_nrows(res);
+	*ids = arena_calloc(&r->arena, *n + 1, sizeof(**ids));
+	for (i = 0; i < db_nrows(res); i++)
+		(*ids)[i] = db_get(res, i, 0);
+	return DB_OK;
+}
+
+/* The bound tenant's grace ended: DB_OK, or DB_NOTFOUND if not (now). */
+enum db_rc
+db_billing_grace_end(struct req *r)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if ((rc = db_row(r, "SELECT billing_grace_end()", 0, NULL, &res)) !=
+	    DB_OK)
+		return rc;
+	return db_bool(res, 0, 0) ? DB_OK : DB_NOTFOUND;
 }
 
 /*

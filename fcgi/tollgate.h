@@ -920,6 +920,9 @@ enum db_rc	 db_billing_event_done(struct req *, const char *,
 enum db_rc	 db_billing_subscription_apply(struct req *,
 		    const struct sub_state *, const char **);
 enum db_rc	 db_billing_past_due(struct req *, int);
+enum db_rc	 db_billing_grace_over(struct req *, int, const char ***,
+		    size_t *);
+enum db_rc	 db_billing_grace_end(struct req *);
 enum db_rc	 db_billing_invoice_put(struct req *, const struct invoice *,
 		    long long);
 enum db_rc	 db_billing_invoices(struct req *, int, const char *,
@@ -1088,6 +1091,7 @@ enum db_rc	 billing_event(struct req *, struct json_object *,
 		    const char **, const char **);
 int		 billing_live(const struct billing_state *);
 void		 billing_seats_after(struct req *);
+enum db_rc	 billing_end_grace(struct req *, long long *);
 int		 billing_id_ok(const char *);
 void		 billing_decimal(long long, long long, char *, size_t);
 int		 billing_sync(struct req *, FILE *);

@@ -29,6 +29,8 @@ static const struct work_job	work_jobs[] = {
 	{ "prune idempotency keys", db_prune_idempotency },
 	/* Secrets to show once, that nobody came back for. */
 	{ "prune reveals", db_prune_reveals },
+	/* Past-due tenants whose grace period ran out. */
+	{ "end grace periods", billing_end_grace },
 };
 
 static void

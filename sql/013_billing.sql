@@ -10,6 +10,10 @@
 -- the free plan's limit; a failed payment queues a notification); the
 -- metering and notification milestones build on these tables.
 
+-- When a past-due tenant's grace period ran out and the worker acted on
+-- it (agents beyond the free plan stopped, the owner told): once.
+ALTER TABLE tenants ADD COLUMN grace_ended_at timestamptz;
+
 -- Global: the catalogue is the same for every tenant.
 CREATE TABLE stripe_catalogue (
 	kind		text NOT NULL CHECK (kind IN ('product', 'price',
@@ -182,6 +186,8 @@ BEGIN
 	    seats = greatest(coalesce(p_seats, seats), 1),
 	    past_due_since = CASE WHEN p_status = 'past_due' AND NOT p_deleted
 	        THEN coalesce(past_due_since, now()) ELSE NULL END,
+	    grace_ended_at = CASE WHEN p_status = 'past_due' AND NOT p_deleted
+	        THEN grace_ended_at ELSE NULL END,
 	    stripe_event_at = p_created
 	    WHERE tenant_id = app_tenant();
 	IF p_deleted OR p_status NOT IN ('active', 'trialing', 'past_due') THEN
@@ -199,7 +205,61 @@ BEGIN
 		UPDATE agents SET active = true, deactivated_reason = NULL,
 		    deactivated_at = NULL
 		    WHERE tenant_id = app_tenant() AND NOT active AND
-		    deactivated_reason = 'subscription_canceled';
+		    deactivated_reason IN ('subscription_canceled',
+		    'payment_overdue') AND (p_status <> 'past_due' OR
+		    deactivated_reason = 'subscription_canceled');
 	END IF;
 	RETURN 'applied';
+END $$;
+
+-- Past-due tenants whose grace period (TOLLGATE_PAST_DUE_GRACE_DAYS, the
+-- connection's tollgate.past_due_grace_days) ran out and that the worker
+-- has not acted on yet, a batch at a time.  The worker then acts on each
+-- under its own tenant (billing.c), where a conditional update makes
+-- sure only one worker does.
+CREATE FUNCTION billing_grace_over(p_limit integer)
+	RETURNS SETOF uuid
+	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+	AS $$
+	SELECT tenant_id FROM tenants
+	    WHERE status = 'past_due' AND grace_ended_at IS NULL AND
+	    past_due_since <= now() - make_interval(days =>
+	    current_setting('tollgate.past_due_grace_days')::integer)
+	    ORDER BY past_due_since LIMIT p_limit
+$$;
+GRANT CREATE ON SCHEMA public TO tollgate_auth;
+ALTER FUNCTION billing_grace_over(integer) OWNER TO tollgate_auth;
+REVOKE CREATE ON SCHEMA public FROM tollgate_auth;
+REVOKE ALL ON FUNCTION billing_grace_over(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION billing_grace_over(integer) TO tollgate_app;
+
+-- The bound tenant's grace period ended: the free plan applies now
+-- (plan_effective), so the agents beyond its limit stop, newest first,
+-- with reason payment_overdue (back when the invoice is paid).  Returns
+-- false when another worker, or a payment, came first.
+CREATE FUNCTION billing_grace_end()
+	RETURNS boolean
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	v_free	bigint;
+BEGIN
+	UPDATE tenants SET grace_ended_at = now()
+	    WHERE tenant_id = app_tenant() AND status = 'past_due' AND
+	    grace_ended_at IS NULL AND past_due_since <= now() -
+	    make_interval(days =>
+	    current_setting('tollgate.past_due_grace_days')::integer);
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	SELECT included INTO v_free FROM plan_quotas
+	    WHERE plan = 'free' AND metric = 'agents';
+	UPDATE agents SET active = false, deactivated_reason = 'payment_overdue',
+	    deactivated_at = now()
+	    WHERE tenant_id = app_tenant() AND agent_id IN (
+	        SELECT agent_id FROM agents
+	        WHERE tenant_id = app_tenant() AND active
+	        ORDER BY created_at, agent_id
+	        OFFSET coalesce(v_free, 0));
+	RETURN true;
 END $$;

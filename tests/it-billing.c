@@ -557,6 +557,37 @@ test_lifecycle(void **state)
 	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM notifications "
 	    "WHERE tenant_id = $1 AND trigger = 'payment_failed'", o.tenant), 1);
 
+	/*
+	 * The grace period runs out: the worker stops the agents beyond
+	 * the free plan's three and tells the owner, once; the paid
+	 * invoice brings them back.
+	 */
+	it_owner_sql(NULL, 0, o.tenant, "UPDATE tenants SET past_due_since = "
+	    "now() - interval '8 days' WHERE tenant_id = $1", 1,
+	    (const char *const[]){ o.tenant });
+	assert_int_equal(it_sh("%s work --once >/dev/null 2>&1",
+	    it_env("TOLLGATE_BIN")), 0);
+	assert_int_equal(it_sh("%s work --once >/dev/null 2>&1",
+	    it_env("TOLLGATE_BIN")), 0);
+	/* (The free plan's 20 requests a minute apply now: SQL, not API.) */
+	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM tenants "
+	    "WHERE tenant_id = $1 AND grace_ended_at IS NOT NULL", o.tenant),
+	    1);
+	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	    "WHERE tenant_id = $1 AND NOT active AND deactivated_reason = "
+	    "'payment_overdue'", o.tenant), 2);
+	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM "
+	    "notifications WHERE tenant_id = $1 AND trigger = 'grace_ended'",
+	    o.tenant), 1);
+	it_owner_sql(inv, sizeof(inv), o.tenant, "SELECT invoice_id FROM "
+	    "invoices WHERE tenant_id = $1 AND status = 'open'", 1,
+	    (const char *const[]){ o.tenant });
+	snprintf(path, sizeof(path), "{\"invoice\": \"%s\"}", inv);
+	emu_ctl("/_emu/pay_invoice", path);
+	sub_wait(&o, "status", "active");
+	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	    "WHERE tenant_id = $1 AND active", o.tenant), 5);
+
 	/* Cancel at the period's end, then now. */
 	it_http(&r, "DELETE", SUBSCRIPTION, NULL, o.access, NULL, NULL);
 	it_expect_status(&r, 200);
