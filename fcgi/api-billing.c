@@ -299,8 +299,8 @@ api_billing_is_event(struct json_object *ev)
 /*
  * POST /billing/webhook: Stripe's events.  The signature is checked on
  * the raw body before anything is parsed; the event id is recorded in
- * the transaction of its effects, so a redelivery is acknowledged and
- * changes nothing.  An event this side does not act on, or about a
+ * the transaction of its effects, after them, so a redelivery finds it,
+ * is acknowledged and its effects are rolled back.  An event this side does not act on, or about a
  * customer it does not know, is stored and acknowledged too: answering
  * an error would only make Stripe send it again for days.
  */
@@ -340,11 +340,13 @@ api_billing_webhook(struct req *r)
 		return;
 	}
 	id = stripe_str(r->json, "id");
-	if ((rc = db_begin(r, NULL)) != DB_OK)
+	if ((rc = billing_event(r, r->json, &tenant, &outcome)) != DB_OK)
 		goto dberr;
-	rc = db_billing_event_claim(r, id, stripe_str(r->json, "type"),
-	    stripe_int(r->json, "created", 0), r->body.p);
+	rc = db_billing_event_record(r, id, stripe_str(r->json, "type"),
+	    stripe_int(r->json, "created", 0), r->body.p, tenant, outcome);
 	if (rc == DB_CONFLICT) {
+		/* A redelivery: what this one did is rolled back. */
+		req_refuse(r);
 		o = json_object_new_object();
 		json_object_object_add(o, "received",
 		    json_object_new_boolean(1));
@@ -353,9 +355,7 @@ api_billing_webhook(struct req *r)
 		req_json(r, 200, o);
 		return;
 	}
-	if (rc != DB_OK ||
-	    (rc = billing_event(r, r->json, &tenant, &outcome)) != DB_OK ||
-	    (rc = db_billing_event_done(r, id, tenant, outcome)) != DB_OK)
+	if (rc != DB_OK)
 		goto dberr;
 	log_info("webhook %s %s: %s", id, stripe_str(r->json, "type"),
 	    outcome);

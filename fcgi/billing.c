@@ -668,16 +668,6 @@ billing_status_ok(const char *s)
 	return valid_choice(s, ok);
 }
 
-static int
-billing_plan_known(struct req *r, const char *id)
-{
-	struct plan	*p;
-	size_t		 n;
-
-	return id != NULL && db_plans_list(r, &p, &n) == DB_OK &&
-	    billing_plan(p, n, id) != NULL;
-}
-
 /* A subscription object as the state to apply. */
 static int
 billing_sub_state(struct req *r, struct json_object *sub, long long created,
@@ -693,10 +683,6 @@ billing_sub_state(struct req *r, struct json_object *sub, long long created,
 	if (!billing_id_ok(s->subscription_id) || s->status == NULL ||
 	    !billing_status_ok(s->status)) {
 		*outcome = "malformed";
-		return -1;
-	}
-	if (!billing_plan_known(r, s->plan)) {
-		*outcome = "unknown_plan";
 		return -1;
 	}
 	s->trial_end = billing_ts(r, sub, "trial_end");
@@ -748,12 +734,7 @@ billing_on_subscription(struct req *r, struct json_object *sub,
 		    DB_OK)
 			return rc;
 	}
-	if (strcmp(*outcome, "applied") != 0)
-		return DB_OK;
-	return db_audit_add(r, s.deleted ? "billing.subscription_deleted" :
-	    "billing.subscription_updated", s.subscription_id, arena_printf(
-	    &r->arena, "{\"plan\": \"%s\", \"status\": \"%s\", \"seats\": %d}",
-	    s.plan, s.deleted ? "canceled" : s.status, s.seats));
+	return DB_OK;
 }
 
 static enum db_rc
@@ -808,10 +789,10 @@ billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
 }
 
 /*
- * Apply one verified event, in the transaction that recorded its id.
+ * Apply one verified event: opens the transaction (bound to the
+ * event's tenant) in which the caller then records the event.
  * *outcome says what happened (stored with the event): applied, stale,
  * ignored (a type billing does not act on), unknown_customer, ...
- * The event's tenant is bound for the statements that follow.
  */
 enum db_rc
 billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
@@ -833,7 +814,7 @@ billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
 	    strcmp(type, "invoice.finalized") != 0 &&
 	    strcmp(type, "invoice.payment_failed") != 0 &&
 	    strcmp(type, "invoice.voided") != 0)
-		return DB_OK;
+		return db_begin(r, NULL);
 	customer = stripe_id(obj, "customer");
 	ref = stripe_str(obj, "client_reference_id");
 	if (ref == NULL)

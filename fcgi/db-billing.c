@@ -92,67 +92,64 @@ db_billing_link(struct req *r, const char *customer, const char *sub)
 }
 
 /*
- * Bind the tenant a Stripe object belongs to, by customer id or by the
- * tenant id a checkout carried.  DB_NOTFOUND when neither names one.
+ * Open the transaction and bind the tenant a Stripe object belongs to,
+ * by customer id or by the tenant id a checkout carried, in one round
+ * trip.  DB_NOTFOUND when neither names one (the transaction is open).
  */
 enum db_rc
 db_billing_bind_customer(struct req *r, const char *customer,
     const char *ref, const char **tenant_id)
 {
 	const char	*v[2] = { customer, ref };
-	PGresult	*res;
+	struct db_call	 c = { "SELECT billing_bind_customer($1, $2)", 2, v,
+	    NULL };
 	enum db_rc	 rc;
 
-	rc = db_row(r, "SELECT billing_bind_customer($1, $2)", 2, v, &res);
-	if (rc != DB_OK)
+	if ((rc = db_begin_with(r, NULL, &c, 1)) != DB_OK)
 		return rc;
-	if (PQgetisnull(res, 0, 0))
+	if (db_nrows(c.res) != 1 || db_get(c.res, 0, 0) == NULL)
 		return DB_NOTFOUND;
-	*tenant_id = db_get(res, 0, 0);
+	*tenant_id = db_get(c.res, 0, 0);
 	return DB_OK;
 }
 
 /*
- * Record an event before its effects, in their transaction: DB_CONFLICT
- * when its id was recorded already (a redelivery).  A concurrent
+ * Record an event with what it did, after its effects, in their
+ * transaction: DB_CONFLICT when its id was recorded already (a
+ * redelivery: the caller rolls the effects back).  A concurrent
  * delivery of the same event waits here for the first to end.
  */
 enum db_rc
-db_billing_event_claim(struct req *r, const char *id, const char *type,
-    long long created, const char *payload)
+db_billing_event_record(struct req *r, const char *id, const char *type,
+    long long created, const char *payload, const char *tenant_id,
+    const char *outcome)
 {
 	char		 ts[24];
-	const char	*v[4] = { id, type, ts, payload };
+	const char	*v[6] = { id, type, ts, payload, tenant_id, outcome };
 	PGresult	*res;
 	enum db_rc	 rc;
 
 	snprintf(ts, sizeof(ts), "%lld", created);
 	rc = db_exec(r, "INSERT INTO stripe_events (event_id, type, created, "
-	    "payload) VALUES ($1, $2, to_timestamp($3::bigint), $4::jsonb) "
-	    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id", 4, v,
+	    "payload, tenant_id, outcome) VALUES ($1, $2, "
+	    "to_timestamp($3::bigint), $4::jsonb, $5::uuid, $6) "
+	    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id", 6, v,
 	    &res);
 	if (rc != DB_OK)
 		return rc;
 	return db_nrows(res) == 1 ? DB_OK : DB_CONFLICT;
 }
 
-enum db_rc
-db_billing_event_done(struct req *r, const char *id, const char *tenant_id,
-    const char *outcome)
-{
-	const char	*v[3] = { id, tenant_id, outcome };
-
-	return db_exec(r, "UPDATE stripe_events SET tenant_id = $2::uuid, "
-	    "outcome = $3 WHERE event_id = $1", 3, v, NULL);
-}
-
-/* A customer.subscription.* event; *outcome "applied", "stale", "tie". */
+/*
+ * A customer.subscription.* event, audited when applied; *outcome
+ * "applied", "stale", "tie" or "unknown_plan".
+ */
 enum db_rc
 db_billing_subscription_apply(struct req *r, const struct sub_state *s,
     const char **outcome)
 {
 	char		 seats[16], created[24];
-	const char	*v[12];
+	const char	*v[13];
 	PGresult	*res;
 	enum db_rc	 rc;
 
@@ -170,11 +167,12 @@ db_billing_subscription_apply(struct req *r, const struct sub_state *s,
 	v[9] = created;
 	v[10] = s->deleted ? "true" : "false";
 	v[11] = s->current ? "true" : "false";
+	v[12] = r->id;
 	rc = db_row(r, "SELECT billing_subscription_apply($1, $2, $3, $4, "
 	    "to_timestamp($5::bigint), to_timestamp($6::bigint), "
 	    "to_timestamp($7::bigint), $8::boolean, $9::integer, "
-	    "to_timestamp($10::bigint), $11::boolean, $12::boolean)", 12, v,
-	    &res);
+	    "to_timestamp($10::bigint), $11::boolean, $12::boolean, $13)", 13,
+	    v, &res);
 	if (rc == DB_OK)
 		*outcome = db_get(res, 0, 0);
 	return rc;

@@ -913,10 +913,9 @@ enum db_rc	 db_billing_set_customer(struct req *, const char *);
 enum db_rc	 db_billing_link(struct req *, const char *, const char *);
 enum db_rc	 db_billing_bind_customer(struct req *, const char *,
 		    const char *, const char **);
-enum db_rc	 db_billing_event_claim(struct req *, const char *,
-		    const char *, long long, const char *);
-enum db_rc	 db_billing_event_done(struct req *, const char *,
-		    const char *, const char *);
+enum db_rc	 db_billing_event_record(struct req *, const char *,
+		    const char *, long long, const char *, const char *,
+		    const char *);
 enum db_rc	 db_billing_subscription_apply(struct req *,
 		    const struct sub_state *, const char **);
 enum db_rc	 db_billing_past_due(struct req *, int);

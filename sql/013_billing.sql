@@ -154,7 +154,7 @@ CREATE FUNCTION billing_subscription_apply(p_sub text, p_customer text,
     p_plan text, p_status text, p_trial_end timestamptz,
     p_period_start timestamptz, p_period_end timestamptz,
     p_cancel_at_end boolean, p_seats integer, p_created timestamptz,
-    p_deleted boolean, p_current boolean)
+    p_deleted boolean, p_current boolean, p_request_id text)
 	RETURNS text
 	LANGUAGE plpgsql
 	AS $$
@@ -162,8 +162,15 @@ DECLARE
 	t	tenants%ROWTYPE;
 	v_free	bigint;
 BEGIN
+	IF p_plan IS NULL OR NOT EXISTS (SELECT 1 FROM plans
+	    WHERE plan = p_plan) THEN
+		RETURN 'unknown_plan';
+	END IF;
+	-- NO KEY UPDATE: rows that only reference the tenant (invoices,
+	-- audit events) go on being written meanwhile, and no two events
+	-- of a tenant deadlock over its row.
 	SELECT * INTO t FROM tenants WHERE tenant_id = app_tenant()
-	    FOR UPDATE;
+	    FOR NO KEY UPDATE;
 	IF NOT FOUND THEN
 		RETURN 'unknown_tenant';
 	END IF;
@@ -209,6 +216,13 @@ BEGIN
 		    'payment_overdue') AND (p_status <> 'past_due' OR
 		    deactivated_reason = 'subscription_canceled');
 	END IF;
+	INSERT INTO audit_events (tenant_id, actor, action, target, request_id,
+	    details)
+	    VALUES (app_tenant(), 'stripe', CASE WHEN p_deleted THEN
+	    'billing.subscription_deleted' ELSE 'billing.subscription_updated'
+	    END, p_sub, p_request_id, jsonb_build_object('plan', p_plan,
+	    'status', CASE WHEN p_deleted THEN 'canceled' ELSE p_status END,
+	    'seats', p_seats));
 	RETURN 'applied';
 END $$;
 
