@@ -406,6 +406,17 @@ auth_named_tenant(struct req *r, int *in_body)
 		*in_body = 1;
 		return arena_strdup(&r->arena, json_object_get_string(o));
 	}
+	/*
+	 * A batch of usage events names its tenants item by item: the
+	 * first one's is bound; the handler binds the others in turn.
+	 */
+	if (r->json != NULL &&
+	    json_object_object_get_ex(r->json, "events", &o) &&
+	    json_object_is_type(o, json_type_array) &&
+	    json_object_array_length(o) > 0 &&
+	    json_object_object_get_ex(json_object_array_get_idx(o, 0),
+	    "tenant_id", &o) && json_object_is_type(o, json_type_string))
+		return arena_strdup(&r->arena, json_object_get_string(o));
 	return NULL;
 }
 
@@ -418,6 +429,9 @@ auth_rate_tenant(struct req *r)
 
 	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
 		return auth_rate(r, "platform", conf.rate_platform);
+	if (r->route >= 0 && routes[r->route].metering)
+		return auth_rate(r, arena_printf(&r->arena, "m:%s",
+		    t->tenant_id), conf.rate_metering);
 	limit = t->rate_limit * (t->rate_per_seat ? t->seats : 1);
 	return auth_rate(r, arena_printf(&r->arena, "t:%s", t->tenant_id),
 	    limit);

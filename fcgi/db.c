@@ -46,7 +46,7 @@ static size_t		db_nstmts;
 static int		db_full_logged;
 
 static const char *const	db_rc_names[] = {
-	"ok", "not found", "conflict", "invalid value"
+	"ok", "not found", "conflict", "invalid value", "refused"
 };
 
 /* A short name of a result code, for log lines. */
@@ -232,18 +232,45 @@ db_clear(void *p)
 }
 
 /*
- * What a failed result means: DB_CONFLICT for a unique violation,
- * DB_INVALID for a value the database cannot take (class 22), else
- * DB_ERROR, logged.  The result is cleared.
+ * A refusal a SQL function raised (SQLSTATE class TG, sql/014): its
+ * status (TG400, TG429), the API's error code (DETAIL), its message and
+ * the parameter at fault (HINT), kept on the request for the answer.
  */
 static enum db_rc
-db_failed(PGresult *res)
+db_refused(struct req *r, PGresult *res, const char *state)
+{
+	const char	*code, *msg, *param;
+
+	code = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	param = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	r->refusal_status = strcmp(state, "TG429") == 0 ? 429 : 400;
+	r->refusal_code = arena_strdup(&r->arena, code != NULL ? code :
+	    "invalid_value");
+	r->refusal_message = arena_strdup(&r->arena, msg != NULL ? msg :
+	    "Refused.");
+	r->refusal_param = param != NULL && *param != '\0' ?
+	    arena_strdup(&r->arena, param) : NULL;
+	PQclear(res);
+	return DB_REFUSED;
+}
+
+/*
+ * What a failed result means: DB_CONFLICT for a unique violation,
+ * DB_INVALID for a value the database cannot take (class 22),
+ * DB_REFUSED for a refusal of ours (class TG), else DB_ERROR, logged.
+ * The result is cleared.
+ */
+static enum db_rc
+db_failed(struct req *r, PGresult *res)
 {
 	const char	*state;
 	char		 why[512];
 	enum db_rc	 rc = DB_ERROR;
 
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strncmp(state, "TG", 2) == 0)
+		return db_refused(r, res, state);
 	log_scrub(PQresultErrorMessage(res), why, sizeof(why));
 	if (state != NULL && strcmp(state, "23505") == 0)
 		rc = DB_CONFLICT;
@@ -312,7 +339,7 @@ db_exec(struct req *r, const char *sql, int n, const char *const *vals,
 			return DB_OK;
 		}
 		if (!db_failure_is_outage(res))
-			return db_failed(res);
+			return db_failed(r, res);
 		PQclear(res);
 		db_close();
 		if (r->in_tx) {
@@ -373,7 +400,7 @@ db_pipeline_once(struct req *r, struct db_call *c, size_t n)
 			PQclear(res);
 			goto broken;
 		} else if (rc == DB_OK)
-			rc = db_failed(res);
+			rc = db_failed(r, res);
 		else
 			PQclear(res);
 		/* Each statement's results end with a NULL. */

@@ -284,10 +284,23 @@ void
 req_error(struct req *r, int status, const char *type, const char *code,
     const char *message, const char *param)
 {
+	req_error_with(r, status, type, code, message, param, NULL, NULL);
+}
+
+/*
+ * req_error() with one more member in the error object (owned: added
+ * as it is), for answers that list what was wrong item by item.
+ */
+void
+req_error_with(struct req *r, int status, const char *type, const char *code,
+    const char *message, const char *param, const char *key,
+    struct json_object *extra)
+{
 	struct json_object	*o, *e;
 
 	req_refuse(r);
 	if (r->resp_kind == RESP_PAGE) {
+		json_object_put(extra);
 		req_error_page(r, status, message);
 		/* The pipeline shows it in the portal's shell (page_error). */
 		r->error_page = 1;
@@ -305,6 +318,8 @@ req_error(struct req *r, int status, const char *type, const char *code,
 	json_object_object_add(e, "param", param != NULL ?
 	    json_object_new_string(param) : NULL);
 	json_object_object_add(e, "request_id", json_object_new_string(r->id));
+	if (key != NULL)
+		json_object_object_add(e, key, extra);
 	o = json_object_new_object();
 	json_object_object_add(o, "error", e);
 	req_json(r, status, o);
@@ -317,6 +332,11 @@ req_error(struct req *r, int status, const char *type, const char *code,
 void
 req_error_from_db(struct req *r, int rc)
 {
+	if (rc == DB_REFUSED) {
+		req_error(r, r->refusal_status, NULL, r->refusal_code,
+		    r->refusal_message, r->refusal_param);
+		return;
+	}
 	if (rc == DB_INVALID) {
 		req_error(r, 400, NULL, "invalid_value", "A parameter has a "
 		    "value out of range.", NULL);

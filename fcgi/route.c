@@ -221,6 +221,27 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_MEMBER, .scope = SCOPE_ENTITLEMENTS_READ,
 	    .resp = RESP_API, .handler = api_entitlements },
 	/*
+	 * Metering (SPEC 6, 8): the agent runners' traffic, limited per
+	 * tenant by TOLLGATE_RATE_METERING rather than by the plan.
+	 */
+	[ROUTE_ENTITLEMENTS_CHECK] = { .method = "POST",
+	    .pattern = API "/entitlements/check", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_ENTITLEMENTS_READ,
+	    .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_entitlements_check, .metering = 1 },
+	[ROUTE_USAGE_EVENTS] = { .method = "POST",
+	    .pattern = API "/usage/events", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .body = BODY_JSON,
+	    .resp = RESP_API, .handler = api_usage_events, .metering = 1 },
+	[ROUTE_USAGE_RESERVE] = { .method = "POST",
+	    .pattern = API "/usage/reservations", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .body = BODY_JSON,
+	    .resp = RESP_API, .handler = api_usage_reserve, .metering = 1 },
+	[ROUTE_USAGE_RELEASE] = { .method = "DELETE",
+	    .pattern = API "/usage/reservations/{id}", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .resp = RESP_API,
+	    .handler = api_usage_release, .metering = 1 },
+	/*
 	 * Billing (SPEC 7).  Paying, changing and cancelling are the
 	 * owner's; reading is for admins and for keys with billing:read.
 	 * The webhook is public: Stripe's signature is its authentication.

@@ -12,7 +12,7 @@
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
- *		db-reveal.c db-plan.c db-billing.c db-migrate.c
+ *		db-reveal.c db-plan.c db-billing.c db-usage.c db-migrate.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
@@ -294,6 +294,8 @@ enum vop {
 	VOP_RESET_CONFIRM,	/* token, new_password */
 	VOP_CHECKOUT,		/* plan, seats, coupon */
 	VOP_PLAN_CHANGE,	/* plan, seats */
+	VOP_RESERVE,		/* metric, quantity, agent_id, cost, ttl */
+	VOP_CHECK,		/* metric, quantity, agent_id */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -333,6 +335,32 @@ struct audit_filter {
 };
 int		 valid_audit_filter(const struct kvlist *,
 		    struct audit_filter *, int *, struct vfail *);
+/* One usage event, normalised; counts are -1 when absent. */
+#define VALID_VALUE_MAX		1000000000000000LL	/* 10^15 */
+#define VALID_EVENT_PAST_S	(35 * 86400LL)
+#define VALID_EVENT_AHEAD_S	300LL
+#define VALID_EVENTS_MAX	1000
+struct usage_event {
+	const char	*id;
+	const char	*metric;
+	long long	 value;
+	const char	*agent_id;
+	const char	*ts;		/* RFC 3339, or NULL: now */
+	const char	*reservation_id;
+	const char	*tenant_id;
+	const char	*provider;
+	const char	*model;
+	const char	*channel_id;
+	long long	 prompt_tokens;
+	long long	 completion_tokens;
+	long long	 cached_tokens;
+	long long	 cost_micros;
+};
+int		 valid_metric(const char *);
+long long	 valid_time_epoch(const char *);
+int		 valid_usage_event(struct json_object *, size_t, int,
+		    const char *, long long, struct usage_event *,
+		    struct vfail *);
 
 /*
  * conf.c: configuration from the environment and the TOLLGATE_CONFIG
@@ -420,6 +448,8 @@ enum db_rc {
 	DB_CONFLICT = 2,	/* a unique constraint refused the row */
 	DB_INVALID = 3,		/* a value the database refused: 400 */
 	DB_ERROR = -1,		/* a bug or a refused statement: 500 */
+	DB_REFUSED = 4,		/* a limit or input refused by SQL: the
+				   request's refusal_* say which */
 	DB_UNAVAILABLE = -2	/* the server cannot be reached: 503 */
 };
 /* A timestamptz column as RFC 3339 text in UTC, in a SELECT list. */
@@ -565,6 +595,11 @@ struct req {
 	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
+	/* A refusal raised by SQL (DB_REFUSED): status, code, message. */
+	int		 refusal_status;
+	const char	*refusal_code;
+	const char	*refusal_message;
+	const char	*refusal_param;
 	/* Work to do once the answer is delivered (responder.c calls it). */
 	void		(*after)(struct req *);
 	void		*after_arg;
@@ -602,6 +637,9 @@ void		 req_json(struct req *, int, struct json_object *);
 void		 req_refuse(struct req *);
 void		 req_error(struct req *, int, const char *, const char *,
 		    const char *, const char *);
+void		 req_error_with(struct req *, int, const char *, const char *,
+		    const char *, const char *, const char *,
+		    struct json_object *);
 void		 req_error_from_db(struct req *, int);
 void		 req_error_valid(struct req *, const struct vfail *);
 void		 req_redirect(struct req *, const char *);
@@ -935,6 +973,26 @@ enum db_rc	 db_billing_catalogue_put(struct req *, const char *,
 enum db_rc	 db_notify_queue(struct req *, const char *, const char *,
 		    const char *);
 
+/* db-usage.c: metering's statements (sql/014). */
+struct reservation {
+	const char	*reservation_id;
+	const char	*expires_at;
+	long long	 remaining;	/* -1: unlimited */
+};
+struct usage_verdict {
+	int		 allowed;
+	long long	 remaining;	/* -1: unlimited */
+	const char	*reason;	/* NULL when allowed */
+};
+enum db_rc	 db_usage_ingest(struct req *, const char *, long long *,
+		    long long *);
+enum db_rc	 db_usage_reserve(struct req *, const char *, long long,
+		    const char *, long long, int, struct reservation *);
+enum db_rc	 db_usage_unhold(struct req *, const char *, const char *);
+enum db_rc	 db_usage_check(struct req *, const char *, long long,
+		    const char *, struct usage_verdict *);
+enum db_rc	 db_usage_expired(struct req *, int, struct pg_result **);
+
 /* db-migrate.c */
 int		 db_migrate_run(const char *, const char *, int);
 
@@ -1143,6 +1201,12 @@ void		 api_billing_invoice(struct req *);
 void		 api_billing_upcoming(struct req *);
 void		 api_billing_webhook(struct req *);
 
+/* api-usage.c: metering. */
+void		 api_usage_events(struct req *);
+void		 api_usage_reserve(struct req *);
+void		 api_usage_release(struct req *);
+void		 api_entitlements_check(struct req *);
+
 /* api-health.c: liveness and the metrics. */
 void		 api_health(struct req *);
 void		 api_metrics(struct req *);
@@ -1229,6 +1293,10 @@ enum route_id {
 	ROUTE_AUTH_PASSWORD_RESET,
 	ROUTE_AUTH_PASSWORD_RESET_CONFIRM,
 	ROUTE_ENTITLEMENTS,
+	ROUTE_ENTITLEMENTS_CHECK,
+	ROUTE_USAGE_EVENTS,
+	ROUTE_USAGE_RESERVE,
+	ROUTE_USAGE_RELEASE,
 	ROUTE_BILLING_CHECKOUT,
 	ROUTE_BILLING_PORTAL,
 	ROUTE_BILLING_SUBSCRIPTION,
@@ -1290,6 +1358,8 @@ struct route {
 	 * transaction, and the request costs one round trip in all.
 	 */
 	int		 key_bind_only;
+	/* Limited by TOLLGATE_RATE_METERING, not by the plan's limit. */
+	int		 metering;
 };
 extern const struct route	routes[ROUTE__MAX];
 enum route_match {

@@ -83,6 +83,18 @@ static const struct vfield	valid_plan_change[] = {
 	{ "plan", V_STRING, 0, 1, 32, NULL },
 	{ "seats", V_INT, 0, 1, 1000, NULL },
 };
+static const struct vfield	valid_reserve[] = {
+	{ "metric", V_STRING, 1, 1, 40, NULL },
+	{ "quantity", V_INT, 1, 1, 1000000000000000ULL, NULL },
+	{ "agent_id", V_UUID, 0, 0, 0, NULL },
+	{ "estimated_cost_micros", V_INT, 0, 0, 1000000000000000ULL, NULL },
+	{ "ttl_seconds", V_INT, 0, 1, 3600, NULL },
+};
+static const struct vfield	valid_check[] = {
+	{ "metric", V_STRING, 1, 1, 40, NULL },
+	{ "quantity", V_INT, 1, 0, 1000000000000000ULL, NULL },
+	{ "agent_id", V_UUID, 0, 0, 0, NULL },
+};
 
 #define VOP(t)	{ t, sizeof(t) / sizeof(t[0]) }
 const struct vop_def	valid_ops[VOP__MAX] = {
@@ -99,6 +111,8 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_RESET_CONFIRM] = VOP(valid_reset_confirm),
 	[VOP_CHECKOUT] = VOP(valid_checkout),
 	[VOP_PLAN_CHANGE] = VOP(valid_plan_change),
+	[VOP_RESERVE] = VOP(valid_reserve),
+	[VOP_CHECK] = VOP(valid_check),
 };
 #undef VOP
 
@@ -609,6 +623,229 @@ valid_audit_filter(const struct kvlist *args, struct audit_filter *flt,
 	    valid_filter_text(args, "actor", 254, &flt->actor, fail) == -1 ||
 	    valid_filter_time(args, "from", &flt->from, fail) == -1 ||
 	    valid_filter_time(args, "to", &flt->to, fail) == -1)
+		return -1;
+	return 0;
+}
+
+/* --- usage events (SPEC 6) -------------------------------------------- */
+
+static const char *const	valid_metrics[] = {
+	"llm_tokens", "agent_executions", "api_calls", "messages", NULL
+};
+
+/* The per-period metrics usage is counted in. */
+int
+valid_metric(const char *s)
+{
+	return s != NULL && valid_choice(s, valid_metrics);
+}
+
+/* An RFC 3339 time (valid_time()) as Unix seconds; -1 if not one. */
+long long
+valid_time_epoch(const char *s)
+{
+	struct tm	 tm;
+	const char	*e;
+	long long	 t, off = 0;
+
+	if (!valid_time(s))
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	t = (long long)timegm(&tm);
+	if (*e == '.')
+		for (e++; *e >= '0' && *e <= '9'; e++)
+			continue;
+	if (*e == '+' || *e == '-') {
+		off = (valid_two_digits(e + 1, 15) * 60 +
+		    valid_two_digits(e + 4, 59)) * 60;
+		if (*e == '+')
+			off = -off;
+	}
+	return t + off;
+}
+
+/* A whole JSON number in [0, max]: -1 when absent or null, -2 if bad. */
+static long long
+valid_count(struct json_object *o, const char *k, long long max)
+{
+	struct json_object	*v;
+	long long		 i;
+
+	if (!json_object_object_get_ex(o, k, &v) || v == NULL)
+		return -1;
+	if (!json_object_is_type(v, json_type_int))
+		return -2;
+	errno = 0;
+	i = json_object_get_int64(v);
+	if (errno != 0 || i < 0 || i > max)
+		return -2;
+	return i;
+}
+
+/* A string member: NULL when absent or null, "" marks a bad type. */
+static const char *
+valid_member_str(struct json_object *o, const char *k, size_t max)
+{
+	struct json_object	*v;
+	const char		*s;
+
+	if (!json_object_object_get_ex(o, k, &v) || v == NULL)
+		return NULL;
+	if (!json_object_is_type(v, json_type_string))
+		return "";
+	s = json_object_get_string(v);
+	if (strlen(s) == 0 || strlen(s) > max || valid_has_control(s))
+		return "";
+	return s;
+}
+
+static int
+valid_event_fail(struct vfail *f, size_t i, const char *code,
+    const char *field, const char *what)
+{
+	f->param = NULL;
+	f->code = code;
+	snprintf(f->message, sizeof(f->message), "events[%zu].%s %s", i,
+	    field, what);
+	return -1;
+}
+
+static int
+valid_event_props(struct json_object *p, size_t i, struct usage_event *e,
+    struct vfail *f)
+{
+	static const char *const keys[] = { "provider", "model",
+	    "prompt_tokens", "completion_tokens", "cached_tokens",
+	    "channel_id", "cost_micros", NULL };
+	const char	*s;
+
+	if (!json_object_is_type(p, json_type_object))
+		return valid_event_fail(f, i, "invalid_value", "properties",
+		    "must be an object.");
+	json_object_object_foreach(p, k, v) {
+		(void)v;
+		if (!valid_choice(k, keys))
+			return valid_event_fail(f, i, "unknown_parameter",
+			    "properties", "has a member it does not take.");
+	}
+	if ((s = valid_member_str(p, "provider", 40)) != NULL && (*s == '\0' ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(s)))
+		return valid_event_fail(f, i, "invalid_value",
+		    "properties.provider", "must be a provider name.");
+	e->provider = s;
+	if ((s = valid_member_str(p, "model", 128)) != NULL && *s == '\0')
+		return valid_event_fail(f, i, "invalid_value",
+		    "properties.model", "must be 1 to 128 characters.");
+	e->model = s;
+	if ((e->model == NULL) != (e->provider == NULL))
+		return valid_event_fail(f, i, "missing_parameter",
+		    "properties", "names a model with its provider.");
+	if ((s = valid_member_str(p, "channel_id", 128)) != NULL && *s == '\0')
+		return valid_event_fail(f, i, "invalid_value",
+		    "properties.channel_id", "must be 1 to 128 characters.");
+	e->channel_id = s;
+	if ((e->prompt_tokens = valid_count(p, "prompt_tokens",
+	    VALID_VALUE_MAX)) == -2 || (e->completion_tokens = valid_count(p,
+	    "completion_tokens", VALID_VALUE_MAX)) == -2 ||
+	    (e->cached_tokens = valid_count(p, "cached_tokens",
+	    VALID_VALUE_MAX)) == -2 || (e->cost_micros = valid_count(p,
+	    "cost_micros", VALID_VALUE_MAX)) == -2)
+		return valid_event_fail(f, i, "invalid_value", "properties",
+		    "token counts and cost_micros must be whole numbers "
+		    "from 0.");
+	if (e->cached_tokens > 0 && e->cached_tokens > (e->prompt_tokens < 0 ?
+	    0 : e->prompt_tokens))
+		return valid_event_fail(f, i, "invalid_value",
+		    "properties.cached_tokens", "are part of prompt_tokens: "
+		    "not more.");
+	return 0;
+}
+
+/*
+ * One event of a POST /usage/events batch, index i, checked and
+ * normalised into *e (strings borrowed from the JSON).  With a platform
+ * key (platform) it must name its tenant; a tenant key's event may
+ * name only its own (bound).  Times within 35 days back and 5 minutes
+ * ahead of now.  0, or -1 with the failure in *f.
+ */
+int
+valid_usage_event(struct json_object *o, size_t i, int platform,
+    const char *bound, long long now, struct usage_event *e, struct vfail *f)
+{
+	static const char *const keys[] = { "id", "metric", "value",
+	    "agent_id", "timestamp", "reservation_id", "properties",
+	    "tenant_id", NULL };
+	struct json_object	*p;
+	const char		*s;
+	long long		 t;
+
+	memset(e, 0, sizeof(*e));
+	e->prompt_tokens = e->completion_tokens = e->cached_tokens = -1;
+	e->cost_micros = -1;
+	if (!json_object_is_type(o, json_type_object))
+		return valid_event_fail(f, i, "invalid_value", "",
+		    "must be an object.");
+	json_object_object_foreach(o, k, v) {
+		(void)v;
+		if (!valid_choice(k, keys))
+			return valid_event_fail(f, i, "unknown_parameter", k,
+			    "is not a field of an event.");
+	}
+	if ((e->id = valid_member_str(o, "id", 128)) == NULL)
+		return valid_event_fail(f, i, "missing_parameter", "id",
+		    "is required.");
+	if (*e->id == '\0')
+		return valid_event_fail(f, i, "invalid_value", "id",
+		    "must be 1 to 128 characters.");
+	if ((e->metric = valid_member_str(o, "metric", 40)) == NULL)
+		return valid_event_fail(f, i, "missing_parameter", "metric",
+		    "is required.");
+	if (!valid_metric(e->metric))
+		return valid_event_fail(f, i, "invalid_value", "metric",
+		    "is not a metric (llm_tokens, agent_executions, api_calls, "
+		    "messages).");
+	if ((e->value = valid_count(o, "value", VALID_VALUE_MAX)) == -1)
+		return valid_event_fail(f, i, "missing_parameter", "value",
+		    "is required.");
+	if (e->value == -2)
+		return valid_event_fail(f, i, "invalid_value", "value",
+		    "must be a whole number from 0 to 10^15.");
+	if ((s = valid_member_str(o, "agent_id", 36)) != NULL &&
+	    !valid_uuid(s))
+		return valid_event_fail(f, i, "invalid_value", "agent_id",
+		    "must be an agent's id.");
+	e->agent_id = s;
+	if ((s = valid_member_str(o, "reservation_id", 36)) != NULL &&
+	    !valid_uuid(s))
+		return valid_event_fail(f, i, "invalid_value",
+		    "reservation_id", "must be a reservation's id.");
+	e->reservation_id = s;
+	if ((s = valid_member_str(o, "timestamp", 40)) != NULL) {
+		if ((t = valid_time_epoch(s)) == -1)
+			return valid_event_fail(f, i, "invalid_value",
+			    "timestamp", "must be an RFC 3339 time.");
+		if (t < now - VALID_EVENT_PAST_S)
+			return valid_event_fail(f, i, "timestamp_too_old",
+			    "timestamp", "is more than 35 days ago.");
+		if (t > now + VALID_EVENT_AHEAD_S)
+			return valid_event_fail(f, i, "timestamp_in_future",
+			    "timestamp", "is more than 5 minutes ahead.");
+	}
+	e->ts = s;
+	s = valid_member_str(o, "tenant_id", 36);
+	if (s != NULL && !valid_uuid(s))
+		return valid_event_fail(f, i, "invalid_value", "tenant_id",
+		    "must be a tenant's id.");
+	if (platform && s == NULL)
+		return valid_event_fail(f, i, "missing_parameter", "tenant_id",
+		    "is required with a platform key.");
+	if (!platform && s != NULL && (bound == NULL || strcmp(s, bound) != 0))
+		return valid_event_fail(f, i, "tenant_mismatch", "tenant_id",
+		    "names another tenant than the key's.");
+	e->tenant_id = s != NULL ? s : bound;
+	if (json_object_object_get_ex(o, "properties", &p) && p != NULL &&
+	    valid_event_props(p, i, e, f) == -1)
 		return -1;
 	return 0;
 }

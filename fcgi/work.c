@@ -17,6 +17,32 @@
 
 static volatile sig_atomic_t	work_stop;
 
+/*
+ * Held reservations past their time give back what they hold, each
+ * under its own tenant (their rows are the tenant's).
+ */
+static enum db_rc
+work_expire_reservations(struct req *r, long long *n)
+{
+	struct pg_result	*res;
+	enum db_rc		 rc;
+	int			 i;
+
+	if ((rc = db_usage_expired(r, 500, &res)) != DB_OK)
+		return rc;
+	for (i = 0; i < db_nrows(res); i++) {
+		if ((rc = db_begin(r, db_get(res, i, 0))) != DB_OK)
+			return rc;
+		rc = db_usage_unhold(r, db_get(res, i, 1), "expired");
+		if (rc != DB_OK && rc != DB_CONFLICT && rc != DB_NOTFOUND)
+			return rc;
+		if ((rc = db_commit(r)) != DB_OK)
+			return rc;
+		(*n)++;
+	}
+	return DB_OK;
+}
+
 struct work_job {
 	const char	*name;
 	enum db_rc	(*run)(struct req *, long long *);
@@ -31,6 +57,8 @@ static const struct work_job	work_jobs[] = {
 	{ "prune reveals", db_prune_reveals },
 	/* Past-due tenants whose grace period ran out. */
 	{ "end grace periods", billing_end_grace },
+	/* Reservations nobody settled or released in time. */
+	{ "expire reservations", work_expire_reservations },
 };
 
 static void
