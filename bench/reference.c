@@ -2,9 +2,9 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * bench/reference.c: the yardstick of SPEC section 14.  The smallest
- * libfcgi + libpq responder that answers two routes with the same SQL
- * effect as the product and nothing else: no validation, no row-level
- * security, no rate limit, no logging.  bench/run builds it fresh,
+ * libfcgi + libpq responder that answers the benchmarked routes with the
+ * same SQL effect as the product and nothing else: no validation, no
+ * row-level security, no rate limit, no logging.  bench/run builds it fresh,
  * serves it behind the product's own lighttpd configuration with as many
  * responders, and divides the product's figures by its figures, so the
  * targets hold whatever the machine's mood that hour.
@@ -23,8 +23,19 @@
  * FORCE row-level security, which binds even their owner, so
  * TOLLGATE_OWNER_DATABASE_URL sees no tenant rows at all.
  *
- * It trusts its input: a bad tenant_id is a database error (500), not a
- * 400.  It exists to be measured, never to be deployed.
+ * The metering routes (POST /api/v1/usage/events, /entitlements/check,
+ * /usage/reservations) keep their state in tables of their own, which
+ * bench/run creates before starting it: ref_event_ids (the dedup index),
+ * ref_counters (used and reserved per tenant, metric and month) and
+ * ref_reservations.  No row-level security on them, and no event rows:
+ * the SQL effect SPEC 14 compares is the dedup, the counters and the
+ * hold.  The tenant comes from the bearer key, looked up by its SHA-256
+ * in the same statement as the route's work, so each route is one round
+ * trip; the JSON body goes to PostgreSQL as it came (jsonb does the
+ * parsing, nothing is checked).
+ *
+ * It trusts its input: a bad tenant_id or body is a database error
+ * (500), not a 400.  It exists to be measured, never to be deployed.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -86,6 +97,107 @@ static const char sql_me[] =
     "  WHEN t.status = 'past_due' AND t.past_due_since > "
     "    now() - interval '7 days' THEN t.plan ELSE 'free' END";
 
+/*
+ * The metering routes share their first CTEs: the tenant key by its
+ * hash ($1), last_used_at written at most once a minute (as for
+ * /auth/me), the tenant's effective plan and the current period (the
+ * calendar month, UTC, as the product's for a tenant without a
+ * subscription period).
+ */
+#define SQL_KEY \
+    "WITH k AS (SELECT t.tenant_id, CASE " \
+    "  WHEN t.status IN ('active', 'trialing') THEN t.plan " \
+    "  WHEN t.status = 'past_due' AND t.past_due_since > " \
+    "    now() - interval '7 days' THEN t.plan ELSE 'free' END AS plan, " \
+    "  date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' " \
+    "    AS period " \
+    "  FROM api_keys a JOIN tenants t ON t.tenant_id = a.tenant_id " \
+    "  WHERE a.hash = $1 AND a.revoked_at IS NULL), " \
+    "au AS (UPDATE api_keys SET last_used_at = now() WHERE hash = $1 " \
+    "  AND (last_used_at IS NULL OR " \
+    "  last_used_at < now() - interval '1 minute') RETURNING 1), "
+
+/*
+ * POST /api/v1/usage/events in one statement: the batch's ids into the
+ * dedup index (ON CONFLICT DO NOTHING), and the new events' values
+ * added to the counters, one row per metric of the batch (the product's
+ * usage_counters grain), in metric order so that concurrent batches
+ * lock the rows alike.  $2 is the raw body.
+ */
+static const char sql_ingest[] = SQL_KEY
+    "e AS (SELECT x->>'id' AS id, x->>'metric' AS metric, "
+    "  (x->>'value')::bigint AS v "
+    "  FROM jsonb_array_elements($2::jsonb -> 'events') AS x), "
+    "f AS (INSERT INTO ref_event_ids (tenant_id, event_id) "
+    "  SELECT k.tenant_id, e.id FROM k CROSS JOIN e "
+    "  ON CONFLICT DO NOTHING RETURNING event_id), "
+    "c AS (INSERT INTO ref_counters AS c (tenant_id, metric, "
+    "  period_start, used) "
+    "  SELECT k.tenant_id, e.metric, k.period, sum(e.v) "
+    "  FROM k CROSS JOIN e JOIN f ON f.event_id = e.id "
+    "  GROUP BY k.tenant_id, e.metric, k.period ORDER BY e.metric "
+    "  ON CONFLICT (tenant_id, metric, period_start) DO UPDATE "
+    "  SET used = c.used + EXCLUDED.used RETURNING 1) "
+    "SELECT json_build_object('accepted', (SELECT count(*) FROM f), "
+    "  'duplicates', (SELECT count(*) FROM e) - "
+    "  (SELECT count(*) FROM f))::text "
+    "FROM k";
+
+/*
+ * POST /api/v1/entitlements/check in one statement: the plan's limit
+ * of the metric and the counter's row, read.
+ */
+static const char sql_check[] = SQL_KEY
+    "b AS (SELECT j->>'metric' AS metric, (j->>'quantity')::bigint AS n "
+    "  FROM (SELECT $2::jsonb AS j) s), "
+    "q AS (SELECT usage_limit(q.included, q.cap, q.grace_pct) AS lim, "
+    "  coalesce(c.used, 0) + greatest(coalesce(c.reserved, 0), 0) AS taken, "
+    "  b.n FROM k CROSS JOIN b "
+    "  JOIN plan_quotas q ON q.plan = k.plan AND q.metric = b.metric "
+    "  AND q.kind = 'period' "
+    "  LEFT JOIN ref_counters c ON c.tenant_id = k.tenant_id "
+    "  AND c.metric = b.metric AND c.period_start = k.period) "
+    "SELECT json_build_object('allowed', lim IS NULL OR taken + n <= lim, "
+    "  'remaining', CASE WHEN lim IS NOT NULL THEN greatest(lim - taken, 0) "
+    "  END, 'reason', CASE WHEN lim IS NOT NULL AND taken + n > lim "
+    "  THEN 'quota_exceeded' END)::text "
+    "FROM q";
+
+/*
+ * POST /api/v1/usage/reservations in one statement: the conditional
+ * UPDATE of the counter (used + reserved + quantity <= the limit, which
+ * PostgreSQL re-checks on the row it waited for, so concurrent holds
+ * never pass it) and the reservation's row.  No row: refused (429).
+ * The counter row exists beforehand (bench/run creates it).
+ */
+static const char sql_reserve[] = SQL_KEY
+    "b AS (SELECT j->>'metric' AS metric, (j->>'quantity')::bigint AS n, "
+    "  coalesce((j->>'ttl_seconds')::integer, 300) AS ttl "
+    "  FROM (SELECT $2::jsonb AS j) s), "
+    "l AS (SELECT k.tenant_id, k.period, "
+    "  usage_limit(q.included, q.cap, q.grace_pct) AS lim "
+    "  FROM k CROSS JOIN b JOIN plan_quotas q ON q.plan = k.plan "
+    "  AND q.metric = b.metric AND q.kind = 'period'), "
+    "u AS (UPDATE ref_counters c SET reserved = c.reserved + b.n "
+    "  FROM l CROSS JOIN b WHERE c.tenant_id = l.tenant_id "
+    "  AND c.metric = b.metric AND c.period_start = l.period "
+    "  AND (l.lim IS NULL OR c.used + greatest(c.reserved, 0) <= l.lim - b.n) "
+    "  RETURNING c.tenant_id, c.metric, c.period_start, "
+    "  l.lim - c.used - c.reserved AS remaining), "
+    "r AS (INSERT INTO ref_reservations (tenant_id, metric, quantity, "
+    "  period_start, expires_at) "
+    "  SELECT u.tenant_id, u.metric, b.n, u.period_start, "
+    "  now() + make_interval(secs => b.ttl) FROM u CROSS JOIN b "
+    "  RETURNING reservation_id, metric, quantity, expires_at) "
+    "SELECT json_build_object('id', r.reservation_id, 'metric', r.metric, "
+    "  'quantity', r.quantity, 'expires_at', to_char(r.expires_at AT TIME "
+    "  ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "  'remaining', u.remaining)::text "
+    "FROM r CROSS JOIN u";
+
+/* A request body larger than this is refused (the product's is 1 MiB). */
+#define BODY_MAX	(1024 * 1024)
+
 static volatile sig_atomic_t	 stopping;
 
 static void
@@ -95,7 +207,7 @@ on_stop(int sig)
 }
 
 /*
- * A connection with both statements prepared, as the product prepares
+ * A connection with every statement prepared, as the product prepares
  * each statement once per connection.  NULL when the server is away.
  */
 static PGconn *
@@ -116,6 +228,21 @@ db_open(const char *conninfo)
 	PQclear(res);
 	if (ok) {
 		res = PQprepare(c, "me", sql_me, 2, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if (ok) {
+		res = PQprepare(c, "ingest", sql_ingest, 2, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if (ok) {
+		res = PQprepare(c, "check", sql_check, 2, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+	}
+	if (ok) {
+		res = PQprepare(c, "reserve", sql_reserve, 2, NULL);
 		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 		PQclear(res);
 	}
@@ -152,23 +279,37 @@ health(FCGX_Request *fr, PGconn *db)
 	PQclear(res);
 }
 
+/*
+ * The SHA-256 of the bearer token into hash; -1 (401 answered) without
+ * one.
+ */
+static int
+bearer_hash(FCGX_Request *fr, unsigned char *hash)
+{
+	const char	*auth;
+
+	auth = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0) {
+		answer(fr, "401 Unauthorized", "{\"error\":\"unauthorized\"}");
+		return -1;
+	}
+	auth += 7;
+	SHA256((const unsigned char *)auth, strlen(auth), hash);
+	return 0;
+}
+
 static void
 auth_me(FCGX_Request *fr, PGconn *db)
 {
 	PGresult	*res;
 	unsigned char	 hash[SHA256_DIGEST_LENGTH];
-	const char	*auth, *qs, *v[2];
+	const char	*qs, *v[2];
 	char		 tenant[64];
 	int		 len[2], fmt[2];
 	size_t		 n;
 
-	auth = FCGX_GetParam("HTTP_AUTHORIZATION", fr->envp);
-	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0) {
-		answer(fr, "401 Unauthorized", "{\"error\":\"unauthorized\"}");
+	if (bearer_hash(fr, hash) == -1)
 		return;
-	}
-	auth += 7;
-	SHA256((const unsigned char *)auth, strlen(auth), hash);
 
 	/* tenant_id=, if first; the database rejects what is not a uuid. */
 	v[1] = NULL;
@@ -197,6 +338,60 @@ auth_me(FCGX_Request *fr, PGconn *db)
 		answer(fr, "401 Unauthorized", "{\"error\":\"unauthorized\"}");
 	else
 		answer(fr, "200 OK", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/*
+ * A metering route: the key's hash and the raw body to the prepared
+ * statement STMT, whose one row is the answer's body; no row means the
+ * key is unknown (401), or for a reservation that the limit refused
+ * (429, status_none).
+ */
+static void
+metering(FCGX_Request *fr, PGconn *db, const char *stmt, const char *status,
+    const char *status_none, const char *body_none)
+{
+	PGresult	*res;
+	unsigned char	 hash[SHA256_DIGEST_LENGTH];
+	const char	*cl, *v[2];
+	char		*body;
+	int		 len[2], fmt[2];
+	long		 n;
+
+	if (bearer_hash(fr, hash) == -1)
+		return;
+	cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+	n = cl != NULL ? strtol(cl, NULL, 10) : 0;
+	if (n <= 0 || n > BODY_MAX) {
+		answer(fr, "400 Bad Request", "{\"error\":\"body\"}");
+		return;
+	}
+	if ((body = malloc(n + 1)) == NULL) {
+		answer(fr, "500 Internal Server Error",
+		    "{\"error\":\"internal\"}");
+		return;
+	}
+	if (FCGX_GetStr(body, (int)n, fr->in) != (int)n) {
+		free(body);
+		answer(fr, "400 Bad Request", "{\"error\":\"body\"}");
+		return;
+	}
+	body[n] = '\0';
+	v[0] = (const char *)hash;
+	len[0] = sizeof(hash);
+	fmt[0] = 1;
+	v[1] = body;
+	len[1] = 0;
+	fmt[1] = 0;
+	res = PQexecPrepared(db, stmt, 2, v, len, fmt, 0);
+	free(body);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		answer(fr, "500 Internal Server Error",
+		    "{\"error\":\"internal\"}");
+	else if (PQntuples(res) == 0)
+		answer(fr, status_none, body_none);
+	else
+		answer(fr, status, PQgetvalue(res, 0, 0));
 	PQclear(res);
 }
 
@@ -233,13 +428,31 @@ responder(int sock, const char *conninfo)
 		if (uri == NULL)
 			uri = "";
 		n = strcspn(uri, "?");
-		if (method == NULL || strcmp(method, "GET") != 0)
+		if (method == NULL)
+			method = "";
+		if (strcmp(method, "GET") == 0 && n == 14 &&
+		    strncmp(uri, "/api/v1/health", n) == 0)
+			health(&fr, db);
+		else if (strcmp(method, "GET") == 0 && n == 15 &&
+		    strncmp(uri, "/api/v1/auth/me", n) == 0)
+			auth_me(&fr, db);
+		else if (strcmp(method, "POST") == 0 && n == 20 &&
+		    strncmp(uri, "/api/v1/usage/events", n) == 0)
+			metering(&fr, db, "ingest", "200 OK",
+			    "401 Unauthorized", "{\"error\":\"unauthorized\"}");
+		else if (strcmp(method, "POST") == 0 && n == 26 &&
+		    strncmp(uri, "/api/v1/entitlements/check", n) == 0)
+			metering(&fr, db, "check", "200 OK",
+			    "401 Unauthorized", "{\"error\":\"unauthorized\"}");
+		else if (strcmp(method, "POST") == 0 && n == 26 &&
+		    strncmp(uri, "/api/v1/usage/reservations", n) == 0)
+			metering(&fr, db, "reserve", "201 Created",
+			    "429 Too Many Requests",
+			    "{\"error\":\"quota_exceeded\"}");
+		else if (strcmp(method, "GET") != 0 &&
+		    strcmp(method, "POST") != 0)
 			answer(&fr, "405 Method Not Allowed",
 			    "{\"error\":\"method\"}");
-		else if (n == 14 && strncmp(uri, "/api/v1/health", n) == 0)
-			health(&fr, db);
-		else if (n == 15 && strncmp(uri, "/api/v1/auth/me", n) == 0)
-			auth_me(&fr, db);
 		else
 			answer(&fr, "404 Not Found", "{\"error\":\"not_found\"}");
 		if (PQstatus(db) == CONNECTION_BAD) {

@@ -6,6 +6,7 @@
  *   admin tenant create EMAIL ORGANIZATION   (password on standard input)
  *   admin platform-key create NAME [SCOPE ...]
  *   admin stripe sync	(products, prices and meters of the catalogue)
+ *   admin stripe reconcile --period YYYY-MM	(local usage and Stripe's)
  *
  * Secrets never go on the command line (they would show in ps and in
  * shell history): the password is read from standard input, and a new
@@ -25,6 +26,7 @@ admin_usage(void)
 	    "ORGANIZATION < password\n"
 	    "       tollgate admin platform-key create NAME [SCOPE ...]\n"
 	    "       tollgate admin stripe sync\n"
+	    "       tollgate admin stripe reconcile --period YYYY-MM\n"
 	    "scopes: usage:write usage:read entitlements:read billing:read "
 	    "(default: all)\n");
 	return 2;
@@ -146,7 +148,12 @@ admin_main(int argc, char *argv[])
 	else if (argc == 3 && strcmp(argv[1], "stripe") == 0 &&
 	    strcmp(argv[2], "sync") == 0)
 		rc = admin_stripe_sync(&r);
-	else
+	else if (argc == 5 && strcmp(argv[1], "stripe") == 0 &&
+	    strcmp(argv[2], "reconcile") == 0 &&
+	    strcmp(argv[3], "--period") == 0) {
+		stripe_set_budget(60000);
+		rc = meter_reconcile(&r, argv[4], stdout);
+	} else
 		rc = admin_usage();
 	req_free(&r);
 	db_close();

@@ -137,8 +137,10 @@ api_entitlements(struct req *r)
 		    api_plans_int_or_null(inc));
 		json_object_object_add(q, "used",
 		    json_object_new_int64(e.used[i]));
-		json_object_object_add(q, "reserved", json_object_new_int64(0));
-		left = inc < 0 ? -1 : inc > e.used[i] ? inc - e.used[i] : 0;
+		json_object_object_add(q, "reserved",
+		    json_object_new_int64(e.reserved[i]));
+		left = inc < 0 ? -1 : inc > e.used[i] + e.reserved[i] ?
+		    inc - e.used[i] - e.reserved[i] : 0;
 		json_object_object_add(q, "remaining",
 		    api_plans_int_or_null(left));
 		json_object_object_add(q, "grace_percent",

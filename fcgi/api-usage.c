@@ -261,7 +261,8 @@ api_usage_release(struct req *r)
 
 /*
  * POST /entitlements/check {metric, quantity, agent_id?} -> {allowed,
- * remaining, reason}: read only.
+ * remaining, reason}: read only.  With an API key the check ran in the
+ * statement that bound the key (auth.c): one round trip in all.
  */
 void
 api_entitlements_check(struct req *r)
@@ -273,9 +274,10 @@ api_entitlements_check(struct req *r)
 
 	if (api_input(r, VOP_CHECK, v) == -1)
 		return;
-	rc = db_usage_check(r, v[0].s, v[1].i, v[2].present ? v[2].s : NULL,
-	    &u);
-	if (rc != DB_OK) {
+	if (r->verdict != NULL)
+		u = *r->verdict;	/* answered with the key's binding */
+	else if ((rc = db_usage_check(r, v[0].s, v[1].i, v[2].present ?
+	    v[2].s : NULL, &u)) != DB_OK) {
 		req_error_from_db(r, rc);
 		return;
 	}
@@ -284,4 +286,246 @@ api_entitlements_check(struct req *r)
 	api_usage_int(o, "remaining", u.remaining);
 	api_str(o, "reason", u.reason);
 	req_json(r, 200, o);
+}
+
+/* --- the read side ------------------------------------------------------ */
+
+/*
+ * ?period=current (the default) or YYYY-MM: the period's bounds, or -1
+ * with the 400 answered.
+ */
+static int
+api_usage_period(struct req *r, const char **start, const char **end)
+{
+	struct fail	 f;
+
+	if (usage_period(r, &f, http_kv_get(&r->args, "period"), start,
+	    end) == -1) {
+		acct_answer(r, &f);
+		return -1;
+	}
+	return 0;
+}
+
+/* A rollup grouped by one dimension as a JSON array under key. */
+static int
+api_usage_by(struct req *r, struct json_object *o, const char *by,
+    const char *key, const char *start, const char *end)
+{
+	struct pg_result	*res;
+	struct json_object	*a, *x;
+	enum db_rc		 rc;
+	int			 i;
+
+	if ((rc = db_usage_by(r, by, start, end, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	a = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++) {
+		x = json_object_new_object();
+		api_str(x, by, db_get(res, i, 0));
+		api_usage_int(x, strcmp(by, "channel") == 0 ? "messages" :
+		    "units", db_int(res, i, 1));
+		api_usage_int(x, "cost_micros", db_int(res, i, 2));
+		api_usage_int(x, "events", db_int(res, i, 3));
+		json_object_array_add(a, x);
+	}
+	json_object_object_add(o, key, a);
+	return 0;
+}
+
+/* A metric's use, overage and its cost (usage_quota_row()). */
+static void
+api_usage_metric(struct json_object *a, struct pg_result *res, int i)
+{
+	struct json_object	*x = json_object_new_object();
+	struct usage_quota	 q;
+
+	usage_quota_row(res, i, &q);
+	api_str(x, "metric", q.metric);
+	api_usage_int(x, "used", q.used);
+	api_usage_int(x, "included", q.included);
+	api_str(x, "cap", q.cap);
+	api_usage_int(x, "overage", q.overage);
+	json_object_object_add(x, "overage_cost_micros",
+	    json_object_new_int64(q.overage_cost));
+	json_object_array_add(a, x);
+}
+
+static struct json_object *
+api_usage_agent(struct pg_result *res, int i)
+{
+	struct json_object	*x = json_object_new_object();
+	long long		 lim, cost;
+
+	lim = db_get(res, i, 6) == NULL ? -1 : db_int(res, i, 6);
+	cost = db_int(res, i, 5);
+	api_str(x, "agent_id", db_get(res, i, 0));
+	api_str(x, "name", db_get(res, i, 1));
+	json_object_object_add(x, "active",
+	    json_object_new_boolean(db_bool(res, i, 2)));
+	api_usage_int(x, "tokens", db_int(res, i, 3));
+	api_usage_int(x, "executions", db_int(res, i, 4));
+	api_usage_int(x, "cost_micros", cost);
+	api_usage_int(x, "budget_limit_micros", lim);
+	api_str(x, "budget_action", db_get(res, i, 7));
+	api_str(x, "budget_status", quota_budget_name(
+	    quota_budget_status(lim, cost)));
+	return x;
+}
+
+/*
+ * GET /usage/summary?period=: per metric used, included, overage and
+ * its cost; per agent tokens, executions, cost, budget and its status;
+ * cost per provider and per model; messages per channel.
+ */
+void
+api_usage_summary(struct req *r)
+{
+	struct pg_result	*res;
+	struct json_object	*o, *a;
+	const char		*start, *end;
+	enum db_rc		 rc;
+	int			 i;
+
+	if (api_usage_period(r, &start, &end) == -1)
+		return;
+	o = json_object_new_object();
+	api_str(o, "period_start", start);
+	api_str(o, "period_end", end);
+	if ((rc = db_usage_metrics(r, start, end, &res)) != DB_OK)
+		goto dberr;
+	a = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++)
+		api_usage_metric(a, res, i);
+	json_object_object_add(o, "metrics", a);
+	if ((rc = db_usage_agents(r, start, end, &res)) != DB_OK)
+		goto dberr;
+	a = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++)
+		json_object_array_add(a, api_usage_agent(res, i));
+	json_object_object_add(o, "agents", a);
+	if (api_usage_by(r, o, "provider", "providers", start, end) == -1 ||
+	    api_usage_by(r, o, "model", "models", start, end) == -1 ||
+	    api_usage_by(r, o, "channel", "channels", start, end) == -1) {
+		json_object_put(o);
+		return;
+	}
+	req_json(r, 200, o);
+	return;
+dberr:
+	json_object_put(o);
+	req_error_from_db(r, rc);
+}
+
+/*
+ * GET /usage/timeseries?metric=&granularity=hour|day&from=&to=: points
+ * {t, value, cost_micros}.  By default the last 30 days by day, the
+ * last 24 hours by hour; at most 92 days by day, 31 by hour.
+ */
+void
+api_usage_timeseries(struct req *r)
+{
+	struct pg_result	*res;
+	struct json_object	*o, *a, *x;
+	const char		*metric, *g, *from, *to;
+	long long		 f, t, now = (long long)time(NULL), span;
+	enum db_rc		 rc;
+	int			 hourly, i;
+	char			 fb[32], tb[32];
+
+	metric = http_kv_get(&r->args, "metric");
+	g = http_kv_get(&r->args, "granularity");
+	if (!valid_metric(metric)) {
+		req_error(r, 400, NULL, "invalid_value", "metric is not a "
+		    "metric (llm_tokens, agent_executions, api_calls, "
+		    "messages).", "metric");
+		return;
+	}
+	if (g != NULL && strcmp(g, "hour") != 0 && strcmp(g, "day") != 0) {
+		req_error(r, 400, NULL, "invalid_value", "granularity must be "
+		    "hour or day.", "granularity");
+		return;
+	}
+	hourly = g != NULL && strcmp(g, "hour") == 0;
+	from = http_kv_get(&r->args, "from");
+	to = http_kv_get(&r->args, "to");
+	t = to != NULL ? valid_time_epoch(to) : now + (hourly ? 3600 : 86400);
+	f = from != NULL ? valid_time_epoch(from) : t - (hourly ? 86400 :
+	    30 * 86400LL);
+	span = hourly ? 31 * 86400LL : 92 * 86400LL;
+	if (f == -1 || t == -1 || f >= t || t - f > span) {
+		req_error(r, 400, NULL, "invalid_value", "from and to must be "
+		    "RFC 3339 times, from before to, at most 31 days apart by "
+		    "hour and 92 by day.", from == NULL || f != -1 ? "to" :
+		    "from");
+		return;
+	}
+	fmt_rfc3339(fb, sizeof(fb), f);
+	fmt_rfc3339(tb, sizeof(tb), t);
+	if ((rc = db_usage_series(r, metric, hourly, fb, tb, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	a = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++) {
+		x = json_object_new_object();
+		api_str(x, "t", db_get(res, i, 0));
+		api_usage_int(x, "value", db_int(res, i, 1));
+		api_usage_int(x, "cost_micros", db_int(res, i, 2));
+		json_object_array_add(a, x);
+	}
+	o = json_object_new_object();
+	api_str(o, "metric", metric);
+	api_str(o, "granularity", hourly ? "hour" : "day");
+	api_str(o, "from", fb);
+	api_str(o, "to", tb);
+	json_object_object_add(o, "points", a);
+	req_json(r, 200, o);
+}
+
+/*
+ * GET /usage/export.csv?period=: the period's usage as CSV (usage.c
+ * writes it, for the portal's twin too).
+ */
+void
+api_usage_export(struct req *r)
+{
+	struct fail	 f;
+	const char	*start, *end;
+
+	if (api_usage_period(r, &start, &end) == -1)
+		return;
+	if (usage_export(r, &f, start, end) == -1)
+		acct_answer(r, &f);
+}
+
+/* GET /usage/alerts?period=: the thresholds crossed in the period. */
+void
+api_usage_alerts(struct req *r)
+{
+	struct pg_result	*res;
+	struct json_object	*a, *x;
+	const char		*start, *end;
+	enum db_rc		 rc;
+	int			 i;
+
+	if (api_usage_period(r, &start, &end) == -1)
+		return;
+	if ((rc = db_usage_alerts(r, start, end, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	a = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++) {
+		x = json_object_new_object();
+		api_str(x, "subject", db_get(res, i, 0));
+		api_usage_int(x, "threshold_percent", db_int(res, i, 1));
+		api_usage_int(x, "value", db_int(res, i, 2));
+		api_usage_int(x, "limit", db_int(res, i, 3));
+		api_str(x, "fired_at", db_get(res, i, 4));
+		json_object_array_add(a, x);
+	}
+	api_list(r, a, 0);
 }

@@ -422,14 +422,14 @@ auth_named_tenant(struct req *r, int *in_body)
 
 /* The tenant's own traffic is limited per minute by its plan. */
 static int
-auth_rate_tenant(struct req *r)
+auth_rate_tenant(struct req *r, const struct route *rt)
 {
 	const struct tenant	*t = r->tenant;
 	int			 limit;
 
 	if (r->auth.kind == PRINCIPAL_PLATFORM_KEY)
 		return auth_rate(r, "platform", conf.rate_platform);
-	if (r->route >= 0 && routes[r->route].metering)
+	if (rt->metering)
 		return auth_rate(r, arena_printf(&r->arena, "m:%s",
 		    t->tenant_id), conf.rate_metering);
 	limit = t->rate_limit * (t->rate_per_seat ? t->seats : 1);
@@ -441,9 +441,32 @@ auth_rate_tenant(struct req *r)
  * An API key: identified, its tenant bound and read, in one round
  * trip.  A platform key must name an existing tenant.
  */
+/*
+ * The entitlement check's arguments when its body is valid (metric,
+ * quantity, agent id or NULL), for the binding's statement; NULL
+ * otherwise, and the handler answers the body's fault after the key
+ * was checked.
+ */
+static const char *const *
+auth_check_args(struct req *r, const char *chk[3])
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct vfail	 f;
+
+	if (r->json == NULL || valid_json(r->json, VOP_CHECK, v, &f) == -1 ||
+	    !valid_metric(v[0].s))
+		return NULL;
+	chk[0] = v[0].s;
+	chk[1] = arena_printf(&r->arena, "%lld", v[1].i);
+	chk[2] = v[2].present ? v[2].s : NULL;
+	return chk;
+}
+
 static int
 auth_bind_key(struct req *r, const struct route *rt)
 {
+	const char		*chk[3];
+	const char *const	*check;
 	struct apikey_auth	 k;
 	struct tenant		*t;
 	const char		*named;
@@ -452,8 +475,12 @@ auth_bind_key(struct req *r, const struct route *rt)
 
 	named = auth_named_tenant(r, &in_body);
 	t = arena_calloc(&r->arena, 1, sizeof(*t));
-	rc = db_apikey_bind(r, r->auth.key_hash, named != NULL &&
-	    valid_uuid(named) ? named : NULL, rt->key_bind_only, &k, t);
+	check = rt->key_check ? auth_check_args(r, chk) : NULL;
+	if (check != NULL)
+		r->verdict = arena_calloc(&r->arena, 1, sizeof(*r->verdict));
+	rc = db_apikey_bind_check(r, r->auth.key_hash, named != NULL &&
+	    valid_uuid(named) ? named : NULL, rt->key_bind_only ||
+	    check != NULL, check, &k, t, r->verdict);
 	if (rc == DB_NOTFOUND)
 		return auth_fail(r, 401, "invalid_api_key",
 		    "The API key is unknown or revoked.");
@@ -485,7 +512,7 @@ auth_bind_key(struct req *r, const struct route *rt)
 	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
 	    k.tenant_id);
 	r->tenant = t;
-	return auth_rate_tenant(r);
+	return auth_rate_tenant(r, rt);
 }
 
 /*
@@ -564,7 +591,7 @@ auth_bind(struct req *r, const struct route *rt)
 	    r->auth.kind == PRINCIPAL_SESSION) && auth_bind_user(r, rt) == -1)
 		return -1;
 	if ((rt->auth == AUTH_USER || rt->auth == AUTH_API) &&
-	    auth_rate_tenant(r) == -1)
+	    auth_rate_tenant(r, rt) == -1)
 		return -1;
 	if ((rt->auth == AUTH_PAGE || rt->auth == AUTH_PAGE_PUBLIC) &&
 	    strcmp(r->method, "POST") == 0) {
@@ -572,7 +599,7 @@ auth_bind(struct req *r, const struct route *rt)
 			return -1;
 		/* A portal action counts like an API request of the tenant. */
 		if (rt->auth == AUTH_PAGE && r->tenant != NULL &&
-		    auth_rate_tenant(r) == -1)
+		    auth_rate_tenant(r, rt) == -1)
 			return -1;
 		if (rt->auth == AUTH_PAGE_PUBLIC && auth_rate(r,
 		    arena_printf(&r->arena, "ip:%s", r->remote_addr),

@@ -99,6 +99,8 @@ static const struct conf_key	conf_keys[] = {
 	    0, 0 },
 	{ "STRIPE_API_BASE", CONF_URL, S(stripe_api_base),
 	    "https://api.stripe.com", 0, 0 },
+	{ "TOLLGATE_STRIPE_METER_RATE", CONF_INT, S(stripe_meter_rate), "20",
+	    1, 1000 },
 	{ "SLACK_CLIENT_ID", CONF_STR, S(slack_client_id), NULL, 0, 0 },
 	{ "SLACK_CLIENT_SECRET", CONF_STR, S(slack_client_secret), NULL, 0, 0 },
 	{ "SLACK_API_BASE", CONF_URL, S(slack_api_base), "https://slack.com",

@@ -56,6 +56,11 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
 #define DB_APIKEY_BIND	"SELECT kind, key_id, array_to_string(scopes, ','), " \
 	"bound, name, plan, plan_name, status, seats, rate_limit, " \
 	"rate_per_seat, seat_limit, created_at FROM auth_bind_key($1, $2)"
+/* The same, with the entitlement check of the bound tenant (sql/014). */
+#define DB_APIKEY_CHECK	"SELECT kind, key_id, array_to_string(scopes, ','), " \
+	"bound, name, plan, plan_name, status, seats, rate_limit, " \
+	"rate_per_seat, seat_limit, created_at, allowed, remaining, reason " \
+	"FROM usage_check_key($1, $2, $3, $4::bigint, $5::uuid)"
 
 /*
  * Identify a presented key and bind the request to its tenant in one
@@ -71,7 +76,20 @@ enum db_rc
 db_apikey_bind(struct req *r, const char *hash, const char *tenant,
     int alone, struct apikey_auth *k, struct tenant *t)
 {
-	const char	*v[2] = { hash, tenant };
+	return db_apikey_bind_check(r, hash, tenant, alone, NULL, k, t, NULL);
+}
+
+/*
+ * db_apikey_bind(), and with check (metric, quantity, agent id or NULL)
+ * the entitlement check of the bound tenant in the same statement, its
+ * verdict into *u (allowed 0 and reason NULL when nothing was bound).
+ */
+enum db_rc
+db_apikey_bind_check(struct req *r, const char *hash, const char *tenant,
+    int alone, const char *const *check, struct apikey_auth *k,
+    struct tenant *t, struct usage_verdict *u)
+{
+	const char	*v[5] = { hash, tenant, NULL, NULL, NULL };
 	struct db_call	 c;
 	PGresult	*res;
 	enum db_rc	 rc;
@@ -80,8 +98,16 @@ db_apikey_bind(struct req *r, const char *hash, const char *tenant,
 	c.sql = DB_APIKEY_BIND;
 	c.n = 2;
 	c.vals = v;
+	if (check != NULL) {
+		v[2] = check[0];
+		v[3] = check[1];
+		v[4] = check[2];
+		c.sql = DB_APIKEY_CHECK;
+		c.n = 5;
+	}
 	if (alone) {
-		rc = db_exec(r, DB_APIKEY_BIND, 2, v, &c.res);
+		rc = check != NULL ? db_exec(r, DB_APIKEY_CHECK, 5, v, &c.res) :
+		    db_exec(r, DB_APIKEY_BIND, 2, v, &c.res);
 		r->committed = 1;
 	} else
 		rc = db_begin_with(r, NULL, &c, 1);
@@ -89,6 +115,12 @@ db_apikey_bind(struct req *r, const char *hash, const char *tenant,
 		return rc;
 	if ((res = c.res) == NULL || db_nrows(res) == 0)
 		return DB_NOTFOUND;
+	if (check != NULL) {
+		u->allowed = db_bool(res, 0, 13);
+		u->remaining = db_get(res, 0, 14) == NULL ? -1 :
+		    db_int(res, 0, 14);
+		u->reason = db_get(res, 0, 15);
+	}
 	k->platform = strcmp(db_get(res, 0, 0), "platform") == 0;
 	k->key_id = db_get(res, 0, 1);
 	k->scopes = db_scopes_parse(db_get(res, 0, 2));

@@ -66,8 +66,8 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	*n = 0;
 	/*
 	 * Targets and key actors are ids; their names come along for the
-	 * portal (a user's address, a key's or tenant's name, an
-	 * invitation's address), looked up by primary key.
+	 * portal (a user's address, a key's, tenant's or agent's name,
+	 * an invitation's address), looked up by primary key.
 	 */
 	if ((rc = db_list(r, "SELECT event_uid, " DB_TS("at") ", actor, action, "
 	    "target, ip, request_id, details::text, actor_user_id, "
@@ -76,7 +76,9 @@ db_audit_list(struct req *r, const struct audit_filter *f, int limit,
 	    "  app_tenant() AND k.key_id = x.id), (SELECT i.email FROM "
 	    "  invitations i WHERE i.tenant_id = app_tenant() AND "
 	    "  i.invitation_id = x.id), (SELECT t.name FROM tenants t WHERE "
-	    "  t.tenant_id = app_tenant() AND t.tenant_id = x.id)), "
+	    "  t.tenant_id = app_tenant() AND t.tenant_id = x.id), "
+	    "  (SELECT a.name FROM agents a WHERE a.tenant_id = app_tenant() "
+	    "  AND a.agent_id = x.id)), "
 	    "(SELECT k.name FROM api_keys k WHERE k.tenant_id = app_tenant() "
 	    "  AND k.key_id = actor_key_id) "
 	    "FROM audit_events LEFT JOIN LATERAL (SELECT CASE WHEN target ~ "

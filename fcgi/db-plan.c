@@ -92,11 +92,11 @@ db_plans_list(struct req *r, struct plan **out, size_t *n)
 /*
  * The bound tenant's entitlements: the plan whose entitlements apply,
  * its features (comma-separated) and, per quota, what is used now.
- * Counts are counted where they live (members, active agents); what
- * later milestones bring (channels, provider keys, storage, per-period
- * usage) counts 0 until their tables exist, which is what is used.
- * The period is the subscription's while it gives a paid plan, else
- * the calendar month (UTC).
+ * Counts are counted where they live (members, active agents); per-
+ * period metrics come from the usage counters of the current period
+ * (usage_period(): the subscription's period, else the calendar month,
+ * UTC).  What later milestones bring (channels, provider keys, storage)
+ * counts 0 until their tables exist, which is what is used.
  */
 enum db_rc
 db_entitlements(struct req *r, struct entitlements *e)
@@ -106,23 +106,26 @@ db_entitlements(struct req *r, struct entitlements *e)
 	int		 i;
 
 	memset(e, 0, sizeof(*e));
-	rc = db_exec(r, "SELECT p.plan, p.name, t.status, q.metric, q.kind, "
-	    "q.included, q.cap, q.grace_pct, CASE q.metric WHEN 'seats' THEN "
+	rc = db_exec(r, "WITH t AS (SELECT t.*, plan_effective(t.plan, "
+	    "t.status, t.past_due_since) AS eplan, usage_period("
+	    "t.current_period_start, t.current_period_end, now()) AS period "
+	    "FROM tenants t WHERE t.tenant_id = app_tenant()) "
+	    "SELECT p.plan, p.name, t.status, q.metric, q.kind, q.included, "
+	    "q.cap, q.grace_pct, CASE q.metric WHEN 'seats' THEN "
 	    "(SELECT count(*) FROM memberships m WHERE m.tenant_id = "
 	    "t.tenant_id) WHEN 'agents' THEN (SELECT count(*) FROM agents a "
-	    "WHERE a.tenant_id = t.tenant_id AND a.active) ELSE 0 END, "
-	    DB_TS("CASE WHEN p.plan <> 'free' AND t.current_period_end > now() "
-	    "THEN t.current_period_start ELSE date_trunc('month', now() AT "
-	    "TIME ZONE 'UTC') AT TIME ZONE 'UTC' END") ", "
-	    DB_TS("CASE WHEN p.plan <> 'free' AND t.current_period_end > now() "
-	    "THEN t.current_period_end ELSE (date_trunc('month', now() AT TIME "
+	    "WHERE a.tenant_id = t.tenant_id AND a.active) ELSE coalesce(c.used, "
+	    "0) END, " DB_TS("t.period") ", "
+	    DB_TS("CASE WHEN t.period = t.current_period_start THEN "
+	    "t.current_period_end ELSE (date_trunc('month', t.period AT TIME "
 	    "ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' END") ", "
 	    "(SELECT coalesce(string_agg(f.feature, ',' ORDER BY f.feature), "
-	    "'') FROM plan_features f WHERE f.plan = p.plan) "
-	    "FROM tenants t JOIN plans p ON p.plan = plan_effective(t.plan, "
-	    "t.status, t.past_due_since) JOIN plan_quotas q ON q.plan = p.plan "
-	    "WHERE t.tenant_id = app_tenant() ORDER BY q.kind, q.metric", 0,
-	    NULL, &res);
+	    "'') FROM plan_features f WHERE f.plan = p.plan), "
+	    "greatest(coalesce(c.reserved, 0), 0) "
+	    "FROM t JOIN plans p ON p.plan = t.eplan JOIN plan_quotas q ON "
+	    "q.plan = p.plan LEFT JOIN usage_counters c ON c.tenant_id = "
+	    "t.tenant_id AND c.metric = q.metric AND c.period_start = t.period "
+	    "AND q.kind = 'period' ORDER BY q.kind, q.metric", 0, NULL, &res);
 	if (rc != DB_OK)
 		return rc;
 	if (db_nrows(res) == 0)
@@ -141,6 +144,7 @@ db_entitlements(struct req *r, struct entitlements *e)
 		e->q[e->n].cap = db_get(res, i, 6);
 		e->q[e->n].grace_pct = (int)db_int(res, i, 7);
 		e->used[e->n] = db_int(res, i, 8);
+		e->reserved[e->n] = db_int(res, i, 12);
 	}
 	return DB_OK;
 }

@@ -111,3 +111,145 @@ db_usage_expired(struct req *r, int limit, PGresult **res)
 	return db_exec(r, "SELECT tenant_id, reservation_id FROM "
 	    "usage_expired($1::integer)", 1, v, res);
 }
+
+/*
+ * The bounds of a period for the bound tenant: "current" (the metering
+ * period of now) or a calendar month "YYYY-MM" (UTC), as RFC 3339.
+ */
+enum db_rc
+db_usage_period(struct req *r, const char *month, const char **start,
+    const char **end)
+{
+	const char	*v[1] = { month };
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	rc = db_row(r, "WITH p AS (SELECT CASE WHEN $1::text IS NULL THEN "
+	    "usage_period(t.current_period_start, t.current_period_end, now()) "
+	    "ELSE ($1 || '-01')::date AT TIME ZONE 'UTC' END AS s, "
+	    "t.current_period_start AS cs, t.current_period_end AS ce "
+	    "FROM tenants t WHERE t.tenant_id = app_tenant()) "
+	    "SELECT " DB_TS("s") ", " DB_TS("CASE WHEN $1::text IS NULL AND "
+	    "s = cs THEN ce ELSE (date_trunc('month', s AT TIME ZONE 'UTC') + "
+	    "interval '1 month') AT TIME ZONE 'UTC' END") " FROM p", 1, v,
+	    &res);
+	if (rc != DB_OK)
+		return rc;
+	*start = db_get(res, 0, 0);
+	*end = db_get(res, 0, 1);
+	return DB_OK;
+}
+
+/*
+ * What the period [start, end) used, by metric, for the summary: used,
+ * included, cap, overage price and its unit, the soft cap's grace.
+ * Counters whose period starts in the range (a subscription's period
+ * counts in the month it starts).
+ */
+enum db_rc
+db_usage_metrics(struct req *r, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+
+	return db_exec(r, "SELECT q.metric, coalesce((SELECT sum(c.used) FROM "
+	    "usage_counters c WHERE c.tenant_id = app_tenant() AND c.metric = "
+	    "q.metric AND c.period_start >= $1::timestamptz AND c.period_start "
+	    "< $2::timestamptz), 0), q.included, q.cap, q.unit_price_micros, "
+	    "q.price_unit, q.grace_pct FROM tenants t JOIN plan_quotas q ON "
+	    "q.plan = plan_effective(t.plan, t.status, t.past_due_since) WHERE "
+	    "t.tenant_id = app_tenant() AND q.kind = 'period' ORDER BY "
+	    "q.metric", 2, v, res);
+}
+
+/* Per agent in the period: name, tokens, executions, cost, budget. */
+enum db_rc
+db_usage_agents(struct req *r, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+
+	return db_exec(r, "SELECT a.agent_id, a.name, a.active, "
+	    "coalesce(sum(s.tokens), 0), coalesce(sum(s.executions), 0), "
+	    "coalesce(sum(s.cost_micros), 0), a.budget_limit_micros, "
+	    "a.budget_action FROM agents a LEFT JOIN agent_spend s ON "
+	    "s.tenant_id = a.tenant_id AND s.agent_id = a.agent_id AND "
+	    "s.period_start >= $1::timestamptz AND s.period_start < "
+	    "$2::timestamptz WHERE a.tenant_id = app_tenant() GROUP BY "
+	    "a.tenant_id, a.agent_id ORDER BY 6 DESC, a.name LIMIT 200", 2, v, res);
+}
+
+/*
+ * The period's daily rollup grouped by one dimension ("provider",
+ * "model" or "channel"): key, value, cost, events.
+ */
+enum db_rc
+db_usage_by(struct req *r, const char *by, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[3] = { start, end, by };
+
+	return db_exec(r, "SELECT CASE $3 WHEN 'provider' THEN provider WHEN "
+	    "'model' THEN provider || '/' || model ELSE channel_id END AS k, "
+	    "sum(value), sum(cost_micros), sum(events) FROM usage_daily WHERE "
+	    "tenant_id = app_tenant() AND day >= ($1::timestamptz AT TIME ZONE "
+	    "'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date "
+	    "AND CASE $3 WHEN 'channel' THEN metric = 'messages' AND "
+	    "channel_id <> '' ELSE provider <> '' END GROUP BY 1 ORDER BY 3 "
+	    "DESC, 2 DESC LIMIT 200", 3, v, res);
+}
+
+/*
+ * A metric's points from..to: per day from the daily rollup, per hour
+ * from the events themselves.
+ */
+enum db_rc
+db_usage_series(struct req *r, const char *metric, int hourly,
+    const char *from, const char *to, struct pg_result **res)
+{
+	const char	*v[3] = { metric, from, to };
+
+	if (hourly)
+		return db_exec(r, "SELECT " DB_TS("date_trunc('hour', ts)") ", "
+		    "sum(value), sum(cost_micros) FROM usage_events WHERE "
+		    "tenant_id = app_tenant() AND metric = $1 AND ts >= "
+		    "$2::timestamptz AND ts < $3::timestamptz GROUP BY 1 "
+		    "ORDER BY 1", 3, v, res);
+	return db_exec(r, "SELECT to_char(day, 'YYYY-MM-DD\"T00:00:00Z\"'), "
+	    "sum(value), sum(cost_micros) FROM usage_daily WHERE tenant_id = "
+	    "app_tenant() AND metric = $1 AND day >= ($2::timestamptz AT TIME "
+	    "ZONE 'UTC')::date AND day < ($3::timestamptz AT TIME ZONE "
+	    "'UTC')::date GROUP BY day ORDER BY day", 3, v, res);
+}
+
+/* The period's rollup rows for the CSV export, by day, agent, metric. */
+enum db_rc
+db_usage_export(struct req *r, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+
+	return db_exec(r, "SELECT to_char(d.day, 'YYYY-MM-DD'), CASE WHEN "
+	    "d.agent_id = '00000000-0000-0000-0000-000000000000' THEN '' ELSE "
+	    "d.agent_id::text END, coalesce(a.name, ''), d.metric, d.provider, "
+	    "d.model, d.channel_id, d.value, d.cost_micros, d.events FROM "
+	    "usage_daily d LEFT JOIN agents a ON a.tenant_id = d.tenant_id AND "
+	    "a.agent_id = d.agent_id WHERE d.tenant_id = app_tenant() AND "
+	    "d.day >= ($1::timestamptz AT TIME ZONE 'UTC')::date AND d.day < "
+	    "($2::timestamptz AT TIME ZONE 'UTC')::date ORDER BY d.day, 2, "
+	    "d.metric, d.provider, d.model, d.channel_id", 2, v, res);
+}
+
+/* Thresholds crossed in the period starting at start. */
+enum db_rc
+db_usage_alerts(struct req *r, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+
+	return db_exec(r, "SELECT subject, threshold, value, limit_value, "
+	    DB_TS("fired_at") " FROM usage_alerts WHERE tenant_id = "
+	    "app_tenant() AND period_start >= $1::timestamptz AND "
+	    "period_start < $2::timestamptz ORDER BY fired_at DESC, subject, "
+	    "threshold LIMIT 500", 2, v, res);
+}

@@ -147,6 +147,7 @@ db_prepared(struct req *r, const char *sql, int n)
 	uint64_t	 h = db_sql_hash(sql);
 	size_t		 i;
 	int		 ok;
+	char		 why[512];
 
 	for (i = h & (DB_STMTS_MAX - 1); db_stmts[i].sql != NULL;
 	    i = (i + 1) & (DB_STMTS_MAX - 1))
@@ -165,6 +166,11 @@ db_prepared(struct req *r, const char *sql, int n)
 	res = PQprepare(db, st->name, sql, n, NULL);
 	r->prepares++;
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	/* A statement that does not even prepare is a bug: say which. */
+	if (!ok && res != NULL && PQstatus(db) == CONNECTION_OK) {
+		log_scrub(PQresultErrorMessage(res), why, sizeof(why));
+		log_err("prepare failed: %s", why);
+	}
 	PQclear(res);
 	if (!ok)
 		return NULL;
@@ -231,6 +237,25 @@ db_clear(void *p)
 	PQclear(p);
 }
 
+/* Split a limit's "code|subject|limit|used" into the request's fields. */
+static void
+db_refused_limit(struct req *r)
+{
+	char	*p = (char *)r->refusal_code, *f[4];
+	size_t	 n = 0;
+
+	while (n < 4 && p != NULL) {
+		f[n++] = p;
+		if ((p = strchr(p, '|')) != NULL)
+			*p++ = '\0';
+	}
+	if (n < 4)
+		return;
+	r->refusal_subject = f[1];
+	r->refusal_limit = strtoll(f[2], NULL, 10);
+	r->refusal_used = strtoll(f[3], NULL, 10);
+}
+
 /*
  * A refusal a SQL function raised (SQLSTATE class TG, sql/014): its
  * status (TG400, TG429), the API's error code (DETAIL), its message and
@@ -247,6 +272,9 @@ db_refused(struct req *r, PGresult *res, const char *state)
 	r->refusal_status = strcmp(state, "TG429") == 0 ? 429 : 400;
 	r->refusal_code = arena_strdup(&r->arena, code != NULL ? code :
 	    "invalid_value");
+	/* A limit's DETAIL is "code|subject|limit|used". */
+	if (r->refusal_status == 429 && strchr(r->refusal_code, '|') != NULL)
+		db_refused_limit(r);
 	r->refusal_message = arena_strdup(&r->arena, msg != NULL ? msg :
 	    "Refused.");
 	r->refusal_param = param != NULL && *param != '\0' ?

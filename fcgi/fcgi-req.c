@@ -288,8 +288,8 @@ req_error(struct req *r, int status, const char *type, const char *code,
 }
 
 /*
- * req_error() with one more member in the error object (owned: added
- * as it is), for answers that list what was wrong item by item.
+ * req_error() with more in the error object: extra (owned) under key,
+ * or, with key NULL, extra's members (a limit's metric, limit, used).
  */
 void
 req_error_with(struct req *r, int status, const char *type, const char *code,
@@ -320,6 +320,12 @@ req_error_with(struct req *r, int status, const char *type, const char *code,
 	json_object_object_add(e, "request_id", json_object_new_string(r->id));
 	if (key != NULL)
 		json_object_object_add(e, key, extra);
+	else if (extra != NULL) {
+		/* No key: extra's members join the error object. */
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(e, k, json_object_get(v));
+		json_object_put(extra);
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "error", e);
 	req_json(r, status, o);
@@ -332,6 +338,22 @@ req_error_with(struct req *r, int status, const char *type, const char *code,
 void
 req_error_from_db(struct req *r, int rc)
 {
+	struct json_object	*extra;
+
+	if (rc == DB_REFUSED && r->refusal_subject != NULL) {
+		/* A quota or a budget: which, its limit, what is used. */
+		extra = json_object_new_object();
+		json_object_object_add(extra, strcmp(r->refusal_code,
+		    "budget_exceeded") == 0 ? "agent_id" : "metric",
+		    json_object_new_string(r->refusal_subject));
+		json_object_object_add(extra, "limit",
+		    json_object_new_int64(r->refusal_limit));
+		json_object_object_add(extra, "used",
+		    json_object_new_int64(r->refusal_used));
+		req_error_with(r, 429, "quota_exceeded", r->refusal_code,
+		    r->refusal_message, r->refusal_param, NULL, extra);
+		return;
+	}
 	if (rc == DB_REFUSED) {
 		req_error(r, r->refusal_status, NULL, r->refusal_code,
 		    r->refusal_message, r->refusal_param);

@@ -52,6 +52,21 @@ fmt_date(char *out, size_t outsz, long long t)
 	    fmt_months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
 }
 
+/* A time as RFC 3339 in UTC ("2026-12-02T06:45:03Z"); "" for a bad one. */
+void
+fmt_rfc3339(char *out, size_t outsz, long long t)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+		return;
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /*
  * A day ("16 Dec 2026"): fmt_date() without the time of day, for dates
  * only the day of matters (trial ends, renewals, invoices).  "" for a
@@ -64,6 +79,37 @@ fmt_day(char *out, size_t outsz, long long t)
 		return;
 	fmt_date(out, outsz, t);
 	out[strcspn(out, ",")] = '\0';
+}
+
+/* A day without its year, for a chart's axis: "12 Nov"; "" if bad. */
+void
+fmt_day_short(char *out, size_t outsz, long long t)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+		return;
+	snprintf(out, outsz, "%d %s", tm.tm_mday, fmt_months[tm.tm_mon]);
+}
+
+/* The month of t, for a period chooser: "Nov 2026"; "" if bad. */
+void
+fmt_month(char *out, size_t outsz, long long t)
+{
+	struct tm	 tm;
+	time_t		 tt = (time_t)t;
+
+	if (outsz == 0)
+		return;
+	out[0] = '\0';
+	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+		return;
+	snprintf(out, outsz, "%s %d", fmt_months[tm.tm_mon],
+	    tm.tm_year + 1900);
 }
 
 /*
@@ -140,6 +186,41 @@ fmt_plural(char *out, size_t outsz, long long n, const char *one,
 
 	fmt_count(c, sizeof(c), n);
 	snprintf(out, outsz, "%s %s", c, n == 1 ? one : many);
+}
+
+/*
+ * A count in a few characters, for a chart's axis: "950", "1.5k",
+ * "12k", "2M", "3.2B".  Rounded down, as fmt_percent() is, so a label
+ * never claims more than there is; one decimal below 10 only.
+ */
+void
+fmt_count_short(char *out, size_t outsz, long long n)
+{
+	static const struct {
+		unsigned long long	 unit;
+		const char		*suffix;
+	} units[] = {
+		{ 1000000000ULL, "B" }, { 1000000ULL, "M" }, { 1000ULL, "k" },
+	};
+	unsigned long long	 u, whole, tenth;
+	size_t			 i;
+
+	u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (u >= units[i].unit)
+			break;
+	if (i == sizeof(units) / sizeof(units[0])) {
+		snprintf(out, outsz, "%lld", n);
+		return;
+	}
+	whole = u / units[i].unit;
+	tenth = u % units[i].unit / (units[i].unit / 10);
+	if (whole < 10 && tenth > 0)
+		snprintf(out, outsz, "%s%llu.%llu%s", n < 0 ? "-" : "", whole,
+		    tenth, units[i].suffix);
+	else
+		snprintf(out, outsz, "%s%llu%s", n < 0 ? "-" : "", whole,
+		    units[i].suffix);
 }
 
 /*

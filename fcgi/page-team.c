@@ -135,7 +135,8 @@ page_dashboard(struct req *r)
 
 	memset(&flt, 0, sizeof(flt));
 	page_layout(r, "Dashboard", "dashboard");
-	if (page_members(r) == -1 || page_keys_data(r, 0) == -1)
+	if (page_members(r) == -1 || page_keys_data(r, 0) == -1 ||
+	    page_usage_cards(r) == -1)
 		return;
 	if (r->auth.role >= ROLE_ADMIN) {
 		tmpl_set(r, "Page.can_audit", "1");
@@ -442,8 +443,9 @@ page_keys_revoke(struct req *r)
 
 /* The actions a tenant's trail records, for the filter's menu. */
 static const char *const	page_audit_actions[] = {
-	"api_key.created", "api_key.revoked", "auth.email_verified",
-	"auth.login", "auth.login_failed", "auth.logout",
+	"agent.created", "agent.deactivated", "agent.reactivated",
+	"agent.updated", "api_key.created", "api_key.revoked",
+	"auth.email_verified", "auth.login", "auth.login_failed", "auth.logout",
 	"auth.password_changed", "auth.password_reset", "auth.refresh_reused",
 	"member.invitation_revoked", "member.invited", "member.joined",
 	"member.removed", "member.role_changed", "tenant.created", NULL

@@ -32,8 +32,8 @@ static const struct page_nav	page_navs[] = {
 	{ "keys", "/keys", "Keys", ROLE_MEMBER, 0 },
 	{ "team", "/team", "Team", ROLE_MEMBER, 0 },
 	{ "audit", "/audit", "Audit", ROLE_ADMIN, 0 },
-	{ "usage", "/usage", "Usage", ROLE_MEMBER, 1 },
-	{ "agents", "/agents", "Agents", ROLE_MEMBER, 1 },
+	{ "usage", "/usage", "Usage", ROLE_MEMBER, 0 },
+	{ "agents", "/agents", "Agents", ROLE_MEMBER, 0 },
 	{ "channels", "/channels", "Channels", ROLE_MEMBER, 1 },
 	{ "billing", "/billing", "Billing", ROLE_MEMBER, 0 },
 	{ "notifications", "/settings/notifications", "Notifications",
@@ -41,13 +41,14 @@ static const struct page_nav	page_navs[] = {
 };
 
 /*
- * What a notice names: nothing, an API key, an invitation, or a day
- * (Unix seconds, shown through the formatting layer).
+ * What a notice names: nothing, an API key, an invitation, an agent, or
+ * a day (Unix seconds, shown through the formatting layer).
  */
 enum page_subject {
 	PAGE_SUBJECT_NONE,
 	PAGE_SUBJECT_KEY,
 	PAGE_SUBJECT_INVITATION,
+	PAGE_SUBJECT_AGENT,
 	PAGE_SUBJECT_DAY
 };
 
@@ -75,6 +76,15 @@ static const struct page_flash_about	page_abouts[] = {
 	    PAGE_SUBJECT_INVITATION, "Invite.link" },
 	{ "cancel_scheduled", "Your subscription ends on ", ".",
 	    PAGE_SUBJECT_DAY, NULL },
+	{ "agent_created", "Agent \xe2\x80\x9c", "\xe2\x80\x9d added.",
+	    PAGE_SUBJECT_AGENT, NULL },
+	{ "agent_budget", "The budget of \xe2\x80\x9c", "\xe2\x80\x9d was "
+	    "saved.", PAGE_SUBJECT_AGENT, NULL },
+	{ "agent_deactivated", "Agent \xe2\x80\x9c", "\xe2\x80\x9d was "
+	    "deactivated: its usage is refused from now on.",
+	    PAGE_SUBJECT_AGENT, NULL },
+	{ "agent_reactivated", "Agent \xe2\x80\x9c", "\xe2\x80\x9d is "
+	    "active again.", PAGE_SUBJECT_AGENT, NULL },
 };
 
 static const struct page_flash_msg	page_flashes[] = {
@@ -103,6 +113,8 @@ static const struct page_flash_msg	page_flashes[] = {
 	    "someone else owner first.", 1 },
 	{ "not_allowed", "Your role does not allow that.", 1 },
 	{ "not_found", "That no longer exists.", 1 },
+	{ "agents_full", "Your plan allows no more active agents: deactivate "
+	    "one first, or upgrade the plan on the Billing page.", 1 },
 };
 
 /* A submitted form value, "" when absent. */
@@ -373,6 +385,7 @@ page_flash_subject(struct req *r, enum page_subject s, const char *id)
 {
 	struct invitation	 inv;
 	struct apikey		 k;
+	struct agent		 a;
 	long long		 t;
 	char			 day[40];
 
@@ -389,6 +402,8 @@ page_flash_subject(struct req *r, enum page_subject s, const char *id)
 	if (s == PAGE_SUBJECT_INVITATION &&
 	    db_invitation_get(r, id, 0, &inv) == DB_OK)
 		return inv.email;
+	if (s == PAGE_SUBJECT_AGENT && db_agent_get(r, id, &a) == DB_OK)
+		return a.name;
 	return NULL;
 }
 
@@ -599,11 +614,6 @@ page_soon(struct req *r)
 		const char	*path;
 		const char	*what;
 	} plans[] = {
-		{ "/usage", "Usage will show a meter for each quota of your "
-		    "plan, the tokens and cost of each agent and provider, a "
-		    "daily chart and a CSV export." },
-		{ "/agents", "Agents will list the agents that report usage, "
-		    "with a budget and a status for each." },
 		{ "/channels", "Channels will connect Slack and WhatsApp for "
 		    "alerts, with a test message and a way to disconnect." },
 		{ "/settings/notifications", "Notifications will let you "

@@ -228,7 +228,7 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/entitlements/check", .auth = AUTH_API,
 	    .role = ROLE_MEMBER, .scope = SCOPE_ENTITLEMENTS_READ,
 	    .body = BODY_JSON, .resp = RESP_API,
-	    .handler = api_entitlements_check, .metering = 1 },
+	    .handler = api_entitlements_check, .metering = 1, .key_check = 1 },
 	[ROUTE_USAGE_EVENTS] = { .method = "POST",
 	    .pattern = API "/usage/events", .auth = AUTH_API,
 	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .body = BODY_JSON,
@@ -241,6 +241,23 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/usage/reservations/{id}", .auth = AUTH_API,
 	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .resp = RESP_API,
 	    .handler = api_usage_release, .metering = 1 },
+	/* What was used: members read, keys need usage:read. */
+	[ROUTE_USAGE_SUMMARY] = { .method = "GET",
+	    .pattern = API "/usage/summary", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_USAGE_READ, .resp = RESP_API,
+	    .handler = api_usage_summary },
+	[ROUTE_USAGE_TIMESERIES] = { .method = "GET",
+	    .pattern = API "/usage/timeseries", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_USAGE_READ, .resp = RESP_API,
+	    .handler = api_usage_timeseries },
+	[ROUTE_USAGE_EXPORT] = { .method = "GET",
+	    .pattern = API "/usage/export.csv", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_USAGE_READ, .resp = RESP_API,
+	    .handler = api_usage_export },
+	[ROUTE_USAGE_ALERTS] = { .method = "GET",
+	    .pattern = API "/usage/alerts", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_USAGE_READ, .resp = RESP_API,
+	    .handler = api_usage_alerts },
 	/*
 	 * Billing (SPEC 7).  Paying, changing and cancelling are the
 	 * owner's; reading is for admins and for keys with billing:read.
@@ -284,6 +301,27 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = api_billing_webhook },
 
 	/*
+	 * Agents (SPEC 6): members read, admins change; keys read with
+	 * usage:read and change with usage:write.
+	 */
+	[ROUTE_AGENTS_LIST] = { .method = "GET", .pattern = API "/agents",
+	    .auth = AUTH_API, .role = ROLE_MEMBER, .scope = SCOPE_USAGE_READ,
+	    .resp = RESP_API, .handler = api_agents_list },
+	[ROUTE_AGENTS_CREATE] = { .method = "POST", .pattern = API "/agents",
+	    .auth = AUTH_API, .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE,
+	    .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_agents_create, .idem = 1 },
+	[ROUTE_AGENTS_UPDATE] = { .method = "PATCH",
+	    .pattern = API "/agents/{id}", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .body = BODY_JSON,
+	    .resp = RESP_API, .handler = api_agents_update },
+	/* Deactivates (reason "deleted"): the usage history stays. */
+	[ROUTE_AGENTS_DELETE] = { .method = "DELETE",
+	    .pattern = API "/agents/{id}", .auth = AUTH_API,
+	    .role = ROLE_ADMIN, .scope = SCOPE_USAGE_WRITE, .resp = RESP_API,
+	    .handler = api_agents_delete },
+
+	/*
 	 * The billing page: members read it; paying, the Stripe portal and
 	 * cancelling are the owner's.  Checkout and the portal answer 303
 	 * to Stripe, which is why the web server's form-action names
@@ -305,13 +343,39 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_OWNER, .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_billing_cancel },
 
-	/* Pages of later milestones: they say plainly they are not built. */
-	[ROUTE_PAGE_USAGE] = { .method = "GET", .pattern = "/usage",
-	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
-	    .handler = page_soon },
+	/* Agents: members read, admins add, budget and (de)activate. */
 	[ROUTE_PAGE_AGENTS] = { .method = "GET", .pattern = "/agents",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
-	    .handler = page_soon },
+	    .handler = page_agents },
+	[ROUTE_PAGE_AGENTS_CREATE] = { .method = "POST", .pattern = "/agents",
+	    .auth = AUTH_PAGE, .role = ROLE_ADMIN, .body = BODY_FORM,
+	    .resp = RESP_PAGE, .handler = page_agents_create },
+	[ROUTE_PAGE_AGENTS_BUDGET] = { .method = "POST",
+	    .pattern = "/agents/budget", .auth = AUTH_PAGE, .role = ROLE_ADMIN,
+	    .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_agents_budget },
+	[ROUTE_PAGE_AGENTS_DEACTIVATE] = { .method = "POST",
+	    .pattern = "/agents/deactivate", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_agents_deactivate },
+	[ROUTE_PAGE_AGENTS_REACTIVATE] = { .method = "POST",
+	    .pattern = "/agents/reactivate", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_agents_reactivate },
+
+	/*
+	 * Usage: the period's meters, chart and tables, and its CSV for
+	 * a portal session (the API's export takes keys and tokens only).
+	 */
+	[ROUTE_PAGE_USAGE] = { .method = "GET", .pattern = "/usage",
+	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
+	    .handler = page_usage },
+	[ROUTE_PAGE_USAGE_EXPORT] = { .method = "GET",
+	    .pattern = "/usage/export.csv", .auth = AUTH_PAGE,
+	    .role = ROLE_MEMBER, .resp = RESP_PAGE,
+	    .handler = page_usage_export },
+
+	/* Pages of later milestones: they say plainly they are not built. */
 	[ROUTE_PAGE_CHANNELS] = { .method = "GET", .pattern = "/channels",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
 	    .handler = page_soon },

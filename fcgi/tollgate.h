@@ -6,14 +6,17 @@
  * list (tests/cycles.sh fails the build on a call cycle between files):
  *
  *   support	util.c buf.c arena.c log.c crypto.c jwt.c passwd.c
- *   parsers	http-parse.c http-escape.c valid.c fmt.c stripe-sig.c
+ *   parsers	http-parse.c http-escape.c valid.c fmt.c quota.c
+ *		stripe-sig.c
  *   process	conf.c ratelimit.c metrics.c
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
- *		db-reveal.c db-plan.c db-billing.c db-usage.c db-migrate.c
+ *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
+ *		db-meter.c db-migrate.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
+ *		agent.c meter.c usage.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -47,6 +50,7 @@ struct pg_conn;
 struct pg_result;
 struct req;
 struct tenant;
+struct usage_verdict;
 
 #define TOLLGATE_VERSION	PACKAGE_VERSION
 
@@ -212,14 +216,35 @@ void		 http_json_str(struct buf *, const char *);
 long long	 fmt_parse_ts(const char *);
 void		 fmt_date(char *, size_t, long long);
 void		 fmt_day(char *, size_t, long long);
+void		 fmt_day_short(char *, size_t, long long);
+void		 fmt_month(char *, size_t, long long);
+void		 fmt_rfc3339(char *, size_t, long long);
 void		 fmt_ago(char *, size_t, long long, long long);
 void		 fmt_count(char *, size_t, long long);
+void		 fmt_count_short(char *, size_t, long long);
 void		 fmt_plural(char *, size_t, long long, const char *,
 		    const char *);
 void		 fmt_money(char *, size_t, long long, const char *);
 void		 fmt_usd_micros(char *, size_t, long long);
 void		 fmt_percent(char *, size_t, long long, long long);
 void		 fmt_status(char *, size_t, const char *);
+
+/*
+ * quota.c: agents' budgets, pure: the budget status of SPEC 4 and exact
+ * conversions between decimal USD text and integer micro-USD.
+ */
+#define QUOTA_USD_MAX	1000000000LL	/* the largest budget, USD */
+enum budget_status {
+	BUDGET_NONE,		/* no budget */
+	BUDGET_OK,		/* below 80 % */
+	BUDGET_WARNING,		/* from 80 % */
+	BUDGET_EXCEEDED,	/* from 100 %, or a zero budget */
+	BUDGET__MAX
+};
+enum budget_status quota_budget_status(long long, long long);
+const char	*quota_budget_name(enum budget_status);
+int		 quota_usd_to_micros(const char *, long long *);
+void		 quota_micros_to_usd(long long, char *, size_t);
 
 /*
  * stripe-sig.c: the Stripe-Signature header of webhook deliveries,
@@ -399,6 +424,7 @@ struct conf {
 	char		*stripe_secret_key;
 	char		*stripe_webhook_secret;
 	char		*stripe_api_base;
+	int		 stripe_meter_rate;	/* meter events per second */
 	char		*slack_client_id;
 	char		*slack_client_secret;
 	char		*slack_api_base;
@@ -595,11 +621,16 @@ struct req {
 	unsigned int	 prepares;	/* of them PREPAREs (once per connection) */
 	struct auth	 auth;
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
+	/* An entitlement check answered with the key's binding (auth.c). */
+	struct usage_verdict *verdict;
 	/* A refusal raised by SQL (DB_REFUSED): status, code, message. */
 	int		 refusal_status;
 	const char	*refusal_code;
 	const char	*refusal_message;
 	const char	*refusal_param;
+	const char	*refusal_subject;	/* a limit's metric or agent */
+	long long	 refusal_limit;
+	long long	 refusal_used;
 	/* Work to do once the answer is delivered (responder.c calls it). */
 	void		(*after)(struct req *);
 	void		*after_arg;
@@ -765,6 +796,9 @@ enum db_rc	 db_apikey_find(struct req *, const char *,
 		    struct apikey_auth *);
 enum db_rc	 db_apikey_bind(struct req *, const char *, const char *, int,
 		    struct apikey_auth *, struct tenant *);
+enum db_rc	 db_apikey_bind_check(struct req *, const char *, const char *,
+		    int, const char *const *, struct apikey_auth *,
+		    struct tenant *, struct usage_verdict *);
 enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
 		    const char *, int, const char *, struct apikey *);
 enum db_rc	 db_apikey_live(struct req *, int *);
@@ -865,10 +899,52 @@ struct entitlements {
 	const char		*period_end;
 	struct plan_quota	 q[PLAN_QUOTAS_MAX];
 	long long		 used[PLAN_QUOTAS_MAX];
+	long long		 reserved[PLAN_QUOTAS_MAX];
 	size_t			 n;
 };
 enum db_rc	 db_plans_list(struct req *, struct plan **, size_t *);
 enum db_rc	 db_entitlements(struct req *, struct entitlements *);
+
+/*
+ * db-agent.c: a tenant's agents, each with what it cost in the current
+ * metering period, and the plan's agent quota under the tenant's lock.
+ */
+struct agent {
+	const char	*agent_id;
+	const char	*name;
+	int		 active;
+	long long	 budget_micros;	/* -1: no budget */
+	const char	*budget_action;	/* "block" or "alert" */
+	const char	*deactivated_reason;	/* NULL while active */
+	const char	*deactivated_at;
+	const char	*created_at;
+	long long	 spend_micros;	/* cost in the current period */
+};
+/* What a create or a change sets; a create needs the name. */
+struct agent_change {
+	const char	*name;		/* NULL: unchanged */
+	int		 set_budget;	/* budget_micros applies */
+	long long	 budget_micros;	/* -1: no budget */
+	const char	*budget_action;	/* NULL: unchanged (new: block) */
+	int		 active;	/* -1: unchanged, 0 or 1 */
+};
+/* The plan's agent quota and how much of it is in use. */
+struct agent_room {
+	const char	*plan_name;
+	long long	 limit;		/* active agents allowed; -1 any */
+	long long	 active;
+};
+enum db_rc	 db_agent_list(struct req *, int, const char *,
+		    struct agent **, size_t *, int *);
+enum db_rc	 db_agent_get(struct req *, const char *, struct agent *);
+enum db_rc	 db_agent_quota(struct req *, int, struct agent_room *);
+enum db_rc	 db_agent_count(struct req *, struct agent_room *);
+enum db_rc	 db_agent_insert(struct req *, const struct agent_change *,
+		    struct agent *);
+enum db_rc	 db_agent_update(struct req *, const char *,
+		    const struct agent_change *, const char *, struct agent *);
+enum db_rc	 db_agent_deactivate(struct req *, const char *, const char *,
+		    const char **);
 
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
@@ -992,6 +1068,63 @@ enum db_rc	 db_usage_unhold(struct req *, const char *, const char *);
 enum db_rc	 db_usage_check(struct req *, const char *, long long,
 		    const char *, struct usage_verdict *);
 enum db_rc	 db_usage_expired(struct req *, int, struct pg_result **);
+enum db_rc	 db_usage_period(struct req *, const char *, const char **,
+		    const char **);
+enum db_rc	 db_usage_metrics(struct req *, const char *, const char *,
+		    struct pg_result **);
+enum db_rc	 db_usage_agents(struct req *, const char *, const char *,
+		    struct pg_result **);
+enum db_rc	 db_usage_by(struct req *, const char *, const char *,
+		    const char *, struct pg_result **);
+enum db_rc	 db_usage_series(struct req *, const char *, int, const char *,
+		    const char *, struct pg_result **);
+enum db_rc	 db_usage_export(struct req *, const char *, const char *,
+		    struct pg_result **);
+enum db_rc	 db_usage_alerts(struct req *, const char *, const char *,
+		    struct pg_result **);
+
+/* db-meter.c: the outbox of reports to Stripe's meters (sql/015). */
+struct meter_queued {
+	const char	*metric;
+	long long	 window_start;	/* Unix seconds */
+	int		 revision;
+	long long	 quantity;
+	long long	 report_ts;	/* Unix seconds */
+	int		 restamped;	/* too old for Stripe: the current hour */
+};
+struct meter_report {
+	const char	*metric;
+	long long	 window_start;	/* Unix seconds */
+	int		 revision;
+	long long	 quantity;
+	long long	 report_ts;	/* Unix seconds */
+	const char	*identifier;
+	int		 attempts;	/* made so far */
+	const char	*customer;	/* the tenant's, or NULL */
+	int		 stale;		/* report_ts too old for Stripe now */
+};
+struct meter_recon {
+	const char	*tenant_id;
+	const char	*customer;
+	const char	*metric;
+	long long	 usage;		/* the windows' totals */
+	long long	 sent;		/* reports sent, by their time */
+};
+enum db_rc	 db_meter_windows_closed(struct req *, int, const char ***,
+		    size_t *);
+enum db_rc	 db_meter_queue(struct req *, int, long long,
+		    struct meter_queued **, size_t *);
+enum db_rc	 db_meter_reports_due(struct req *, int, struct pg_result **);
+enum db_rc	 db_meter_next(struct req *, const char *, long long,
+		    struct meter_report *);
+enum db_rc	 db_meter_restamp(struct req *, struct meter_report *);
+enum db_rc	 db_meter_sent(struct req *, const struct meter_report *);
+enum db_rc	 db_meter_failed(struct req *, const struct meter_report *,
+		    const char *, long);
+enum db_rc	 db_meter_no_customer(struct req *, const char *, long long *,
+		    long long *);
+enum db_rc	 db_meter_reconcile(struct req *, long long, long long,
+		    struct meter_recon **, size_t *);
 
 /* db-migrate.c */
 int		 db_migrate_run(const char *, const char *, int);
@@ -1153,6 +1286,59 @@ int		 billing_id_ok(const char *);
 void		 billing_decimal(long long, long long, char *, size_t);
 int		 billing_sync(struct req *, FILE *);
 
+/*
+ * meter.c: billable usage to Stripe's meters, exactly once: the
+ * worker's jobs (queue, send) and `admin stripe reconcile`.
+ */
+enum db_rc	 meter_queue(struct req *, long long *);
+enum db_rc	 meter_send(struct req *, long long *);
+int		 meter_reconcile(struct req *, const char *, FILE *);
+long		 meter_backoff_s(int);
+long		 meter_rate_delay_ms(double, double *, int);
+int		 meter_period_parse(const char *, long long *, long long *);
+
+/*
+ * agent.c: agents for the API and the portal: the checks of their
+ * fields (pure, one table for JSON and forms) and the changes within
+ * the plan's agent quota, each audited (acct.c's error convention).
+ */
+void		 agent_change_init(struct agent_change *);
+int		 agent_json(struct json_object *, int, struct agent_change *,
+		    struct vfail *);
+size_t		 agent_form(const struct kvlist *, int,
+		    struct agent_change *, struct vfail *, size_t);
+int		 agent_create(struct req *, struct fail *,
+		    const struct agent_change *, struct agent *,
+		    struct agent_room *);
+int		 agent_update(struct req *, struct fail *, const char *,
+		    const struct agent_change *, struct agent *,
+		    struct agent_room *);
+int		 agent_deactivate(struct req *, struct fail *, const char *,
+		    const char *);
+
+/*
+ * usage.c: metering's read side for the API and the portal: the period
+ * a request names, a quota's row with its overage, the CSV export
+ * (acct.c's error convention).
+ */
+struct usage_quota {
+	const char	*metric;
+	long long	 used;
+	long long	 included;	/* -1: unlimited */
+	const char	*cap;		/* "hard", "soft" or "metered" */
+	long long	 unit_price;	/* micro-USD per price_unit; -1: none */
+	long long	 price_unit;
+	long long	 grace_pct;	/* a soft cap's allowance above */
+	long long	 overage;	/* above included, metered caps only */
+	long long	 overage_cost;	/* micro-USD */
+};
+int		 usage_period(struct req *, struct fail *, const char *,
+		    const char **, const char **);
+void		 usage_quota_row(const struct pg_result *, int,
+		    struct usage_quota *);
+int		 usage_export(struct req *, struct fail *, const char *,
+		    const char *);
+
 /* api.c: helpers shared by the JSON handlers. */
 void		 api_str(struct json_object *, const char *, const char *);
 void		 api_time(struct json_object *, const char *, time_t);
@@ -1206,6 +1392,16 @@ void		 api_usage_events(struct req *);
 void		 api_usage_reserve(struct req *);
 void		 api_usage_release(struct req *);
 void		 api_entitlements_check(struct req *);
+void		 api_usage_summary(struct req *);
+void		 api_usage_timeseries(struct req *);
+void		 api_usage_export(struct req *);
+void		 api_usage_alerts(struct req *);
+
+/* api-agents.c */
+void		 api_agents_list(struct req *);
+void		 api_agents_create(struct req *);
+void		 api_agents_update(struct req *);
+void		 api_agents_delete(struct req *);
 
 /* api-health.c: liveness and the metrics. */
 void		 api_health(struct req *);
@@ -1267,6 +1463,14 @@ void		 page_password_reset(struct req *);
 void		 page_password_reset_post(struct req *);
 void		 page_reset(struct req *);
 void		 page_reset_post(struct req *);
+void		 page_agents(struct req *);
+void		 page_agents_create(struct req *);
+void		 page_agents_budget(struct req *);
+void		 page_agents_deactivate(struct req *);
+void		 page_agents_reactivate(struct req *);
+void		 page_usage(struct req *);
+void		 page_usage_export(struct req *);
+int		 page_usage_cards(struct req *);
 
 /* route.c: the route table and its lookup. */
 enum route_id {
@@ -1297,6 +1501,10 @@ enum route_id {
 	ROUTE_USAGE_EVENTS,
 	ROUTE_USAGE_RESERVE,
 	ROUTE_USAGE_RELEASE,
+	ROUTE_USAGE_SUMMARY,
+	ROUTE_USAGE_TIMESERIES,
+	ROUTE_USAGE_EXPORT,
+	ROUTE_USAGE_ALERTS,
 	ROUTE_BILLING_CHECKOUT,
 	ROUTE_BILLING_PORTAL,
 	ROUTE_BILLING_SUBSCRIPTION,
@@ -1306,6 +1514,10 @@ enum route_id {
 	ROUTE_BILLING_INVOICES,
 	ROUTE_BILLING_INVOICE,
 	ROUTE_BILLING_WEBHOOK,
+	ROUTE_AGENTS_LIST,
+	ROUTE_AGENTS_CREATE,
+	ROUTE_AGENTS_UPDATE,
+	ROUTE_AGENTS_DELETE,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,
@@ -1337,7 +1549,12 @@ enum route_id {
 	ROUTE_PAGE_BILLING_PORTAL,
 	ROUTE_PAGE_BILLING_CANCEL,
 	ROUTE_PAGE_USAGE,
+	ROUTE_PAGE_USAGE_EXPORT,
 	ROUTE_PAGE_AGENTS,
+	ROUTE_PAGE_AGENTS_CREATE,
+	ROUTE_PAGE_AGENTS_BUDGET,
+	ROUTE_PAGE_AGENTS_DEACTIVATE,
+	ROUTE_PAGE_AGENTS_REACTIVATE,
 	ROUTE_PAGE_CHANNELS,
 	ROUTE_PAGE_NOTIFICATIONS,
 	ROUTE__MAX
@@ -1360,6 +1577,11 @@ struct route {
 	int		 key_bind_only;
 	/* Limited by TOLLGATE_RATE_METERING, not by the plan's limit. */
 	int		 metering;
+	/*
+	 * The entitlement check: with an API key and a valid body, the
+	 * check runs in the binding's statement (one round trip in all).
+	 */
+	int		 key_check;
 };
 extern const struct route	routes[ROUTE__MAX];
 enum route_match {

@@ -59,6 +59,10 @@ static const struct work_job	work_jobs[] = {
 	{ "end grace periods", billing_end_grace },
 	/* Reservations nobody settled or released in time. */
 	{ "expire reservations", work_expire_reservations },
+	/* Closed hourly windows with unreported usage, into the outbox. */
+	{ "queue meter reports", meter_queue },
+	/* The outbox to Stripe's meters, exactly once. */
+	{ "send meter reports", meter_send },
 };
 
 static void

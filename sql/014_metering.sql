@@ -127,6 +127,26 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_expiry ON reservations (expires_at)
 	WHERE status = 'held';
 
+-- Usage per UTC day, metric, agent, provider, model and channel: what
+-- the read side shows (summary, daily series, CSV export, the /usage
+-- page) without summing raw events on every view.  Updated by
+-- usage_ingest() with the events; '' and the nil uuid stand for none
+-- (key columns cannot be NULL).
+CREATE TABLE usage_daily (
+	tenant_id	uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+	day		date NOT NULL,
+	metric		text NOT NULL,
+	agent_id	uuid NOT NULL,
+	provider	text NOT NULL,
+	model		text NOT NULL,
+	channel_id	text NOT NULL,
+	value		bigint NOT NULL DEFAULT 0,
+	cost_micros	bigint NOT NULL DEFAULT 0,
+	events		bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (tenant_id, day, metric, agent_id, provider, model,
+	    channel_id)
+);
+
 -- Billable usage per hour (the reports to Stripe are per window).
 CREATE TABLE usage_windows (
 	tenant_id	uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
@@ -181,6 +201,7 @@ DECLARE
 BEGIN
 	FOREACH t IN ARRAY ARRAY['usage_event_ids', 'usage_events',
 	    'usage_counters', 'agent_spend', 'reservations', 'usage_windows',
+	    'usage_daily',
 	    'meter_reports', 'usage_alerts']
 	LOOP
 		EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
@@ -258,18 +279,22 @@ BEGIN
 END $$;
 
 -- A limit refused the request (TG429): a quota (metric) or a blocking
--- agent budget (agent id).
-CREATE FUNCTION usage_limit_refuse(p_code text, p_subject text)
+-- agent budget (agent id), with the limit and what is used (and held)
+-- against it.  DETAIL carries "code|subject|limit|used" for db.c.
+CREATE FUNCTION usage_limit_refuse(p_code text, p_subject text,
+    p_limit bigint, p_used bigint)
 	RETURNS void LANGUAGE plpgsql
 	AS $$
 BEGIN
-	IF p_code = 'budget_exceeded' THEN
-		PERFORM usage_refuse('TG429', p_code, format('The budget of '
-		    'agent %s is used up: it blocks further usage.', p_subject),
-		    'agent_id');
-	END IF;
-	PERFORM usage_refuse('TG429', p_code, format('The plan''s %s quota '
-	    'for this period is used up.', p_subject), 'metric');
+	RAISE EXCEPTION USING ERRCODE = 'TG429', MESSAGE = CASE p_code
+	    WHEN 'budget_exceeded' THEN format('The budget of agent %s is '
+	    'used up: it blocks further usage.', p_subject)
+	    ELSE format('The plan''s %s quota for this period is used up.',
+	    p_subject) END,
+	    DETAIL = format('%s|%s|%s|%s', p_code, p_subject,
+	    coalesce(p_limit, 0), coalesce(p_used, 0)),
+	    HINT = CASE p_code WHEN 'budget_exceeded' THEN 'agent_id'
+	    ELSE 'metric' END;
 END $$;
 
 -- Thresholds (80, 100, 120 %) of the current period's quotas and agent
@@ -321,6 +346,10 @@ BEGIN
 	FROM fired;
 END $$;
 
+-- A limit a batch went past (usage_ingest).
+CREATE TYPE usage_over AS (code text, subject text, lim bigint,
+    taken bigint);
+
 -- Ingest a batch of events for the bound tenant, validated by the
 -- application (shapes, ranges, times) and normalised to JSON objects
 -- {idx, id, metric, value, agent_id, ts, reservation_id, provider,
@@ -345,14 +374,15 @@ DECLARE
 	v_total	bigint;
 	v_new	bigint;
 	v_sub	boolean;
-	v_code	text;
-	v_subject text;
+	v_over	text;
+	v_r	usage_over;
 BEGIN
 	SELECT * INTO u FROM usage_tenant();
 	t := u.t;
 	v_plan := u.plan;
 	v_sub := t.stripe_subscription_id IS NOT NULL AND v_plan <> 'free';
 
+	SELECT x.idx, x.why INTO v_bad FROM (
 	SELECT e.idx, CASE
 	    WHEN e.agent_id IS NOT NULL AND a.agent_id IS NULL
 	        THEN 'unknown_agent'
@@ -368,7 +398,6 @@ BEGIN
 	        AND mp.model = e.model AND mp.effective_from <=
 	        (coalesce(e.ts, now()) AT TIME ZONE 'UTC')::date)
 	        THEN 'unknown_model' END AS why
-	    INTO v_bad
 	    FROM jsonb_to_recordset(p_events) AS e(idx integer, id text,
 	        metric text, agent_id uuid, reservation_id uuid, ts timestamptz,
 	        provider text, model text, cost_micros bigint)
@@ -380,9 +409,10 @@ BEGIN
 	        (e.model IS NOT NULL AND e.cost_micros IS NULL)) AND
 	        NOT EXISTS (SELECT 1 FROM usage_event_ids d WHERE
 	        d.tenant_id = app_tenant() AND d.event_id = e.id)
-	    ORDER BY e.idx
+	    ) x WHERE x.why IS NOT NULL
+	    ORDER BY x.idx
 	    LIMIT 1;
-	IF FOUND AND v_bad.why IS NOT NULL THEN
+	IF FOUND THEN
 		PERFORM usage_refuse('TG400', v_bad.why, CASE v_bad.why
 		    WHEN 'unknown_agent' THEN 'There is no such agent.'
 		    WHEN 'agent_inactive' THEN 'The agent is deactivated.'
@@ -408,7 +438,7 @@ BEGIN
 		    cached_tokens bigint, channel_id text, cost_micros bigint)
 	), fresh AS (
 		INSERT INTO usage_event_ids (tenant_id, event_id)
-		SELECT app_tenant(), id FROM ev
+		SELECT app_tenant(), id FROM ev ORDER BY id
 		ON CONFLICT DO NOTHING
 		RETURNING event_id
 	), n AS (
@@ -472,6 +502,21 @@ BEGIN
 		    executions = s.executions + EXCLUDED.executions
 		RETURNING s.agent_id, s.period_start, s.cost_micros,
 		    s.reserved_micros
+	), daily AS (
+		INSERT INTO usage_daily AS d (tenant_id, day, metric, agent_id,
+		    provider, model, channel_id, value, cost_micros, events)
+		SELECT app_tenant(), (n.at AT TIME ZONE 'UTC')::date, n.metric,
+		    coalesce(n.agent_id, '00000000-0000-0000-0000-000000000000'),
+		    coalesce(n.provider, ''), coalesce(n.model, ''),
+		    coalesce(n.channel_id, ''), sum(n.value), sum(n.cost),
+		    count(*)
+		FROM n
+		GROUP BY 2, 3, 4, 5, 6, 7
+		ON CONFLICT (tenant_id, day, metric, agent_id, provider, model,
+		    channel_id) DO UPDATE
+		SET value = d.value + EXCLUDED.value,
+		    cost_micros = d.cost_micros + EXCLUDED.cost_micros,
+		    events = d.events + EXCLUDED.events
 	), win AS (
 		INSERT INTO usage_windows AS w (tenant_id, metric, window_start,
 		    total)
@@ -484,13 +529,17 @@ BEGIN
 		ON CONFLICT (tenant_id, metric, window_start) DO UPDATE
 		SET total = w.total + EXCLUDED.total
 	), over AS (
-		SELECT 'quota_exceeded' AS code, cnt.metric AS subject
+		SELECT 'quota_exceeded' AS code, cnt.metric AS subject,
+		    usage_limit(q.included, q.cap, q.grace_pct) AS lim,
+		    cnt.used + greatest(cnt.reserved, 0) AS taken
 		FROM cnt JOIN plan_quotas q ON q.plan = v_plan AND
 		    q.metric = cnt.metric
 		WHERE cnt.used + greatest(cnt.reserved, 0) >
 		    usage_limit(q.included, q.cap, q.grace_pct)
 		UNION ALL
-		SELECT 'budget_exceeded', spend.agent_id::text
+		SELECT 'budget_exceeded', spend.agent_id::text,
+		    a.budget_limit_micros, spend.cost_micros +
+		    greatest(spend.reserved_micros, 0)
 		FROM spend JOIN agents a ON a.tenant_id = app_tenant() AND
 		    a.agent_id = spend.agent_id
 		WHERE a.budget_action = 'block' AND a.budget_limit_micros IS NOT
@@ -498,13 +547,14 @@ BEGIN
 		    0) > a.budget_limit_micros
 	)
 	SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM fresh),
-	    (SELECT o.code FROM over o ORDER BY o.code DESC, o.subject LIMIT 1),
-	    (SELECT o.subject FROM over o ORDER BY o.code DESC, o.subject
-	    LIMIT 1)
-	    INTO v_total, v_new, v_code, v_subject;
+	    (SELECT row(o.code, o.subject, o.lim, o.taken)::text FROM over o
+	    ORDER BY o.code DESC, o.subject LIMIT 1)
+	    INTO v_total, v_new, v_over;
 
-	IF v_code IS NOT NULL THEN
-		PERFORM usage_limit_refuse(v_code, v_subject);
+	IF v_over IS NOT NULL THEN
+		v_r := v_over::usage_over;
+		PERFORM usage_limit_refuse(v_r.code, v_r.subject, v_r.lim,
+		    v_r.taken);
 	END IF;
 	PERFORM usage_alerts_fire();
 	accepted := v_new;
@@ -556,7 +606,10 @@ BEGIN
 	v_period := usage_period(t.current_period_start, t.current_period_end,
 	    now());
 	IF v_limit IS NOT NULL AND p_qty > v_limit THEN
-		PERFORM usage_limit_refuse('quota_exceeded', p_metric);
+		PERFORM usage_limit_refuse('quota_exceeded', p_metric, v_limit,
+		    (SELECT c.used + greatest(c.reserved, 0) FROM usage_counters c
+		    WHERE c.tenant_id = app_tenant() AND c.metric = p_metric AND
+		    c.period_start = v_period));
 	END IF;
 	INSERT INTO usage_counters AS c (tenant_id, metric, period_start,
 	    used, reserved)
@@ -567,7 +620,10 @@ BEGIN
 	        <= v_limit
 	    RETURNING v_limit - c.used - c.reserved INTO v_left;
 	IF NOT FOUND THEN
-		PERFORM usage_limit_refuse('quota_exceeded', p_metric);
+		PERFORM usage_limit_refuse('quota_exceeded', p_metric, v_limit,
+		    (SELECT c.used + greatest(c.reserved, 0) FROM usage_counters c
+		    WHERE c.tenant_id = app_tenant() AND c.metric = p_metric AND
+		    c.period_start = v_period));
 	END IF;
 	IF p_agent IS NOT NULL THEN
 		INSERT INTO agent_spend AS s (tenant_id, agent_id, period_start,
@@ -580,14 +636,15 @@ BEGIN
 		        (s.cost_micros < a.budget_limit_micros AND
 		        s.cost_micros + greatest(s.reserved_micros, 0) + p_cost
 		        <= a.budget_limit_micros);
-		IF NOT FOUND THEN
+		IF NOT FOUND OR (a.budget_action = 'block' AND
+		    a.budget_limit_micros IS NOT NULL AND
+		    p_cost > a.budget_limit_micros) THEN
 			PERFORM usage_limit_refuse('budget_exceeded',
-			    p_agent::text);
-		END IF;
-		IF a.budget_action = 'block' AND a.budget_limit_micros IS NOT
-		    NULL AND p_cost > a.budget_limit_micros THEN
-			PERFORM usage_limit_refuse('budget_exceeded',
-			    p_agent::text);
+			    p_agent::text, a.budget_limit_micros,
+			    (SELECT s.cost_micros + greatest(s.reserved_micros, 0)
+			    FROM agent_spend s WHERE s.tenant_id = app_tenant()
+			    AND s.agent_id = p_agent AND
+			    s.period_start = v_period));
 		END IF;
 	END IF;
 	RETURN QUERY INSERT INTO reservations AS r (tenant_id, metric,
@@ -695,3 +752,36 @@ CREATE FUNCTION usage_check(p_metric text, p_qty bigint, p_agent uuid)
 	        'quota_exceeded'
 	    END
 $$;
+
+-- The entitlement check with an API key in one statement (SPEC 14: one
+-- round trip in all): the key identified and its tenant bound
+-- (auth_bind_key), then usage_check() for that tenant.  No row: the key
+-- is unknown or revoked; the check's columns are NULL when no tenant
+-- was bound.
+CREATE FUNCTION usage_check_key(p_hash bytea, p_tenant uuid, p_metric text,
+    p_qty bigint, p_agent uuid)
+	RETURNS TABLE (kind text, key_id uuid, scopes text[], bound uuid,
+	    name text, plan text, plan_name text, status text, seats integer,
+	    rate_limit integer, rate_per_seat boolean, seat_limit bigint,
+	    created_at text, allowed boolean, remaining bigint, reason text)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	b	record;
+BEGIN
+	SELECT * INTO b FROM auth_bind_key(p_hash, p_tenant);
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	kind := b.kind; key_id := b.key_id; scopes := b.scopes;
+	bound := b.bound; name := b.name; plan := b.plan;
+	plan_name := b.plan_name; status := b.status; seats := b.seats;
+	rate_limit := b.rate_limit; rate_per_seat := b.rate_per_seat;
+	seat_limit := b.seat_limit; created_at := b.created_at;
+	IF bound IS NOT NULL THEN
+		SELECT c.allowed, c.remaining, c.reason
+		    INTO allowed, remaining, reason
+		    FROM usage_check(p_metric, p_qty, p_agent) c;
+	END IF;
+	RETURN NEXT;
+END $$;

@@ -1,4 +1,5 @@
 <?cs include:"header.cs" ?>
+<?cs include:"usage-meter.cs" ?>
 <h1><?cs var:Tenant.name ?></h1>
 <?cs if:User.unverified ?><div class="flash notice verify-notice" role="status">Confirm your e-mail address <strong><?cs var:User.email ?></strong> with the link we sent to it: until then you cannot invite members.
   <form class="inline" method="post" action="/verify/resend"><?cs call:csrf() ?><button class="linkbutton" type="submit">Send a new link</button></form></div><?cs /if ?>
@@ -30,13 +31,26 @@
     <?cs else ?><p class="empty">No API keys yet.</p><?cs /if ?>
     <p><a href="/keys">Manage keys</a></p>
   </section>
-  <section class="card soon-card">
-    <h2>Usage this period</h2>
-    <p class="muted">Metering is not built yet: once agents report usage, their events, tokens and quotas show here.</p>
+  <section class="card usage-card" aria-labelledby="dash-usage-h">
+    <h2 id="dash-usage-h">Usage this period</h2>
+    <?cs if:subcount(UsageMeters) ?>
+    <ul class="meters">
+    <?cs each:m = UsageMeters ?><li><?cs call:meter(m) ?></li><?cs /each ?>
+    </ul>
+    <?cs else ?><p class="empty">Your plan has no quotas per period.</p><?cs /if ?>
+    <p><a href="/usage">See usage</a></p>
   </section>
-  <section class="card soon-card">
-    <h2>Spend</h2>
-    <p class="muted">Billing is not built yet: the plan's price, metered charges and the upcoming invoice will show here.</p>
+  <section class="card spend-card" aria-labelledby="dash-spend-h">
+    <h2 id="dash-spend-h">Spend this period</h2>
+    <p class="spend-total"><?cs var:Spend.total ?> <span class="muted small">LLM cost since <time datetime="<?cs var:Spend.from_iso ?>"><?cs var:Spend.from ?></time></span></p>
+    <?cs if:!Spend.any ?><p class="muted">No LLM usage in this period yet.</p><?cs /if ?>
+    <?cs if:Spend.agent || Spend.overage ?>
+    <dl class="facts">
+      <?cs if:Spend.agent ?><dt>Top agent</dt><dd><?cs var:Spend.agent ?> <span class="muted"><?cs var:Spend.agent_cost ?></span></dd><?cs /if ?>
+      <?cs if:Spend.overage ?><dt>Estimated overage</dt><dd><?cs var:Spend.overage ?></dd><?cs /if ?>
+    </dl>
+    <?cs /if ?>
+    <p><a href="/usage">Cost per agent, provider and model</a></p>
   </section>
 </div>
 <?cs if:Page.can_audit ?>

@@ -801,12 +801,76 @@ def browser_tests():
 		T.ok([x for x in r if "ci <key>" in x.text and "Revoked" in
 		    x.text], "the revoked key stays listed with a Revoked pill")
 
+	# --- agents: added with a budget, its budget refused and kept in
+	# its row, the row's form open on a phone, deactivated after a
+	# confirmation.  It ends deactivated, so that the billing step's
+	# count of the Free plan's three active agents is its own.
+
+	def agent_row(d, name):
+		r = [x for x in rows(d, "Agents") if x.find_elements(
+		    By.TAG_NAME, "td") and x.find_elements(By.TAG_NAME,
+		    "td")[0].text.startswith(name)]
+		return r[0] if r else None
+
+	def step_agents(d):
+		name = "ci <agent> \"1\""
+		go(d, "/agents")
+		fill(d, "f-name", name)
+		fill(d, "f-budget_limit_usd", "25")
+		Select(d.find_element(By.ID, "f-budget_action")).select_by_value(
+		    "alert")
+		submit(d, form_button(d, "/agents"))
+		T.eq(path_of(d), "/agents", "adding an agent redirects to /agents")
+		T.ok(name in flash(d), "the notice names the agent", flash(d))
+		row = agent_row(d, name)
+		T.ok(row and "$25.00" in row.text and "Active" in row.text and
+		    "Within budget" in row.text, "the agent is listed: active, "
+		    "$25.00, within budget", row.text if row else "")
+		if not row:
+			return
+		emulate(d, PHONE, "dark")
+		try:
+			row.find_element(By.CSS_SELECTOR,
+			    "details.agent-edit > summary").click()
+			fill(d, row.find_element(By.CSS_SELECTOR,
+			    "input[name='budget_limit_usd']").get_attribute("id"),
+			    "1e3")
+			submit(d, row.find_element(By.CSS_SELECTOR,
+			    "form.agent-budget button"))
+			row = agent_row(d, name)
+			err = row.find_elements(By.CSS_SELECTOR, "p.field-error") \
+			    if row else []
+			T.ok(err and err[0].is_displayed() and "amount of USD" in
+			    err[0].text, "a refused budget is shown in its row, "
+			    "the form open", err[0].text if err else "")
+			sw, cw = widths(d)
+			T.ok(sw <= PHONE and cw <= PHONE, "with the form open, "
+			    "/agents fits %d px (dark)" % PHONE, (sw, cw))
+			shot(d, "agents-budget-390-dark.png", width=PHONE,
+			    mobile=True)
+		finally:
+			emulate_off(d)
+		submit(d, row.find_element(By.XPATH,
+		    ".//button[starts-with(normalize-space(), 'Deactivate')]"))
+		ask = d.find_elements(By.CSS_SELECTOR, "section.confirm")
+		T.ok(ask and name in ask[0].text, "deactivating asks first, "
+		    "naming the agent", ask[0].text if ask else "")
+		if not ask:
+			return
+		submit(d, ask[0].find_element(By.CSS_SELECTOR, "button.danger"))
+		row = agent_row(d, name)
+		T.ok(row and "Deactivated" in row.text and "by an admin" in
+		    row.text and row.find_elements(By.XPATH, ".//button["
+		    "starts-with(normalize-space(), 'Reactivate')]"),
+		    "it is listed deactivated, with a way back",
+		    row.text if row else "")
+
 	# --- the app shell (issue 8): every page at 1366 and 390 px, light
 	# and dark, none scrolling sideways on a phone.
 
 	DESKTOP, PHONE = 1366, 390
 	SCHEMES = ("light", "dark")
-	SOON = ["Usage", "Agents", "Channels", "Notifications"]
+	SOON = ["Channels", "Notifications"]
 
 	def emulate(d, width, scheme="light", height=None):
 		"""A viewport (a phone's below 600 px) and a colour scheme."""
@@ -880,8 +944,9 @@ def browser_tests():
 			    "target of 24 px or more", r)
 			built = [e.text for e in d.find_elements(By.CSS_SELECTOR,
 			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
-			T.eq(built, ["Dashboard", "Keys", "Team", "Audit",
-			    "Billing"], "the navigation shows the pages that work")
+			T.eq(built, ["Dashboard", "Keys", "Team", "Audit", "Usage",
+			    "Agents", "Billing"], "the navigation shows the pages "
+			    "that work")
 			later = d.find_element(By.CSS_SELECTOR,
 			    "details.soon-menu > summary")
 			T.ok(later.is_displayed() and "Coming soon" in later.text,
@@ -896,8 +961,8 @@ def browser_tests():
 			    "with a Soon tag each")
 			submit(d, d.find_element(By.XPATH, "//ul[contains(@class,"
 			    "'nav-soon')]//a[starts-with(normalize-space(), "
-			    "'Usage')]"))
-			T.eq(path_of(d), "/usage", "Usage is still reachable")
+			    "'Channels')]"))
+			T.eq(path_of(d), "/channels", "Channels is still reachable")
 			body = d.find_element(By.TAG_NAME, "body").text
 			T.ok("Nothing on this page works yet" in body and "Everything "
 			    "else in the navigation works today" not in body,
@@ -970,7 +1035,7 @@ def browser_tests():
 			T.ok(nav.is_displayed(), "the Menu button opens it")
 			links = [e for e in d.find_elements(By.CSS_SELECTOR,
 			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
-			T.ok(len(links) == 5 and all(rect(d, e)["height"] >= 44 and
+			T.ok(len(links) == 7 and all(rect(d, e)["height"] >= 44 and
 			    rect(d, e)["right"] <= PHONE for e in links), "its items "
 			    "are listed down, 44 px high, within the screen",
 			    [rect(d, e) for e in links])
@@ -1239,6 +1304,7 @@ def browser_tests():
 		else:
 			T.ok(False, "accept the invitation (no link to open)")
 		run_step("api keys", step_keys, d)
+		run_step("agents", step_agents, d)
 		run_step("audit filter", step_audit_filter, d)
 		run_step("pricing", step_pricing, d)
 		run_step("app shell", step_shell, d)

@@ -40,6 +40,19 @@ test_dates(void **state)
 	assert_string_equal(b, "2 Dec 2026");
 	fmt_day(b, sizeof(b), -1);
 	assert_string_equal(b, "");
+	/* A chart's axis and a period chooser. */
+	fmt_day_short(b, sizeof(b), t);
+	assert_string_equal(b, "2 Dec");
+	fmt_day_short(b, sizeof(b), -1);
+	assert_string_equal(b, "");
+	fmt_month(b, sizeof(b), t);
+	assert_string_equal(b, "Dec 2026");
+	fmt_month(b, sizeof(b), fmt_parse_ts("2027-01-31T23:59:59Z"));
+	assert_string_equal(b, "Jan 2027");
+	fmt_month(b, 4, t);
+	assert_string_equal(b, "Dec");
+	fmt_month(b, sizeof(b), -1);
+	assert_string_equal(b, "");
 }
 
 static void
@@ -85,6 +98,27 @@ test_counts(void **state)
 	assert_string_equal(b, "0 members");
 	fmt_plural(b, sizeof(b), 12400, "event", "events");
 	assert_string_equal(b, "12,400 events");
+	/* Short counts round down and keep one decimal below 10 only. */
+	fmt_count_short(b, sizeof(b), 0);
+	assert_string_equal(b, "0");
+	fmt_count_short(b, sizeof(b), 999);
+	assert_string_equal(b, "999");
+	fmt_count_short(b, sizeof(b), 1000);
+	assert_string_equal(b, "1k");
+	fmt_count_short(b, sizeof(b), 1599);
+	assert_string_equal(b, "1.5k");
+	fmt_count_short(b, sizeof(b), 12900);
+	assert_string_equal(b, "12k");
+	fmt_count_short(b, sizeof(b), 999999);
+	assert_string_equal(b, "999k");
+	fmt_count_short(b, sizeof(b), 2500000);
+	assert_string_equal(b, "2.5M");
+	fmt_count_short(b, sizeof(b), -3200000000LL);
+	assert_string_equal(b, "-3.2B");
+	fmt_count_short(b, sizeof(b), INT64_MIN);
+	assert_string_equal(b, "-9223372036B");
+	fmt_count_short(b, 3, 1500);
+	assert_string_equal(b, "1.");
 }
 
 static void
