@@ -31,11 +31,11 @@
 #define CHART_DAYS_MAX		92	/* the longest period drawn */
 #define CHART_STEPS		4	/* gridlines above the baseline */
 #define CHART_W			720
-#define CHART_H			260
+#define CHART_H			290
 #define CHART_LEFT		64
-#define CHART_RIGHT		712
-#define CHART_TOP		12
-#define CHART_BOTTOM		220
+#define CHART_RIGHT		700
+#define CHART_TOP		24
+#define CHART_BOTTOM		250
 
 struct page_metric {
 	const char	*id;
@@ -182,19 +182,31 @@ page_usage_periods(struct req *r, const struct page_usage *u)
 	}
 }
 
-/* The period in words, "12 Nov 2026 – 11 Dec 2026", under prefix. */
+/*
+ * The period's first and last days under prefix: .from and .to ("12
+ * Nov 2026", "11 Dec 2026"), .from_iso and .to_iso ("2026-11-12").
+ */
 static void
 page_usage_span(struct req *r, const char *prefix, const struct page_usage *u)
 {
-	char		 from[32], to[32];
-	long long	 s = fmt_parse_ts(u->start), e = fmt_parse_ts(u->end);
+	long long	 day[2];
+	char		 b[32];
+	const char	*name[2] = { "from", "to" };
+	size_t		 i;
 
-	fmt_day(from, sizeof(from), s);
-	fmt_day(to, sizeof(to), e > 0 ? e - 1 : e);
-	tmpl_set(r, arena_printf(&r->arena, "%s.from", prefix), from);
-	tmpl_set(r, arena_printf(&r->arena, "%s.to", prefix), to);
-	tmpl_set(r, arena_printf(&r->arena, "%s.from_iso", prefix), u->start);
-	tmpl_set(r, arena_printf(&r->arena, "%s.to_iso", prefix), u->end);
+	day[0] = fmt_parse_ts(u->start);
+	day[1] = fmt_parse_ts(u->end);
+	if (day[1] > 0)
+		day[1]--;	/* the end is the next period's start */
+	for (i = 0; i < 2; i++) {
+		fmt_day(b, sizeof(b), day[i]);
+		tmpl_set(r, arena_printf(&r->arena, "%s.%s", prefix, name[i]),
+		    b);
+		fmt_rfc3339(b, sizeof(b), day[i]);
+		b[strcspn(b, "T")] = '\0';
+		tmpl_set(r, arena_printf(&r->arena, "%s.%s_iso", prefix,
+		    name[i]), b);
+	}
 }
 
 /* What a cap does past the included amount, in a sentence. */
@@ -272,7 +284,10 @@ page_usage_meter(struct req *r, size_t i, const struct usage_quota *q)
 	    q->overage_cost));
 }
 
-/* Fullest first: the share of the included amount, unlimited last. */
+/*
+ * Fullest first: the share of the included amount, unlimited last;
+ * equals in SPEC 4's order.
+ */
 static int
 page_quota_cmp(const void *a, const void *b)
 {
@@ -281,7 +296,10 @@ page_quota_cmp(const void *a, const void *b)
 
 	fx = x->included > 0 ? (double)x->used / (double)x->included : -1.0;
 	fy = y->included > 0 ? (double)y->used / (double)y->included : -1.0;
-	return fx < fy ? 1 : fx > fy ? -1 : strcmp(x->metric, y->metric);
+	if (fx != fy)
+		return fx < fy ? 1 : -1;
+	return page_metric(x->metric) < page_metric(y->metric) ? -1 :
+	    page_metric(x->metric) > page_metric(y->metric);
 }
 
 /*
@@ -318,18 +336,26 @@ page_usage_quotas(struct req *r, const struct page_usage *u, int fullest,
 	return 0;
 }
 
-/* Gridlines at 1, 2 or 5 times a power of ten: CHART_STEPS reach max. */
+/*
+ * The gridlines' step: the smallest of 1, 2, 2.5 or 5 times a power of
+ * ten with which CHART_STEPS steps reach max.  A step of 2.5 only from
+ * 25 up: every label stays a whole number, in two figures at most.
+ */
 static long long
 page_chart_step(long long max)
 {
-	static const long long	 mul[] = { 1, 2, 5 };
-	long long		 p;
+	static const long long	 tenths[] = { 10, 20, 25, 50 };
+	long long		 p, step;
 	size_t			 i;
 
 	for (p = 1; p < 100000000000000000LL; p *= 10)
-		for (i = 0; i < sizeof(mul) / sizeof(mul[0]); i++)
-			if (p * mul[i] * CHART_STEPS >= max)
-				return p * mul[i];
+		for (i = 0; i < sizeof(tenths) / sizeof(tenths[0]); i++) {
+			if (p * tenths[i] % 10 != 0)
+				continue;
+			step = p * tenths[i] / 10;
+			if (step * CHART_STEPS >= max)
+				return step;
+		}
 	return max / CHART_STEPS + 1;
 }
 
@@ -437,6 +463,20 @@ page_chart_words(struct req *r, const struct page_usage *u, int n,
 	tmpl_set(r, "Chart.total", all);
 }
 
+/* The frame: the viewBox, the plot's edges, where labels stand. */
+static void
+page_chart_frame(struct req *r)
+{
+	tmpl_set(r, "Chart.drawn", "1");
+	tmpl_set_int(r, "Chart.w", CHART_W);
+	tmpl_set_int(r, "Chart.h", CHART_H);
+	tmpl_set_int(r, "Chart.left", CHART_LEFT);
+	tmpl_set_int(r, "Chart.right", CHART_RIGHT);
+	tmpl_set_int(r, "Chart.bottom", CHART_BOTTOM);
+	tmpl_set_int(r, "Chart.label_x", CHART_LEFT - 8);
+	tmpl_set_int(r, "Chart.label_y", CHART_BOTTOM + 26);
+}
+
 /*
  * The daily chart of the chosen metric over the period's days (at most
  * CHART_DAYS_MAX).  Nothing is set when nothing was used: the template
@@ -479,14 +519,7 @@ page_usage_chart(struct req *r, const struct page_usage *u)
 	if (total == 0)
 		return 0;
 	step = page_chart_step(most);
-	tmpl_set(r, "Chart.drawn", "1");
-	tmpl_set_int(r, "Chart.w", CHART_W);
-	tmpl_set_int(r, "Chart.h", CHART_H);
-	tmpl_set_int(r, "Chart.left", CHART_LEFT);
-	tmpl_set_int(r, "Chart.right", CHART_RIGHT);
-	tmpl_set_int(r, "Chart.bottom", CHART_BOTTOM);
-	tmpl_set_int(r, "Chart.label_x", CHART_LEFT - 8);
-	tmpl_set_int(r, "Chart.label_y", CHART_BOTTOM + 26);
+	page_chart_frame(r);
 	page_chart_axes(r, day0, n, step);
 	page_chart_bars(r, u->metric, day0, v, n, step * CHART_STEPS);
 	page_chart_points(r, day0, v, cost, n, ctotal);
@@ -590,12 +623,13 @@ page_usage_by_row(struct req *r, const char *node, size_t i,
 	tmpl_set_row(r, node, i, "value", b);
 	tmpl_set_row(r, node, i, "cost", page_usd(r, cost));
 	fmt_percent(b, sizeof(b), cost, total);
-	tmpl_set_row(r, node, i, "share", b);
+	tmpl_set_row(r, node, i, "share", cost > 0 && cost * 100 < total ?
+	    "<1%" : b);
 }
 
 /*
  * The period's rollup grouped by one dimension ("provider", "model",
- * "channel") into node.<i>; *total: its cost.
+ * "channel") into node.<i> (no rows for NULL); *total: its cost.
  */
 static int
 page_usage_by(struct req *r, const struct page_usage *u, const char *by,
@@ -612,7 +646,7 @@ page_usage_by(struct req *r, const struct page_usage *u, const char *by,
 	*total = 0;
 	for (i = 0; i < db_nrows(res); i++)
 		*total += db_int(res, i, 2);
-	for (i = 0; i < db_nrows(res); i++)
+	for (i = 0; node != NULL && i < db_nrows(res); i++)
 		page_usage_by_row(r, node, (size_t)i, db_get(res, i, 0),
 		    db_int(res, i, 1), db_int(res, i, 2), *total);
 	return 0;
@@ -746,7 +780,7 @@ page_usage_spend(struct req *r, const struct page_usage *u)
 	long long		 llm;
 	enum db_rc		 rc;
 
-	if (page_usage_by(r, u, "provider", "UsageProviders", &llm) == -1)
+	if (page_usage_by(r, u, "provider", NULL, &llm) == -1)
 		return -1;
 	tmpl_set(r, "Spend.total", page_usd(r, llm));
 	if (llm > 0)

@@ -98,8 +98,8 @@
       <td data-label="Tokens" class="num"><?cs var:a.tokens ?></td>
       <td data-label="Runs" class="num"><?cs var:a.executions ?></td>
       <td data-label="Cost" class="num"><?cs var:a.cost ?></td>
-      <td data-label="Budget"><?cs if:a.budget ?><?cs var:a.budget ?> <span class="muted small"><?cs var:a.action_label ?></span><?cs else ?><span class="muted">None</span><?cs /if ?></td>
-      <td data-label="Budget status"><span class="pill pill-budget-<?cs var:a.status ?>"><?cs var:a.status_label ?></span><?cs if:a.percent ?> <span class="muted small"><?cs var:a.percent ?></span><?cs /if ?></td>
+      <td data-label="Budget"><?cs if:a.budget ?><span><?cs var:a.budget ?> <span class="muted small"><?cs var:a.action_label ?></span></span><?cs else ?><span class="muted">None</span><?cs /if ?></td>
+      <td data-label="Budget status"><span><span class="pill pill-budget-<?cs var:a.status ?>"><?cs var:a.status_label ?></span><?cs if:a.percent ?> <span class="muted small"><?cs var:a.percent ?></span><?cs /if ?></span></td>
     </tr>
 <?cs /each ?>
     </tbody>

@@ -650,6 +650,28 @@ stripe_sync() {
 	say "stripe sync: $(tail -n 1 "$log")"
 }
 
+# A month of usage for the demo organization (tests/demo-usage.py: demo
+# only, it puts a Free organization without a subscription on Pro), so
+# /usage has something to show.  After lighttpd: the events go through
+# the API.  Idempotent: the events' ids are fixed per day, a second run
+# adds only the hours since the first.  The tenant is looked up as the
+# superuser, whom row-level security does not bind.
+demo_usage() {
+	local log=$LOG_DIR/demo-usage.log tenant
+	tenant=$(psql_superuser -d tollgate -A -t -c "SELECT m.tenant_id \
+	    FROM memberships m JOIN users u ON u.user_id = m.user_id WHERE \
+	    u.email = 'demo@example.com' AND m.role = 'owner' ORDER BY \
+	    m.created_at LIMIT 1" 2>>"$LOG_DIR/seed.log") ||
+		die "demo usage: cannot find the demo organization (see $LOG_DIR/seed.log)"
+	[ -n "$tenant" ] || die "demo usage: no demo organization"
+	if ! (tollgate_env_exec "$PYTHON" "$TOLLGATE_SRCDIR/tests/demo-usage.py" \
+	    "$tenant") >"$log" 2>&1; then
+		show_log "$log"
+		die "tests/demo-usage.py failed"
+	fi
+	say "$(tail -n 1 "$log")"
+}
+
 migrate() {
 	local log=$LOG_DIR/migrate.log
 	if ! (tollgate_env_exec "$TOLLGATE_BIN" migrate) >"$log" 2>&1; then
@@ -973,6 +995,7 @@ cmd_up() {
 	start_worker
 	start_lighttpd
 	stripe_sync
+	demo_usage
 }
 
 cmd_down() {
