@@ -12,7 +12,7 @@
 --            tokens (priced by the product from model_prices; one in
 --            ten carries its own cost_micros), API calls, agent
 --            executions and messages; the agents of BENCH_AGENTS
---            (comma-separated ids) on about half of them.
+--            (comma-separated ids) on seven in ten.
 --   check    POST /api/v1/entitlements/check {metric, quantity}.
 --   reserve  POST /api/v1/usage/reservations {metric: api_calls,
 --            quantity: 1, ttl_seconds: 3600}: racing for a hard cap,
@@ -148,6 +148,7 @@ function done(summary, latency, requests)
 			t[k] = t[k] + (thread:get(k) or 0)
 		end
 	end
-	io.write(string.format("metering: sent %d ok %d limited %d other %d short %d\n",
+	io.write(string.format(
+	    "metering: sent %d ok %d limited %d other %d short %d\n",
 	    t.sent, t.ok, t.limited, t.other, t.short))
 end

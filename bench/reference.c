@@ -2,12 +2,12 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * bench/reference.c: the yardstick of SPEC section 14.  The smallest
- * libfcgi + libpq responder that answers the benchmarked routes with the
- * same SQL effect as the product and nothing else: no validation, no
- * row-level security, no rate limit, no logging.  bench/run builds it fresh,
- * serves it behind the product's own lighttpd configuration with as many
- * responders, and divides the product's figures by its figures, so the
- * targets hold whatever the machine's mood that hour.
+ * libfcgi + libpq responder that answers the benchmarked routes with
+ * the same SQL effect as the product and nothing else: no validation,
+ * no row-level security, no rate limit, no logging.  bench/run builds
+ * it fresh, serves it behind the product's own lighttpd configuration
+ * with as many responders, and divides the product's figures by its
+ * figures, so the targets hold whatever the machine's mood that hour.
  *
  *	reference SOCKET RESPONDERS CONNINFO
  *

@@ -9,9 +9,9 @@ sends DAYS days of events (today and the DAYS - 1 before it, at most
 through POST /api/v1/usage/events in batches of 100, as an agent runner
 would have over the month: the same mix as bench/metering.lua (LLM
 calls of several providers and models with their tokens, API calls,
-agent executions, messages), the agents of AGENTS (comma-separated ids)
-on about half of them, each event at a time of its day (never in the
-future).  The tenant API key comes from BENCH_API_KEY, never from the
+agent executions, messages), with six models of four providers and
+two channels, the agents of AGENTS (comma-separated ids) on six in ten,
+each event at a time of its day (never in the future).  The tenant API key comes from BENCH_API_KEY, never from the
 command line.  Four connections in parallel, keep-alive.  Prints one
 line, "seed: batches N events N accepted N seconds S", and exits 1 on
 any answer but 200.  Python 3 standard library only.
