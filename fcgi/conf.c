@@ -234,19 +234,16 @@ conf_lookup(const struct conf_file *f, const char *name)
 	return NULL;
 }
 
-/* The url-safe base64 of exactly 32 bytes: 43 characters and one '='. */
+/* The strict parse that the vault uses: url-safe base64 of 32 bytes. */
 static int
 conf_fernet_valid(const char *v)
 {
-	size_t	 i, n = strlen(v);
+	struct fernet_key	 k;
+	int			 ok;
 
-	if (n != 44 || v[43] != '=')
-		return 0;
-	for (i = 0; i < 43; i++)
-		if (!isalnum((unsigned char)v[i]) && v[i] != '-' &&
-		    v[i] != '_')
-			return 0;
-	return 1;
+	ok = fernet_key_parse(v, &k) == 0;
+	fernet_key_wipe(&k);
+	return ok;
 }
 
 /*

@@ -322,6 +322,21 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = api_agents_delete },
 
 	/*
+	 * LLM provider keys (SPEC 9): members see them by hint, admins add
+	 * and delete.  Users only: no API key scope covers secrets.
+	 */
+	[ROUTE_LLMKEYS_LIST] = { .method = "GET", .pattern = API "/llm-keys",
+	    .auth = AUTH_USER, .role = ROLE_MEMBER, .resp = RESP_API,
+	    .handler = api_llmkeys_list },
+	[ROUTE_LLMKEYS_ADD] = { .method = "POST", .pattern = API "/llm-keys",
+	    .auth = AUTH_USER, .role = ROLE_ADMIN, .body = BODY_JSON,
+	    .resp = RESP_API, .handler = api_llmkeys_add },
+	[ROUTE_LLMKEYS_DELETE] = { .method = "DELETE",
+	    .pattern = API "/llm-keys/{id}", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .resp = RESP_API,
+	    .handler = api_llmkeys_delete },
+
+	/*
 	 * The billing page: members read it; paying, the Stripe portal and
 	 * cancelling are the owner's.  Checkout and the portal answer 303
 	 * to Stripe, which is why the web server's form-action names

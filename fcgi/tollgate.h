@@ -5,7 +5,7 @@
  * order of the layers.  A layer calls only the layers above it in this
  * list (tests/cycles.sh fails the build on a call cycle between files):
  *
- *   support	util.c buf.c arena.c log.c crypto.c jwt.c passwd.c
+ *   support	util.c buf.c arena.c log.c crypto.c fernet.c jwt.c passwd.c
  *   parsers	http-parse.c http-escape.c valid.c fmt.c quota.c
  *		stripe-sig.c
  *   process	conf.c ratelimit.c metrics.c
@@ -14,9 +14,9 @@
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
- *		db-meter.c db-migrate.c
+ *		db-meter.c db-migrate.c db-llmkey.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
- *		agent.c meter.c usage.c
+ *		agent.c meter.c usage.c llmkey.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -152,6 +152,39 @@ long		 crypto_seal(const unsigned char [32], const void *, size_t,
 long		 crypto_open(const unsigned char [32], const unsigned char *,
 		    size_t, unsigned char *);
 
+/*
+ * fernet.c: Python cryptography's Fernet and MultiFernet.  Tokens and
+ * plaintexts are malloc'd (caller frees; plaintexts with
+ * fernet_plain_free(), which wipes them).  A ttl of 0 checks no age.
+ */
+#define FERNET_TOKEN_MAX	(256 * 1024)	/* characters */
+#define FERNET_PLAIN_MAX	(64 * 1024)	/* bytes encrypted */
+struct fernet_key {
+	unsigned char	 sign[16];
+	unsigned char	 enc[16];
+};
+struct fernet_multi {
+	struct fernet_key primary;
+	struct fernet_key previous;
+	int		 has_previous;
+};
+int		 fernet_key_parse(const char *, struct fernet_key *);
+void		 fernet_key_wipe(struct fernet_key *);
+char		*fernet_encrypt(const struct fernet_key *, const void *, size_t,
+		    long long, const unsigned char *);
+int		 fernet_decrypt(const struct fernet_key *, const char *,
+		    long long, long long, unsigned char **, size_t *,
+		    const char **);
+void		 fernet_plain_free(unsigned char *, size_t);
+int		 fernet_multi_parse(const char *, const char *,
+		    struct fernet_multi *);
+void		 fernet_multi_wipe(struct fernet_multi *);
+char		*fernet_multi_encrypt(const struct fernet_multi *, const void *,
+		    size_t, long long);
+int		 fernet_multi_decrypt(const struct fernet_multi *, const char *,
+		    long long, long long, unsigned char **, size_t *, int *,
+		    const char **);
+
 /* jwt.c: HS256 access tokens, claims checked here (not by libjwt). */
 struct jwt_claims {
 	char	 sub[40];
@@ -286,6 +319,7 @@ enum vtype {
 	V_INT,			/* min..max */
 	V_BOOL,
 	V_SCOPES,		/* array of scope names, into a bit set */
+	V_SECRET,		/* min..max printable ASCII, no space */
 	V__MAX
 };
 struct vfield {
@@ -321,9 +355,12 @@ enum vop {
 	VOP_PLAN_CHANGE,	/* plan, seats */
 	VOP_RESERVE,		/* metric, quantity, agent_id, cost, ttl */
 	VOP_CHECK,		/* metric, quantity, agent_id */
+	VOP_LLMKEY_ADD,		/* provider, api_key, label */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
+#define LLMKEY_MIN	8	/* characters of an LLM provider's key */
+#define LLMKEY_MAX	512
 struct vop_def {
 	const struct vfield	*fields;
 	size_t			 n;
@@ -946,6 +983,32 @@ enum db_rc	 db_agent_update(struct req *, const char *,
 enum db_rc	 db_agent_deactivate(struct req *, const char *, const char *,
 		    const char **);
 
+/*
+ * db-llmkey.c: a tenant's own LLM provider keys, stored as Fernet
+ * tokens, and the plan's llm_providers quota under the tenant's lock.
+ */
+struct llmkey {
+	const char	*key_id;
+	const char	*provider;
+	const char	*label;		/* NULL: none */
+	const char	*key_hint;	/* "..." and the last four */
+	const char	*created_at;
+	const char	*last_used_at;	/* NULL: never */
+};
+struct llmkey_room {
+	const char	*plan_name;
+	long long	 limit;		/* providers allowed; -1 any */
+	long long	 used;
+	int		 provider_taken;
+};
+enum db_rc	 db_llmkey_list(struct req *, struct llmkey **, size_t *);
+enum db_rc	 db_llmkey_quota(struct req *, struct llmkey_room *);
+enum db_rc	 db_llmkey_count(struct req *, const char *,
+		    struct llmkey_room *);
+enum db_rc	 db_llmkey_insert(struct req *, const char *, const char *,
+		    const char *, const char *, struct llmkey *);
+enum db_rc	 db_llmkey_delete(struct req *, const char *, struct llmkey *);
+
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
 		    const unsigned char *, size_t, const char **);
@@ -1397,6 +1460,19 @@ void		 api_usage_timeseries(struct req *);
 void		 api_usage_export(struct req *);
 void		 api_usage_alerts(struct req *);
 
+/* llmkey.c: bring-your-own LLM keys (acct.c's error convention). */
+#define LLMKEY_HINT_MAX	8
+void		 llmkey_hint(const char *, char *);
+int		 llmkey_add(struct req *, struct fail *, const char *,
+		    const char *, char *, struct llmkey *,
+		    struct llmkey_room *);
+int		 llmkey_delete(struct req *, struct fail *, const char *);
+
+/* api-llmkeys.c */
+void		 api_llmkeys_list(struct req *);
+void		 api_llmkeys_add(struct req *);
+void		 api_llmkeys_delete(struct req *);
+
 /* api-agents.c */
 void		 api_agents_list(struct req *);
 void		 api_agents_create(struct req *);
@@ -1518,6 +1594,9 @@ enum route_id {
 	ROUTE_AGENTS_CREATE,
 	ROUTE_AGENTS_UPDATE,
 	ROUTE_AGENTS_DELETE,
+	ROUTE_LLMKEYS_LIST,
+	ROUTE_LLMKEYS_ADD,
+	ROUTE_LLMKEYS_DELETE,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,

@@ -90,6 +90,15 @@ static const struct vfield	valid_reserve[] = {
 	{ "estimated_cost_micros", V_INT, 0, 0, 1000000000000000ULL, NULL },
 	{ "ttl_seconds", V_INT, 0, 1, 3600, NULL },
 };
+static const char *const	valid_llm_providers[] = {
+	"openai", "anthropic", "google", "mistral", "azure_openai", "groq",
+	"openrouter", "custom", NULL
+};
+static const struct vfield	valid_llmkey_add[] = {
+	{ "provider", V_ENUM, 1, 0, 0, valid_llm_providers },
+	{ "api_key", V_SECRET, 1, LLMKEY_MIN, LLMKEY_MAX, NULL },
+	{ "label", V_STRING, 0, 1, 100, NULL },
+};
 static const struct vfield	valid_check[] = {
 	{ "metric", V_STRING, 1, 1, 40, NULL },
 	{ "quantity", V_INT, 1, 0, 1000000000000000ULL, NULL },
@@ -113,6 +122,7 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_PLAN_CHANGE] = VOP(valid_plan_change),
 	[VOP_RESERVE] = VOP(valid_reserve),
 	[VOP_CHECK] = VOP(valid_check),
+	[VOP_LLMKEY_ADD] = VOP(valid_llmkey_add),
 };
 #undef VOP
 
@@ -313,6 +323,20 @@ valid_string(const struct vfield *f, const char *s, size_t len,
 		if (!valid_uuid(s))
 			return valid_fail(fail, "invalid_value", f->name,
 			    "must be a UUID.");
+		break;
+	case V_SECRET:
+		/* Never quoted back: the message says only what is wrong. */
+		if (len < f->min || len > f->max) {
+			snprintf(why, sizeof(why), "must be %zu to %zu "
+			    "characters long.", f->min, f->max);
+			return valid_fail(fail, "invalid_length", f->name, why);
+		}
+		for (n = 0; n < len; n++)
+			if ((unsigned char)s[n] < 0x21 ||
+			    (unsigned char)s[n] > 0x7e)
+				return valid_fail(fail, "invalid_value",
+				    f->name, "must be printable ASCII without "
+				    "spaces.");
 		break;
 	case V_ENUM:
 		if (!valid_choice(s, f->choices))

@@ -436,7 +436,15 @@ test_validators(void **state)
 		/* 45 characters. */
 		{ "TOLLGATE_ENCRYPTION_KEY",
 		    "-_90b2xsZ2F0ZSB1bml0LXRlc3QgZmVybmV0IGtleSEA=" },
+		/* Stray bits in the last character: not 32 bytes exactly. */
+		{ "TOLLGATE_ENCRYPTION_KEY",
+		    "-_90b2xsZ2F0ZSB1bml0LXRlc3QgZmVybmV0IGtleSF=" },
+		/* 44 characters with padding inside. */
+		{ "TOLLGATE_ENCRYPTION_KEY",
+		    "-_90b2xsZ2F0ZSB1bml0LXRlc3Qg=mVybmV0IGtleSE=" },
 		{ "TOLLGATE_ENCRYPTION_KEY_PREVIOUS", "short=" },
+		{ "TOLLGATE_ENCRYPTION_KEY_PREVIOUS",
+		    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=" },
 		{ "TOLLGATE_LOG_LEVEL", "loud" },
 		{ "SMTP_URL", "http://x" },
 		{ "TOLLGATE_WORK_INTERVAL", "0" },

@@ -1,0 +1,142 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * Bring-your-own LLM keys (SPEC 9): a tenant's provider keys, one per
+ * provider, within the plan's llm_providers quota.  The key is sealed
+ * with Fernet under TOLLGATE_ENCRYPTION_KEY (MultiFernet with the
+ * previous key), and the plaintext is wiped as soon as it is sealed:
+ * it never reaches the database, a log or an answer.  Only key_hint
+ * ("..." and the last four characters) is ever shown.  acct.c's error
+ * convention.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "tollgate.h"
+
+/* "..." and the last four characters, into out (LLMKEY_HINT_MAX). */
+void
+llmkey_hint(const char *key, char *out)
+{
+	size_t	 n = strlen(key);
+
+	snprintf(out, LLMKEY_HINT_MAX, "...%s", n > 4 ? key + n - 4 : "");
+}
+
+/* A Fernet token of the key under the primary key (caller frees). */
+static char *
+llmkey_seal(const char *key, size_t n)
+{
+	struct fernet_multi	 m;
+	char			*tok;
+
+	if (fernet_multi_parse(conf.encryption_key,
+	    conf.encryption_key_previous, &m) == -1)
+		return NULL;
+	tok = fernet_multi_encrypt(&m, key, n, (long long)time(NULL));
+	fernet_multi_wipe(&m);
+	return tok;
+}
+
+static int
+llmkey_quota_fail(struct req *r, struct fail *f,
+    const struct llmkey_room *room)
+{
+	char	 allowed[64];
+
+	fmt_plural(allowed, sizeof(allowed), room->limit, "LLM provider",
+	    "LLM providers");
+	return acct_fail(f, 409, "quota_exceeded", arena_printf(&r->arena,
+	    "The %s plan allows keys for %s: delete one or upgrade the plan.",
+	    room->plan_name, allowed), NULL);
+}
+
+/*
+ * Add the tenant's key for a provider.  "key" is wiped before this
+ * returns, whatever happens.  On a 409 quota_exceeded, room says the
+ * limit and the count.
+ */
+int
+llmkey_add(struct req *r, struct fail *f, const char *provider,
+    const char *label, char *key, struct llmkey *k, struct llmkey_room *room)
+{
+	char		 hint[LLMKEY_HINT_MAX];
+	char		*tok = NULL;
+	size_t		 n = strlen(key);
+	enum db_rc	 rc;
+	int		 ret = -1;
+
+	llmkey_hint(key, hint);
+	if (conf.encryption_key == NULL) {
+		OPENSSL_cleanse(key, n);
+		return acct_fail(f, 503, "encryption_not_configured",
+		    "Stored secrets need TOLLGATE_ENCRYPTION_KEY.", NULL);
+	}
+	tok = llmkey_seal(key, n);
+	OPENSSL_cleanse(key, n);
+	if (tok == NULL) {
+		log_warnx("%s: sealing an LLM key failed", __func__);
+		return acct_fail_db(f, DB_ERROR);
+	}
+	/* The tenant first, always: one lock order for every change. */
+	if ((rc = db_llmkey_quota(r, room)) != DB_OK ||
+	    (rc = db_llmkey_count(r, provider, room)) != DB_OK) {
+		acct_fail_db(f, rc);
+		goto done;
+	}
+	if (room->provider_taken) {
+		acct_fail(f, 409, "key_exists", arena_printf(&r->arena,
+		    "There is a key for %s already: delete it first.",
+		    provider), "provider");
+		goto done;
+	}
+	if (room->limit >= 0 && room->used >= room->limit) {
+		llmkey_quota_fail(r, f, room);
+		goto done;
+	}
+	rc = db_llmkey_insert(r, provider, label, tok, hint, k);
+	if (rc == DB_CONFLICT)
+		acct_fail(f, 409, "key_exists", "There is a key for this "
+		    "provider already: delete it first.", "provider");
+	else if (rc != DB_OK)
+		acct_fail_db(f, rc);
+	else if ((rc = db_audit_add(r, "llm_key.added", k->key_id,
+	    arena_printf(&r->arena, "{\"provider\":\"%s\"}", provider))) !=
+	    DB_OK)
+		acct_fail_db(f, rc);
+	else
+		ret = 0;
+done:
+	OPENSSL_cleanse(tok, strlen(tok));
+	free(tok);
+	return ret;
+}
+
+/* Delete a key of the tenant: 404 for none or another tenant's. */
+int
+llmkey_delete(struct req *r, struct fail *f, const char *key_id)
+{
+	struct llmkey	 k;
+	enum db_rc	 rc;
+
+	if (!valid_uuid(key_id))
+		return acct_fail(f, 404, "not_found", "There is no such key.",
+		    NULL);
+	rc = db_llmkey_delete(r, key_id, &k);
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 404, "not_found", "There is no such key.",
+		    NULL);
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	if ((rc = db_audit_add(r, "llm_key.deleted", key_id,
+	    arena_printf(&r->arena, "{\"provider\":\"%s\"}", k.provider))) !=
+	    DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
