@@ -297,8 +297,8 @@ BEGIN
 	    ELSE 'metric' END;
 END $$;
 
--- Thresholds (80, 100, 120 %) of the current period's quotas and agent
--- budgets that usage has reached: one usage_alerts row each, so each
+-- Thresholds (80, 100, 120 %) of the quotas and agent budgets of the
+-- periods events can still land in (35 days back) that usage reached: one usage_alerts row each, so each
 -- fires once per period, and a notification queued for the new ones.
 CREATE FUNCTION usage_alerts_fire()
 	RETURNS void LANGUAGE plpgsql
@@ -312,8 +312,10 @@ BEGIN
 	SELECT * INTO u FROM usage_tenant();
 	t := u.t;
 	v_plan := u.plan;
+	-- The oldest period an event can still land in (35 days back):
+	-- back-dated usage crosses thresholds of its own period too.
 	v_period := usage_period(t.current_period_start, t.current_period_end,
-	    now());
+	    now() - interval '35 days');
 	WITH fired AS (
 		INSERT INTO usage_alerts (tenant_id, period_start, subject,
 		    threshold, value, limit_value)
@@ -322,7 +324,7 @@ BEGIN
 		FROM usage_counters c
 		JOIN plan_quotas q ON q.plan = v_plan AND q.metric = c.metric
 		CROSS JOIN (VALUES (80), (100), (120)) AS th(v)
-		WHERE c.tenant_id = app_tenant() AND c.period_start = v_period
+		WHERE c.tenant_id = app_tenant() AND c.period_start >= v_period
 		    AND q.included > 0 AND c.used * 100 >= q.included * th.v
 		UNION ALL
 		SELECT app_tenant(), s.period_start, 'agent:' || s.agent_id,
@@ -331,18 +333,18 @@ BEGIN
 		JOIN agents a ON a.tenant_id = s.tenant_id AND
 		    a.agent_id = s.agent_id
 		CROSS JOIN (VALUES (80), (100), (120)) AS th(v)
-		WHERE s.tenant_id = app_tenant() AND s.period_start = v_period
+		WHERE s.tenant_id = app_tenant() AND s.period_start >= v_period
 		    AND a.budget_limit_micros > 0 AND
 		    s.cost_micros * 100 >= a.budget_limit_micros * th.v
 		ON CONFLICT DO NOTHING
-		RETURNING subject, threshold, value, limit_value
+		RETURNING period_start, subject, threshold, value, limit_value
 	)
 	INSERT INTO notifications (tenant_id, trigger, subject, details)
 	SELECT app_tenant(), CASE WHEN subject LIKE 'agent:%' THEN
 	    CASE WHEN threshold >= 100 THEN 'budget_exceeded' ELSE
 	    'budget_warning' END ELSE 'quota_' || threshold END, subject,
 	    jsonb_build_object('threshold', threshold, 'value', value,
-	    'limit', limit_value)
+	    'limit', limit_value, 'period_start', period_start)
 	FROM fired;
 END $$;
 

@@ -6,7 +6,9 @@
  * 503 with Retry-After and service resumes by itself when it is back;
  * SIGHUP under steady load replaces every responder without failing a
  * request; hostile FastCGI records written straight to the socket do
- * not take the service down.  SIGTERM is not tested here: it would stop
+ * not take the service down; PostgreSQL restarted under a load of usage
+ * events loses none answered 2xx and, the failed batches sent again,
+ * counts each exactly once.  SIGTERM is not tested here: it would stop
  * the stack under the other programs, and `tests/stack.sh down` does it
  * at the end of every run.
  */
@@ -530,10 +532,431 @@ test_hostile_fastcgi(void **state)
 	assert_int_equal(health_series(10, "after the hostile records"), 0);
 }
 
+/* --- e. PostgreSQL restarted under ingestion load --------------------- */
+
+/*
+ * I_THREADS clients send batches of I_BATCH new events each, pausing
+ * between batches to stay well under TOLLGATE_RATE_METERING (6,000
+ * requests a minute per tenant).  A batch is taken (a 2xx: committed)
+ * or failed (503, no answer): a failed one is sent again, the same ids,
+ * once PostgreSQL is back.
+ */
+#define I_THREADS	4
+#define I_BATCH		25
+#define I_BATCHES	3000	/* a client's batches at most */
+#define I_PAUSE_MS	25
+#define I_RETRY_S	60.0	/* for all the failed batches to be taken */
+#define I_EVENTS	"/api/v1/usage/events"
+
+static const char *const	 i_metrics[] = {
+	"api_calls", "agent_executions", "messages", "llm_tokens"
+};
+#define I_NMETRICS	(sizeof(i_metrics) / sizeof(i_metrics[0]))
+
+/* The tenant the events are for and its key (usage:write). */
+static char		 i_tenant[64];
+static char		 i_key[128];
+
+/* 0 before pg-stop, 1 from pg-stop on, 2 once pg-start has returned. */
+static atomic_int	 i_phase;
+static atomic_int	 i_stop;
+
+struct i_batch {
+	long		 first;		/* status of the first send; 0: none */
+	int		 sends;
+	int		 taken;		/* a 2xx came */
+	long long	 accepted;	/* what that 2xx said */
+	long long	 duplicates;
+};
+
+struct i_client {
+	pthread_t	 tid;
+	CURL		*curl;
+	int		 n;
+	size_t		 nbatches;	/* sent at least once */
+	struct i_batch	 b[I_BATCHES];
+	long		 taken[3];	/* per phase */
+	long		 failed[3];
+	long		 s503;		/* failures: 503 */
+	long		 transport;	/* no answer */
+	long		 other;		/* anything else */
+	atomic_long	 taken_after;	/* 2xx in phase 2 */
+	double		 first_after;	/* when the first of those came */
+	char		 first_fail[512];
+	char		 first_other[512];
+};
+
+static struct i_client	 i_clients[I_THREADS];
+
+/* Event j of batch k of client c: its id, metric and value. */
+static void
+i_event(int c, size_t k, int j, char *id, size_t idsz, size_t *metric,
+    long long *value)
+{
+	snprintf(id, idsz, "pgr-%ld-%d-%zu-%d", (long)getpid(), c, k, j);
+	*metric = (k + (size_t)j) % I_NMETRICS;
+	*value = 1 + (long long)(((size_t)c * 31 + k * 7 + (size_t)j) % 97);
+}
+
+/* The body of batch k of client c: the same on every send. */
+static void
+i_body(int c, size_t k, char *out, size_t outsz)
+{
+	char		 id[64];
+	size_t		 len, m;
+	long long	 v;
+	int		 j;
+
+	len = (size_t)snprintf(out, outsz, "{\"events\":[");
+	for (j = 0; j < I_BATCH && len < outsz; j++) {
+		i_event(c, k, j, id, sizeof(id), &m, &v);
+		len += (size_t)snprintf(out + len, outsz - len, "%s{\"id\":"
+		    "\"%s\",\"metric\":\"%s\",\"value\":%lld}", j > 0 ? "," :
+		    "", id, i_metrics[m], v);
+	}
+	if (len < outsz)
+		snprintf(out + len, outsz - len, "]}");
+}
+
+/*
+ * Send batch k of client x once on handle h: 1 when taken (a 2xx, its
+ * numbers recorded), else 0.  The status into *status (0: no answer),
+ * what came on one line into why when not taken.
+ */
+static int
+i_send(CURL *h, struct i_client *x, size_t k, long *status, char *why,
+    size_t whysz)
+{
+	struct i_batch		*b = &x->b[k];
+	struct it_resp		 r;
+	struct json_object	*j, *a, *d;
+	char			 body[I_BATCH * 128], auth[192], *p;
+	const char		*hdrs[2] = { auth, NULL };
+	int			 taken = 0;
+
+	i_body(x->n, k, body, sizeof(body));
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", i_key);
+	if (it_request_on(h, &r, "POST", I_EVENTS, "application/json", body,
+	    strlen(body), hdrs) == -1)
+		r.status = 0;
+	*status = r.status;
+	if (b->sends++ == 0)
+		b->first = r.status;
+	if (r.status >= 200 && r.status < 300) {
+		j = json_tokener_parse(r.body);
+		if (j != NULL && json_object_object_get_ex(j, "accepted", &a) &&
+		    json_object_object_get_ex(j, "duplicates", &d)) {
+			b->taken = taken = 1;
+			b->accepted = json_object_get_int64(a);
+			b->duplicates = json_object_get_int64(d);
+		}
+		json_object_put(j);
+	}
+	why[0] = '\0';
+	if (!taken)
+		snprintf(why, whysz, "status %ld %.150s %.250s", r.status,
+		    r.error, r.body);
+	for (p = why; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	it_response_free(&r);
+	return taken;
+}
+
+static void *
+i_run(void *arg)
+{
+	struct i_client	*x = arg;
+	char		 why[512];
+	long		 st;
+	int		 phase;
+
+	while (!atomic_load(&i_stop) && x->nbatches < I_BATCHES) {
+		phase = atomic_load(&i_phase);
+		if (i_send(x->curl, x, x->nbatches++, &st, why,
+		    sizeof(why))) {
+			x->taken[phase]++;
+			if (phase == 2 && atomic_fetch_add(&x->taken_after, 1) ==
+			    0)
+				x->first_after = it_now_ms();
+		} else {
+			x->failed[phase]++;
+			if (st == 503)
+				x->s503++;
+			else if (st == 0)
+				x->transport++;
+			else if (x->other++ == 0)
+				snprintf(x->first_other,
+				    sizeof(x->first_other), "%s", why);
+			if (x->first_fail[0] == '\0')
+				snprintf(x->first_fail, sizeof(x->first_fail),
+				    "%s", why);
+		}
+		it_sleep_ms(I_PAUSE_MS);
+	}
+	return NULL;
+}
+
+/* A new tenant on the team plan (nothing caps) with a usage:write key. */
+static void
+i_tenant_new(void)
+{
+	struct it_resp	 r;
+	char		 email[128], pw[64], org[64], n[16];
+	char		 access[IT_TOKEN_MAX];
+	const char	*v[1];
+
+	it_client_new();
+	snprintf(email, sizeof(email), "pg-restart-%ld@example.com",
+	    (long)getpid());
+	snprintf(pw, sizeof(pw), "Pass-%ld-restart-word", (long)getpid());
+	snprintf(org, sizeof(org), "PG restart %ld", (long)getpid());
+	it_http(&r, "POST", "/api/v1/auth/register", NULL, NULL,
+	    "application/json", it_jobj("email", email, "password", pw,
+	    "organization", org, NULL));
+	it_expect_status(&r, 201);
+	it_copy_str(i_tenant, sizeof(i_tenant), &r, "tenant.id");
+	it_copy_str(access, sizeof(access), &r, "access_token");
+	it_response_free(&r);
+	it_http(&r, "POST", "/api/v1/api-keys", NULL, access,
+	    "application/json", "{\"name\":\"ingest\",\"scopes\":"
+	    "[\"usage:write\"]}");
+	it_expect_status(&r, 201);
+	it_copy_str(i_key, sizeof(i_key), &r, "secret");
+	it_response_free(&r);
+	v[0] = i_tenant;
+	if (it_owner_sql(n, sizeof(n), i_tenant, "UPDATE tenants SET plan = "
+	    "'team', status = 'active' WHERE tenant_id = $1", 1, v) != 1)
+		fail_msg("tenant %s not on the team plan", i_tenant);
+}
+
+/* One number of the tenant's rows, read as the database owner. */
+static long long
+i_num(const char *sql, const char *p1)
+{
+	char	 out[64];
+
+	it_owner_sql(out, sizeof(out), i_tenant, sql, p1 != NULL ? 1 : 0,
+	    &p1);
+	return out[0] == '\0' ? -1 : atoll(out);
+}
+
+/*
+ * Clients send batches of new events without a break while PostgreSQL
+ * is stopped for 2 s and started again.  The service must come back by
+ * itself (the same master, no restart of tollgate); each batch that
+ * failed is then sent again, the same ids, until taken.  In the end
+ * every event is counted exactly once: each id was accepted by one 2xx
+ * answer, or by a failed send that committed all the same (its retry
+ * finds the whole batch there), and the counters, the stored events and
+ * the dedup index hold exactly the distinct events sent, per metric.
+ */
+static void
+test_ingest_pg_restart(void **state)
+{
+	struct i_client	*x;
+	struct i_batch	*b;
+	char		 why[512], id[64];
+	long long	 want[I_NMETRICS], v, acc = 0, dups = 0, got;
+	long long	 events = 0, ambiguous = 0, wrong = 0;
+	long		 st, retried = 0, resends = 0, taken[3] = { 0 };
+	long		 failed[3] = { 0 }, s503 = 0, transport = 0, other = 0;
+	double		 t0, t_stop = 0, t_start = 0, deadline;
+	size_t		 i, k, m, nthreads;
+	int		 j, rc_stop = -1, rc_start = -1, back;
+
+	(void)state;
+	i_tenant_new();
+	memset(i_clients, 0, sizeof(i_clients));
+	atomic_store(&i_phase, 0);
+	atomic_store(&i_stop, 0);
+	for (nthreads = 0; nthreads < I_THREADS; nthreads++) {
+		x = &i_clients[nthreads];
+		x->n = (int)nthreads;
+		atomic_init(&x->taken_after, 0);
+		if ((x->curl = curl_easy_init()) == NULL)
+			break;
+		if (pthread_create(&x->tid, NULL, i_run, x) != 0) {
+			curl_easy_cleanup(x->curl);
+			break;
+		}
+	}
+	t0 = it_now_ms();
+	if (nthreads < I_THREADS)
+		goto stop;
+	it_sleep_ms(1000);
+
+	atomic_store(&i_phase, 1);
+	print_message("# pg-stop at %.0f ms\n", it_now_ms() - t0);
+	rc_stop = it_stack_sh("pg-stop");
+	t_stop = it_now_ms();
+	print_message("# PostgreSQL stopped at %.0f ms\n", t_stop - t0);
+	if (rc_stop != 0)
+		goto stop;
+	it_sleep_ms(2000);
+	rc_start = it_stack_sh("pg-start");
+	t_start = it_now_ms();
+	atomic_store(&i_phase, 2);
+	print_message("# PostgreSQL started at %.0f ms\n", t_start - t0);
+	if (rc_start != 0)
+		goto stop;
+
+	/* Every client must get batches taken again, tollgate untouched. */
+	deadline = it_now_ms() + 20000.0;
+	do {
+		it_sleep_ms(50);
+		for (i = 0, back = 0; i < nthreads; i++)
+			if (atomic_load(&i_clients[i].taken_after) >= 3)
+				back++;
+	} while (back < (int)nthreads && it_now_ms() < deadline);
+	it_sleep_ms(500);
+stop:
+	atomic_store(&i_stop, 1);
+	for (i = 0; i < nthreads; i++) {
+		x = &i_clients[i];
+		pthread_join(x->tid, NULL);
+		curl_easy_cleanup(x->curl);
+		for (j = 0; j < 3; j++) {
+			taken[j] += x->taken[j];
+			failed[j] += x->failed[j];
+		}
+		s503 += x->s503;
+		transport += x->transport;
+		other += x->other;
+		print_message("# client %zu: %zu batches; taken %ld/%ld/%ld, "
+		    "failed %ld/%ld/%ld (before/down/after); first taken after "
+		    "pg-start: %s%.0f ms\n", i, x->nbatches, x->taken[0],
+		    x->taken[1], x->taken[2], x->failed[0], x->failed[1],
+		    x->failed[2], x->first_after > 0 ? "+" : "never ",
+		    x->first_after > 0 ? x->first_after - t_start : 0.0);
+		if (x->first_fail[0] != '\0')
+			print_message("# client %zu: first failure: %s\n", i,
+			    x->first_fail);
+		if (x->other > 0)
+			it_deferred_fail("client %zu: %ld batch(es) answered "
+			    "neither 2xx nor 503 nor nothing; first: %s", i,
+			    x->other, x->first_other);
+	}
+	if (nthreads < I_THREADS)
+		fail_msg("could not start client %zu", nthreads);
+	if (rc_stop != 0)
+		fail_msg("tests/stack.sh pg-stop failed (%d)", rc_stop);
+	if (rc_start != 0)
+		fail_msg("tests/stack.sh pg-start failed (%d)", rc_start);
+	print_message("# batches: taken %ld before, %ld while down, %ld after; "
+	    "failed %ld before, %ld while down, %ld after (%ld 503, %ld no "
+	    "answer, %ld other)\n", taken[0], taken[1], taken[2], failed[0],
+	    failed[1], failed[2], s503, transport, other);
+	assert_master_unchanged();
+	for (i = 0; i < nthreads; i++)
+		if (atomic_load(&i_clients[i].taken_after) == 0)
+			fail_msg("client %zu: no batch taken within 20 s of "
+			    "PostgreSQL's return", i);
+	if (taken[0] == 0)
+		fail_msg("no batch was taken before PostgreSQL stopped");
+	if (failed[1] + failed[2] == 0)
+		fail_msg("no batch failed while PostgreSQL was down: nothing "
+		    "was tested");
+	if (failed[0] > 0)
+		it_deferred_fail("%ld batch(es) failed before PostgreSQL was "
+		    "stopped", failed[0]);
+
+	/* Each failed batch again, the same ids, until taken. */
+	deadline = it_now_ms() + I_RETRY_S * 1000.0;
+	for (i = 0; i < nthreads; i++) {
+		x = &i_clients[i];
+		for (k = 0; k < x->nbatches; k++) {
+			b = &x->b[k];
+			if (b->taken)
+				continue;
+			retried++;
+			while (!i_send(NULL, x, k, &st, why, sizeof(why))) {
+				resends++;
+				if (it_now_ms() > deadline)
+					fail_msg("client %zu batch %zu not taken "
+					    "after %d sends: %s", i, k, b->sends,
+					    why);
+				it_sleep_ms(st == 429 ? 1000 : 50);
+			}
+		}
+	}
+	print_message("# %ld failed batches sent again until taken (%ld more "
+	    "failures on the way)\n", retried, resends);
+
+	/* Each id accepted once in all; the counters hold exactly them. */
+	memset(want, 0, sizeof(want));
+	for (i = 0; i < nthreads; i++) {
+		x = &i_clients[i];
+		for (k = 0; k < x->nbatches; k++) {
+			b = &x->b[k];
+			for (j = 0; j < I_BATCH; j++) {
+				i_event(x->n, k, j, id, sizeof(id), &m, &v);
+				want[m] += v;
+			}
+			events += I_BATCH;
+			acc += b->accepted;
+			dups += b->duplicates;
+			/*
+			 * A batch is all or nothing; its first answer takes
+			 * every event.  A failed send may still have been
+			 * committed (the answer to COMMIT lost as the server
+			 * went down): its retry then finds every id there.
+			 */
+			if (b->accepted + b->duplicates != I_BATCH ||
+			    (b->sends == 1 && b->duplicates != 0) ||
+			    (b->duplicates != 0 && b->duplicates != I_BATCH)) {
+				if (wrong++ == 0)
+					it_deferred_fail("client %zu batch %zu "
+					    "(%d sends): accepted %lld "
+					    "duplicates %lld of %d", i, k,
+					    b->sends, b->accepted,
+					    b->duplicates, I_BATCH);
+			} else if (b->duplicates > 0) {
+				ambiguous++;
+				print_message("# client %zu batch %zu: answered "
+				    "%ld, yet committed (%d sends)\n", i, k,
+				    b->first, b->sends);
+			}
+		}
+	}
+	print_message("# %lld events sent in %zu batches: %lld accepted, %lld "
+	    "duplicates; %lld failed batch(es) had been committed all the "
+	    "same\n", events, (size_t)(events / I_BATCH), acc, dups,
+	    ambiguous);
+	if (acc + ambiguous * I_BATCH != events)
+		it_deferred_fail("the 2xx answers accepted %lld events in all "
+		    "and %lld batch(es) of %d were committed by a failed send: "
+		    "want %lld, each id once", acc, ambiguous, I_BATCH, events);
+	for (m = 0; m < I_NMETRICS; m++) {
+		got = i_num("SELECT coalesce(sum(used), 0) FROM usage_counters "
+		    "WHERE metric = $1", i_metrics[m]);
+		print_message("# %s: counted %lld, sum of the distinct events "
+		    "%lld\n", i_metrics[m], got, want[m]);
+		if (got != want[m])
+			it_deferred_fail("%s: counters %lld, the distinct events "
+			    "sum to %lld", i_metrics[m], got, want[m]);
+		got = i_num("SELECT coalesce(sum(value), 0) FROM usage_events "
+		    "WHERE metric = $1", i_metrics[m]);
+		if (got != want[m])
+			it_deferred_fail("%s: usage_events sum to %lld, want "
+			    "%lld", i_metrics[m], got, want[m]);
+	}
+	got = i_num("SELECT count(*) FROM usage_event_ids", NULL);
+	if (got != events)
+		it_deferred_fail("%lld event ids stored, want %lld", got,
+		    events);
+	got = i_num("SELECT count(*) FROM usage_events", NULL);
+	if (got != events)
+		it_deferred_fail("%lld events stored, want %lld", got, events);
+	assert_master_unchanged();
+	it_deferred_check();
+}
+
 static int
 group_setup(void **state)
 {
 	it_init();
+	it_client_init(65);
 	it_env("TOLLGATE_URL");
 	it_env("TOLLGATE_SOCKET");
 	it_env("STACK_DIR");
@@ -559,6 +982,8 @@ main(void)
 		    pg_restart),
 		cmocka_unit_test_setup(test_sighup_under_load, settle),
 		cmocka_unit_test_setup(test_hostile_fastcgi, settle),
+		cmocka_unit_test_setup_teardown(test_ingest_pg_restart, settle,
+		    pg_restart),
 	};
 
 	return cmocka_run_group_tests_name("it-resilience", tests,

@@ -11,7 +11,9 @@
  * leaves, never more.  POST /entitlements/check answers without
  * storing anything.  Crossing 80 % and 100 % of a quota records one
  * alert each and queues one notification; a batch past a limit is
- * refused (429) whole.
+ * refused (429) whole.  Events back-dated into the previous month count
+ * in its period, which the summary shows and the entitlements do not,
+ * and cross its thresholds once each, as this month's do.
  *
  * Each test registers tenants of its own from a loopback address of its
  * own (the auth routes are limited per address, the other routes per
@@ -1876,6 +1878,288 @@ test_refusal(void **state)
 	it_deferred_check();
 }
 
+/* --- 9. the period's rollover --------------------------------------------- */
+
+/* t as RFC 3339 UTC, and its calendar month as YYYY-MM. */
+static void
+ts_of(char *out, size_t outsz, time_t t)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+month_of(char *out, size_t outsz, time_t t)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outsz, "%Y-%m", &tm);
+}
+
+/* The start of the calendar month (UTC) holding t; months later. */
+static time_t
+month_start(time_t t, int months)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_mon += months;
+	return timegm(&tm);
+}
+
+/* One event of this metric and value at time at, as a one-event batch. */
+static void
+event_at(const struct tenant *t, const char *metric, long long value,
+    time_t at, const char *what)
+{
+	struct it_resp	 r;
+	char		 ts[32], m[64];
+
+	ts_of(ts, sizeof(ts), at);
+	snprintf(m, sizeof(m), "\"timestamp\":\"%s\"", ts);
+	post_one(&r, t, ev(uid("at"), metric, value, at != 0 ? m : ""));
+	expect_taken(&r, 1, 0, what);
+	it_response_free(&r);
+}
+
+/* The tenant's counter of a metric in the period starting at start. */
+static long long
+used_in(const struct tenant *t, const char *metric, const char *start)
+{
+	return sql_num(t, "SELECT coalesce(sum(used), 0) FROM usage_counters "
+	    "WHERE metric = $1 AND period_start = $2::timestamptz", metric,
+	    start);
+}
+
+/* The member "metric" of the list at path whose "metric" is this. */
+static struct json_object *
+metric_in(struct it_resp *r, const char *list, const char *metric)
+{
+	struct json_object	*a, *x;
+	const char		*s;
+	size_t			 i;
+
+	if (!it_json_get(it_json(r), list, &a) || a == NULL ||
+	    !json_object_is_type(a, json_type_array))
+		return NULL;
+	for (i = 0; i < json_object_array_length(a); i++) {
+		x = json_object_array_get_idx(a, i);
+		s = it_json_str(x, "metric");
+		if (s != NULL && strcmp(s, metric) == 0)
+			return x;
+	}
+	return NULL;
+}
+
+/* An integer member of an object, or def. */
+static long long
+oint(struct json_object *o, const char *key, long long def)
+{
+	struct json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return def;
+	return json_object_get_int64(v);
+}
+
+/* The thresholds fired for messages in the period starting at start. */
+static void
+alerts_in(const struct tenant *t, const char *start, char *out,
+    size_t outsz)
+{
+	const char	*v[1] = { start };
+
+	it_owner_sql(out, outsz, t->id, "SELECT string_agg(threshold::text, "
+	    "',' ORDER BY threshold) FROM usage_alerts WHERE subject = "
+	    "'messages' AND period_start = $1::timestamptz", 1, v);
+}
+
+/*
+ * A free tenant (no subscription: its periods are calendar months,
+ * UTC) sends events timestamped in the previous month (2 days before
+ * the 1st, and its last second) and in this one (its first second, and
+ * now).  Each lands in its own month's counter; GET /entitlements shows
+ * this period's usage only, GET /usage/summary?period=YYYY-MM the
+ * previous month's.  The soft cap holds in the month an event belongs
+ * to.  Thresholds fire once per threshold per period (SPEC 8, 5): past
+ * 80 % and 100 % of messages in the previous month by back-dated events,
+ * past 80 % in this one, one usage_alerts row each.
+ */
+static void
+test_period_rollover(void **state)
+{
+	struct tenant		 t;
+	struct it_resp		 r;
+	struct json_object	*q;
+	time_t			 now = time(NULL), cur, prev, next, back;
+	char			 cur_s[32], prev_s[32], next_s[32], path[128];
+	char			 prev_m[8], cur_m[8], got[32], m[64];
+	char			 a_prev[64], a_cur[64];
+	const char		*s;
+	long long		 n;
+
+	(void)state;
+	/* Not across the turn of the month: the periods would move. */
+	if (month_start(now, 1) - now < 60) {
+		print_message("# waiting for the new month\n");
+		it_sleep_ms((long)(month_start(now, 1) - now + 2) * 1000);
+		now = time(NULL);
+	}
+	cur = month_start(now, 0);
+	prev = month_start(now, -1);
+	next = month_start(now, 1);
+	/*
+	 * 2 days before the 1st: at most 33 days ago (a month has 31 days
+	 * at most), within the 35 days an event may be back-dated; bounded
+	 * anyway, and still in the previous month.
+	 */
+	back = cur - 2 * 86400;
+	if (back < now - 34 * 86400)
+		back = now - 34 * 86400;
+	assert_true(back >= prev && back < cur);
+	ts_of(cur_s, sizeof(cur_s), cur);
+	ts_of(prev_s, sizeof(prev_s), prev);
+	ts_of(next_s, sizeof(next_s), next);
+	month_of(prev_m, sizeof(prev_m), prev);
+	month_of(cur_m, sizeof(cur_m), cur);
+	ts_of(got, sizeof(got), back);
+	print_message("# this period %s..%s, the previous from %s; back-dated "
+	    "to %s\n", cur_s, next_s, prev_s, got);
+	tenant_new(&t, "rollover", NULL);
+
+	/* Each event in its month's counter, the boundary exactly. */
+	event_at(&t, "llm_tokens", 3000, back, "llm_tokens 2 days before the "
+	    "1st");
+	event_at(&t, "llm_tokens", 7, cur - 1, "llm_tokens in the last second "
+	    "of the previous month");
+	event_at(&t, "llm_tokens", 11, cur, "llm_tokens at the 1st, 00:00:00");
+	event_at(&t, "llm_tokens", 500, 0, "llm_tokens now");
+	if (used_in(&t, "llm_tokens", prev_s) != 3007 ||
+	    used_in(&t, "llm_tokens", cur_s) != 511 ||
+	    used_of(&t, "llm_tokens") != 3518)
+		it_deferred_fail("llm_tokens counters: %lld from %s, %lld from "
+		    "%s, %lld in all; want 3007, 511 and 3518", used_in(&t,
+		    "llm_tokens", prev_s), prev_s, used_in(&t, "llm_tokens",
+		    cur_s), cur_s, used_of(&t, "llm_tokens"));
+
+	/* The entitlements: this period's usage only. */
+	call(&r, t.key, "GET", API "/entitlements", NULL);
+	it_expect_status(&r, 200);
+	q = metric_in(&r, "quotas", "llm_tokens");
+	if (q == NULL)
+		it_deferred_fail("GET /entitlements: no llm_tokens quota");
+	else {
+		if (oint(q, "used", -1) != 511 || oint(q, "remaining", -1) !=
+		    10000 - 511)
+			it_deferred_fail("GET /entitlements: llm_tokens used "
+			    "%lld remaining %lld, want 511 and %d (this "
+			    "period's only)", oint(q, "used", -1), oint(q,
+			    "remaining", -1), 10000 - 511);
+		s = it_json_str(q, "period_start");
+		if (s == NULL || strcmp(s, cur_s) != 0)
+			it_deferred_fail("GET /entitlements: llm_tokens "
+			    "period_start %s, want %s", s != NULL ? s :
+			    "(none)", cur_s);
+		s = it_json_str(q, "period_end");
+		if (s == NULL || strcmp(s, next_s) != 0)
+			it_deferred_fail("GET /entitlements: llm_tokens "
+			    "period_end %s, want %s", s != NULL ? s : "(none)",
+			    next_s);
+	}
+	it_response_free(&r);
+
+	/* The summary: of the previous month, of this one, of "current". */
+	snprintf(path, sizeof(path), API "/usage/summary?period=%s", prev_m);
+	call(&r, t.access, "GET", path, NULL);
+	it_expect_status(&r, 200);
+	s = it_json_str(it_json(&r), "period_start");
+	if (s == NULL || strcmp(s, prev_s) != 0)
+		it_deferred_fail("summary of %s: period_start %s, want %s",
+		    prev_m, s != NULL ? s : "(none)", prev_s);
+	s = it_json_str(it_json(&r), "period_end");
+	if (s == NULL || strcmp(s, cur_s) != 0)
+		it_deferred_fail("summary of %s: period_end %s, want %s",
+		    prev_m, s != NULL ? s : "(none)", cur_s);
+	if ((n = oint(metric_in(&r, "metrics", "llm_tokens"), "used", -1)) !=
+	    3007)
+		it_deferred_fail("summary of %s: llm_tokens used %lld, want "
+		    "3007", prev_m, n);
+	it_response_free(&r);
+	snprintf(path, sizeof(path), API "/usage/summary?period=%s", cur_m);
+	call(&r, t.access, "GET", path, NULL);
+	it_expect_status(&r, 200);
+	if ((n = oint(metric_in(&r, "metrics", "llm_tokens"), "used", -1)) !=
+	    511)
+		it_deferred_fail("summary of %s: llm_tokens used %lld, want "
+		    "511", cur_m, n);
+	it_response_free(&r);
+	call(&r, t.access, "GET", API "/usage/summary?period=current", NULL);
+	it_expect_status(&r, 200);
+	if ((n = oint(metric_in(&r, "metrics", "llm_tokens"), "used", -1)) !=
+	    511)
+		it_deferred_fail("summary of the current period: llm_tokens "
+		    "used %lld, want 511", n);
+	it_response_free(&r);
+
+	/*
+	 * messages (100, soft, 20 % grace): back-dated past 80 % and 100 %
+	 * of the previous month; the cap holds there (121 refused) while
+	 * this month has room; then past 80 % of this month.
+	 */
+	event_at(&t, "messages", 85, back, "85 back-dated messages");
+	event_at(&t, "messages", 16, back, "16 more back-dated messages");
+	ts_of(got, sizeof(got), back);
+	snprintf(m, sizeof(m), "\"timestamp\":\"%s\"", got);
+	post_one(&r, &t, ev(uid("at"), "messages", 20, m));
+	expect_limit(&r, "quota_exceeded", "back-dated messages past 120 % of "
+	    "the previous month");
+	it_response_free(&r);
+	event_at(&t, "messages", 81, 0, "81 messages now");
+	/* Once per threshold per period: more on either side fires none. */
+	event_at(&t, "messages", 1, 0, "1 more message now");
+	event_at(&t, "messages", 1, back, "1 more back-dated message");
+	if (used_in(&t, "messages", prev_s) != 102 || used_in(&t, "messages",
+	    cur_s) != 82)
+		it_deferred_fail("messages counters %lld from %s and %lld from "
+		    "%s, want 102 and 82", used_in(&t, "messages", prev_s),
+		    prev_s, used_in(&t, "messages", cur_s), cur_s);
+
+	alerts_in(&t, cur_s, a_cur, sizeof(a_cur));
+	alerts_in(&t, prev_s, a_prev, sizeof(a_prev));
+	print_message("# messages alerts: %s [%s], %s [%s]\n", prev_m,
+	    a_prev, cur_m, a_cur);
+	if (strcmp(a_cur, "80") != 0)
+		it_deferred_fail("messages alerts of %s: [%s], want [80]", cur_m,
+		    a_cur);
+	if (strcmp(a_prev, "80,100") != 0)
+		it_deferred_fail("messages alerts of %s: [%s], want [80,100]: "
+		    "back-dated usage crossed 80 %% and 100 %% of that period's "
+		    "quota (and its cap was enforced: 429) but fired no alert; "
+		    "usage_alerts_fire() (sql/014_metering.sql) looks at the "
+		    "current period's counters only", prev_m, a_prev);
+	n = sql_num(&t, "SELECT count(*) FROM notifications WHERE trigger IN "
+	    "('quota_80', 'quota_100') AND subject = 'messages'", NULL, NULL);
+	if (n != 3)
+		it_deferred_fail("%lld quota_80 and quota_100 notifications of "
+		    "messages, want 3 (80 and 100 of %s, 80 of %s)", n, prev_m,
+		    cur_m);
+
+	/* The entitlements: this period's messages only. */
+	call(&r, t.key, "GET", API "/entitlements", NULL);
+	it_expect_status(&r, 200);
+	if ((n = oint(metric_in(&r, "quotas", "messages"), "used", -1)) != 82)
+		it_deferred_fail("GET /entitlements: messages used %lld, want "
+		    "82", n);
+	it_response_free(&r);
+	it_deferred_check();
+}
+
 /* --- main ----------------------------------------------------------------- */
 
 int
@@ -1901,6 +2185,7 @@ main(void)
 	T(test_llm_cost);
 	T(test_alerts);
 	T(test_refusal);
+	T(test_period_rollover);
 	T(test_race_quota);
 	T(test_race_budget);
 	T(test_dedup_conservation);
