@@ -122,10 +122,10 @@ api_usage_check_batch(struct req *r, struct json_object *arr, size_t n,
 	return -1;
 }
 
-/* Ingest the events of one tenant (already bound). */
+/* Ingest the events of one tenant (already bound); last: then commit. */
 static enum db_rc
 api_usage_ingest_tenant(struct req *r, const struct usage_event *ev,
-    size_t n, const char *tenant, long long *acc, long long *dup)
+    size_t n, const char *tenant, int last, long long *acc, long long *dup)
 {
 	struct json_object	*arr;
 	enum db_rc		 rc;
@@ -138,11 +138,23 @@ api_usage_ingest_tenant(struct req *r, const struct usage_event *ev,
 			json_object_array_add(arr, api_usage_event_json(&ev[i],
 			    i));
 	rc = db_usage_ingest(r, json_object_to_json_string_ext(arr,
-	    JSON_C_TO_STRING_PLAIN), &a, &d);
+	    JSON_C_TO_STRING_PLAIN), last, &a, &d);
 	json_object_put(arr);
 	*acc += a;
 	*dup += d;
 	return rc;
+}
+
+/* Is event i the first of its tenant in the batch? */
+static int
+api_usage_first_of(const struct usage_event *ev, size_t i)
+{
+	size_t	 j;
+
+	for (j = 0; j < i; j++)
+		if (strcmp(ev[j].tenant_id, ev[i].tenant_id) == 0)
+			return 0;
+	return 1;
 }
 
 /*
@@ -177,14 +189,16 @@ api_usage_events(struct req *r)
 		return;
 	for (i = 0; i < n && rc == DB_OK; i++) {
 		tenant = ev[i].tenant_id;
-		for (j = 0; j < i && strcmp(ev[j].tenant_id, tenant) != 0; j++)
-			continue;
-		if (j < i)
+		if (!api_usage_first_of(ev, i))
 			continue;	/* that tenant's events are counted */
 		if (strcmp(tenant, r->auth.tenant_id) != 0 &&
 		    (rc = db_set_tenant(r, tenant)) != DB_OK)
 			break;
-		rc = api_usage_ingest_tenant(r, ev, n, tenant, &acc, &dup);
+		/* The last tenant's statement carries the COMMIT. */
+		for (j = i + 1; j < n && !api_usage_first_of(ev, j); j++)
+			continue;
+		rc = api_usage_ingest_tenant(r, ev, n, tenant, j == n, &acc,
+		    &dup);
 	}
 	if (rc != DB_OK) {
 		req_error_from_db(r, rc);
@@ -220,7 +234,7 @@ api_usage_reserve(struct req *r)
 	}
 	rc = db_usage_reserve(r, v[0].s, v[1].i, v[2].present ? v[2].s : NULL,
 	    v[3].present ? v[3].i : 0, v[4].present ? (int)v[4].i :
-	    USAGE_TTL_DEFAULT, &res);
+	    USAGE_TTL_DEFAULT, 1, &res);
 	if (rc != DB_OK) {
 		req_error_from_db(r, rc);
 		return;

@@ -501,6 +501,48 @@ db_begin_with(struct req *r, const char *tenant_id, struct db_call *calls,
 	return rc;
 }
 
+/*
+ * Run a transaction's last statement and COMMIT in one round trip, for
+ * a handler whose answer that statement decides.  When the statement
+ * fails the server skips the COMMIT: the transaction stays open (and
+ * aborted) for the pipeline to roll back; when both ran, it is over
+ * (r->committed).  Outside a transaction: db_exec().
+ */
+enum db_rc
+db_exec_commit(struct req *r, const char *sql, int n,
+    const char *const *vals, PGresult **out)
+{
+	struct db_call	 c[2];
+	enum db_rc	 rc;
+
+	if (!r->in_tx)
+		return db_exec(r, sql, n, vals, out);
+	memset(c, 0, sizeof(c));
+	c[0].sql = sql;
+	c[0].n = n;
+	c[0].vals = vals;
+	c[1].sql = "COMMIT";
+	if (db_conn() == NULL)
+		return DB_UNAVAILABLE;
+	if ((rc = db_pipeline_once(r, c, 2)) == DB_UNAVAILABLE) {
+		log_warnx("database unavailable during a commit");
+		r->in_tx = 0;
+		db_close();
+		return rc;
+	}
+	if (rc != DB_OK)
+		return rc;
+	r->in_tx = 0;
+	r->committed = 1;
+	if (c[1].res == NULL || strcmp(PQcmdStatus(c[1].res), "COMMIT") != 0) {
+		log_err("commit ended in %s", c[1].res != NULL ?
+		    PQcmdStatus(c[1].res) : "nothing");
+		return DB_ERROR;
+	}
+	*out = c[0].res;
+	return DB_OK;
+}
+
 /* Open a transaction, scoped to tenant_id when it is not NULL. */
 enum db_rc
 db_begin(struct req *r, const char *tenant_id)

@@ -535,6 +535,8 @@ enum db_rc	 db_set_tenant(struct req *, const char *);
 enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
 		    size_t);
 enum db_rc	 db_commit(struct req *);
+enum db_rc	 db_exec_commit(struct req *, const char *, int,
+		    const char *const *, struct pg_result **);
 void		 db_rollback(struct req *);
 enum db_rc	 db_restart(struct req *);
 enum db_rc	 db_ping(struct req *);
@@ -1123,10 +1125,10 @@ struct usage_verdict {
 	long long	 remaining;	/* -1: unlimited */
 	const char	*reason;	/* NULL when allowed */
 };
-enum db_rc	 db_usage_ingest(struct req *, const char *, long long *,
+enum db_rc	 db_usage_ingest(struct req *, const char *, int, long long *,
 		    long long *);
 enum db_rc	 db_usage_reserve(struct req *, const char *, long long,
-		    const char *, long long, int, struct reservation *);
+		    const char *, long long, int, int, struct reservation *);
 enum db_rc	 db_usage_unhold(struct req *, const char *, const char *);
 enum db_rc	 db_usage_check(struct req *, const char *, long long,
 		    const char *, struct usage_verdict *);
