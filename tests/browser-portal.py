@@ -23,13 +23,19 @@
 # emu.py): the trial from /pricing and Checkout, its end (the emulator's
 # clock moved on), and an immediate cancellation in the billing portal
 # that stops the agents above the Free plan's three (set up and checked
-# with psql as TOLLGATE_OWNER_DATABASE_URL).
+# with psql as TOLLGATE_OWNER_DATABASE_URL).  Then, on Free, ten days of
+# LLM tokens and messages sent with an API key made through the API, and
+# /usage: its SVG chart and the table beside it, the meters, the
+# providers and channels, the Messages chart and the CSV export.
 #
 # Output is TAP-like ("ok N - ...", "not ok N - ..."), then one summary
 # line; the exit status is 1 when anything failed.  Use /usr/bin/python3:
 # Debian's python3-selenium lives there.
+import csv
+import datetime
 import hashlib
 import html
+import io
 import http.cookiejar
 import json
 import os
@@ -812,6 +818,38 @@ def browser_tests():
 		    "td")[0].text.startswith(name)]
 		return r[0] if r else None
 
+	def cell_lines(d, row):
+		"""Per labelled cell of a table row (the numbers aside): is
+		its content one element (one grid item beside the label on a
+		phone), and does each of its parts (text, pill, note) start on
+		the line of the first?"""
+		return d.execute_script("""
+		    var out = [];
+		    arguments[0].querySelectorAll('td[data-label]:not(.num)')
+		    .forEach(function (td) {
+		      var kids = Array.from(td.childNodes).filter(function (n) {
+		        return n.nodeType === 1 || n.textContent.trim(); });
+		      var w = kids.length === 1 && kids[0].nodeType === 1 ?
+		        kids[0] : null;
+		      var first = null, ok = w !== null;
+		      (w ? Array.from(w.childNodes) : []).forEach(function (n) {
+		        var r, g;
+		        if (n.nodeType === 3) {
+		          if (!n.textContent.trim()) return;
+		          g = document.createRange();
+		          g.selectNodeContents(n);
+		          r = g.getClientRects()[0];
+		        } else
+		          r = n.getClientRects()[0];
+		        if (!r) return;
+		        if (first === null) first = r;
+		        else if (r.top >= first.bottom || r.bottom <= first.top)
+		          ok = false;
+		      });
+		      out.push([td.getAttribute('data-label'), ok]);
+		    });
+		    return out;""", row)
+
 	def step_agents(d):
 		name = "ci <agent> \"1\""
 		go(d, "/agents")
@@ -830,6 +868,11 @@ def browser_tests():
 			return
 		emulate(d, PHONE, "dark")
 		try:
+			row = agent_row(d, name)
+			T.eq(cell_lines(d, row), [["Status", True], ["Budget",
+			    True], ["Budget status", True]], "at %d px its status, budget "
+			    "and budget status each stay one unit: a pill and its "
+			    "words on one line, beside the label" % PHONE)
 			row.find_element(By.CSS_SELECTOR,
 			    "details.agent-edit > summary").click()
 			fill(d, row.find_element(By.CSS_SELECTOR,
@@ -1131,9 +1174,9 @@ def browser_tests():
 		    "with a way to sign in")
 
 	# --- billing (the issue): the owner buys Pro on /billing, its trial
-	# ends, and the billing portal cancels it at once.  Last of the
-	# steps: the tenant's plan changes, and the screenshots above show
-	# it on Free.
+	# ends, and the billing portal cancels it at once.  After the
+	# screenshots: the tenant's plan changes, and they show it on Free.
+	# Only the usage step comes later.
 
 	def billing_shows(d):
 		"""The plan and status the loaded /billing says, and its
@@ -1273,6 +1316,288 @@ def browser_tests():
 		    "newest are deactivated: subscription_canceled")
 		print("# billing flow: %.1f s" % (time.time() - t0), flush=True)
 
+	# --- usage: ten days of LLM tokens and messages sent through the API
+	# with a key the API made, then /usage.  After billing: the tenant
+	# is on the plan the cancellation left it on (Free: 10,000 tokens and
+	# 100 messages, soft), and what is sent stays below 80 % of it.  The
+	# chart, its table, the meters, the providers, the messages chart
+	# and the CSV export must each say what was sent.
+
+	USAGE_PROVIDERS = {"openai": "OpenAI", "anthropic": "Anthropic",
+	    "mistral": "Mistral"}
+
+	def usage_days(d, today):
+		"""The period to look at, its first and last day, and the days
+		in it to give usage: of the last ten days up to today, those of
+		the current period if five or more are, else those before it
+		(early in a calendar month: the previous month, as YYYY-MM)."""
+		def span():
+			return [datetime.date.fromisoformat(t.get_attribute(
+			    "datetime")) for t in d.find_elements(By.CSS_SELECTOR,
+			    "div.usage-head p.lead time[datetime]")]
+		go(d, "/usage")
+		first, last = span()
+		window = [today - datetime.timedelta(days=k)
+		    for k in range(9, -1, -1)]
+		if len([x for x in window if x >= first]) >= 5:
+			return "current", first, last, [x for x in window
+			    if x >= first]
+		period = (first - datetime.timedelta(days=1)).strftime("%Y-%m")
+		go(d, "/usage?period=" + period)
+		first, last = span()
+		return period, first, last, [x for x in window
+		    if first <= x <= last]
+
+	def usage_events(days, now):
+		"""The events, and what they add up to: LLM tokens on two days
+		of three (two calls a day, OpenAI and in turn Anthropic or
+		Mistral, more each day), messages every other day on two
+		channels.  Each at its day's hour, today's no later than now."""
+		tag = secrets.token_hex(4)
+		ev = []
+		want = {"llm_tokens": {}, "messages": {}, "provider": {},
+		    "channel": {}}
+
+		def add(day, hour, metric, value, props, by, key):
+			t = min(datetime.datetime(day.year, day.month, day.day,
+			    hour, tzinfo=datetime.timezone.utc), now)
+			ev.append({"id": "bw-usage-%s-%d" % (tag, len(ev)),
+			    "metric": metric, "value": value, "timestamp":
+			    t.strftime("%Y-%m-%dT%H:%M:%SZ"), "properties": props})
+			want[metric][day] = want[metric].get(day, 0) + value
+			want[by][key] = want[by].get(key, 0) + value
+
+		for i, day in enumerate(days):
+			if i % 3 != 1:
+				calls = ((9, "openai", "gpt-4o-mini", 300 + 20 * i,
+				    100 + 10 * i), (15,) + (("anthropic",
+				    "claude-3-5-haiku"), ("mistral", "mistral-small"))[
+				    i % 2] + (150 + 10 * i, 50 + 5 * i))
+				for hour, prov, model, p, c in calls:
+					add(day, hour, "llm_tokens", p + c, {
+					    "provider": prov, "model": model,
+					    "prompt_tokens": p, "completion_tokens": c},
+					    "provider", prov)
+			if i % 2 == 0:
+				for hour, chan, n in ((11, "slack-ops", 2 + i),
+				    (17, "email-support", 1 + i // 2)):
+					add(day, hour, "messages", n,
+					    {"channel_id": chan}, "channel", chan)
+		return ev, want
+
+	def usage_key(tenant, events):
+		"""A key to send usage with: one the owner creates through the
+		API; the stack's platform key (the tenant named in each event)
+		should the API refuse (a rate limit of the run).  None, the
+		answer that refused, or the key and what it is."""
+		st, tok = api("POST", "/auth/login", {"email": owner,
+		    "password": PASSWORD})
+		if st == 200:
+			st, key = api("POST", "/api-keys", {"name": "browser usage",
+			    "scopes": ["usage:write"]}, tok["access_token"])
+			if st == 201:
+				return key["secret"], "an API key the API created"
+			tok = key
+		platform = os.environ.get("TOLLGATE_PLATFORM_KEY")
+		if st != 429 or not platform:
+			return None, "%d %s" % (st, tok)
+		print("# usage: the API refused a key (%d %s); the platform key "
+		    "instead" % (st, tok), flush=True)
+		for e in events:
+			e["tenant_id"] = tenant
+		return platform, "the platform key"
+
+	def chart_shows(d):
+		"""The chart's <svg> (or None), its title, the number of its
+		bars and each bar as [day label, value, height] from its
+		tooltip ("2 Dec 2026: 1,234 tokens") and its height."""
+		svg = d.find_elements(By.CSS_SELECTOR, "figure.chart svg")
+		if not svg:
+			return None, None, 0, []
+		title, bars = d.execute_script("""
+		    var s = arguments[0], t = s.querySelector(':scope > title');
+		    return [t ? t.textContent : null,
+		      Array.from(s.querySelectorAll('g.chart-bars rect'),
+		        function (r) {
+		          var b = r.querySelector('title');
+		          return [b ? b.textContent : '',
+		            parseFloat(r.getAttribute('height'))];
+		        })];""", svg[0])
+		out = []
+		for label, h in bars:
+			day, _, v = label.partition(": ")
+			out.append([day, int(v.split(" ")[0].replace(",", "") or
+			    -1), h])
+		return svg[0], title, len(bars), out
+
+	def chart_table(d):
+		"""The chart's table alternative, opened: its value column's
+		heading (as written, not as styled) and its rows, [day,
+		value]."""
+		det = d.find_element(By.CSS_SELECTOR, "details.chart-data")
+		if det.get_attribute("open") is None:
+			det.find_element(By.TAG_NAME, "summary").click()
+		head = det.find_elements(By.CSS_SELECTOR, "thead th")
+		return (head[1].get_attribute("textContent").strip() if
+		    len(head) > 1 else None,
+		    [[tr.find_element(By.TAG_NAME, "th").text.strip(),
+		    tr.find_elements(By.TAG_NAME, "td")[0].text.strip()]
+		    for tr in det.find_elements(By.CSS_SELECTOR, "tbody tr")])
+
+	def usage_chart_ok(d, what, title, unit, per_day, first, last):
+		"""The loaded /usage, of the period first..last, draws per_day
+		({date: value}) as title."""
+		svg, got, nbars, bars = chart_shows(d)
+		if not T.ok(svg is not None, "/usage (%s): the chart is drawn" %
+		    what):
+			return
+		T.ok(svg.get_attribute("role") == "img" and got == title and
+		    svg.get_attribute("aria-labelledby") == "chart-title",
+		    "the chart is an inline <svg role=\"img\"> named by its "
+		    "<title>, \"%s\"" % title, "role %r, title %r" %
+		    (svg.get_attribute("role"), got))
+		want = {day_label(k): v for k, v in per_day.items()}
+		T.ok(nbars == len(want) and {b[0]: b[1] for b in bars} == want,
+		    "one bar for each of the %d days with %s, its value in its "
+		    "tooltip" % (len(want), what), "bars %s\nwant %s" %
+		    (bars, want))
+		T.ok([b[0] for b in sorted(bars, key=lambda b: b[2])] ==
+		    [b[0] for b in sorted(bars, key=lambda b: b[1])] and
+		    all(b[2] > 0 for b in bars), "the bars are as tall as "
+		    "their values are large", bars)
+		head, rows = chart_table(d)
+		T.eq(head, {"llm_tokens": "LLM tokens", "messages": "Messages"}[
+		    unit], "the table alternative's column is the metric")
+		today = datetime.datetime.now(datetime.timezone.utc).date()
+		T.eq([r[0] for r in rows], [day_label(first + datetime.timedelta(
+		    days=k)) for k in range((min(today, last) - first).days + 1)],
+		    "it lists every day of the period up to today")
+		T.eq({r[0]: r[1] for r in rows if r[1] != "0"},
+		    {k: count_label(v) for k, v in want.items()}, "with the same "
+		    "days and values as the bars (the others 0)")
+
+	def step_usage(d):
+		t0 = time.time()
+		if not T.ok(os.environ.get("TOLLGATE_OWNER_DATABASE_URL"),
+		    "usage: the stack names the owner database"):
+			return
+		rows = owner_sql("SELECT tenant_id FROM auth_user_tenants(("
+		    "SELECT user_id FROM users WHERE email = lower(:'email')))",
+		    email=owner)
+		if not T.ok(len(rows) == 1, "usage: the owner's organization "
+		    "is found in the database", rows):
+			return
+		tenant = rows[0][0]
+		plan = owner_sql("SELECT plan_effective(plan, status, "
+		    "past_due_since) FROM tenants WHERE tenant_id = :'tenant'",
+		    tenant=tenant)[0][0]
+		included = {m: int(v) for m, v in owner_sql("SELECT metric, "
+		    "coalesce(included, -1) FROM plan_quotas WHERE plan = "
+		    ":'plan' AND kind = 'period'", plan=plan)}
+
+		now = datetime.datetime.now(datetime.timezone.utc).replace(
+		    microsecond=0)
+		today = now.date()
+		period, first, last, days = usage_days(d, today)
+		if not T.ok(len(days) >= 5, "usage: five or more of the last ten "
+		    "days fall in one period (%s, %s to %s)" % (period, first,
+		    last), days):
+			return
+		events, want = usage_events(days, now)
+		sent = {m: sum(want[m].values()) for m in ("llm_tokens",
+		    "messages")}
+		T.ok(all(included.get(m, -1) < 0 or v * 100 < included[m] * 80
+		    for m, v in sent.items()), "what is sent (%s) stays below "
+		    "80 %% of what the %s plan includes (%s)" % (sent, plan,
+		    {m: included.get(m) for m in sent}))
+		key, how = usage_key(tenant, events)
+		if not T.ok(key, "usage: a key to send it with", how):
+			return
+		st, got = api("POST", "/usage/events", {"events": events}, key)
+		if not T.ok(st == 200 and got == {"accepted": len(events),
+		    "duplicates": 0}, "%s sends %d events over %d days: all "
+		    "accepted" % (how, len(events), len(set(want["llm_tokens"]) |
+		    set(want["messages"]))),
+		    "%d %s" % (st, got)):
+			return
+
+		url = "/usage" if period == "current" else "/usage?period=" + period
+		go(d, url)
+		usage_chart_ok(d, "LLM tokens", "LLM tokens per day",
+		    "llm_tokens", want["llm_tokens"], first, last)
+		meters = {m.find_element(By.CSS_SELECTOR, "span.meter-label")
+		    .text: m.find_element(By.CSS_SELECTOR, "span.meter-value").text
+		    for m in d.find_elements(By.CSS_SELECTOR,
+		    "ul.meters div.meter")}
+		T.ok(all(meters.get(label, "").startswith(count_label(sent[m]) +
+		    " ") for m, label in (("llm_tokens", "LLM tokens"),
+		    ("messages", "Messages"))), "the meters show what was used: "
+		    "%s tokens, %s messages" % (count_label(sent["llm_tokens"]),
+		    count_label(sent["messages"])), meters)
+		prov = {tr.find_element(By.TAG_NAME, "th").text.strip():
+		    tr.find_elements(By.TAG_NAME, "td")[0].text.strip() for tr in
+		    d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby="
+		    "'providers-h'] tbody tr")}
+		T.eq(prov, {USAGE_PROVIDERS[p]: count_label(v) for p, v in
+		    want["provider"].items()}, "the cost per provider lists the "
+		    "providers sent, with their tokens")
+		chans = {tr.find_element(By.TAG_NAME, "th").text.strip():
+		    tr.find_elements(By.TAG_NAME, "td")[0].text.strip() for tr in
+		    d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby="
+		    "'channels-h'] tbody tr")}
+		T.eq(chans, {c: count_label(v) for c, v in
+		    want["channel"].items()}, "the messages per channel too")
+		views(d, "usage-data", "/usage with usage (its table open)")
+
+		# The other metric: the link keeps the period.
+		submit(d, d.find_element(By.XPATH, "//nav[contains(@class,"
+		    "'metric-tabs')]//a[normalize-space()='Messages']"))
+		q = urllib.parse.parse_qs(urllib.parse.urlsplit(d.current_url)
+		    .query)
+		T.ok(q.get("metric") == ["messages"] and q.get("period") ==
+		    [period], "the Messages tab opens ?metric=messages of the "
+		    "same period", d.current_url)
+		T.eq([a.text for a in d.find_elements(By.CSS_SELECTOR,
+		    "nav.metric-tabs a[aria-current]")], ["Messages"],
+		    "and marks it as the one shown")
+		usage_chart_ok(d, "messages", "Messages per day", "messages",
+		    want["messages"], first, last)
+
+		# The export: what the link downloads with this session.
+		link = d.find_element(By.CSS_SELECTOR, "div.usage-head a[download]")
+		cookie = d.get_cookie("tg_session")
+		st, h, body = fetch(link.get_attribute("href"), {"Cookie":
+		    "tg_session=" + (cookie or {}).get("value", "")})
+		T.ok(st == 200 and h.get("Content-Type", "").startswith(
+		    "text/csv") and "attachment" in h.get("Content-Disposition",
+		    ""), "Export CSV downloads an attachment of type text/csv",
+		    "%d %s %s" % (st, h.get("Content-Type"),
+		    h.get("Content-Disposition")))
+		table = list(csv.reader(io.StringIO(body.decode("utf-8",
+		    "replace"), newline="")))
+		T.eq(table[0] if table else None, ["day", "agent_id",
+		    "agent_name", "metric", "provider", "model", "channel_id",
+		    "value", "cost_usd", "events"], "its header row")
+		got = {"llm_tokens": {}, "messages": {}, "provider": {},
+		    "channel": {}}
+		nev = 0
+		for r in table[1:]:
+			if len(r) != 10 or r[3] not in got:
+				got.setdefault("other", []).append(r)
+				continue
+			day = datetime.date.fromisoformat(r[0])
+			got[r[3]][day] = got[r[3]].get(day, 0) + int(r[7])
+			by, k = ("provider", r[4]) if r[3] == "llm_tokens" else \
+			    ("channel", r[6])
+			got[by][k] = got[by].get(k, 0) + int(r[7])
+			nev += int(r[9])
+		T.ok(got == want, "its rows sum to what was sent: per day and "
+		    "metric, per provider, per channel (%s)" % sent,
+		    "got  %s\nwant %s" % (got, want))
+		T.eq(nev, len(events), "and count the events sent")
+		print("# usage: %s, %s, %d days; %.1f s" % (plan, period,
+		    len(days), time.time() - t0), flush=True)
+
 	steps = [
 		("sign-up errors at once", step_register_errors),
 		("register", step_register),
@@ -1310,6 +1635,7 @@ def browser_tests():
 		run_step("app shell", step_shell, d)
 		run_step("screenshots", step_screenshots, d)
 		run_step("billing: trial, invoice, portal cancel", step_billing, d)
+		run_step("usage: chart, table, meters, CSV", step_usage, d)
 	finally:
 		for drv in drivers:
 			try:
@@ -1328,6 +1654,41 @@ def fetch(url, headers=None):
 			return resp.status, resp.headers, resp.read()
 	except urllib.error.HTTPError as e:
 		return e.code, e.headers, e.read()
+
+
+def api(method, path, body=None, token=None):
+	"""One call to BASE/api/v1 + path, JSON both ways: status and the
+	decoded answer (its text when it is not JSON)."""
+	hdrs = {}
+	data = None
+	if body is not None:
+		data = json.dumps(body).encode()
+		hdrs["Content-Type"] = "application/json"
+	if token is not None:
+		hdrs["Authorization"] = "Bearer " + token
+	req = urllib.request.Request(BASE + "/api/v1" + path, data=data,
+	    method=method, headers=hdrs)
+	try:
+		with urllib.request.urlopen(req, timeout=30) as resp:
+			st, raw = resp.status, resp.read()
+	except urllib.error.HTTPError as e:
+		st, raw = e.code, e.read()
+	try:
+		return st, json.loads(raw or b"null")
+	except ValueError:
+		return st, raw.decode("utf-8", "replace")
+
+
+def day_label(day):
+	"""A day as the portal writes one (fmt_day): "2 Dec 2026"."""
+	return "%d %s %d" % (day.day, ("Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")[day.month - 1],
+	    day.year)
+
+
+def count_label(n):
+	"""A count as the portal writes one (fmt_count): "12,345"."""
+	return "{:,}".format(n)
 
 
 def png_magic(path):
