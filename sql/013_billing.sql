@@ -166,6 +166,12 @@ BEGIN
 	    WHERE plan = p_plan) THEN
 		RETURN 'unknown_plan';
 	END IF;
+	-- stripe_event_at only grows: an event older than what is there
+	-- now is stale for good, known without waiting for the row's lock.
+	IF EXISTS (SELECT 1 FROM tenants WHERE tenant_id = app_tenant() AND
+	    stripe_event_at > p_created) THEN
+		RETURN 'stale';
+	END IF;
 	-- NO KEY UPDATE: rows that only reference the tenant (invoices,
 	-- audit events) go on being written meanwhile, and no two events
 	-- of a tenant deadlock over its row.

@@ -60,9 +60,11 @@ INSERT INTO model_prices (provider, model, effective_from, prompt_per_mtok,
 	('mistral', 'mistral-small', '2025-03-17', 100000, 300000, 100000,
 	    'mistral.ai/pricing 2026-11-30');
 
--- The dedup index of accepted event ids, kept forever.
+-- The dedup index of accepted event ids, kept forever.  No foreign key
+-- to tenants: it would cost a trigger per event on the hottest insert,
+-- and row-level security already pins every row to the bound tenant.
 CREATE TABLE usage_event_ids (
-	tenant_id	uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+	tenant_id	uuid NOT NULL,
 	event_id	text NOT NULL,
 	PRIMARY KEY (tenant_id, event_id)
 );
@@ -378,6 +380,7 @@ DECLARE
 	v_sub	boolean;
 	v_over	text;
 	v_r	usage_over;
+	v_near	boolean;
 BEGIN
 	SELECT * INTO u FROM usage_tenant();
 	t := u.t;
@@ -550,15 +553,25 @@ BEGIN
 	)
 	SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM fresh),
 	    (SELECT row(o.code, o.subject, o.lim, o.taken)::text FROM over o
-	    ORDER BY o.code DESC, o.subject LIMIT 1)
-	    INTO v_total, v_new, v_over;
+	    ORDER BY o.code DESC, o.subject LIMIT 1),
+	    -- Has any row this batch touched reached 80 % of its limit?
+	    EXISTS (SELECT 1 FROM cnt JOIN plan_quotas q ON q.plan = v_plan
+	        AND q.metric = cnt.metric WHERE q.included > 0 AND
+	        cnt.used * 100 >= q.included * 80) OR
+	    EXISTS (SELECT 1 FROM spend JOIN agents a ON a.tenant_id =
+	        app_tenant() AND a.agent_id = spend.agent_id WHERE
+	        a.budget_limit_micros > 0 AND
+	        spend.cost_micros * 100 >= a.budget_limit_micros * 80)
+	    INTO v_total, v_new, v_over, v_near;
 
 	IF v_over IS NOT NULL THEN
 		v_r := v_over::usage_over;
 		PERFORM usage_limit_refuse(v_r.code, v_r.subject, v_r.lim,
 		    v_r.taken);
 	END IF;
-	PERFORM usage_alerts_fire();
+	IF v_near THEN
+		PERFORM usage_alerts_fire();
+	END IF;
 	accepted := v_new;
 	duplicates := v_total - v_new;
 	RETURN NEXT;
