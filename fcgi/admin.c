@@ -7,6 +7,7 @@
  *   admin platform-key create NAME [SCOPE ...]
  *   admin stripe sync	(products, prices and meters of the catalogue)
  *   admin stripe reconcile --period YYYY-MM	(local usage and Stripe's)
+ *   admin keys rotate	(stored secrets sealed again under the primary key)
  *
  * Secrets never go on the command line (they would show in ps and in
  * shell history): the password is read from standard input, and a new
@@ -27,6 +28,7 @@ admin_usage(void)
 	    "       tollgate admin platform-key create NAME [SCOPE ...]\n"
 	    "       tollgate admin stripe sync\n"
 	    "       tollgate admin stripe reconcile --period YYYY-MM\n"
+	    "       tollgate admin keys rotate\n"
 	    "scopes: usage:write usage:read entitlements:read billing:read "
 	    "(default: all)\n");
 	return 2;
@@ -153,7 +155,10 @@ admin_main(int argc, char *argv[])
 	    strcmp(argv[3], "--period") == 0) {
 		stripe_set_budget(60000);
 		rc = meter_reconcile(&r, argv[4], stdout);
-	} else
+	} else if (argc == 3 && strcmp(argv[1], "keys") == 0 &&
+	    strcmp(argv[2], "rotate") == 0)
+		rc = vault_rotate(&r, stdout);
+	else
 		rc = admin_usage();
 	req_free(&r);
 	db_close();

@@ -87,35 +87,16 @@ db_agent_get(struct req *r, const char *agent_id, struct agent *a)
 	return rc;
 }
 
-#define DB_AGENT_QUOTA	"SELECT p.name, q.included FROM tenants t " \
-	"JOIN plans p ON p.plan = plan_effective(t.plan, t.status, " \
-	"t.past_due_since) LEFT JOIN plan_quotas q ON q.plan = p.plan AND " \
-	"q.metric = 'agents' WHERE t.tenant_id = app_tenant()"
-
 /*
- * The agent quota of the plan whose entitlements apply (no quota row or
- * NULL included: any number).  With "lock" the tenant's row is taken
- * for the transaction, FOR NO KEY UPDATE: agent changes of one tenant
- * queue there, while inserts that only reference the tenant (its
- * usage, its audit trail) do not wait.
+ * The agent quota of the plan whose entitlements apply (db_plan_quota():
+ * with "lock", agent changes of one tenant queue on the tenant's row).
  */
 enum db_rc
 db_agent_quota(struct req *r, int lock, struct agent_room *room)
 {
-	PGresult	*res;
-	enum db_rc	 rc;
-
 	memset(room, 0, sizeof(*room));
-	if (lock)
-		rc = db_row(r, DB_AGENT_QUOTA " FOR NO KEY UPDATE OF t", 0,
-		    NULL, &res);
-	else
-		rc = db_row(r, DB_AGENT_QUOTA, 0, NULL, &res);
-	if (rc != DB_OK)
-		return rc;
-	room->plan_name = db_get(res, 0, 0);
-	room->limit = db_get(res, 0, 1) == NULL ? -1 : db_int(res, 0, 1);
-	return DB_OK;
+	return db_plan_quota(r, "agents", lock, &room->plan_name,
+	    &room->limit);
 }
 
 /* The active agents now (after db_agent_quota(), a statement apart). */

@@ -52,26 +52,16 @@ db_llmkey_list(struct req *r, struct llmkey **out, size_t *n)
 }
 
 /*
- * Lock the tenant's row (FOR NO KEY UPDATE: key changes of one tenant
- * queue there) and read the llm_providers quota of the plan whose
- * entitlements apply; no quota row or NULL included: any number.
+ * Lock the tenant's row (key changes of one tenant queue there) and
+ * read the llm_providers quota of the plan whose entitlements apply
+ * (db_plan_quota()).
  */
 enum db_rc
 db_llmkey_quota(struct req *r, struct llmkey_room *room)
 {
-	PGresult	*res;
-	enum db_rc	 rc;
-
 	memset(room, 0, sizeof(*room));
-	if ((rc = db_row(r, "SELECT p.name, q.included FROM tenants t "
-	    "JOIN plans p ON p.plan = plan_effective(t.plan, t.status, "
-	    "t.past_due_since) LEFT JOIN plan_quotas q ON q.plan = p.plan AND "
-	    "q.metric = 'llm_providers' WHERE t.tenant_id = app_tenant() "
-	    "FOR NO KEY UPDATE OF t", 0, NULL, &res)) != DB_OK)
-		return rc;
-	room->plan_name = db_get(res, 0, 0);
-	room->limit = db_get(res, 0, 1) == NULL ? -1 : db_int(res, 0, 1);
-	return DB_OK;
+	return db_plan_quota(r, "llm_providers", 1, &room->plan_name,
+	    &room->limit);
 }
 
 /* The keys now and whether "provider" has one (after the lock). */

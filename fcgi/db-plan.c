@@ -2,7 +2,9 @@
  * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
  *
  * The plan catalogue (SPEC 4): plans, their features and quotas, as the
- * migrations seed them.  Global tables, read outside any tenant.
+ * migrations seed them.  Global tables, read outside any tenant; what
+ * applies to a tenant (its entitlements, the quota of one metric) is
+ * read within it.
  */
 #include "config.h"
 
@@ -146,5 +148,37 @@ db_entitlements(struct req *r, struct entitlements *e)
 		e->used[e->n] = db_int(res, i, 8);
 		e->reserved[e->n] = db_int(res, i, 12);
 	}
+	return DB_OK;
+}
+
+#define DB_PLAN_QUOTA	"SELECT p.name, q.included FROM tenants t " \
+	"JOIN plans p ON p.plan = plan_effective(t.plan, t.status, " \
+	"t.past_due_since) LEFT JOIN plan_quotas q ON q.plan = p.plan AND " \
+	"q.metric = $1 WHERE t.tenant_id = app_tenant()"
+
+/*
+ * The quota of a metric in the plan whose entitlements apply to the
+ * tenant: the plan's name, and what it includes (-1 for no quota row or
+ * NULL included: any number).  With "lock" the tenant's row is taken
+ * for the transaction, FOR NO KEY UPDATE: changes counted against the
+ * quota queue there, while inserts that only reference the tenant (its
+ * usage, its audit trail) do not wait.
+ */
+enum db_rc
+db_plan_quota(struct req *r, const char *metric, int lock,
+    const char **plan_name, long long *limit)
+{
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	if (lock)
+		rc = db_row(r, DB_PLAN_QUOTA " FOR NO KEY UPDATE OF t", 1,
+		    &metric, &res);
+	else
+		rc = db_row(r, DB_PLAN_QUOTA, 1, &metric, &res);
+	if (rc != DB_OK)
+		return rc;
+	*plan_name = db_get(res, 0, 0);
+	*limit = db_get(res, 0, 1) == NULL ? -1 : db_int(res, 0, 1);
 	return DB_OK;
 }

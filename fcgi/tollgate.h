@@ -14,9 +14,9 @@
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
- *		db-meter.c db-migrate.c db-llmkey.c
+ *		db-meter.c db-migrate.c db-llmkey.c db-vault.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
- *		agent.c meter.c usage.c llmkey.c
+ *		agent.c meter.c usage.c llmkey.c vault.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -904,7 +904,7 @@ enum db_rc	 db_idem_store(struct req *, const char *, int,
 		    const unsigned char *, size_t);
 enum db_rc	 db_prune_idempotency(struct req *, long long *);
 
-/* db-plan.c: the plan catalogue. */
+/* db-plan.c: the plan catalogue, and what of it applies to a tenant. */
 #define PLAN_FEATURES_MAX	16
 #define PLAN_QUOTAS_MAX		24
 struct plan_quota {
@@ -943,6 +943,8 @@ struct entitlements {
 };
 enum db_rc	 db_plans_list(struct req *, struct plan **, size_t *);
 enum db_rc	 db_entitlements(struct req *, struct entitlements *);
+enum db_rc	 db_plan_quota(struct req *, const char *, int, const char **,
+		    long long *);
 
 /*
  * db-agent.c: a tenant's agents, each with what it cost in the current
@@ -1010,6 +1012,32 @@ enum db_rc	 db_llmkey_count(struct req *, const char *,
 enum db_rc	 db_llmkey_insert(struct req *, const char *, const char *,
 		    const char *, const char *, struct llmkey *);
 enum db_rc	 db_llmkey_delete(struct req *, const char *, struct llmkey *);
+
+/*
+ * db-vault.c: the stored secrets, the columns of Fernet tokens that
+ * vault_columns lists (sql/017), for `admin keys rotate`: a batch of a
+ * column's tokens across tenants, and a token replaced under its own
+ * tenant only where it is still the one read.
+ */
+struct vault_column {
+	char		 table[64];
+	char		 id_column[64];
+	char		 column[64];
+};
+struct vault_secret {
+	const char	*tenant_id;
+	const char	*id;
+	const char	*token;
+};
+enum db_rc	 db_vault_columns(struct req *, struct vault_column *, size_t,
+		    size_t *);
+enum db_rc	 db_vault_list(struct req *, const struct vault_column *,
+		    const char *, const char *, int, struct vault_secret **,
+		    size_t *);
+enum db_rc	 db_vault_replace(struct req *, const struct vault_column *,
+		    const char *, const char *, const char *, int *);
+enum db_rc	 db_vault_lock(struct req *, const struct vault_column *,
+		    const char *, const char **);
 
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
@@ -1469,6 +1497,14 @@ int		 llmkey_add(struct req *, struct fail *, const char *,
 		    const char *, char *, struct llmkey *,
 		    struct llmkey_room *);
 int		 llmkey_delete(struct req *, struct fail *, const char *);
+
+/*
+ * vault.c: `tollgate admin keys rotate`, every stored secret sealed
+ * again under the primary key, VAULT_BATCH rows a transaction,
+ * resumable; the exit status.
+ */
+#define VAULT_BATCH	200
+int		 vault_rotate(struct req *, FILE *);
 
 /* api-llmkeys.c */
 void		 api_llmkeys_list(struct req *);

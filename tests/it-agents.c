@@ -35,58 +35,18 @@
 #define RACERS		8	/* creates at once on an empty tenant */
 #define FREE_AGENTS	3	/* the free plan's agent quota */
 
-struct owner {
-	char	 email[128];
-	char	 password[64];
-	char	 access[IT_TOKEN_MAX];
-	char	 tenant[64];
-};
-
 static unsigned int	 a_seq;
 
 /* --- helpers -------------------------------------------------------------- */
 
-/* A new owner of a new tenant on the free plan, address verified. */
-static void
-owner_new(struct owner *o, const char *tag)
-{
-	struct it_resp	 r;
-	char		 org[64];
-
-	memset(o, 0, sizeof(*o));
-	it_client_new();
-	snprintf(o->email, sizeof(o->email), "agents-%s-%ld-%u@example.com",
-	    tag, (long)getpid(), ++a_seq);
-	snprintf(o->password, sizeof(o->password), "Pass-%ld-agents-word",
-	    (long)getpid());
-	snprintf(org, sizeof(org), "Agents %s %ld", tag, (long)getpid());
-	it_http(&r, "POST", API "/auth/register", NULL, NULL, JSON,
-	    it_jobj("email", o->email, "password", o->password,
-	    "organization", org, NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(o->access, sizeof(o->access), &r, "access_token");
-	it_copy_str(o->tenant, sizeof(o->tenant), &r, "tenant.id");
-	it_response_free(&r);
-	it_mark_verified(o->email);
-}
-
-/* A request with a bearer token; body NULL: none. */
-static void
-call(struct it_resp *r, const char *token, const char *method,
-    const char *path, const char *body)
-{
-	it_http(r, method, path, NULL, token, body != NULL ? JSON : NULL,
-	    body);
-}
-
 /* POST /agents; the status, the new id into id (when 201). */
 static long
-create(const struct owner *o, const char *body, char *id, size_t idsz)
+create(const struct it_owner *o, const char *body, char *id, size_t idsz)
 {
 	struct it_resp	 r;
 	long		 status;
 
-	call(&r, o->access, "POST", AGENTS, body);
+	it_call(&r, o->access, "POST", AGENTS, body);
 	status = r.status;
 	if (id != NULL) {
 		id[0] = '\0';
@@ -106,84 +66,17 @@ agent_path(const char *id)
 	return path;
 }
 
-/*
- * The value at a dotted path of the answer, where a number is an index
- * into an array ("data.2.id"); 0 when there is none.
- */
-static int
-json_at(struct it_resp *r, const char *path, struct json_object **out)
-{
-	struct json_object	*o = it_json(r);
-	char			 key[128], *p, *dot;
-	long			 i;
-
-	snprintf(key, sizeof(key), "%s", path);
-	for (p = key; p != NULL; p = dot) {
-		if ((dot = strchr(p, '.')) != NULL)
-			*dot++ = '\0';
-		if (json_object_is_type(o, json_type_array)) {
-			i = strtol(p, NULL, 10);
-			if (i < 0 || (size_t)i >= json_object_array_length(o))
-				return 0;
-			o = json_object_array_get_idx(o, (size_t)i);
-		} else if (!json_object_object_get_ex(o, p, &o))
-			return 0;
-	}
-	*out = o;
-	return 1;
-}
-
-/* A member that must be this string (NULL: JSON null), deferred. */
-static void
-expect_str(struct it_resp *r, const char *path, const char *want)
-{
-	struct json_object	*v = NULL;
-	const char		*got;
-
-	if (!json_at(r, path, &v)) {
-		it_deferred_fail("no \"%s\" in %.300s", path, r->body);
-		return;
-	}
-	got = v != NULL && json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
-	if (want == NULL ? v != NULL : got == NULL || strcmp(got, want) != 0)
-		it_deferred_fail("\"%s\" is %s, want %s", path, v != NULL ?
-		    json_object_to_json_string(v) : "null", want != NULL ?
-		    want : "null");
-}
-
-/* A 400 naming this parameter. */
-static void
-expect_bad(struct it_resp *r, const char *param, const char *what)
-{
-	if (r->status != 400 || it_json_str(it_json(r), "error.param") ==
-	    NULL || strcmp(it_json_str(it_json(r), "error.param"), param) != 0)
-		it_deferred_fail("%s: %ld, want 400 naming %s: %.300s", what,
-		    r->status, param, r->body);
-}
-
-/* A count (or any first column) as the database owner in a tenant. */
 static long
-owner_count(const char *tenant, const char *sql, const char *arg)
+audit_count(const struct it_owner *o, const char *action)
 {
-	char	 out[64];
-
-	it_owner_sql(out, sizeof(out), tenant, sql, arg != NULL ? 1 : 0,
-	    (const char *const[]){ arg });
-	return atol(out);
-}
-
-static long
-audit_count(const struct owner *o, const char *action)
-{
-	return owner_count(o->tenant, "SELECT count(*) FROM audit_events "
+	return it_owner_count(o->tenant, "SELECT count(*) FROM audit_events "
 	    "WHERE tenant_id = app_tenant() AND action = $1", action);
 }
 
 static long
-active_count(const struct owner *o)
+active_count(const struct it_owner *o)
 {
-	return owner_count(o->tenant, "SELECT count(*) FROM agents "
+	return it_owner_count(o->tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant() AND active", NULL);
 }
 
@@ -212,46 +105,46 @@ static void
 test_crud(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 a[64], b[64], c[64], ids[8][64];
 	size_t		 n;
 	int		 more;
 
 	(void)state;
-	owner_new(&o, "crud");
-	call(&r, o.access, "GET", AGENTS, NULL);
+	it_owner_new(&o, "agents", "crud");
+	it_call(&r, o.access, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
 	assert_int_equal(list_ids(&r, ids, 8, &more), 0);
 	it_response_free(&r);
 
-	call(&r, o.access, "POST", AGENTS, "{\"name\": \"alpha\"}");
+	it_call(&r, o.access, "POST", AGENTS, "{\"name\": \"alpha\"}");
 	it_expect_status(&r, 201);
 	it_copy_str(a, sizeof(a), &r, "id");
-	expect_str(&r, "name", "alpha");
-	expect_str(&r, "budget_limit_usd", NULL);
-	expect_str(&r, "budget_action", "block");
-	expect_str(&r, "spend_usd", "0");
-	expect_str(&r, "budget_status", "none");
-	expect_str(&r, "deactivated_reason", NULL);
+	it_expect_str(&r, "name", "alpha");
+	it_expect_str(&r, "budget_limit_usd", NULL);
+	it_expect_str(&r, "budget_action", "block");
+	it_expect_str(&r, "spend_usd", "0");
+	it_expect_str(&r, "budget_status", "none");
+	it_expect_str(&r, "deactivated_reason", NULL);
 	it_response_free(&r);
-	call(&r, o.access, "POST", AGENTS, "{\"name\": \"beta\", "
+	it_call(&r, o.access, "POST", AGENTS, "{\"name\": \"beta\", "
 	    "\"budget_limit_usd\": \"12.50\", \"budget_action\": \"alert\"}");
 	it_expect_status(&r, 201);
 	it_copy_str(b, sizeof(b), &r, "id");
-	expect_str(&r, "budget_limit_usd", "12.5");
-	expect_str(&r, "budget_action", "alert");
-	expect_str(&r, "budget_status", "ok");
+	it_expect_str(&r, "budget_limit_usd", "12.5");
+	it_expect_str(&r, "budget_action", "alert");
+	it_expect_str(&r, "budget_status", "ok");
 	it_response_free(&r);
 	/* A JSON number, read from its digits: exact. */
-	call(&r, o.access, "POST", AGENTS, "{\"name\": \"gamma\", "
+	it_call(&r, o.access, "POST", AGENTS, "{\"name\": \"gamma\", "
 	    "\"budget_limit_usd\": 0.1}");
 	it_expect_status(&r, 201);
 	it_copy_str(c, sizeof(c), &r, "id");
-	expect_str(&r, "budget_limit_usd", "0.1");
+	it_expect_str(&r, "budget_limit_usd", "0.1");
 	it_response_free(&r);
 
 	/* Newest first, two to a page, the cursor an agent id. */
-	call(&r, o.access, "GET", AGENTS "?limit=2", NULL);
+	it_call(&r, o.access, "GET", AGENTS "?limit=2", NULL);
 	it_expect_status(&r, 200);
 	n = list_ids(&r, ids, 8, &more);
 	assert_int_equal(n, 2);
@@ -259,7 +152,7 @@ test_crud(void **state)
 	assert_string_equal(ids[0], c);
 	assert_string_equal(ids[1], b);
 	it_response_free(&r);
-	call(&r, o.access, "GET", AGENTS "?limit=2&starting_after=" , NULL);
+	it_call(&r, o.access, "GET", AGENTS "?limit=2&starting_after=" , NULL);
 	it_expect_code(&r, 400, "invalid_value", "an empty cursor");
 	it_response_free(&r);
 	{
@@ -267,7 +160,7 @@ test_crud(void **state)
 
 		snprintf(path, sizeof(path), "%s?limit=2&starting_after=%s",
 		    AGENTS, b);
-		call(&r, o.access, "GET", path, NULL);
+		it_call(&r, o.access, "GET", path, NULL);
 	}
 	it_expect_status(&r, 200);
 	n = list_ids(&r, ids, 8, &more);
@@ -277,41 +170,42 @@ test_crud(void **state)
 	it_response_free(&r);
 
 	/* Changes: the budget removed (null), a name and an action. */
-	call(&r, o.access, "PATCH", agent_path(b),
+	it_call(&r, o.access, "PATCH", agent_path(b),
 	    "{\"budget_limit_usd\": null}");
 	it_expect_status(&r, 200);
-	expect_str(&r, "budget_limit_usd", NULL);
-	expect_str(&r, "budget_status", "none");
-	expect_str(&r, "name", "beta");
+	it_expect_str(&r, "budget_limit_usd", NULL);
+	it_expect_str(&r, "budget_status", "none");
+	it_expect_str(&r, "name", "beta");
 	it_response_free(&r);
-	call(&r, o.access, "PATCH", agent_path(b), "{\"name\": \"beta two\", "
-	    "\"budget_action\": \"block\", \"budget_limit_usd\": \"0\"}");
+	it_call(&r, o.access, "PATCH", agent_path(b),
+	    "{\"name\": \"beta two\", \"budget_action\": \"block\", "
+	    "\"budget_limit_usd\": \"0\"}");
 	it_expect_status(&r, 200);
-	expect_str(&r, "name", "beta two");
-	expect_str(&r, "budget_action", "block");
-	expect_str(&r, "budget_limit_usd", "0");
+	it_expect_str(&r, "name", "beta two");
+	it_expect_str(&r, "budget_action", "block");
+	it_expect_str(&r, "budget_limit_usd", "0");
 	/* A zero budget allows nothing. */
-	expect_str(&r, "budget_status", "exceeded");
+	it_expect_str(&r, "budget_status", "exceeded");
 	it_response_free(&r);
-	call(&r, o.access, "PATCH", agent_path(b), "{}");
+	it_call(&r, o.access, "PATCH", agent_path(b), "{}");
 	it_expect_code(&r, 400, "missing_parameter", "an empty change");
 	it_response_free(&r);
 
 	/* DELETE deactivates; again, it is already done. */
-	call(&r, o.access, "DELETE", agent_path(a), NULL);
+	it_call(&r, o.access, "DELETE", agent_path(a), NULL);
 	it_expect_status(&r, 204);
 	it_response_free(&r);
-	call(&r, o.access, "DELETE", agent_path(a), NULL);
+	it_call(&r, o.access, "DELETE", agent_path(a), NULL);
 	it_expect_status(&r, 204);
 	it_response_free(&r);
-	call(&r, o.access, "GET", AGENTS, NULL);
+	it_call(&r, o.access, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
-	expect_str(&r, "data.2.id", a);
-	expect_str(&r, "data.2.deactivated_reason", "deleted");
+	it_expect_str(&r, "data.2.id", a);
+	it_expect_str(&r, "data.2.deactivated_reason", "deleted");
 	{
 		struct json_object	*v;
 
-		if (!json_at(&r, "data.2.active", &v) ||
+		if (!it_json_at(&r, "data.2.active", &v) ||
 		    json_object_get_boolean(v))
 			it_deferred_fail("the deleted agent is still active: "
 			    "%.300s", r.body);
@@ -322,7 +216,7 @@ test_crud(void **state)
 	assert_int_equal(audit_count(&o, "agent.created"), 3);
 	assert_int_equal(audit_count(&o, "agent.updated"), 2);
 	assert_int_equal(audit_count(&o, "agent.deactivated"), 1);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
 	    "audit_events WHERE tenant_id = app_tenant() AND action = "
 	    "'agent.deactivated' AND target = $1 AND details->>'reason' = "
 	    "'deleted'", a), 1);
@@ -335,18 +229,18 @@ static void
 test_quota(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	struct json_object *v;
 	char		 id[FREE_AGENTS][64], name[32];
 	int		 i;
 
 	(void)state;
-	owner_new(&o, "quota");
+	it_owner_new(&o, "agents", "quota");
 	for (i = 0; i < FREE_AGENTS; i++) {
 		snprintf(name, sizeof(name), "{\"name\": \"a%d\"}", i);
 		assert_int_equal(create(&o, name, id[i], sizeof(id[i])), 201);
 	}
-	call(&r, o.access, "POST", AGENTS, "{\"name\": \"one too many\"}");
+	it_call(&r, o.access, "POST", AGENTS, "{\"name\": \"one too many\"}");
 	it_expect_code(&r, 409, "quota_exceeded", "the 4th agent");
 	if (!it_json_get(it_json(&r), "error.limit", &v) ||
 	    json_object_get_int64(v) != FREE_AGENTS ||
@@ -358,21 +252,22 @@ test_quota(void **state)
 	it_response_free(&r);
 
 	/* A deleted agent frees its place; bringing it back needs one. */
-	call(&r, o.access, "DELETE", agent_path(id[0]), NULL);
+	it_call(&r, o.access, "DELETE", agent_path(id[0]), NULL);
 	it_expect_status(&r, 204);
 	it_response_free(&r);
 	assert_int_equal(create(&o, "{\"name\": \"a3\"}", NULL, 0), 201);
-	call(&r, o.access, "PATCH", agent_path(id[0]), "{\"active\": true}");
+	it_call(&r, o.access, "PATCH", agent_path(id[0]), "{\"active\": true}");
 	it_expect_code(&r, 409, "quota_exceeded", "reactivating a 4th");
 	it_response_free(&r);
 	/* Deactivating by PATCH makes room for it. */
-	call(&r, o.access, "PATCH", agent_path(id[1]), "{\"active\": false}");
+	it_call(&r, o.access, "PATCH", agent_path(id[1]),
+	    "{\"active\": false}");
 	it_expect_status(&r, 200);
-	expect_str(&r, "deactivated_reason", "manual");
+	it_expect_str(&r, "deactivated_reason", "manual");
 	it_response_free(&r);
-	call(&r, o.access, "PATCH", agent_path(id[0]), "{\"active\": true}");
+	it_call(&r, o.access, "PATCH", agent_path(id[0]), "{\"active\": true}");
 	it_expect_status(&r, 200);
-	expect_str(&r, "deactivated_reason", NULL);
+	it_expect_str(&r, "deactivated_reason", NULL);
 	it_response_free(&r);
 	assert_int_equal(active_count(&o), FREE_AGENTS);
 	assert_int_equal(audit_count(&o, "agent.reactivated"), 1);
@@ -383,7 +278,7 @@ test_quota(void **state)
 /* --- concurrent creates --------------------------------------------------- */
 
 struct race {
-	const struct owner	*o;
+	const struct it_owner	*o;
 	int			 n;
 	long			 status;
 };
@@ -392,26 +287,16 @@ static void *
 race_create(void *arg)
 {
 	struct race	*x = arg;
-	struct it_resp	 r;
-	CURL		*h = curl_easy_init();
-	char		 auth[IT_TOKEN_MAX + 64], body[64];
-	const char	*hdrs[2] = { auth, NULL };
+	char		 body[64];
 
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    x->o->access);
 	snprintf(body, sizeof(body), "{\"name\": \"racer %d\"}", x->n);
-	x->status = 0;
-	if (it_request_on(h, &r, "POST", AGENTS, JSON, body, strlen(body),
-	    hdrs) == 0)
-		x->status = r.status;
-	it_response_free(&r);
-	curl_easy_cleanup(h);
+	x->status = it_call_status(x->o->access, "POST", AGENTS, body);
 	return NULL;
 }
 
 /* n creates at once; how many got 201, and how many 409. */
 static void
-race(const struct owner *o, int n, int *created, int *refused)
+race(const struct it_owner *o, int n, int *created, int *refused)
 {
 	struct race	 x[RACERS];
 	pthread_t	 t[RACERS];
@@ -435,12 +320,12 @@ race(const struct owner *o, int n, int *created, int *refused)
 static void
 test_concurrent(void **state)
 {
-	struct owner	 o, p;
+	struct it_owner	 o, p;
 	int		 created, refused;
 
 	(void)state;
 	/* Eight at once on an empty tenant: exactly three get in. */
-	owner_new(&o, "race");
+	it_owner_new(&o, "agents", "race");
 	race(&o, RACERS, &created, &refused);
 	assert_int_equal(created, FREE_AGENTS);
 	assert_int_equal(refused, RACERS - FREE_AGENTS);
@@ -448,7 +333,7 @@ test_concurrent(void **state)
 	assert_int_equal(audit_count(&o, "agent.created"), FREE_AGENTS);
 
 	/* Two at once for the last place: one. */
-	owner_new(&p, "last");
+	it_owner_new(&p, "agents", "last");
 	assert_int_equal(create(&p, "{\"name\": \"x\"}", NULL, 0), 201);
 	assert_int_equal(create(&p, "{\"name\": \"y\"}", NULL, 0), 201);
 	race(&p, 2, &created, &refused);
@@ -464,7 +349,7 @@ test_concurrent(void **state)
  * first one replayed, and one agent exists.  Its id into id.
  */
 static void
-idem_create(const struct owner *o, const char *body, char *id, size_t idsz)
+idem_create(const struct it_owner *o, const char *body, char *id, size_t idsz)
 {
 	struct it_resp	 r;
 	char		 auth[IT_TOKEN_MAX + 64], key[96], first[64];
@@ -483,46 +368,46 @@ idem_create(const struct owner *o, const char *body, char *id, size_t idsz)
 		it_response_free(&r);
 	}
 	assert_string_equal(first, id);
-	assert_int_equal(owner_count(o->tenant, "SELECT count(*) FROM agents "
-	    "WHERE tenant_id = app_tenant()", NULL), 1);
+	assert_int_equal(it_owner_count(o->tenant, "SELECT count(*) FROM "
+	    "agents WHERE tenant_id = app_tenant()", NULL), 1);
 }
 
 static void
 test_other_tenant(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o, p;
+	struct it_owner	 o, p;
 	char		 id[64], ids[4][64], path[160];
 	int		 more;
 
 	(void)state;
-	owner_new(&o, "mine");
+	it_owner_new(&o, "agents", "mine");
 	idem_create(&o, "{\"name\": \"private\"}", id, sizeof(id));
-	owner_new(&p, "theirs");
-	call(&r, p.access, "PATCH", agent_path(id), "{\"name\": \"taken\"}");
+	it_owner_new(&p, "agents", "theirs");
+	it_call(&r, p.access, "PATCH", agent_path(id), "{\"name\": \"taken\"}");
 	it_expect_code(&r, 404, "not_found", "another tenant's agent, PATCH");
 	it_response_free(&r);
-	call(&r, p.access, "PATCH", agent_path(id), "{\"active\": true}");
+	it_call(&r, p.access, "PATCH", agent_path(id), "{\"active\": true}");
 	it_expect_code(&r, 404, "not_found", "another tenant's, reactivated");
 	it_response_free(&r);
-	call(&r, p.access, "DELETE", agent_path(id), NULL);
+	it_call(&r, p.access, "DELETE", agent_path(id), NULL);
 	it_expect_code(&r, 404, "not_found", "another tenant's agent, DELETE");
 	it_response_free(&r);
-	call(&r, p.access, "DELETE", agent_path("not-a-uuid"), NULL);
+	it_call(&r, p.access, "DELETE", agent_path("not-a-uuid"), NULL);
 	it_expect_code(&r, 404, "not_found", "an id that is no UUID");
 	it_response_free(&r);
-	call(&r, p.access, "GET", AGENTS, NULL);
+	it_call(&r, p.access, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
 	assert_int_equal(list_ids(&r, ids, 4, &more), 0);
 	it_response_free(&r);
 	/* Another tenant's id as a cursor: an empty page, no leak. */
 	snprintf(path, sizeof(path), "%s?starting_after=%s", AGENTS, id);
-	call(&r, p.access, "GET", path, NULL);
+	it_call(&r, p.access, "GET", path, NULL);
 	it_expect_status(&r, 200);
 	assert_int_equal(list_ids(&r, ids, 4, &more), 0);
 	it_response_free(&r);
 	/* Untouched: the name, the state, no audit in either tenant. */
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant() AND name = 'private' AND active",
 	    NULL), 1);
 	assert_int_equal(audit_count(&p, "agent.updated"), 0);
@@ -542,26 +427,26 @@ test_bad_budgets(void **state)
 		"\".5\"",
 	};
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 body[128], what[160];
 	size_t		 i;
 
 	(void)state;
-	owner_new(&o, "budget");
+	it_owner_new(&o, "agents", "budget");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(body, sizeof(body), "{\"name\": \"b\", "
 		    "\"budget_limit_usd\": %s}", bad[i]);
 		snprintf(what, sizeof(what), "budget_limit_usd %s", bad[i]);
-		call(&r, o.access, "POST", AGENTS, body);
-		expect_bad(&r, "budget_limit_usd", what);
+		it_call(&r, o.access, "POST", AGENTS, body);
+		it_expect_param(&r, "budget_limit_usd", what);
 		it_response_free(&r);
 	}
 	/* The largest budget there is, exactly. */
 	assert_int_equal(create(&o, "{\"name\": \"max\", \"budget_limit_usd\": "
 	    "\"1000000000.000000\"}", NULL, 0), 201);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant()", NULL), 1);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant() AND budget_limit_micros = "
 	    "1000000000000000", NULL), 1);
 	it_deferred_check();
@@ -589,15 +474,15 @@ test_bad_fields(void **state)
 		{ "{\"name\": \"n\", \"active\": false}", "active" },
 	};
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 name[256], body[320], id[64];
 	size_t		 i, n = 0;
 
 	(void)state;
-	owner_new(&o, "fields");
+	it_owner_new(&o, "agents", "fields");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		call(&r, o.access, "POST", AGENTS, bad[i].body);
-		expect_bad(&r, bad[i].param, bad[i].body);
+		it_call(&r, o.access, "POST", AGENTS, bad[i].body);
+		it_expect_param(&r, bad[i].param, bad[i].body);
 		it_response_free(&r);
 	}
 	/* 100 characters (every other one of two bytes) pass, 101 not. */
@@ -607,13 +492,13 @@ test_bad_fields(void **state)
 	snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
 	assert_int_equal(create(&o, body, id, sizeof(id)), 201);
 	snprintf(body, sizeof(body), "{\"name\": \"%sb\"}", name);
-	call(&r, o.access, "POST", AGENTS, body);
-	expect_bad(&r, "name", "a name of 101 characters");
+	it_call(&r, o.access, "POST", AGENTS, body);
+	it_expect_param(&r, "name", "a name of 101 characters");
 	it_response_free(&r);
-	call(&r, o.access, "PATCH", agent_path(id), "{\"active\": \"yes\"}");
-	expect_bad(&r, "active", "active as a string");
+	it_call(&r, o.access, "PATCH", agent_path(id), "{\"active\": \"yes\"}");
+	it_expect_param(&r, "active", "active as a string");
 	it_response_free(&r);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant()", NULL), 1);
 	assert_int_equal(audit_count(&o, "agent.created"), 1);
 	it_deferred_check();
@@ -623,7 +508,7 @@ test_bad_fields(void **state)
 
 /* An API key of o with one scope; its secret into secret. */
 static void
-key_new(const struct owner *o, const char *scope, char *secret,
+key_new(const struct it_owner *o, const char *scope, char *secret,
     size_t secretsz)
 {
 	struct it_resp	 r;
@@ -631,7 +516,7 @@ key_new(const struct owner *o, const char *scope, char *secret,
 
 	snprintf(body, sizeof(body), "{\"name\": \"k %s\", \"scopes\": "
 	    "[\"%s\"]}", scope, scope);
-	call(&r, o->access, "POST", API "/api-keys", body);
+	it_call(&r, o->access, "POST", API "/api-keys", body);
 	it_expect_status(&r, 201);
 	it_copy_str(secret, secretsz, &r, "secret");
 	it_response_free(&r);
@@ -641,53 +526,37 @@ static void
 test_roles_and_keys(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
-	char		 rd[128], wr[128], email[128], token[256], member[
-	    IT_TOKEN_MAX], link[512];
-	const char	*slash;
+	struct it_owner	 o;
+	char		 rd[128], wr[128], member[IT_TOKEN_MAX];
 
 	(void)state;
-	owner_new(&o, "keys");
+	it_owner_new(&o, "agents", "keys");
 	key_new(&o, "usage:read", rd, sizeof(rd));
 	key_new(&o, "usage:write", wr, sizeof(wr));
-	call(&r, wr, "POST", AGENTS, "{\"name\": \"by key\"}");
+	it_call(&r, wr, "POST", AGENTS, "{\"name\": \"by key\"}");
 	it_expect_status(&r, 201);
 	it_response_free(&r);
-	call(&r, rd, "GET", AGENTS, NULL);
+	it_call(&r, rd, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
-	expect_str(&r, "data.0.name", "by key");
+	it_expect_str(&r, "data.0.name", "by key");
 	it_response_free(&r);
-	call(&r, rd, "POST", AGENTS, "{\"name\": \"read only\"}");
+	it_call(&r, rd, "POST", AGENTS, "{\"name\": \"read only\"}");
 	it_expect_code(&r, 403, "insufficient_scope", "usage:read creating");
 	it_response_free(&r);
-	call(&r, wr, "GET", AGENTS, NULL);
+	it_call(&r, wr, "GET", AGENTS, NULL);
 	it_expect_code(&r, 403, "insufficient_scope", "usage:write listing");
 	it_response_free(&r);
 	/* The audit names the key. */
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
 	    "audit_events WHERE tenant_id = app_tenant() AND action = "
 	    "'agent.created' AND actor_key_id IS NOT NULL", NULL), 1);
 
 	/* A member reads, and may not change. */
-	snprintf(email, sizeof(email), "agents-member-%ld-%u@example.com",
-	    (long)getpid(), ++a_seq);
-	call(&r, o.access, "POST", API "/members/invitations",
-	    it_jobj("email", email, "role", "member", NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(link, sizeof(link), &r, "link");
-	it_response_free(&r);
-	if ((slash = strrchr(link, '/')) == NULL)
-		fail_msg("no token in %s", link);
-	snprintf(token, sizeof(token), "%s", slash + 1);
-	it_http(&r, "POST", API "/invitations/accept", NULL, NULL, JSON,
-	    it_jobj("token", token, "password", o.password, NULL));
-	it_expect_status(&r, 200);
-	it_copy_str(member, sizeof(member), &r, "access_token");
-	it_response_free(&r);
-	call(&r, member, "GET", AGENTS, NULL);
+	it_member_new(&o, "agents", member, sizeof(member));
+	it_call(&r, member, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
 	it_response_free(&r);
-	call(&r, member, "POST", AGENTS, "{\"name\": \"by a member\"}");
+	it_call(&r, member, "POST", AGENTS, "{\"name\": \"by a member\"}");
 	it_expect_code(&r, 403, "insufficient_role", "a member creating");
 	it_response_free(&r);
 	assert_int_equal(active_count(&o), 1);
@@ -698,7 +567,7 @@ test_roles_and_keys(void **state)
 
 /* Set the agent's cost in the current period (and one long before). */
 static void
-spend_set(const struct owner *o, const char *id, const char *micros)
+spend_set(const struct it_owner *o, const char *id, const char *micros)
 {
 	it_owner_sql(NULL, 0, o->tenant, "INSERT INTO agent_spend (tenant_id, "
 	    "agent_id, period_start, cost_micros) SELECT t.tenant_id, "
@@ -713,11 +582,11 @@ static void
 test_spend(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 id[64];
 
 	(void)state;
-	owner_new(&o, "spend");
+	it_owner_new(&o, "agents", "spend");
 	assert_int_equal(create(&o, "{\"name\": \"spender\", "
 	    "\"budget_limit_usd\": 10}", id, sizeof(id)), 201);
 	/* An old period does not count. */
@@ -726,79 +595,26 @@ test_spend(void **state)
 	    "$1::uuid, '2020-01-01T00:00:00Z', 999000000)", 1,
 	    (const char *const[]){ id });
 	spend_set(&o, id, "7990000");
-	call(&r, o.access, "GET", AGENTS, NULL);
+	it_call(&r, o.access, "GET", AGENTS, NULL);
 	it_expect_status(&r, 200);
-	expect_str(&r, "data.0.spend_usd", "7.99");
-	expect_str(&r, "data.0.budget_status", "ok");
+	it_expect_str(&r, "data.0.spend_usd", "7.99");
+	it_expect_str(&r, "data.0.budget_status", "ok");
 	it_response_free(&r);
 	spend_set(&o, id, "8000000");
-	call(&r, o.access, "GET", AGENTS, NULL);
-	expect_str(&r, "data.0.spend_usd", "8");
-	expect_str(&r, "data.0.budget_status", "warning");
+	it_call(&r, o.access, "GET", AGENTS, NULL);
+	it_expect_str(&r, "data.0.spend_usd", "8");
+	it_expect_str(&r, "data.0.budget_status", "warning");
 	it_response_free(&r);
 	spend_set(&o, id, "12000001");
-	call(&r, o.access, "PATCH", agent_path(id), "{\"name\": \"spent\"}");
+	it_call(&r, o.access, "PATCH", agent_path(id), "{\"name\": \"spent\"}");
 	it_expect_status(&r, 200);
-	expect_str(&r, "spend_usd", "12.000001");
-	expect_str(&r, "budget_status", "exceeded");
+	it_expect_str(&r, "spend_usd", "12.000001");
+	it_expect_str(&r, "budget_status", "exceeded");
 	it_response_free(&r);
 	it_deferred_check();
 }
 
 /* --- the portal ----------------------------------------------------------- */
-
-/* Append k=v to a form body, percent-encoded. */
-static void
-form_add(char *buf, size_t bufsz, const char *k, const char *v)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	size_t			 n = strlen(buf);
-	unsigned char		 ch;
-
-	n += (size_t)snprintf(buf + n, bufsz - n, "%s%s=", n > 0 ? "&" : "",
-	    k);
-	for (; *v != '\0' && n + 4 < bufsz; v++) {
-		ch = (unsigned char)*v;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL)
-			buf[n++] = (char)ch;
-		else {
-			buf[n++] = '%';
-			buf[n++] = hex[ch >> 4];
-			buf[n++] = hex[ch & 0xf];
-		}
-	}
-	if (*v != '\0' || n >= bufsz)
-		fail_msg("form body over %zu bytes", bufsz);
-	buf[n] = '\0';
-}
-
-/* Sign o in through the portal: "tg_session=..." into session. */
-static void
-portal_login(const struct owner *o, char *session, size_t sessionsz)
-{
-	struct it_resp	 r;
-	char		 pre[IT_COOKIE_MAX + 16], csrf[128], body[1024];
-	char		 v[IT_COOKIE_MAX];
-
-	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
-	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", v, sizeof(v), NULL))
-		fail_msg("no tg_pre cookie");
-	snprintf(pre, sizeof(pre), "tg_pre=%s", v);
-	it_csrf_of(&r, NULL, csrf, sizeof(csrf));
-	it_response_free(&r);
-	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "email", o->email);
-	form_add(body, sizeof(body), "password", o->password);
-	it_http(&r, "POST", "/login", pre, NULL, IT_FORM, body);
-	it_expect_status(&r, 303);
-	if (!it_set_cookie(&r, "tg_session", v, sizeof(v), NULL))
-		fail_msg("no tg_session cookie");
-	snprintf(session, sessionsz, "tg_session=%s", v);
-	it_response_free(&r);
-}
 
 /* GET /agents (200) and the CSRF token of the page's forms. */
 static void
@@ -839,13 +655,13 @@ static void
 test_portal(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 session[IT_COOKIE_MAX + 16], csrf[128], body[512];
 	char		 next[2 * IT_COOKIE_MAX + 32], id[64];
 
 	(void)state;
-	owner_new(&o, "portal");
-	portal_login(&o, session, sizeof(session));
+	it_owner_new(&o, "agents", "portal");
+	it_portal_login(o.email, o.password, session, sizeof(session));
 	portal_agents(session, csrf, sizeof(csrf), &r);
 	if (strstr(r.body, "No agents yet") == NULL ||
 	    strstr(r.body, "0 active agents; the Free plan allows 3.") ==
@@ -855,10 +671,10 @@ test_portal(void **state)
 
 	/* A bad amount: the form again, the error at its field. */
 	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "name", "web <agent>");
-	form_add(body, sizeof(body), "budget_limit_usd", "12.3456789");
-	form_add(body, sizeof(body), "budget_action", "alert");
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "name", "web <agent>");
+	it_form_add(body, sizeof(body), "budget_limit_usd", "12.3456789");
+	it_form_add(body, sizeof(body), "budget_action", "alert");
 	it_http(&r, "POST", "/agents", session, NULL, IT_FORM, body);
 	if (r.status != 400 || strstr(r.body, "id=\"e-budget_limit_usd\"") ==
 	    NULL || strstr(r.body, "value=\"12.3456789\"") == NULL ||
@@ -868,10 +684,10 @@ test_portal(void **state)
 	it_response_free(&r);
 
 	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "name", "web <agent>");
-	form_add(body, sizeof(body), "budget_limit_usd", "12.5");
-	form_add(body, sizeof(body), "budget_action", "alert");
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "name", "web <agent>");
+	it_form_add(body, sizeof(body), "budget_limit_usd", "12.5");
+	it_form_add(body, sizeof(body), "budget_action", "alert");
 	portal_post(session, "/agents", body, "add an agent", next,
 	    sizeof(next));
 	snprintf(id, sizeof(id), "%s", "");
@@ -889,43 +705,43 @@ test_portal(void **state)
 
 	/* The budget removed from its row (an empty amount). */
 	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "agent_id", id);
-	form_add(body, sizeof(body), "budget_limit_usd", "");
-	form_add(body, sizeof(body), "budget_action", "block");
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "agent_id", id);
+	it_form_add(body, sizeof(body), "budget_limit_usd", "");
+	it_form_add(body, sizeof(body), "budget_action", "block");
 	portal_post(session, "/agents/budget", body, "remove the budget",
 	    NULL, 0);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant() AND budget_limit_micros IS NULL "
 	    "AND budget_action = 'block'", NULL), 1);
 
 	/* Deactivate: a confirmation page first, nothing changed by it. */
 	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "agent_id", id);
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "agent_id", id);
 	it_http(&r, "POST", "/agents/deactivate", session, NULL, IT_FORM,
 	    body);
 	if (r.status != 200 || strstr(r.body, "name=\"confirm\"") == NULL)
 		it_deferred_fail("no confirmation page: %ld", r.status);
 	it_response_free(&r);
 	assert_int_equal(active_count(&o), 1);
-	form_add(body, sizeof(body), "confirm", "yes");
+	it_form_add(body, sizeof(body), "confirm", "yes");
 	portal_post(session, "/agents/deactivate", body, "deactivate", NULL,
 	    0);
 	assert_int_equal(active_count(&o), 0);
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = app_tenant() AND deactivated_reason = "
 	    "'manual'", NULL), 1);
 	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "agent_id", id);
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "agent_id", id);
 	portal_post(session, "/agents/reactivate", body, "reactivate", NULL,
 	    0);
 	assert_int_equal(active_count(&o), 1);
 	/* A form without its token changes nothing. */
 	body[0] = '\0';
-	form_add(body, sizeof(body), "agent_id", id);
-	form_add(body, sizeof(body), "confirm", "yes");
+	it_form_add(body, sizeof(body), "agent_id", id);
+	it_form_add(body, sizeof(body), "confirm", "yes");
 	it_http(&r, "POST", "/agents/deactivate", session, NULL, IT_FORM,
 	    body);
 	if (r.status != 403)

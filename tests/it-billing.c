@@ -37,38 +37,9 @@
 #define INVOICES	API "/billing/invoices"
 #define JSON		"application/json"
 
-struct owner {
-	char	 email[128];
-	char	 access[IT_TOKEN_MAX];
-	char	 tenant[64];
-};
-
 static unsigned int	 b_seq;
 
 /* --- the emulator ------------------------------------------------------- */
-
-static const char *
-emu(const char *path)
-{
-	static char	 url[512];
-
-	snprintf(url, sizeof(url), "%s%s", it_env("STRIPE_API_BASE"), path);
-	return url;
-}
-
-/* POST a JSON control request to the emulator; it must say 200. */
-static void
-emu_ctl(const char *path, const char *json)
-{
-	struct it_resp	 r;
-
-	if (it_request(&r, "POST", emu(path), JSON, json, strlen(json),
-	    NULL) == -1)
-		fail_msg("emulator %s: %s", path, r.error);
-	if (r.status != 200)
-		fail_msg("emulator %s: %ld %.200s", path, r.status, r.body);
-	it_response_free(&r);
-}
 
 /* Stripe's customers with this e-mail, asked of the emulator's API. */
 static size_t
@@ -76,7 +47,7 @@ emu_customers(const char *email)
 {
 	struct it_resp		 r;
 	struct json_object	*data;
-	char			 path[256], auth[256];
+	char			 path[256];
 	size_t			 n;
 
 	snprintf(path, sizeof(path), "/v1/customers?email=%s&limit=100",
@@ -84,11 +55,7 @@ emu_customers(const char *email)
 	for (n = 0; path[n] != '\0'; n++)
 		if (path[n] == '+')
 			path[n] = '_';	/* never in our generated addresses */
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    it_env("STRIPE_SECRET_KEY"));
-	if (it_request(&r, "GET", emu(path), NULL, NULL, 0, auth, NULL) == -1)
-		fail_msg("emulator customers: %s", r.error);
-	it_expect_status(&r, 200);
+	it_emu_get(&r, path);
 	if (!it_json_get(it_json(&r), "data", &data))
 		fail_msg("no data in %.200s", r.body);
 	n = json_object_array_length(data);
@@ -167,34 +134,13 @@ event_id(void)
 
 /* --- tenants ------------------------------------------------------------ */
 
-static void
-owner_new(struct owner *o, const char *tag)
-{
-	struct it_resp	 r;
-	char		 pw[64], org[64];
-
-	memset(o, 0, sizeof(*o));
-	snprintf(o->email, sizeof(o->email), "billing-%s-%ld-%u@example.com",
-	    tag, (long)getpid(), ++b_seq);
-	snprintf(pw, sizeof(pw), "Pass-%ld-billing-word", (long)getpid());
-	snprintf(org, sizeof(org), "Billing %s %ld", tag, (long)getpid());
-	it_http(&r, "POST", API "/auth/register", NULL, NULL, JSON,
-	    it_jobj("email", o->email, "password", pw, "organization", org,
-	    NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(o->access, sizeof(o->access), &r, "access_token");
-	it_copy_str(o->tenant, sizeof(o->tenant), &r, "tenant.id");
-	it_response_free(&r);
-	it_mark_verified(o->email);
-}
-
 /*
  * A column of the tenant's row, as text ("" for NULL), read as the
  * database owner: the waits below poll, and polling the API would
  * spend the free plan's 20 requests a minute.
  */
 static void
-sub_field(const struct owner *o, const char *field, char *out, size_t outsz)
+sub_field(const struct it_owner *o, const char *field, char *out, size_t outsz)
 {
 	static const char *const	 cols[] = { "plan", "status",
 	    "trial_end", "stripe_subscription_id", "cancel_at_period_end",
@@ -214,7 +160,7 @@ sub_field(const struct owner *o, const char *field, char *out, size_t outsz)
 
 /* The plan whose entitlements apply, as the API says. */
 static void
-sub_effective(const struct owner *o, char *out, size_t outsz)
+sub_effective(const struct it_owner *o, char *out, size_t outsz)
 {
 	struct it_resp	 r;
 	const char	*v;
@@ -231,7 +177,7 @@ sub_effective(const struct owner *o, char *out, size_t outsz)
  * follow an API call reach the webhook a moment after the call.
  */
 static void
-sub_wait(const struct owner *o, const char *field, const char *want)
+sub_wait(const struct it_owner *o, const char *field, const char *want)
 {
 	char	 got[128];
 	double	 t0 = it_now_ms();
@@ -249,7 +195,7 @@ sub_wait(const struct owner *o, const char *field, const char *want)
 
 /* POST /billing/checkout for a plan; the status, the url into url. */
 static long
-checkout(const struct owner *o, const char *plan, char *url, size_t urlsz)
+checkout(const struct it_owner *o, const char *plan, char *url, size_t urlsz)
 {
 	struct it_resp	 r;
 	long		 status;
@@ -292,25 +238,14 @@ pay(const char *url)
 
 /* An owner on a paid plan through checkout. */
 static void
-subscribe(struct owner *o, const char *tag, const char *plan)
+subscribe(struct it_owner *o, const char *tag, const char *plan)
 {
 	char	 url[1024];
 
-	owner_new(o, tag);
+	it_owner_new(o, "billing", tag);
 	assert_int_equal(checkout(o, plan, url, sizeof(url)), 201);
 	pay(url);
 	sub_wait(o, "plan", plan);
-}
-
-/* A count as the database owner, within a tenant (NULL: global). */
-static long
-count_sql(const char *tenant, const char *sql, const char *arg)
-{
-	char	 out[32];
-
-	it_owner_sql(out, sizeof(out), tenant, sql, 1,
-	    (const char *const[]){ arg });
-	return atol(out);
 }
 
 /* --- the webhook's refusals ----------------------------------------------- */
@@ -378,8 +313,8 @@ test_webhook_refused(void **state)
 	it_expect_code(&r, 400, "invalid_json", "not JSON");
 	it_response_free(&r);
 	it_deferred_check();
-	assert_int_equal(count_sql(NULL, "SELECT count(*) FROM stripe_events "
-	    "WHERE event_id = $1", id), 0);
+	assert_int_equal(it_owner_count(NULL, "SELECT count(*) FROM "
+	    "stripe_events WHERE event_id = $1", id), 0);
 }
 
 /* Unknown types and unknown customers: stored, acknowledged, once. */
@@ -409,8 +344,9 @@ test_webhook_unknown(void **state)
 		assert_true(json_object_get_boolean(d));
 	}
 	it_response_free(&r);
-	assert_int_equal(count_sql(NULL, "SELECT count(*) FROM stripe_events "
-	    "WHERE event_id = $1 AND outcome = 'ignored'", id), 1);
+	assert_int_equal(it_owner_count(NULL, "SELECT count(*) FROM "
+	    "stripe_events WHERE event_id = $1 AND outcome = 'ignored'", id),
+	    1);
 
 	snprintf(id, sizeof(id), "%s", event_id());
 	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"object\": \"event\", "
@@ -431,8 +367,8 @@ test_webhook_unknown(void **state)
  * and used as the API says them (-1 for null).
  */
 static void
-entitled(const struct owner *o, const char *metric, char *plan, size_t plansz,
-    long long *included, long long *used)
+entitled(const struct it_owner *o, const char *metric, char *plan,
+    size_t plansz, long long *included, long long *used)
 {
 	struct it_resp		 r;
 	struct json_object	*qs, *q, *v;
@@ -458,7 +394,7 @@ entitled(const struct owner *o, const char *metric, char *plan, size_t plansz,
 
 /* Five agents, the newest last: a canceled plan keeps the free three. */
 static void
-agents_add(const struct owner *o)
+agents_add(const struct it_owner *o)
 {
 	int	 i;
 	char	 name[32];
@@ -475,14 +411,14 @@ agents_add(const struct owner *o)
 static void
 test_lifecycle(void **state)
 {
-	struct owner	 o;
+	struct it_owner	 o;
 	struct it_resp	 r;
 	char		 url[1024], v[128], inv[128], path[256];
 	struct json_object *data;
 	long long	 inc, used;
 
 	(void)state;
-	owner_new(&o, "life");
+	it_owner_new(&o, "billing", "life");
 	agents_add(&o);
 	entitled(&o, "agents", v, sizeof(v), &inc, &used);
 	assert_string_equal(v, "free");
@@ -519,7 +455,7 @@ test_lifecycle(void **state)
 	it_response_free(&r);
 
 	/* Past the trial: active, and an invoice for the month. */
-	emu_ctl("/_emu/advance", "{\"days\": 15}");
+	it_emu_ctl("/_emu/advance", "{\"days\": 15}");
 	sub_wait(&o, "status", "active");
 	it_http(&r, "GET", INVOICES "?limit=1", NULL, o.access, NULL, NULL);
 	it_expect_status(&r, 200);
@@ -550,12 +486,13 @@ test_lifecycle(void **state)
 	/* A failed payment: past due, the plan kept in the grace period. */
 	sub_field(&o, "stripe_subscription_id", v, sizeof(v));
 	snprintf(path, sizeof(path), "{\"subscription\": \"%s\"}", v);
-	emu_ctl("/_emu/fail_payment", path);
+	it_emu_ctl("/_emu/fail_payment", path);
 	sub_wait(&o, "status", "past_due");
 	sub_effective(&o, v, sizeof(v));
 	assert_string_equal(v, "power");
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM notifications "
-	    "WHERE tenant_id = $1 AND trigger = 'payment_failed'", o.tenant), 1);
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
+	    "notifications WHERE tenant_id = $1 AND trigger = "
+	    "'payment_failed'", o.tenant), 1);
 
 	/*
 	 * The grace period runs out: the worker stops the agents beyond
@@ -570,22 +507,22 @@ test_lifecycle(void **state)
 	assert_int_equal(it_sh("%s work --once >/dev/null 2>&1",
 	    it_env("TOLLGATE_BIN")), 0);
 	/* (The free plan's 20 requests a minute apply now: SQL, not API.) */
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM tenants "
-	    "WHERE tenant_id = $1 AND grace_ended_at IS NOT NULL", o.tenant),
-	    1);
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
+	    "tenants WHERE tenant_id = $1 AND grace_ended_at IS NOT NULL",
+	    o.tenant), 1);
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = $1 AND NOT active AND deactivated_reason = "
 	    "'payment_overdue'", o.tenant), 2);
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
 	    "notifications WHERE tenant_id = $1 AND trigger = 'grace_ended'",
 	    o.tenant), 1);
 	it_owner_sql(inv, sizeof(inv), o.tenant, "SELECT invoice_id FROM "
 	    "invoices WHERE tenant_id = $1 AND status = 'open'", 1,
 	    (const char *const[]){ o.tenant });
 	snprintf(path, sizeof(path), "{\"invoice\": \"%s\"}", inv);
-	emu_ctl("/_emu/pay_invoice", path);
+	it_emu_ctl("/_emu/pay_invoice", path);
 	sub_wait(&o, "status", "active");
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = $1 AND active", o.tenant), 5);
 
 	/* Cancel at the period's end, then now. */
@@ -605,15 +542,16 @@ test_lifecycle(void **state)
 	sub_effective(&o, v, sizeof(v));
 	assert_string_equal(v, "free");
 	/* The free plan's three agents stay, the two newest stop. */
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = $1 AND active", o.tenant), 3);
-	assert_int_equal(count_sql(o.tenant, "SELECT count(*) FROM agents "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM agents "
 	    "WHERE tenant_id = $1 AND NOT active AND deactivated_reason = "
 	    "'subscription_canceled' AND name IN ('agent 3', 'agent 4')",
 	    o.tenant), 2);
 	/* Each effect is in the audit trail. */
-	assert_true(count_sql(o.tenant, "SELECT count(*) FROM audit_events "
-	    "WHERE tenant_id = $1 AND action LIKE 'billing.%'", o.tenant) >= 5);
+	assert_true(it_owner_count(o.tenant, "SELECT count(*) FROM "
+	    "audit_events WHERE tenant_id = $1 AND action LIKE 'billing.%'",
+	    o.tenant) >= 5);
 	it_deferred_check();
 }
 
@@ -621,31 +559,14 @@ test_lifecycle(void **state)
 static void
 test_member_refused(void **state)
 {
-	struct owner	 o, m;
+	struct it_owner	 o;
 	struct it_resp	 r;
-	const char	*link, *tok;
-	char		 token[256], pw[64];
+	char		 member[IT_TOKEN_MAX];
 
 	(void)state;
-	owner_new(&o, "owner");
-	memset(&m, 0, sizeof(m));
-	snprintf(m.email, sizeof(m.email), "billing-member-%ld@example.com",
-	    (long)getpid());
-	it_http(&r, "POST", API "/members/invitations", NULL, o.access, JSON,
-	    it_jobj("email", m.email, "role", "member", NULL));
-	it_expect_status(&r, 201);
-	link = it_must_str(&r, "link");
-	if ((tok = strrchr(link, '/')) == NULL)
-		fail_msg("no token in %s", link);
-	snprintf(token, sizeof(token), "%s", tok + 1);
-	it_response_free(&r);
-	snprintf(pw, sizeof(pw), "Pass-%ld-member-word", (long)getpid());
-	it_http(&r, "POST", API "/invitations/accept", NULL, NULL, JSON,
-	    it_jobj("token", token, "password", pw, NULL));
-	it_expect_status(&r, 200);
-	it_copy_str(m.access, sizeof(m.access), &r, "access_token");
-	it_response_free(&r);
-	it_http(&r, "POST", CHECKOUT, NULL, m.access, JSON,
+	it_owner_new(&o, "billing", "owner");
+	it_member_new(&o, "billing", member, sizeof(member));
+	it_http(&r, "POST", CHECKOUT, NULL, member, JSON,
 	    it_jobj("plan", "pro", NULL));
 	it_expect_code(&r, 403, "insufficient_role", "checkout by a member");
 	it_response_free(&r);
@@ -661,14 +582,14 @@ test_member_refused(void **state)
 static void
 test_out_of_order(void **state)
 {
-	struct owner	 o;
+	struct it_owner	 o;
 	struct it_resp	 r;
 	char		 body[1024], sub[128], cus[128];
 
 	(void)state;
 	subscribe(&o, "order", "pro");
 	sub_wait(&o, "status", "trialing");
-	emu_ctl("/_emu/hold", "{\"on\": true}");
+	it_emu_ctl("/_emu/hold", "{\"on\": true}");
 	it_http(&r, "PATCH", SUBSCRIPTION, NULL, o.access, JSON,
 	    it_jobj("plan", "power", NULL));
 	it_expect_status(&r, 200);
@@ -677,8 +598,8 @@ test_out_of_order(void **state)
 	it_http(&r, "DELETE", SUBSCRIPTION, NULL, o.access, NULL, NULL);
 	it_expect_status(&r, 200);
 	it_response_free(&r);
-	emu_ctl("/_emu/flush", "{\"order\": \"reverse\"}");
-	emu_ctl("/_emu/hold", "{\"on\": false}");
+	it_emu_ctl("/_emu/flush", "{\"order\": \"reverse\"}");
+	it_emu_ctl("/_emu/hold", "{\"on\": false}");
 	sub_wait(&o, "plan", "power");
 	sub_wait(&o, "cancel_at_period_end", "true");
 
@@ -705,20 +626,20 @@ test_out_of_order(void **state)
 static void
 faults_off(void)
 {
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
 }
 
 /* Half the calls fail after Stripe acted: retries, one key, one customer. */
 static void
 test_faults_retried(void **state)
 {
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 url[1024];
 	long		 st;
 
 	(void)state;
-	owner_new(&o, "faults");
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0.5, \"status\": 500, "
+	it_owner_new(&o, "billing", "faults");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0.5, \"status\": 500, "
 	    "\"after_execute\": true, \"seed\": 7, \"paths\": "
 	    "[\"/v1/customers\", \"/v1/checkout/sessions\"]}");
 	st = checkout(&o, "pro", url, sizeof(url));
@@ -726,8 +647,8 @@ test_faults_retried(void **state)
 	assert_int_equal(st, 201);
 	assert_int_equal(emu_customers(o.email), 1);
 	/* 429s are retried too (they come before Stripe's key layer). */
-	owner_new(&o, "limited");
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0.5, \"status\": 429, "
+	it_owner_new(&o, "billing", "limited");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0.5, \"status\": 429, "
 	    "\"seed\": 3, \"paths\": [\"/v1/customers\", "
 	    "\"/v1/checkout/sessions\"]}");
 	st = checkout(&o, "pro", url, sizeof(url));
@@ -740,13 +661,13 @@ test_faults_retried(void **state)
 static void
 test_faults_exhausted(void **state)
 {
-	struct owner	 o;
+	struct it_owner	 o;
 	struct it_resp	 r;
 	char		 url[1024];
 
 	(void)state;
-	owner_new(&o, "down");
-	emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 500, "
+	it_owner_new(&o, "billing", "down");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 500, "
 	    "\"after_execute\": true, \"paths\": [\"/v1/customers\", "
 	    "\"/v1/checkout/sessions\"]}");
 	it_http(&r, "POST", CHECKOUT, NULL, o.access, JSON,
@@ -760,7 +681,7 @@ test_faults_exhausted(void **state)
 }
 
 struct race {
-	const struct owner	*o;
+	const struct it_owner	*o;
 	long			 status;
 };
 
@@ -768,19 +689,9 @@ static void *
 race_checkout(void *arg)
 {
 	struct race	*x = arg;
-	struct it_resp	 r;
-	CURL		*h = curl_easy_init();
-	char		 auth[IT_TOKEN_MAX + 64];
-	const char	*hdrs[2] = { auth, NULL };
-	const char	*body = "{\"plan\": \"pro\"}";
 
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    x->o->access);
-	if (it_request_on(h, &r, "POST", CHECKOUT, JSON, body, strlen(body),
-	    hdrs) == 0)
-		x->status = r.status;
-	it_response_free(&r);
-	curl_easy_cleanup(h);
+	x->status = it_call_status(x->o->access, "POST", CHECKOUT,
+	    "{\"plan\": \"pro\"}");
 	return NULL;
 }
 
@@ -788,12 +699,12 @@ race_checkout(void *arg)
 static void
 test_concurrent_checkouts(void **state)
 {
-	struct owner	 o;
+	struct it_owner	 o;
 	struct race	 a, b;
 	pthread_t	 ta, tb;
 
 	(void)state;
-	owner_new(&o, "race");
+	it_owner_new(&o, "billing", "race");
 	a.o = b.o = &o;
 	a.status = b.status = 0;
 	assert_int_equal(pthread_create(&ta, NULL, race_checkout, &a), 0);

@@ -29,96 +29,26 @@
 #define KEYS		API "/llm-keys"
 #define JSON		"application/json"
 
-struct owner {
-	char	 email[128];
-	char	 password[64];
-	char	 access[IT_TOKEN_MAX];
-	char	 tenant[64];
-};
-
-static unsigned int	 k_seq;
-
-static void
-owner_new(struct owner *o, const char *tag)
-{
-	struct it_resp	 r;
-	char		 org[64];
-
-	memset(o, 0, sizeof(*o));
-	it_client_new();
-	snprintf(o->email, sizeof(o->email), "llmkeys-%s-%ld-%u@example.com",
-	    tag, (long)getpid(), ++k_seq);
-	snprintf(o->password, sizeof(o->password), "Pass-%ld-llmkeys-word",
-	    (long)getpid());
-	snprintf(org, sizeof(org), "LLM keys %s %ld", tag, (long)getpid());
-	it_http(&r, "POST", API "/auth/register", NULL, NULL, JSON,
-	    it_jobj("email", o->email, "password", o->password,
-	    "organization", org, NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(o->access, sizeof(o->access), &r, "access_token");
-	it_copy_str(o->tenant, sizeof(o->tenant), &r, "tenant.id");
-	it_response_free(&r);
-	it_mark_verified(o->email);
-}
-
-static void
-call(struct it_resp *r, const char *token, const char *method,
-    const char *path, const char *body)
-{
-	it_http(r, method, path, NULL, token, body != NULL ? JSON : NULL,
-	    body);
-}
-
 static long
-owner_count(const char *tenant, const char *sql, const char *arg)
+key_count(const struct it_owner *o)
 {
-	char	 out[64];
-
-	it_owner_sql(out, sizeof(out), tenant, sql, arg != NULL ? 1 : 0,
-	    (const char *const[]){ arg });
-	return atol(out);
-}
-
-static long
-key_count(const struct owner *o)
-{
-	return owner_count(o->tenant, "SELECT count(*) FROM tenant_llm_keys "
+	return it_owner_count(o->tenant, "SELECT count(*) FROM tenant_llm_keys "
 	    "WHERE tenant_id = app_tenant()", NULL);
 }
 
 static long
-audit_count(const struct owner *o, const char *action)
+audit_count(const struct it_owner *o, const char *action)
 {
-	return owner_count(o->tenant, "SELECT count(*) FROM audit_events "
+	return it_owner_count(o->tenant, "SELECT count(*) FROM audit_events "
 	    "WHERE tenant_id = app_tenant() AND action = $1", action);
-}
-
-static void
-expect_str(struct it_resp *r, const char *path, const char *want)
-{
-	const char	*v = it_json_str(it_json(r), path);
-
-	if (v == NULL || strcmp(v, want) != 0)
-		it_deferred_fail("\"%s\" is %s, want %s: %.300s", path,
-		    v != NULL ? v : "null", want, r->body);
-}
-
-static void
-expect_bad(struct it_resp *r, const char *param, const char *what)
-{
-	const char	*p = it_json_str(it_json(r), "error.param");
-
-	if (r->status != 400 || p == NULL || strcmp(p, param) != 0)
-		it_deferred_fail("%s: %ld, want 400 naming %s: %.300s", what,
-		    r->status, param, r->body);
 }
 
 /* Add a key. */
 static void
-add(struct it_resp *r, const struct owner *o, const char *provider,
+add(struct it_resp *r, const struct it_owner *o, const char *provider,
     const char *key)
 {
-	call(r, o->access, "POST", KEYS, it_jobj("provider", provider,
+	it_call(r, o->access, "POST", KEYS, it_jobj("provider", provider,
 	    "api_key", key, NULL));
 }
 
@@ -127,16 +57,16 @@ test_crud(void **state)
 {
 	const char	*key = "sk-proj-IntegrationTest0123456789wxyz";
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	struct json_object *item;
 	char		 id[64], token[1024], path[128];
 
 	(void)state;
-	owner_new(&o, "crud");
+	it_owner_new(&o, "llmkeys", "crud");
 	add(&r, &o, "openai", key);
 	it_expect_status(&r, 201);
-	expect_str(&r, "provider", "openai");
-	expect_str(&r, "key_hint", "...wxyz");
+	it_expect_str(&r, "provider", "openai");
+	it_expect_str(&r, "key_hint", "...wxyz");
 	if (strstr(r.body, "IntegrationTest") != NULL ||
 	    strstr(r.body, "api_key") != NULL)
 		it_deferred_fail("the key came back: %s", r.body);
@@ -144,7 +74,7 @@ test_crud(void **state)
 	assert_non_null(it_json_str(it_json(&r), "created_at"));
 	it_response_free(&r);
 
-	call(&r, o.access, "GET", KEYS, NULL);
+	it_call(&r, o.access, "GET", KEYS, NULL);
 	it_expect_status(&r, 200);
 	item = json_object_array_get_idx(json_object_object_get(it_json(&r),
 	    "data"), 0);
@@ -168,18 +98,18 @@ test_crud(void **state)
 	    it_env("TOLLGATE_ENCRYPTION_KEY"), token, key) != 0)
 		it_deferred_fail("python3-cryptography did not open the "
 		    "stored token to the key");
-	assert_int_equal(owner_count(o.tenant, "SELECT count(*) FROM "
+	assert_int_equal(it_owner_count(o.tenant, "SELECT count(*) FROM "
 	    "audit_events WHERE tenant_id = app_tenant() AND details::text "
 	    "LIKE '%IntegrationTest%'", NULL), 0);
 
 	snprintf(path, sizeof(path), KEYS "/%s", id);
-	call(&r, o.access, "DELETE", path, NULL);
+	it_call(&r, o.access, "DELETE", path, NULL);
 	it_expect_status(&r, 204);
 	it_response_free(&r);
-	call(&r, o.access, "DELETE", path, NULL);
+	it_call(&r, o.access, "DELETE", path, NULL);
 	it_expect_code(&r, 404, "not_found", "deleted twice");
 	it_response_free(&r);
-	call(&r, o.access, "GET", KEYS, NULL);
+	it_call(&r, o.access, "GET", KEYS, NULL);
 	it_expect_status(&r, 200);
 	if (json_object_array_length(json_object_object_get(it_json(&r),
 	    "data")) != 0)
@@ -195,11 +125,11 @@ static void
 test_conflicts(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	struct json_object *e;
 
 	(void)state;
-	owner_new(&o, "409");
+	it_owner_new(&o, "llmkeys", "409");
 	add(&r, &o, "anthropic", "sk-ant-api03-first-key-0001");
 	it_expect_status(&r, 201);
 	it_response_free(&r);
@@ -226,28 +156,28 @@ static void
 test_other_tenant(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 a, b;
+	struct it_owner	 a, b;
 	char		 id[64], path[128];
 
 	(void)state;
-	owner_new(&a, "ta");
-	owner_new(&b, "tb");
+	it_owner_new(&a, "llmkeys", "ta");
+	it_owner_new(&b, "llmkeys", "tb");
 	add(&r, &a, "mistral", "mistral-key-of-tenant-a-xyz");
 	it_expect_status(&r, 201);
 	it_copy_str(id, sizeof(id), &r, "id");
 	it_response_free(&r);
 	snprintf(path, sizeof(path), KEYS "/%s", id);
-	call(&r, b.access, "DELETE", path, NULL);
+	it_call(&r, b.access, "DELETE", path, NULL);
 	it_expect_code(&r, 404, "not_found", "another tenant's key");
 	it_response_free(&r);
-	call(&r, b.access, "DELETE", KEYS "/not-a-uuid", NULL);
+	it_call(&r, b.access, "DELETE", KEYS "/not-a-uuid", NULL);
 	it_expect_code(&r, 404, "not_found", "not a uuid");
 	it_response_free(&r);
-	call(&r, b.access, "DELETE", KEYS
+	it_call(&r, b.access, "DELETE", KEYS
 	    "/00000000-0000-4000-8000-000000000000", NULL);
 	it_expect_code(&r, 404, "not_found", "absent");
 	it_response_free(&r);
-	call(&r, b.access, "GET", KEYS, NULL);
+	it_call(&r, b.access, "GET", KEYS, NULL);
 	it_expect_status(&r, 200);
 	if (strstr(r.body, id) != NULL)
 		it_deferred_fail("another tenant's key listed: %s", r.body);
@@ -279,15 +209,15 @@ test_bad_input(void **state)
 		{ "{\"api_key\": \"sk-0123456789\"}", "provider" },
 	};
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
 	char		 big[600], body[800];
 	size_t		 i;
 
 	(void)state;
-	owner_new(&o, "bad");
+	it_owner_new(&o, "llmkeys", "bad");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		call(&r, o.access, "POST", KEYS, bad[i].body);
-		expect_bad(&r, bad[i].param, bad[i].body);
+		it_call(&r, o.access, "POST", KEYS, bad[i].body);
+		it_expect_param(&r, bad[i].param, bad[i].body);
 		it_response_free(&r);
 	}
 	/* 513 characters refused, 512 and 8 accepted. */
@@ -295,16 +225,16 @@ test_bad_input(void **state)
 	big[513] = '\0';
 	snprintf(body, sizeof(body), "{\"provider\": \"openai\", "
 	    "\"api_key\": \"%s\"}", big);
-	call(&r, o.access, "POST", KEYS, body);
-	expect_bad(&r, "api_key", "513 characters");
+	it_call(&r, o.access, "POST", KEYS, body);
+	it_expect_param(&r, "api_key", "513 characters");
 	it_response_free(&r);
 	assert_int_equal(key_count(&o), 0);
 	big[512] = '\0';
 	add(&r, &o, "openai", big);
 	it_expect_status(&r, 201);
-	expect_str(&r, "key_hint", "...kkkk");
+	it_expect_str(&r, "key_hint", "...kkkk");
 	it_response_free(&r);
-	call(&r, o.access, "GET", KEYS, NULL);
+	it_call(&r, o.access, "GET", KEYS, NULL);
 	it_expect_status(&r, 200);
 	it_response_free(&r);
 	assert_int_equal(key_count(&o), 1);
@@ -315,36 +245,20 @@ static void
 test_member(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
-	char		 email[128], token[256], member[IT_TOKEN_MAX],
-			 link[512];
-	const char	*slash;
+	struct it_owner	 o;
+	char		 member[IT_TOKEN_MAX];
 
 	(void)state;
-	owner_new(&o, "member");
-	snprintf(email, sizeof(email), "llmkeys-m-%ld-%u@example.com",
-	    (long)getpid(), ++k_seq);
-	call(&r, o.access, "POST", API "/members/invitations",
-	    it_jobj("email", email, "role", "member", NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(link, sizeof(link), &r, "link");
-	it_response_free(&r);
-	if ((slash = strrchr(link, '/')) == NULL)
-		fail_msg("no token in %s", link);
-	snprintf(token, sizeof(token), "%s", slash + 1);
-	it_http(&r, "POST", API "/invitations/accept", NULL, NULL, JSON,
-	    it_jobj("token", token, "password", o.password, NULL));
-	it_expect_status(&r, 200);
-	it_copy_str(member, sizeof(member), &r, "access_token");
-	it_response_free(&r);
-	call(&r, member, "GET", KEYS, NULL);
+	it_owner_new(&o, "llmkeys", "member");
+	it_member_new(&o, "llmkeys", member, sizeof(member));
+	it_call(&r, member, "GET", KEYS, NULL);
 	it_expect_status(&r, 200);
 	it_response_free(&r);
-	call(&r, member, "POST", KEYS, it_jobj("provider", "google",
+	it_call(&r, member, "POST", KEYS, it_jobj("provider", "google",
 	    "api_key", "AIzaSy-member-key-000001", NULL));
 	it_expect_code(&r, 403, "insufficient_role", "a member adding");
 	it_response_free(&r);
-	call(&r, NULL, "GET", KEYS, NULL);
+	it_call(&r, NULL, "GET", KEYS, NULL);
 	if (r.status != 401)
 		it_deferred_fail("no token: %ld, want 401", r.status);
 	it_response_free(&r);

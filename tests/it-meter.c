@@ -39,7 +39,6 @@
 #define PASSES_MAX	40	/* work --once runs to drain the outbox */
 
 struct tenant {
-	char	 email[128];
 	char	 access[IT_TOKEN_MAX];
 	char	 id[64];
 	char	 key[256];
@@ -153,42 +152,6 @@ drain(void)
 
 /* --- the emulator ------------------------------------------------------ */
 
-static const char *
-emu(const char *path)
-{
-	static char	 url[1024];
-
-	snprintf(url, sizeof(url), "%s%s", it_env("STRIPE_API_BASE"), path);
-	return url;
-}
-
-static void
-emu_ctl(const char *path, const char *json)
-{
-	struct it_resp	 r;
-
-	if (it_request(&r, "POST", emu(path), JSON, json, strlen(json),
-	    NULL) == -1)
-		fail_msg("emulator %s: %s", path, r.error);
-	if (r.status != 200)
-		fail_msg("emulator %s: %ld %.200s", path, r.status, r.body);
-	it_response_free(&r);
-}
-
-/* GET from the emulator's API (with the key) or its control endpoints. */
-static void
-emu_get(struct it_resp *r, const char *path)
-{
-	char	 auth[256];
-
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-	    it_env("STRIPE_SECRET_KEY"));
-	if (it_request(r, "GET", emu(path), NULL, NULL, 0, auth, NULL) == -1)
-		fail_msg("emulator %s: %s", path, r->error);
-	if (r->status != 200)
-		fail_msg("emulator %s: %ld %.300s", path, r->status, r->body);
-}
-
 /* The Stripe id of a metric's meter, from the catalogue. */
 static void
 meter_id(const char *metric, char *out, size_t outsz)
@@ -224,7 +187,7 @@ stripe_total(const char *metric)
 	snprintf(path, sizeof(path), "/v1/billing/meters/%s/event_summaries?"
 	    "customer=%s&start_time=%lld&end_time=%lld", meter, m_t.customer,
 	    from, to);
-	emu_get(&r, path);
+	it_emu_get(&r, path);
 	if (!it_json_get(it_json(&r), "data", &data))
 		fail_msg("no data in %.200s", r.body);
 	for (i = 0; i < json_object_array_length(data); i++)
@@ -243,7 +206,7 @@ emu_meter_events(void)
 	struct json_object	*v;
 	long long		 n;
 
-	emu_get(&r, "/_emu/state");
+	it_emu_get(&r, "/_emu/state");
 	if (!it_json_get(it_json(&r), "counts.meter_events", &v))
 		fail_msg("no counts.meter_events in the emulator's state");
 	n = json_object_get_int64(v);
@@ -269,7 +232,7 @@ emu_meter_requests(const char *key, long *status, int *replayed)
 		*status = 0;
 	if (replayed != NULL)
 		*replayed = 0;
-	emu_get(&r, "/_emu/state");
+	it_emu_get(&r, "/_emu/state");
 	if (!it_json_get(it_json(&r), "requests", &reqs))
 		fail_msg("no requests in the emulator's state");
 	for (i = 0; i < json_object_array_length(reqs); i++) {
@@ -306,23 +269,14 @@ static void
 subscribe(void)
 {
 	struct it_resp	 r;
-	char		 pw[64], org[64], url[1024], u[1100], plan[32];
+	struct it_owner	 o;
+	char		 url[1024], u[1100], plan[32];
 	double		 t0;
 
 	memset(&m_t, 0, sizeof(m_t));
-	it_client_new();
-	snprintf(m_t.email, sizeof(m_t.email), "meter-%ld-%u@example.com",
-	    (long)getpid(), ++m_seq);
-	snprintf(pw, sizeof(pw), "Pass-%ld-meter-word", (long)getpid());
-	snprintf(org, sizeof(org), "Meter %ld", (long)getpid());
-	it_http(&r, "POST", API "/auth/register", NULL, NULL, JSON,
-	    it_jobj("email", m_t.email, "password", pw, "organization", org,
-	    NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(m_t.access, sizeof(m_t.access), &r, "access_token");
-	it_copy_str(m_t.id, sizeof(m_t.id), &r, "tenant.id");
-	it_response_free(&r);
-	it_mark_verified(m_t.email);
+	it_owner_new(&o, "meter", "pro");
+	snprintf(m_t.access, sizeof(m_t.access), "%s", o.access);
+	snprintf(m_t.id, sizeof(m_t.id), "%s", o.tenant);
 
 	it_http(&r, "POST", API "/billing/checkout", NULL, m_t.access, JSON,
 	    it_jobj("plan", "pro", NULL));
@@ -419,8 +373,8 @@ setup(void **state)
 	struct it_resp	 r;
 
 	(void)state;
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
-	emu_get(&r, "/_emu/clock");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_get(&r, "/_emu/clock");
 	print_message("# emulator clock: %.200s\n", r.body);
 	it_response_free(&r);
 	subscribe();
@@ -432,7 +386,7 @@ static int
 faults_off(void **state)
 {
 	(void)state;
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
 	return 0;
 }
 
@@ -561,7 +515,7 @@ test_faults(void **state)
 	int		 i, passes;
 
 	(void)state;
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0.3, \"status\": 500, "
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0.3, \"status\": 500, "
 	    "\"after_execute\": true, \"seed\": 20261130, "
 	    "\"paths\": [\"/v1/billing/meter_events\"]}");
 	members[0] = '\0';
@@ -576,7 +530,7 @@ test_faults(void **state)
 	faults = emu_meter_requests(NULL, NULL, NULL);
 	print_message("# drained in %d pass(es); %ld faulted meter-event "
 	    "calls so far\n", passes, faults);
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
 	assert_true(faults > 0);
 	expect_equal("api_calls");
 	expect_equal("messages");
@@ -598,7 +552,7 @@ test_outage(void **state)
 	int		 i;
 
 	(void)state;
-	emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 500, "
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 500, "
 	    "\"should_retry\": false, "
 	    "\"paths\": [\"/v1/billing/meter_events\"]}");
 	members[0] = '\0';
@@ -631,7 +585,7 @@ test_outage(void **state)
 	    (const char *const[]){ m_t.id });
 	late = sql_num("SELECT count(*) FROM audit_events WHERE tenant_id = $1 "
 	    "AND action = 'meter.usage_late'", NULL, NULL);
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
 	all_due();
 	drain();
 	assert_true(sql_num("SELECT count(*) FROM audit_events WHERE "
@@ -788,7 +742,7 @@ test_kill(void **state)
 	events = emu_meter_events();
 	ts_at(t, sizeof(t), -40 * HOUR);
 	ingest(ev("api_calls", 77, t), 1);
-	emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 0, "
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 1, \"status\": 0, "
 	    "\"delay_ms\": 3000, \"paths\": [\"/v1/billing/meter_events\"]}");
 	snprintf(pidfile, sizeof(pidfile), "%s/run/it-meter-work.pid",
 	    it_env("STACK_DIR"));
@@ -812,7 +766,7 @@ test_kill(void **state)
 	    (long)pid, pending);
 	/* Stripe runs the held event now, the worker gone. */
 	it_sleep_ms(3000);
-	emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
+	it_emu_ctl("/_emu/faults", "{\"error_rate\": 0}");
 	drain();
 	assert_true(emu_meter_events() == events + 1);
 	expect_equal("api_calls");

@@ -31,91 +31,6 @@
 #define API		"/api/v1"
 #define JSON		"application/json"
 
-struct owner {
-	char	 email[128];
-	char	 password[64];
-	char	 access[IT_TOKEN_MAX];
-	char	 session[IT_COOKIE_MAX + 16];
-};
-
-static unsigned int	 u_seq;
-
-/* A new owner of a new tenant on the free plan, address verified. */
-static void
-owner_new(struct owner *o, const char *tag)
-{
-	struct it_resp	 r;
-	char		 org[64];
-
-	memset(o, 0, sizeof(*o));
-	it_client_new();
-	snprintf(o->email, sizeof(o->email), "usage-page-%s-%ld-%u@example.com",
-	    tag, (long)getpid(), ++u_seq);
-	snprintf(o->password, sizeof(o->password), "Pass-%ld-usage-word",
-	    (long)getpid());
-	snprintf(org, sizeof(org), "Usage %s %ld", tag, (long)getpid());
-	it_http(&r, "POST", API "/auth/register", NULL, NULL, JSON,
-	    it_jobj("email", o->email, "password", o->password,
-	    "organization", org, NULL));
-	it_expect_status(&r, 201);
-	it_copy_str(o->access, sizeof(o->access), &r, "access_token");
-	it_response_free(&r);
-	it_mark_verified(o->email);
-}
-
-/* Append k=v to a form body, percent-encoded. */
-static void
-form_add(char *buf, size_t bufsz, const char *k, const char *v)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	size_t			 n = strlen(buf);
-	unsigned char		 ch;
-
-	n += (size_t)snprintf(buf + n, bufsz - n, "%s%s=", n > 0 ? "&" : "",
-	    k);
-	for (; *v != '\0' && n + 4 < bufsz; v++) {
-		ch = (unsigned char)*v;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL)
-			buf[n++] = (char)ch;
-		else {
-			buf[n++] = '%';
-			buf[n++] = hex[ch >> 4];
-			buf[n++] = hex[ch & 0xf];
-		}
-	}
-	if (*v != '\0' || n >= bufsz)
-		fail_msg("form body over %zu bytes", bufsz);
-	buf[n] = '\0';
-}
-
-/* Sign o in through the portal: "tg_session=..." into o->session. */
-static void
-portal_login(struct owner *o)
-{
-	struct it_resp	 r;
-	char		 pre[IT_COOKIE_MAX + 16], csrf[128], body[1024];
-	char		 v[IT_COOKIE_MAX];
-
-	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
-	it_expect_status(&r, 200);
-	if (!it_set_cookie(&r, "tg_pre", v, sizeof(v), NULL))
-		fail_msg("no tg_pre cookie");
-	snprintf(pre, sizeof(pre), "tg_pre=%s", v);
-	it_csrf_of(&r, NULL, csrf, sizeof(csrf));
-	it_response_free(&r);
-	body[0] = '\0';
-	form_add(body, sizeof(body), "csrf", csrf);
-	form_add(body, sizeof(body), "email", o->email);
-	form_add(body, sizeof(body), "password", o->password);
-	it_http(&r, "POST", "/login", pre, NULL, IT_FORM, body);
-	it_expect_status(&r, 303);
-	if (!it_set_cookie(&r, "tg_session", v, sizeof(v), NULL))
-		fail_msg("no tg_session cookie");
-	snprintf(o->session, sizeof(o->session), "tg_session=%s", v);
-	it_response_free(&r);
-}
-
 /* The page must (want) or must not hold needle. */
 static void
 expect_in(const struct it_resp *r, const char *needle, int want,
@@ -134,7 +49,7 @@ expect_in(const struct it_resp *r, const char *needle, int want,
  * tokens in all), 7 messages on a channel whose id needs escaping.
  */
 static void
-report_usage(const struct owner *o)
+report_usage(const struct it_owner *o)
 {
 	struct it_resp	 r;
 	char		 agent[64], body[2048];
@@ -165,13 +80,14 @@ static void
 test_usage_page(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 o;
+	struct it_owner	 o;
+	char		 session[IT_COOKIE_MAX + 16];
 
 	(void)state;
-	owner_new(&o, "page");
+	it_owner_new(&o, "usage-page", "page");
 	report_usage(&o);
-	portal_login(&o);
-	it_http(&r, "GET", "/usage", o.session, NULL, NULL, NULL);
+	it_portal_login(o.email, o.password, session, sizeof(session));
+	it_http(&r, "GET", "/usage", session, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	expect_in(&r, "aria-current=\"page\">Current period</a>", 1,
 	    "the period chooser");
@@ -201,24 +117,24 @@ test_usage_page(void **state)
 	expect_in(&r, "C&lt;b&gt;1", 1, "the channel, escaped");
 	it_response_free(&r);
 
-	it_http(&r, "GET", "/usage?metric=messages", o.session, NULL, NULL,
+	it_http(&r, "GET", "/usage?metric=messages", session, NULL, NULL,
 	    NULL);
 	it_expect_status(&r, 200);
 	expect_in(&r, "Messages per day", 1, "the messages' chart");
 	expect_in(&r, "7 messages in all", 1, "its description");
 	it_response_free(&r);
 
-	it_http(&r, "GET", "/usage?period=2026-13", o.session, NULL, NULL,
+	it_http(&r, "GET", "/usage?period=2026-13", session, NULL, NULL,
 	    NULL);
 	it_expect_status(&r, 400);
 	expect_in(&r, "period must be", 1, "a bad period");
 	it_response_free(&r);
-	it_http(&r, "GET", "/usage?metric=bogus", o.session, NULL, NULL,
+	it_http(&r, "GET", "/usage?metric=bogus", session, NULL, NULL,
 	    NULL);
 	it_expect_status(&r, 400);
 	it_response_free(&r);
 
-	it_http(&r, "GET", "/dashboard", o.session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	expect_in(&r, "Spend this period", 1, "the spend card");
 	expect_in(&r, "<p class=\"spend-total\">$1.73", 1, "the LLM cost");
@@ -235,14 +151,15 @@ static void
 test_export(void **state)
 {
 	struct it_resp	 r, api;
-	struct owner	 o;
+	struct it_owner	 o;
+	char		 session[IT_COOKIE_MAX + 16];
 	const char	*ct, *cd;
 
 	(void)state;
-	owner_new(&o, "csv");
+	it_owner_new(&o, "usage-page", "csv");
 	report_usage(&o);
-	portal_login(&o);
-	it_http(&r, "GET", "/usage/export.csv?period=current", o.session,
+	it_portal_login(o.email, o.password, session, sizeof(session));
+	it_http(&r, "GET", "/usage/export.csv?period=current", session,
 	    NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	ct = it_header(&r, "Content-Type");
@@ -264,7 +181,7 @@ test_export(void **state)
 	it_response_free(&api);
 	it_response_free(&r);
 
-	it_http(&r, "GET", "/usage/export.csv?period=junk", o.session, NULL,
+	it_http(&r, "GET", "/usage/export.csv?period=junk", session, NULL,
 	    NULL, NULL);
 	it_expect_status(&r, 400);
 	it_response_free(&r);
@@ -283,14 +200,15 @@ static void
 test_other_tenant(void **state)
 {
 	struct it_resp	 r;
-	struct owner	 a, b;
+	struct it_owner	 a, b;
+	char		 session[IT_COOKIE_MAX + 16];
 
 	(void)state;
-	owner_new(&a, "mine");
+	it_owner_new(&a, "usage-page", "mine");
 	report_usage(&a);
-	owner_new(&b, "theirs");
-	portal_login(&b);
-	it_http(&r, "GET", "/usage", b.session, NULL, NULL, NULL);
+	it_owner_new(&b, "usage-page", "theirs");
+	it_portal_login(b.email, b.password, session, sizeof(session));
+	it_http(&r, "GET", "/usage", session, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	expect_in(&r, "No usage in this period yet.", 1, "the empty chart");
 	expect_in(&r, "No agents yet", 1, "no agents");
@@ -299,7 +217,7 @@ test_other_tenant(void **state)
 	expect_in(&r, "IT &lt;agent&gt;", 0, "another tenant's agent");
 	expect_in(&r, "C&lt;b&gt;1", 0, "another tenant's channel");
 	it_response_free(&r);
-	it_http(&r, "GET", "/dashboard", b.session, NULL, NULL, NULL);
+	it_http(&r, "GET", "/dashboard", session, NULL, NULL, NULL);
 	it_expect_status(&r, 200);
 	expect_in(&r, "<p class=\"spend-total\">$0.00", 1, "nothing spent");
 	it_response_free(&r);

@@ -1416,3 +1416,278 @@ it_expire_link(const char *table, const char *token)
 	if (!ok)
 		fail_msg("no link row in %s for the mailed token", table);
 }
+
+/* --- tenants' owners and their API calls --------------------------- */
+
+static unsigned int	 it_owners;	/* it_owner_new() calls */
+
+/*
+ * A new owner of a new tenant on the free plan, registered through
+ * POST /api/v1/auth/register from a new client address, the address
+ * counted verified.  The e-mail address is "<label>-<tag>-<pid>-<n>",
+ * unique to the program, its process and the call.
+ */
+void
+it_owner_new(struct it_owner *o, const char *label, const char *tag)
+{
+	struct it_resp	 r;
+	char		 org[64];
+
+	memset(o, 0, sizeof(*o));
+	it_client_new();
+	snprintf(o->email, sizeof(o->email), "%s-%s-%ld-%u@example.com",
+	    label, tag, (long)getpid(), ++it_owners);
+	snprintf(o->password, sizeof(o->password), "Pass-%ld-%s-word",
+	    (long)getpid(), label);
+	snprintf(org, sizeof(org), "%s %s %ld", label, tag, (long)getpid());
+	it_http(&r, "POST", "/api/v1/auth/register", NULL, NULL, IT_JSON,
+	    it_jobj("email", o->email, "password", o->password,
+	    "organization", org, NULL));
+	it_expect_status(&r, 201);
+	it_copy_str(o->access, sizeof(o->access), &r, "access_token");
+	it_copy_str(o->tenant, sizeof(o->tenant), &r, "tenant.id");
+	it_response_free(&r);
+	it_mark_verified(o->email);
+}
+
+/*
+ * A member of the owner's tenant: invited (POST /members/invitations,
+ * role member) at "<label>-member-<pid>-<n>", the invitation accepted
+ * with the owner's password; the member's access token into access.
+ */
+void
+it_member_new(const struct it_owner *o, const char *label, char *access,
+    size_t accesssz)
+{
+	struct it_resp	 r;
+	char		 email[128], token[256], link[IT_LINK_MAX];
+	const char	*slash;
+
+	snprintf(email, sizeof(email), "%s-member-%ld-%u@example.com", label,
+	    (long)getpid(), ++it_owners);
+	it_call(&r, o->access, "POST", "/api/v1/members/invitations",
+	    it_jobj("email", email, "role", "member", NULL));
+	it_expect_status(&r, 201);
+	it_copy_str(link, sizeof(link), &r, "link");
+	it_response_free(&r);
+	if ((slash = strrchr(link, '/')) == NULL)
+		fail_msg("no token in %s", link);
+	snprintf(token, sizeof(token), "%s", slash + 1);
+	it_call(&r, NULL, "POST", "/api/v1/invitations/accept",
+	    it_jobj("token", token, "password", o->password, NULL));
+	it_expect_status(&r, 200);
+	it_copy_str(access, accesssz, &r, "access_token");
+	it_response_free(&r);
+}
+
+/* it_http() with a bearer token and a JSON body (NULL: none). */
+void
+it_call(struct it_resp *r, const char *token, const char *method,
+    const char *path, const char *json)
+{
+	it_http(r, method, path, NULL, token, json != NULL ? IT_JSON : NULL,
+	    json);
+}
+
+/*
+ * The same request on a libcurl handle of its own, from the default
+ * source address, for concurrent callers (any thread): the status, 0
+ * when there was no response.
+ */
+long
+it_call_status(const char *token, const char *method, const char *path,
+    const char *json)
+{
+	struct it_resp	 r;
+	CURL		*h = curl_easy_init();
+	char		 auth[IT_TOKEN_MAX + 64];
+	const char	*hdrs[2] = { auth, NULL };
+	long		 status = 0;
+
+	if (h == NULL)
+		return 0;
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	if (it_request_on(h, &r, method, path, json != NULL ? IT_JSON : NULL,
+	    json, json != NULL ? strlen(json) : 0, hdrs) == 0)
+		status = r.status;
+	it_response_free(&r);
+	curl_easy_cleanup(h);
+	return status;
+}
+
+/*
+ * A count (or any first column, as a number) read as the database owner
+ * within the tenant, with one parameter $1 (NULL: none).
+ */
+long
+it_owner_count(const char *tenant, const char *sql, const char *arg)
+{
+	char	 out[64];
+
+	it_owner_sql(out, sizeof(out), tenant, sql, arg != NULL ? 1 : 0,
+	    (const char *const[]){ arg });
+	return atol(out);
+}
+
+/*
+ * The value at a dotted path of the body, where a number is an index
+ * into an array ("data.2.id"): 1 with *out the value (NULL for a JSON
+ * null), 0 when there is none.
+ */
+int
+it_json_at(struct it_resp *r, const char *path, struct json_object **out)
+{
+	struct json_object	*o = it_json(r);
+	char			 key[128], *p, *dot;
+	long			 i;
+
+	snprintf(key, sizeof(key), "%s", path);
+	for (p = key; p != NULL; p = dot) {
+		if ((dot = strchr(p, '.')) != NULL)
+			*dot++ = '\0';
+		if (json_object_is_type(o, json_type_array)) {
+			i = strtol(p, NULL, 10);
+			if (i < 0 || (size_t)i >= json_object_array_length(o))
+				return 0;
+			o = json_object_array_get_idx(o, (size_t)i);
+		} else if (!json_object_object_get_ex(o, p, &o))
+			return 0;
+	}
+	*out = o;
+	return 1;
+}
+
+/* A member (it_json_at()) that must be this string (NULL: JSON null). */
+void
+it_expect_str(struct it_resp *r, const char *path, const char *want)
+{
+	struct json_object	*v = NULL;
+	const char		*got;
+
+	if (!it_json_at(r, path, &v)) {
+		it_deferred_fail("no \"%s\" in %.300s", path, r->body);
+		return;
+	}
+	got = v != NULL && json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : NULL;
+	if (want == NULL ? v != NULL : got == NULL || strcmp(got, want) != 0)
+		it_deferred_fail("\"%s\" is %s, want %s", path, v != NULL ?
+		    json_object_to_json_string(v) : "null", want != NULL ?
+		    want : "null");
+}
+
+/* The answer must be a 400 naming this parameter (deferred). */
+void
+it_expect_param(struct it_resp *r, const char *param, const char *what)
+{
+	const char	*p = NULL;
+
+	if (r->status == 400)
+		p = it_json_str(it_json(r), "error.param");
+	if (p == NULL || strcmp(p, param) != 0)
+		it_deferred_fail("%s: %ld, want 400 naming %s: %.300s", what,
+		    r->status, param, r->body);
+}
+
+/* --- the portal's forms -------------------------------------------- */
+
+/* Append k=v to a form body, percent-encoded; it must fit. */
+void
+it_form_add(char *buf, size_t bufsz, const char *k, const char *v)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 n = strlen(buf);
+	unsigned char		 ch;
+
+	n += (size_t)snprintf(buf + n, bufsz - n, "%s%s=", n > 0 ? "&" : "",
+	    k);
+	for (; *v != '\0' && n + 4 < bufsz; v++) {
+		ch = (unsigned char)*v;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL)
+			buf[n++] = (char)ch;
+		else {
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 0xf];
+		}
+	}
+	if (*v != '\0' || n >= bufsz)
+		fail_msg("form body over %zu bytes", bufsz);
+	buf[n] = '\0';
+}
+
+/*
+ * Sign in through the portal's /login form from the current client:
+ * "tg_session=..." (a Cookie header value) into session.
+ */
+void
+it_portal_login(const char *email, const char *password, char *session,
+    size_t sessionsz)
+{
+	struct it_resp	 r;
+	char		 pre[IT_COOKIE_MAX + 16], csrf[128], body[1024];
+	char		 v[IT_COOKIE_MAX];
+
+	it_http(&r, "GET", "/login", NULL, NULL, NULL, NULL);
+	it_expect_status(&r, 200);
+	if (!it_set_cookie(&r, "tg_pre", v, sizeof(v), NULL))
+		fail_msg("no tg_pre cookie");
+	snprintf(pre, sizeof(pre), "tg_pre=%s", v);
+	it_csrf_of(&r, NULL, csrf, sizeof(csrf));
+	it_response_free(&r);
+	body[0] = '\0';
+	it_form_add(body, sizeof(body), "csrf", csrf);
+	it_form_add(body, sizeof(body), "email", email);
+	it_form_add(body, sizeof(body), "password", password);
+	it_http(&r, "POST", "/login", pre, NULL, IT_FORM, body);
+	it_expect_status(&r, 303);
+	if (!it_set_cookie(&r, "tg_session", v, sizeof(v), NULL))
+		fail_msg("no tg_session cookie");
+	snprintf(session, sessionsz, "tg_session=%s", v);
+	it_response_free(&r);
+}
+
+/* --- the Stripe emulator (STRIPE_API_BASE) ------------------------- */
+
+/* The emulator's URL of a path; in a static buffer. */
+const char *
+it_emu_url(const char *path)
+{
+	static char	 url[1024];
+
+	snprintf(url, sizeof(url), "%s%s", it_env("STRIPE_API_BASE"), path);
+	return url;
+}
+
+/* POST a JSON control request to the emulator; it must say 200. */
+void
+it_emu_ctl(const char *path, const char *json)
+{
+	struct it_resp	 r;
+
+	if (it_request(&r, "POST", it_emu_url(path), IT_JSON, json,
+	    strlen(json), NULL) == -1)
+		fail_msg("emulator %s: %s", path, r.error);
+	if (r.status != 200)
+		fail_msg("emulator %s: %ld %.200s", path, r.status, r.body);
+	it_response_free(&r);
+}
+
+/*
+ * GET from the emulator's API with STRIPE_SECRET_KEY (or from its
+ * control endpoints); it must say 200.  Free r with it_response_free().
+ */
+void
+it_emu_get(struct it_resp *r, const char *path)
+{
+	char	 auth[256];
+
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	    it_env("STRIPE_SECRET_KEY"));
+	if (it_request(r, "GET", it_emu_url(path), NULL, NULL, 0, auth,
+	    NULL) == -1)
+		fail_msg("emulator %s: %s", path, r->error);
+	if (r->status != 200)
+		fail_msg("emulator %s: %ld %.300s", path, r->status, r->body);
+}

@@ -6,7 +6,8 @@
  * exported: HTTP through libcurl to $TOLLGATE_URL, JSON lookups, checks
  * and failures that let a test go on, the serve master and its
  * responders, the log, the raw FastCGI socket and records to write to
- * it, and the database owner's connection.
+ * it, the database owner's connection, tenants' owners registered
+ * through the API, the portal's sign-in and the Stripe emulator.
  *
  * Error conventions: a helper that cannot let the test go on (a missing
  * variable, a body that is not JSON, an unreadable pid file) fails the
@@ -159,6 +160,41 @@ size_t		 it_sink_links(const char *, const char *,
 size_t		 it_mailed_token(const char *, const char *, size_t, char *,
 		    size_t, char *, size_t);
 void		 it_expire_link(const char *, const char *);
+
+/*
+ * Tenants' owners and their API calls: it_owner_new() registers each
+ * from a new client address of the program's; it_call_status() is the
+ * one helper here that any thread may call.
+ */
+#define IT_JSON		"application/json"
+struct it_owner {
+	char	 email[128];
+	char	 password[64];
+	char	 access[IT_TOKEN_MAX];
+	char	 tenant[64];		/* the tenant's id */
+};
+void		 it_owner_new(struct it_owner *, const char *, const char *);
+void		 it_member_new(const struct it_owner *, const char *, char *,
+		    size_t);
+void		 it_call(struct it_resp *, const char *, const char *,
+		    const char *, const char *);
+long		 it_call_status(const char *, const char *, const char *,
+		    const char *);
+long		 it_owner_count(const char *, const char *, const char *);
+int		 it_json_at(struct it_resp *, const char *,
+		    struct json_object **);
+void		 it_expect_str(struct it_resp *, const char *, const char *);
+void		 it_expect_param(struct it_resp *, const char *,
+		    const char *);
+
+/* The portal's forms. */
+void		 it_form_add(char *, size_t, const char *, const char *);
+void		 it_portal_login(const char *, const char *, char *, size_t);
+
+/* The Stripe emulator (STRIPE_API_BASE, STRIPE_SECRET_KEY). */
+const char	*it_emu_url(const char *);
+void		 it_emu_ctl(const char *, const char *);
+void		 it_emu_get(struct it_resp *, const char *);
 
 /* malloc that aborts the test program on failure (never returns NULL). */
 void	*it_alloc(size_t);
