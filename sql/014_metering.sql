@@ -381,6 +381,10 @@ DECLARE
 	v_over	text;
 	v_r	usage_over;
 	v_near	boolean;
+	v_cnt	jsonb;
+	v_spend	jsonb;
+	v_daily	jsonb;
+	v_win	jsonb;
 BEGIN
 	SELECT * INTO u FROM usage_tenant();
 	t := u.t;
@@ -477,15 +481,6 @@ BEGIN
 		SELECT metric, period AS p, value AS du, 0::bigint AS dr FROM n
 		UNION ALL
 		SELECT metric, period_start, 0, -quantity FROM settle
-	), cnt AS (
-		INSERT INTO usage_counters AS c (tenant_id, metric,
-		    period_start, used, reserved)
-		SELECT app_tenant(), metric, p, sum(du), sum(dr) FROM deltas
-		GROUP BY metric, p
-		ON CONFLICT (tenant_id, metric, period_start) DO UPDATE
-		SET used = c.used + EXCLUDED.used,
-		    reserved = c.reserved + EXCLUDED.reserved
-		RETURNING c.metric, c.period_start, c.used, c.reserved
 	), adeltas AS (
 		SELECT agent_id, period AS p, cost AS dc, CASE WHEN metric =
 		    'llm_tokens' THEN value ELSE 0 END AS dt, CASE WHEN
@@ -495,11 +490,57 @@ BEGIN
 		UNION ALL
 		SELECT agent_id, period_start, 0, 0, 0, -cost_micros FROM settle
 		WHERE agent_id IS NOT NULL
+	)
+	SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM fresh),
+	    (SELECT jsonb_agg(x) FROM (SELECT metric, p, sum(du) AS du,
+	        sum(dr) AS dr FROM deltas GROUP BY metric, p) x),
+	    (SELECT jsonb_agg(x) FROM (SELECT agent_id, p, sum(dc) AS dc,
+	        sum(dr) AS dr, sum(dt) AS dt, sum(de) AS de FROM adeltas
+	        GROUP BY agent_id, p) x),
+	    (SELECT jsonb_agg(x) FROM (SELECT (n.at AT TIME ZONE 'UTC')::date
+	        AS day, n.metric, coalesce(n.agent_id,
+	        '00000000-0000-0000-0000-000000000000') AS agent_id,
+	        coalesce(n.provider, '') AS provider, coalesce(n.model, '')
+	        AS model, coalesce(n.channel_id, '') AS channel_id,
+	        sum(n.value) AS value, sum(n.cost) AS cost, count(*) AS events
+	        FROM n GROUP BY 1, 2, 3, 4, 5, 6) x),
+	    (SELECT jsonb_agg(x) FROM (SELECT n.metric, date_trunc('hour',
+	        n.at) AS w, sum(n.value) AS total FROM n JOIN plan_quotas q
+	        ON q.plan = v_plan AND q.metric = n.metric AND
+	        q.cap = 'metered' WHERE v_sub GROUP BY 1, 2) x)
+	    INTO v_total, v_new, v_cnt, v_spend, v_daily, v_win;
+
+	/*
+	 * The rows every batch of the tenant contends for (counters, the
+	 * day's rollup, agents' spend, the hour's window), last and in one
+	 * order: their locks are held only from here to COMMIT, and two
+	 * batches never take them in opposite orders.  A batch of repeats
+	 * only touches none of them.
+	 */
+	IF v_cnt IS NULL THEN
+		accepted := v_new;
+		duplicates := v_total - v_new;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	WITH cnt AS (
+		INSERT INTO usage_counters AS c (tenant_id, metric,
+		    period_start, used, reserved)
+		SELECT app_tenant(), x.metric, x.p, x.du, x.dr
+		FROM jsonb_to_recordset(v_cnt) AS x(metric text, p timestamptz,
+		    du bigint, dr bigint)
+		ORDER BY x.metric, x.p
+		ON CONFLICT (tenant_id, metric, period_start) DO UPDATE
+		SET used = c.used + EXCLUDED.used,
+		    reserved = c.reserved + EXCLUDED.reserved
+		RETURNING c.metric, c.period_start, c.used, c.reserved
 	), spend AS (
 		INSERT INTO agent_spend AS s (tenant_id, agent_id, period_start,
 		    cost_micros, reserved_micros, tokens, executions)
-		SELECT app_tenant(), agent_id, p, sum(dc), sum(dr), sum(dt),
-		    sum(de) FROM adeltas GROUP BY agent_id, p
+		SELECT app_tenant(), x.agent_id, x.p, x.dc, x.dr, x.dt, x.de
+		FROM jsonb_to_recordset(v_spend) AS x(agent_id uuid,
+		    p timestamptz, dc bigint, dr bigint, dt bigint, de bigint)
+		ORDER BY x.agent_id, x.p
 		ON CONFLICT (tenant_id, agent_id, period_start) DO UPDATE
 		SET cost_micros = s.cost_micros + EXCLUDED.cost_micros,
 		    reserved_micros = s.reserved_micros + EXCLUDED.reserved_micros,
@@ -510,13 +551,12 @@ BEGIN
 	), daily AS (
 		INSERT INTO usage_daily AS d (tenant_id, day, metric, agent_id,
 		    provider, model, channel_id, value, cost_micros, events)
-		SELECT app_tenant(), (n.at AT TIME ZONE 'UTC')::date, n.metric,
-		    coalesce(n.agent_id, '00000000-0000-0000-0000-000000000000'),
-		    coalesce(n.provider, ''), coalesce(n.model, ''),
-		    coalesce(n.channel_id, ''), sum(n.value), sum(n.cost),
-		    count(*)
-		FROM n
-		GROUP BY 2, 3, 4, 5, 6, 7
+		SELECT app_tenant(), x.day, x.metric, x.agent_id, x.provider,
+		    x.model, x.channel_id, x.value, x.cost, x.events
+		FROM jsonb_to_recordset(v_daily) AS x(day date, metric text,
+		    agent_id uuid, provider text, model text, channel_id text,
+		    value bigint, cost bigint, events bigint)
+		ORDER BY 2, 3, 4, 5, 6, 7, 8
 		ON CONFLICT (tenant_id, day, metric, agent_id, provider, model,
 		    channel_id) DO UPDATE
 		SET value = d.value + EXCLUDED.value,
@@ -525,12 +565,10 @@ BEGIN
 	), win AS (
 		INSERT INTO usage_windows AS w (tenant_id, metric, window_start,
 		    total)
-		SELECT app_tenant(), n.metric, date_trunc('hour', n.at),
-		    sum(n.value)
-		FROM n JOIN plan_quotas q ON q.plan = v_plan AND
-		    q.metric = n.metric AND q.cap = 'metered'
-		WHERE v_sub
-		GROUP BY n.metric, date_trunc('hour', n.at)
+		SELECT app_tenant(), x.metric, x.w, x.total
+		FROM jsonb_to_recordset(v_win) AS x(metric text, w timestamptz,
+		    total bigint)
+		ORDER BY x.metric, x.w
 		ON CONFLICT (tenant_id, metric, window_start) DO UPDATE
 		SET total = w.total + EXCLUDED.total
 	), over AS (
@@ -551,8 +589,7 @@ BEGIN
 		    NULL AND spend.cost_micros + greatest(spend.reserved_micros,
 		    0) > a.budget_limit_micros
 	)
-	SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM fresh),
-	    (SELECT row(o.code, o.subject, o.lim, o.taken)::text FROM over o
+	SELECT (SELECT row(o.code, o.subject, o.lim, o.taken)::text FROM over o
 	    ORDER BY o.code DESC, o.subject LIMIT 1),
 	    -- Has any row this batch touched reached 80 % of its limit?
 	    EXISTS (SELECT 1 FROM cnt JOIN plan_quotas q ON q.plan = v_plan
@@ -562,7 +599,7 @@ BEGIN
 	        app_tenant() AND a.agent_id = spend.agent_id WHERE
 	        a.budget_limit_micros > 0 AND
 	        spend.cost_micros * 100 >= a.budget_limit_micros * 80)
-	    INTO v_total, v_new, v_over, v_near;
+	    INTO v_over, v_near;
 
 	IF v_over IS NOT NULL THEN
 		v_r := v_over::usage_over;
