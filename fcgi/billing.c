@@ -423,6 +423,27 @@ billing_items_replace(struct req *r, struct fail *f, struct buf *form,
 	return billing_items(r, f, form, "items", n, p, seats);
 }
 
+/* The id of a subscription's item priced tollgate_<plan>_base, or NULL. */
+static const char *
+billing_base_item(struct req *r, struct json_object *sub, const char *plan)
+{
+	struct json_object	*items, *it;
+	const char		*want, *lk;
+	size_t			 i, n;
+
+	want = arena_printf(&r->arena, "tollgate_%s_base", plan);
+	items = stripe_get(sub, "items.data");
+	n = items != NULL && json_object_is_type(items, json_type_array) ?
+	    json_object_array_length(items) : 0;
+	for (i = 0; i < n; i++) {
+		it = json_object_array_get_idx(items, i);
+		if ((lk = stripe_str(it, "price.lookup_key")) != NULL &&
+		    strcmp(lk, want) == 0)
+			return stripe_str(it, "id");
+	}
+	return NULL;
+}
+
 /* The subscription as Stripe answered, for the API's answer. */
 static int
 billing_fetch(struct req *r, struct fail *f, const char *sub,
@@ -446,14 +467,13 @@ billing_change(struct req *r, struct fail *f, const char *plan_id, int seats,
     struct json_object **out)
 {
 	struct billing_state	 b;
-	struct json_object	*sub, *items;
+	struct json_object	*sub;
 	struct stripe_err	 e;
 	const struct plan	*p;
 	struct buf		 form;
-	const char		*path, *base_item = NULL, *lk;
+	const char		*path, *base_item;
 	char			 q[16];
 	enum db_rc		 rc;
-	size_t			 i, n;
 	int			 ret = -1;
 
 	if (!stripe_configured())
@@ -482,19 +502,7 @@ billing_change(struct req *r, struct fail *f, const char *plan_id, int seats,
 	buf_init(&form, 16384);
 	if (strcmp(p->plan, b.plan) == 0) {
 		/* Seats only: the base item's quantity. */
-		items = stripe_get(sub, "items.data");
-		n = items != NULL && json_object_is_type(items,
-		    json_type_array) ? json_object_array_length(items) : 0;
-		for (i = 0; i < n; i++) {
-			lk = stripe_str(json_object_array_get_idx(items, i),
-			    "price.lookup_key");
-			if (lk != NULL && strncmp(lk, "tollgate_", 9) == 0 &&
-			    strlen(lk) > 5 && strcmp(lk + strlen(lk) - 5,
-			    "_base") == 0)
-				base_item = stripe_str(
-				    json_object_array_get_idx(items, i), "id");
-		}
-		if (base_item == NULL) {
+		if ((base_item = billing_base_item(r, sub, b.plan)) == NULL) {
 			acct_fail(f, 502, "upstream_error", "The subscription "
 			    "at the payment provider has no base price.", NULL);
 			goto done;
@@ -1181,15 +1189,15 @@ void
 billing_seats_after(struct req *r)
 {
 	struct billing_state	 b;
-	struct json_object	*sub, *items, *out;
+	struct json_object	*sub, *out;
 	struct stripe_err	 e;
 	struct plan		*p;
 	const struct plan	*pl;
 	struct buf		 form;
 	struct fail		 f;
-	const char		*item = NULL, *lk;
+	const char		*item;
 	char			 q[16];
-	size_t			 i, n, np;
+	size_t			 np;
 
 	if (!stripe_configured() || r->auth.tenant_id[0] == '\0')
 		return;
@@ -1202,17 +1210,7 @@ billing_seats_after(struct req *r)
 		goto done;
 	if (billing_fetch(r, &f, b.subscription_id, &sub) == -1)
 		goto done;
-	items = stripe_get(sub, "items.data");
-	n = items != NULL && json_object_is_type(items, json_type_array) ?
-	    json_object_array_length(items) : 0;
-	for (i = 0; i < n && item == NULL; i++) {
-		lk = stripe_str(json_object_array_get_idx(items, i),
-		    "price.lookup_key");
-		if (lk != NULL && strcmp(lk, arena_printf(&r->arena,
-		    "tollgate_%s_base", b.plan)) == 0)
-			item = stripe_str(json_object_array_get_idx(items, i),
-			    "id");
-	}
+	item = billing_base_item(r, sub, b.plan);
 	if (item == NULL)
 		goto done;
 	snprintf(q, sizeof(q), "%lld", b.members);

@@ -29,12 +29,8 @@ db_usage_ingest(struct req *r, const char *events, int commit,
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	if (commit)
-		rc = db_exec_commit(r, "SELECT accepted, duplicates FROM "
-		    "usage_ingest($1::jsonb)", 1, &events, &res);
-	else
-		rc = db_exec(r, "SELECT accepted, duplicates FROM "
-		    "usage_ingest($1::jsonb)", 1, &events, &res);
+	rc = (commit ? db_exec_commit : db_exec)(r, "SELECT accepted, "
+	    "duplicates FROM usage_ingest($1::jsonb)", 1, &events, &res);
 	if (rc != DB_OK)
 		return rc;
 	if (db_nrows(res) != 1)
@@ -59,14 +55,9 @@ db_usage_reserve(struct req *r, const char *metric, long long qty,
 	snprintf(q, sizeof(q), "%lld", qty);
 	snprintf(c, sizeof(c), "%lld", cost);
 	snprintf(t, sizeof(t), "%d", ttl);
-	if (commit)
-		rc = db_exec_commit(r, "SELECT reservation_id, "
-		    DB_TS("expires_at") ", remaining FROM usage_reserve($1, "
-		    "$2::bigint, $3::uuid, $4::bigint, $5::integer)", 5, v, &res);
-	else
-		rc = db_exec(r, "SELECT reservation_id, " DB_TS("expires_at")
-		    ", remaining FROM usage_reserve($1, $2::bigint, $3::uuid, "
-		    "$4::bigint, $5::integer)", 5, v, &res);
+	rc = (commit ? db_exec_commit : db_exec)(r, "SELECT reservation_id, "
+	    DB_TS("expires_at") ", remaining FROM usage_reserve($1, "
+	    "$2::bigint, $3::uuid, $4::bigint, $5::integer)", 5, v, &res);
 	if (rc != DB_OK)
 		return rc;
 	if (db_nrows(res) != 1)
