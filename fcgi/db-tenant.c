@@ -249,6 +249,12 @@ db_tenant_bind_user(struct req *r, const char *tenant_id, const char *user_id,
 	return DB_OK;
 }
 
+#define DB_TENANT_SEATS_SQL	\
+	"SELECT (SELECT count(*) FROM memberships " \
+	"WHERE tenant_id = app_tenant()), (SELECT count(*) FROM " \
+	"invitations WHERE tenant_id = app_tenant() AND accepted_at IS " \
+	"NULL AND revoked_at IS NULL AND expires_at > now())"
+
 /* Seats in use: members, and invitations still pending. */
 enum db_rc
 db_tenant_seats(struct req *r, int *members, int *pending)
@@ -256,16 +262,30 @@ db_tenant_seats(struct req *r, int *members, int *pending)
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	rc = db_row(r, "SELECT (SELECT count(*) FROM memberships "
-	    "WHERE tenant_id = app_tenant()), (SELECT count(*) FROM "
-	    "invitations WHERE tenant_id = app_tenant() AND accepted_at IS "
-	    "NULL AND revoked_at IS NULL AND expires_at > now())", 0, NULL,
-	    &res);
-	if (rc == DB_OK) {
-		*members = (int)db_int(res, 0, 0);
-		*pending = (int)db_int(res, 0, 1);
-	}
+	rc = db_row(r, DB_TENANT_SEATS_SQL, 0, NULL, &res);
+	if (rc == DB_OK)
+		db_tenant_seats_fill(res, members, pending);
 	return rc;
+}
+
+/* db_tenant_seats()'s statement, for a pipeline (the layout's). */
+void
+db_tenant_seats_call(struct db_call *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->sql = DB_TENANT_SEATS_SQL;
+}
+
+/* The seats of a db_tenant_seats_call() result; -1 when there is none. */
+int
+db_tenant_seats_fill(const struct pg_result *res, int *members,
+    int *pending)
+{
+	if (res == NULL || db_nrows(res) != 1)
+		return -1;
+	*members = (int)db_int(res, 0, 0);
+	*pending = (int)db_int(res, 0, 1);
+	return 0;
 }
 
 enum db_rc

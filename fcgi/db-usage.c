@@ -17,6 +17,50 @@
 #include "tollgate.h"
 
 /*
+ * The statements the /usage page reads (db_usage_page()) as well as
+ * their own functions: one text each, so both prepare the same.
+ */
+#define DB_USAGE_METRICS_SQL	\
+	"SELECT q.metric, coalesce((SELECT sum(c.used) FROM " \
+	"usage_counters c WHERE c.tenant_id = app_tenant() AND c.metric = " \
+	"q.metric AND c.period_start >= $1::timestamptz AND c.period_start " \
+	"< $2::timestamptz), 0), q.included, q.cap, q.unit_price_micros, " \
+	"q.price_unit, q.grace_pct FROM tenants t JOIN plan_quotas q ON " \
+	"q.plan = plan_effective(t.plan, t.status, t.past_due_since) WHERE " \
+	"t.tenant_id = app_tenant() AND q.kind = 'period' ORDER BY " \
+	"q.metric"
+#define DB_USAGE_AGENTS_SQL	\
+	"SELECT a.agent_id, a.name, a.active, " \
+	"coalesce(sum(s.tokens), 0), coalesce(sum(s.executions), 0), " \
+	"coalesce(sum(s.cost_micros), 0), a.budget_limit_micros, " \
+	"a.budget_action FROM agents a LEFT JOIN agent_spend s ON " \
+	"s.tenant_id = a.tenant_id AND s.agent_id = a.agent_id AND " \
+	"s.period_start >= $1::timestamptz AND s.period_start < " \
+	"$2::timestamptz WHERE a.tenant_id = app_tenant() GROUP BY " \
+	"a.tenant_id, a.agent_id ORDER BY 6 DESC, a.name LIMIT 200"
+#define DB_USAGE_BY_SQL	\
+	"SELECT CASE $3 WHEN 'provider' THEN provider WHEN " \
+	"'model' THEN provider || '/' || model ELSE channel_id END AS k, " \
+	"sum(value), sum(cost_micros), sum(events) FROM usage_daily WHERE " \
+	"tenant_id = app_tenant() AND day >= ($1::timestamptz AT TIME ZONE " \
+	"'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date " \
+	"AND CASE $3 WHEN 'channel' THEN metric = 'messages' AND " \
+	"channel_id <> '' ELSE provider <> '' END GROUP BY 1 ORDER BY 3 " \
+	"DESC, 2 DESC LIMIT 200"
+#define DB_USAGE_SERIES_DAILY_SQL	\
+	"SELECT to_char(day, 'YYYY-MM-DD\"T00:00:00Z\"'), " \
+	"sum(value), sum(cost_micros) FROM usage_daily WHERE tenant_id = " \
+	"app_tenant() AND metric = $1 AND day >= ($2::timestamptz AT TIME " \
+	"ZONE 'UTC')::date AND day < ($3::timestamptz AT TIME ZONE " \
+	"'UTC')::date GROUP BY day ORDER BY day"
+#define DB_USAGE_ALERTS_SQL	\
+	"SELECT subject, threshold, value, limit_value, " \
+	DB_TS("fired_at") " FROM usage_alerts WHERE tenant_id = " \
+	"app_tenant() AND period_start >= $1::timestamptz AND " \
+	"period_start < $2::timestamptz ORDER BY fired_at DESC, subject, " \
+	"threshold LIMIT 500"
+
+/*
  * Ingest a batch for the bound tenant: events is the JSON array of
  * normalised events.  The counts of new and repeated events.  With
  * commit, the transaction's COMMIT travels with the statement (one
@@ -160,14 +204,7 @@ db_usage_metrics(struct req *r, const char *start, const char *end,
 {
 	const char	*v[2] = { start, end };
 
-	return db_exec(r, "SELECT q.metric, coalesce((SELECT sum(c.used) FROM "
-	    "usage_counters c WHERE c.tenant_id = app_tenant() AND c.metric = "
-	    "q.metric AND c.period_start >= $1::timestamptz AND c.period_start "
-	    "< $2::timestamptz), 0), q.included, q.cap, q.unit_price_micros, "
-	    "q.price_unit, q.grace_pct FROM tenants t JOIN plan_quotas q ON "
-	    "q.plan = plan_effective(t.plan, t.status, t.past_due_since) WHERE "
-	    "t.tenant_id = app_tenant() AND q.kind = 'period' ORDER BY "
-	    "q.metric", 2, v, res);
+	return db_exec(r, DB_USAGE_METRICS_SQL, 2, v, res);
 }
 
 /* Per agent in the period: name, tokens, executions, cost, budget. */
@@ -177,14 +214,7 @@ db_usage_agents(struct req *r, const char *start, const char *end,
 {
 	const char	*v[2] = { start, end };
 
-	return db_exec(r, "SELECT a.agent_id, a.name, a.active, "
-	    "coalesce(sum(s.tokens), 0), coalesce(sum(s.executions), 0), "
-	    "coalesce(sum(s.cost_micros), 0), a.budget_limit_micros, "
-	    "a.budget_action FROM agents a LEFT JOIN agent_spend s ON "
-	    "s.tenant_id = a.tenant_id AND s.agent_id = a.agent_id AND "
-	    "s.period_start >= $1::timestamptz AND s.period_start < "
-	    "$2::timestamptz WHERE a.tenant_id = app_tenant() GROUP BY "
-	    "a.tenant_id, a.agent_id ORDER BY 6 DESC, a.name LIMIT 200", 2, v, res);
+	return db_exec(r, DB_USAGE_AGENTS_SQL, 2, v, res);
 }
 
 /*
@@ -197,14 +227,7 @@ db_usage_by(struct req *r, const char *by, const char *start, const char *end,
 {
 	const char	*v[3] = { start, end, by };
 
-	return db_exec(r, "SELECT CASE $3 WHEN 'provider' THEN provider WHEN "
-	    "'model' THEN provider || '/' || model ELSE channel_id END AS k, "
-	    "sum(value), sum(cost_micros), sum(events) FROM usage_daily WHERE "
-	    "tenant_id = app_tenant() AND day >= ($1::timestamptz AT TIME ZONE "
-	    "'UTC')::date AND day < ($2::timestamptz AT TIME ZONE 'UTC')::date "
-	    "AND CASE $3 WHEN 'channel' THEN metric = 'messages' AND "
-	    "channel_id <> '' ELSE provider <> '' END GROUP BY 1 ORDER BY 3 "
-	    "DESC, 2 DESC LIMIT 200", 3, v, res);
+	return db_exec(r, DB_USAGE_BY_SQL, 3, v, res);
 }
 
 /*
@@ -223,11 +246,7 @@ db_usage_series(struct req *r, const char *metric, int hourly,
 		    "tenant_id = app_tenant() AND metric = $1 AND ts >= "
 		    "$2::timestamptz AND ts < $3::timestamptz GROUP BY 1 "
 		    "ORDER BY 1", 3, v, res);
-	return db_exec(r, "SELECT to_char(day, 'YYYY-MM-DD\"T00:00:00Z\"'), "
-	    "sum(value), sum(cost_micros) FROM usage_daily WHERE tenant_id = "
-	    "app_tenant() AND metric = $1 AND day >= ($2::timestamptz AT TIME "
-	    "ZONE 'UTC')::date AND day < ($3::timestamptz AT TIME ZONE "
-	    "'UTC')::date GROUP BY day ORDER BY day", 3, v, res);
+	return db_exec(r, DB_USAGE_SERIES_DAILY_SQL, 3, v, res);
 }
 
 /* The period's rollup rows for the CSV export, by day, agent, metric. */
@@ -255,9 +274,54 @@ db_usage_alerts(struct req *r, const char *start, const char *end,
 {
 	const char	*v[2] = { start, end };
 
-	return db_exec(r, "SELECT subject, threshold, value, limit_value, "
-	    DB_TS("fired_at") " FROM usage_alerts WHERE tenant_id = "
-	    "app_tenant() AND period_start >= $1::timestamptz AND "
-	    "period_start < $2::timestamptz ORDER BY fired_at DESC, subject, "
-	    "threshold LIMIT 500", 2, v, res);
+	return db_exec(r, DB_USAGE_ALERTS_SQL, 2, v, res);
+}
+
+/*
+ * The /usage page's independent reads of the period [start, end), in
+ * one round trip: res[USAGE_PAGE_*] as db_usage_metrics(),
+ * db_usage_series() (daily, of metric), db_usage_agents(),
+ * db_usage_by() by provider, model and channel, db_usage_alerts(),
+ * and the layout's db_tenant_seats().
+ */
+enum db_rc
+db_usage_page(struct req *r, const char *start, const char *end,
+    const char *metric, struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+	const char	*s[3] = { metric, start, end };
+	const char	*p[3] = { start, end, "provider" };
+	const char	*m[3] = { start, end, "model" };
+	const char	*c[3] = { start, end, "channel" };
+	struct db_call	 calls[USAGE_PAGE__MAX];
+	enum db_rc	 rc;
+	size_t		 i;
+
+	memset(calls, 0, sizeof(calls));
+	calls[USAGE_PAGE_METRICS].sql = DB_USAGE_METRICS_SQL;
+	calls[USAGE_PAGE_METRICS].n = 2;
+	calls[USAGE_PAGE_METRICS].vals = v;
+	calls[USAGE_PAGE_SERIES].sql = DB_USAGE_SERIES_DAILY_SQL;
+	calls[USAGE_PAGE_SERIES].n = 3;
+	calls[USAGE_PAGE_SERIES].vals = s;
+	calls[USAGE_PAGE_AGENTS].sql = DB_USAGE_AGENTS_SQL;
+	calls[USAGE_PAGE_AGENTS].n = 2;
+	calls[USAGE_PAGE_AGENTS].vals = v;
+	calls[USAGE_PAGE_PROVIDERS].sql = DB_USAGE_BY_SQL;
+	calls[USAGE_PAGE_PROVIDERS].n = 3;
+	calls[USAGE_PAGE_PROVIDERS].vals = p;
+	calls[USAGE_PAGE_MODELS].sql = DB_USAGE_BY_SQL;
+	calls[USAGE_PAGE_MODELS].n = 3;
+	calls[USAGE_PAGE_MODELS].vals = m;
+	calls[USAGE_PAGE_CHANNELS].sql = DB_USAGE_BY_SQL;
+	calls[USAGE_PAGE_CHANNELS].n = 3;
+	calls[USAGE_PAGE_CHANNELS].vals = c;
+	calls[USAGE_PAGE_ALERTS].sql = DB_USAGE_ALERTS_SQL;
+	calls[USAGE_PAGE_ALERTS].n = 2;
+	calls[USAGE_PAGE_ALERTS].vals = v;
+	db_tenant_seats_call(&calls[USAGE_PAGE_SEATS]);
+	rc = db_exec_many(r, calls, USAGE_PAGE__MAX);
+	for (i = 0; i < USAGE_PAGE__MAX; i++)
+		res[i] = calls[i].res;
+	return rc;
 }

@@ -543,6 +543,52 @@ db_exec_commit(struct req *r, const char *sql, int n,
 	return DB_OK;
 }
 
+/*
+ * Run n independent statements of the open transaction in one round
+ * trip; each result is kept in calls[i].res (NULL for a call that
+ * failed or was skipped after a failure).  The first failure's code is
+ * returned.  As with db_exec() inside a transaction, a broken
+ * connection is not retried: the transaction is gone.  Outside a
+ * transaction the calls run one by one through db_exec().
+ */
+enum db_rc
+db_exec_many(struct req *r, struct db_call *calls, size_t n)
+{
+	enum db_rc	 rc, first = DB_OK;
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		calls[i].res = NULL;
+	if (n == 0)
+		return DB_OK;
+	if (r->committed) {
+		log_err("%s: a statement after the request's binding ran "
+		    "alone (a key_bind_only route)", __func__);
+		return DB_ERROR;
+	}
+	if (!r->in_tx) {
+		for (i = 0; i < n; i++) {
+			rc = db_exec(r, calls[i].sql, calls[i].n,
+			    calls[i].vals, &calls[i].res);
+			if (rc != DB_OK) {
+				first = rc;
+				break;
+			}
+		}
+		return first;
+	}
+	if (db_conn() == NULL)
+		return DB_UNAVAILABLE;
+	if ((rc = db_pipeline_once(r, calls, n)) == DB_UNAVAILABLE) {
+		log_warnx("database unavailable during a pipeline");
+		for (i = 0; i < n; i++)
+			calls[i].res = NULL;
+		r->in_tx = 0;
+		db_close();
+	}
+	return rc;
+}
+
 /* Open a transaction, scoped to tenant_id when it is not NULL. */
 enum db_rc
 db_begin(struct req *r, const char *tenant_id)

@@ -306,20 +306,14 @@ page_quota_cmp(const void *a, const void *b)
  * The plan's period quotas as meters, in SPEC 4's order or, for the
  * dashboard (fullest), fullest first.  *overage: their overage cost.
  */
-static int
-page_usage_quotas(struct req *r, const struct page_usage *u, int fullest,
+static void
+page_usage_quotas(struct req *r, const struct pg_result *res, int fullest,
     long long *overage)
 {
 	struct usage_quota	 q[PAGE_USAGE_QUOTAS];
-	struct pg_result	*res;
 	size_t			 n = 0, i;
-	enum db_rc		 rc;
 	int			 row;
 
-	if ((rc = db_usage_metrics(r, u->start, u->end, &res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
 	for (i = 0; i < sizeof(page_metrics) / sizeof(page_metrics[0]); i++)
 		for (row = 0; row < db_nrows(res) && n < PAGE_USAGE_QUOTAS;
 		    row++)
@@ -333,7 +327,6 @@ page_usage_quotas(struct req *r, const struct page_usage *u, int fullest,
 		page_usage_meter(r, i, &q[i]);
 		*overage += q[i].overage_cost;
 	}
-	return 0;
 }
 
 /*
@@ -479,16 +472,15 @@ page_chart_frame(struct req *r)
 
 /*
  * The daily chart of the chosen metric over the period's days (at most
- * CHART_DAYS_MAX).  Nothing is set when nothing was used: the template
- * says so instead.
+ * CHART_DAYS_MAX), from its daily series (res).  Nothing is set when
+ * nothing was used: the template says so instead.
  */
-static int
-page_usage_chart(struct req *r, const struct page_usage *u)
+static void
+page_usage_chart(struct req *r, const struct page_usage *u,
+    const struct pg_result *res)
 {
 	long long		 v[CHART_DAYS_MAX], cost[CHART_DAYS_MAX];
 	long long		 day0, t, most = 0, total = 0, ctotal = 0, step;
-	struct pg_result	*res;
-	enum db_rc		 rc;
 	int			 n, i, k, busiest = 0;
 
 	day0 = fmt_parse_ts(u->start);
@@ -498,11 +490,6 @@ page_usage_chart(struct req *r, const struct page_usage *u)
 	n = n < 1 ? 1 : n > CHART_DAYS_MAX ? CHART_DAYS_MAX : n;
 	memset(v, 0, sizeof(v));
 	memset(cost, 0, sizeof(cost));
-	if ((rc = db_usage_series(r, u->metric->id, 0, u->start, u->end,
-	    &res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
 	for (i = 0; i < db_nrows(res); i++) {
 		k = (int)((fmt_parse_ts(db_get(res, i, 0)) - day0) / PAGE_DAY);
 		if (k < 0 || k >= n)
@@ -517,14 +504,13 @@ page_usage_chart(struct req *r, const struct page_usage *u)
 		}
 	}
 	if (total == 0)
-		return 0;
+		return;
 	step = page_chart_step(most);
 	page_chart_frame(r);
 	page_chart_axes(r, day0, n, step);
 	page_chart_bars(r, u->metric, day0, v, n, step * CHART_STEPS);
 	page_chart_points(r, day0, v, cost, n, ctotal);
 	page_chart_words(r, u, n, day0, total, busiest, most);
-	return 0;
 }
 
 /* The chart's metric chooser, Chart.Metrics.<i>, keeping the period. */
@@ -567,40 +553,33 @@ page_usage_budget(struct req *r, size_t i, long long limit, long long cost,
 }
 
 /*
- * Per agent, UsageAgents.<i>: tokens, runs, cost, budget and status.
- * The result stays for the alerts, which name agents by id.
+ * Per agent, UsageAgents.<i>: tokens, runs, cost, budget and status,
+ * from db_usage_agents()'s result.
  */
-static int
-page_usage_agents(struct req *r, const struct page_usage *u,
-    struct pg_result **res)
+static void
+page_usage_agents(struct req *r, const struct pg_result *res)
 {
-	enum db_rc	 rc;
 	char		 b[40];
 	long long	 lim;
 	int		 i;
 
-	if ((rc = db_usage_agents(r, u->start, u->end, res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
-	for (i = 0; i < db_nrows(*res); i++) {
+	for (i = 0; i < db_nrows(res); i++) {
 		tmpl_set_row(r, "UsageAgents", (size_t)i, "id",
-		    db_get(*res, i, 0));
+		    db_get(res, i, 0));
 		tmpl_set_row(r, "UsageAgents", (size_t)i, "name",
-		    db_get(*res, i, 1));
-		if (db_bool(*res, i, 2))
+		    db_get(res, i, 1));
+		if (db_bool(res, i, 2))
 			tmpl_set_row(r, "UsageAgents", (size_t)i, "active", "1");
-		fmt_count(b, sizeof(b), db_int(*res, i, 3));
+		fmt_count(b, sizeof(b), db_int(res, i, 3));
 		tmpl_set_row(r, "UsageAgents", (size_t)i, "tokens", b);
-		fmt_count(b, sizeof(b), db_int(*res, i, 4));
+		fmt_count(b, sizeof(b), db_int(res, i, 4));
 		tmpl_set_row(r, "UsageAgents", (size_t)i, "executions", b);
 		tmpl_set_row(r, "UsageAgents", (size_t)i, "cost", page_usd(r,
-		    db_int(*res, i, 5)));
-		lim = db_get(*res, i, 6) == NULL ? -1 : db_int(*res, i, 6);
-		page_usage_budget(r, (size_t)i, lim, db_int(*res, i, 5),
-		    db_get(*res, i, 7));
+		    db_int(res, i, 5)));
+		lim = db_get(res, i, 6) == NULL ? -1 : db_int(res, i, 6);
+		page_usage_budget(r, (size_t)i, lim, db_int(res, i, 5),
+		    db_get(res, i, 7));
 	}
-	return 0;
 }
 
 /* One row of a grouped table: names, amount, cost and share. */
@@ -628,28 +607,21 @@ page_usage_by_row(struct req *r, const char *node, size_t i,
 }
 
 /*
- * The period's rollup grouped by one dimension ("provider", "model",
- * "channel") into node.<i> (no rows for NULL); *total: its cost.
+ * The period's rollup grouped by one dimension (db_usage_by()'s result)
+ * into node.<i> (no rows for NULL); *total: its cost.
  */
-static int
-page_usage_by(struct req *r, const struct page_usage *u, const char *by,
-    const char *node, long long *total)
+static void
+page_usage_by(struct req *r, const struct pg_result *res, const char *node,
+    long long *total)
 {
-	struct pg_result	*res;
-	enum db_rc		 rc;
-	int			 i;
+	int	 i;
 
-	if ((rc = db_usage_by(r, by, u->start, u->end, &res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
 	*total = 0;
 	for (i = 0; i < db_nrows(res); i++)
 		*total += db_int(res, i, 2);
 	for (i = 0; node != NULL && i < db_nrows(res); i++)
 		page_usage_by_row(r, node, (size_t)i, db_get(res, i, 0),
 		    db_int(res, i, 1), db_int(res, i, 2), *total);
-	return 0;
 }
 
 /* An alert's subject in words: a quota, or an agent's budget. */
@@ -682,18 +654,12 @@ page_usage_alert(struct req *r, size_t i, const struct pg_result *res,
 }
 
 /* The thresholds the period crossed, UsageAlerts.<i>, newest first. */
-static int
-page_usage_alerts(struct req *r, const struct page_usage *u,
+static void
+page_usage_alerts(struct req *r, const struct pg_result *res,
     const struct pg_result *agents)
 {
-	struct pg_result	*res;
-	enum db_rc		 rc;
-	int			 i;
+	int	 i;
 
-	if ((rc = db_usage_alerts(r, u->start, u->end, &res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
 	for (i = 0; i < db_nrows(res); i++) {
 		page_usage_alert(r, (size_t)i, res, i, agents);
 		tmpl_set_row(r, "UsageAlerts", (size_t)i, "threshold",
@@ -703,7 +669,6 @@ page_usage_alerts(struct req *r, const struct page_usage *u,
 		page_row_time(r, "UsageAlerts", (size_t)i, "at",
 		    db_get(res, i, 4));
 	}
-	return 0;
 }
 
 /*
@@ -736,23 +701,34 @@ void
 page_usage(struct req *r)
 {
 	struct page_usage	 u;
-	struct pg_result	*agents;
+	struct pg_result	*res[USAGE_PAGE__MAX];
 	long long		 overage, llm, msgs, models;
+	enum db_rc		 rc;
 
-	page_layout(r, "Usage", "usage");
-	if (page_usage_args(r, &u) == -1)
+	if (page_usage_args(r, &u) == -1) {
+		page_layout(r, "Usage", "usage");
 		return;
+	}
+	/*
+	 * The period's reads are independent: one round trip, which
+	 * carries the layout's seats too.
+	 */
+	if ((rc = db_usage_page(r, u.start, u.end, u.metric->id, res)) !=
+	    DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	page_layout_seats(r, "Usage", "usage", res[USAGE_PAGE_SEATS]);
 	tmpl_set(r, "Usage.period", u.period);
 	page_usage_periods(r, &u);
 	page_usage_span(r, "Usage", &u);
-	if (page_usage_quotas(r, &u, 0, &overage) == -1 ||
-	    page_usage_chart(r, &u) == -1 ||
-	    page_usage_agents(r, &u, &agents) == -1 ||
-	    page_usage_by(r, &u, "provider", "UsageProviders", &llm) == -1 ||
-	    page_usage_by(r, &u, "model", "UsageModels", &models) == -1 ||
-	    page_usage_by(r, &u, "channel", "UsageChannels", &msgs) == -1 ||
-	    page_usage_alerts(r, &u, agents) == -1)
-		return;
+	page_usage_quotas(r, res[USAGE_PAGE_METRICS], 0, &overage);
+	page_usage_chart(r, &u, res[USAGE_PAGE_SERIES]);
+	page_usage_agents(r, res[USAGE_PAGE_AGENTS]);
+	page_usage_by(r, res[USAGE_PAGE_PROVIDERS], "UsageProviders", &llm);
+	page_usage_by(r, res[USAGE_PAGE_MODELS], "UsageModels", &models);
+	page_usage_by(r, res[USAGE_PAGE_CHANNELS], "UsageChannels", &msgs);
+	page_usage_alerts(r, res[USAGE_PAGE_ALERTS], res[USAGE_PAGE_AGENTS]);
 	page_chart_metrics(r, &u);
 	tmpl_set(r, "Usage.llm_cost", page_usd(r, llm));
 	if (overage > 0)
@@ -780,8 +756,12 @@ page_usage_spend(struct req *r, const struct page_usage *u)
 	long long		 llm;
 	enum db_rc		 rc;
 
-	if (page_usage_by(r, u, "provider", NULL, &llm) == -1)
+	if ((rc = db_usage_by(r, "provider", u->start, u->end, &res)) !=
+	    DB_OK) {
+		req_error_from_db(r, rc);
 		return -1;
+	}
+	page_usage_by(r, res, NULL, &llm);
 	tmpl_set(r, "Spend.total", page_usd(r, llm));
 	if (llm > 0)
 		tmpl_set(r, "Spend.any", "1");
@@ -807,7 +787,9 @@ page_usage_cards(struct req *r)
 {
 	struct page_usage	 u;
 	struct fail		 f;
+	struct pg_result	*res;
 	long long		 overage;
+	enum db_rc		 rc;
 
 	memset(&u, 0, sizeof(u));
 	u.period = "current";
@@ -816,8 +798,12 @@ page_usage_cards(struct req *r)
 		return -1;
 	}
 	page_usage_span(r, "Spend", &u);
-	if (page_usage_quotas(r, &u, 1, &overage) == -1 ||
-	    page_usage_spend(r, &u) == -1)
+	if ((rc = db_usage_metrics(r, u.start, u.end, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	page_usage_quotas(r, res, 1, &overage);
+	if (page_usage_spend(r, &u) == -1)
 		return -1;
 	if (overage > 0)
 		tmpl_set(r, "Spend.overage", page_usd(r, overage));

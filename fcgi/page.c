@@ -501,6 +501,17 @@ page_shell(struct req *r, const char *title, const char *nav)
 void
 page_layout(struct req *r, const char *title, const char *nav)
 {
+	page_layout_seats(r, title, nav, NULL);
+}
+
+/*
+ * The same with the seats already read (db_tenant_seats_call() in the
+ * page's own round trip); NULL: read them here.
+ */
+void
+page_layout_seats(struct req *r, const char *title, const char *nav,
+    const struct pg_result *seats)
+{
 	const struct tenant	*t = NULL;
 	char			 text[64];
 	int			 members = 0, pending = 0;
@@ -515,7 +526,8 @@ page_layout(struct req *r, const char *title, const char *nav)
 	/* Known from binding the session: no query of its own. */
 	if (!r->auth.verified)
 		tmpl_set(r, "User.unverified", "1");
-	if (db_tenant_seats(r, &members, &pending) == DB_OK) {
+	if (seats != NULL ? db_tenant_seats_fill(seats, &members,
+	    &pending) == 0 : db_tenant_seats(r, &members, &pending) == DB_OK) {
 		tmpl_set_int(r, "Tenant.members", members);
 		fmt_plural(text, sizeof(text), members, "member", "members");
 		tmpl_set(r, "Tenant.members_text", text);

@@ -537,6 +537,7 @@ enum db_rc	 db_begin_with(struct req *, const char *, struct db_call *,
 enum db_rc	 db_commit(struct req *);
 enum db_rc	 db_exec_commit(struct req *, const char *, int,
 		    const char *const *, struct pg_result **);
+enum db_rc	 db_exec_many(struct req *, struct db_call *, size_t);
 void		 db_rollback(struct req *);
 enum db_rc	 db_restart(struct req *);
 enum db_rc	 db_ping(struct req *);
@@ -773,6 +774,8 @@ enum db_rc	 db_tenant_bind_user(struct req *, const char *, const char *,
 		    struct bind_user *, struct tenant *);
 enum db_rc	 db_tenant_lock(struct req *);
 enum db_rc	 db_tenant_seats(struct req *, int *, int *);
+void		 db_tenant_seats_call(struct db_call *);
+int		 db_tenant_seats_fill(const struct pg_result *, int *, int *);
 enum db_rc	 db_membership_add(struct req *, const char *, const char *,
 		    const char *);
 enum db_rc	 db_membership_role(struct req *, const char *, const char **,
@@ -1175,6 +1178,20 @@ enum db_rc	 db_usage_export(struct req *, const char *, const char *,
 		    struct pg_result **);
 enum db_rc	 db_usage_alerts(struct req *, const char *, const char *,
 		    struct pg_result **);
+/* The /usage page's reads, in one round trip (db_usage_page()). */
+enum usage_page_read {
+	USAGE_PAGE_METRICS,
+	USAGE_PAGE_SERIES,
+	USAGE_PAGE_AGENTS,
+	USAGE_PAGE_PROVIDERS,
+	USAGE_PAGE_MODELS,
+	USAGE_PAGE_CHANNELS,
+	USAGE_PAGE_ALERTS,
+	USAGE_PAGE_SEATS,	/* the layout's, db_tenant_seats_call() */
+	USAGE_PAGE__MAX
+};
+enum db_rc	 db_usage_page(struct req *, const char *, const char *,
+		    const char *, struct pg_result **);
 
 /* db-meter.c: the outbox of reports to Stripe's meters (sql/015). */
 struct meter_queued {
@@ -1539,6 +1556,8 @@ void		 page_row_label(struct req *, const char *, size_t,
 		    const char *, const char *);
 const char	*page_details_text(struct req *, const char *);
 void		 page_layout(struct req *, const char *, const char *);
+void		 page_layout_seats(struct req *, const char *, const char *,
+		    const struct pg_result *);
 void		 page_error(struct req *);
 void		 page_flash_take(struct req *);
 void		 page_flash(struct req *, const char *);
