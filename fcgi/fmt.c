@@ -22,6 +22,22 @@ static const char *const	fmt_months[12] = {
 	"Nov", "Dec"
 };
 
+/*
+ * The UTC calendar fields of t, with out emptied first so that a bad
+ * time leaves "": 0, or -1 for a negative or unrepresentable time.
+ */
+static int
+fmt_utc(char *out, size_t outsz, long long t, struct tm *tm)
+{
+	time_t	 tt = (time_t)t;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	if (outsz == 0 || t < 0 || gmtime_r(&tt, tm) == NULL)
+		return -1;
+	return 0;
+}
+
 /* "YYYY-MM-DDTHH:MM:SSZ" (as DB_TS() writes it) to seconds; -1 if not. */
 long long
 fmt_parse_ts(const char *s)
@@ -42,12 +58,9 @@ void
 fmt_date(char *out, size_t outsz, long long t)
 {
 	struct tm	 tm;
-	time_t		 tt = (time_t)t;
 
-	if (t < 0 || gmtime_r(&tt, &tm) == NULL) {
-		snprintf(out, outsz, "%s", "");
+	if (fmt_utc(out, outsz, t, &tm) == -1)
 		return;
-	}
 	snprintf(out, outsz, "%d %s %d, %02d:%02d UTC", tm.tm_mday,
 	    fmt_months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min);
 }
@@ -57,12 +70,8 @@ void
 fmt_rfc3339(char *out, size_t outsz, long long t)
 {
 	struct tm	 tm;
-	time_t		 tt = (time_t)t;
 
-	if (outsz == 0)
-		return;
-	out[0] = '\0';
-	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+	if (fmt_utc(out, outsz, t, &tm) == -1)
 		return;
 	strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
@@ -86,12 +95,8 @@ void
 fmt_day_short(char *out, size_t outsz, long long t)
 {
 	struct tm	 tm;
-	time_t		 tt = (time_t)t;
 
-	if (outsz == 0)
-		return;
-	out[0] = '\0';
-	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+	if (fmt_utc(out, outsz, t, &tm) == -1)
 		return;
 	snprintf(out, outsz, "%d %s", tm.tm_mday, fmt_months[tm.tm_mon]);
 }
@@ -101,12 +106,8 @@ void
 fmt_month(char *out, size_t outsz, long long t)
 {
 	struct tm	 tm;
-	time_t		 tt = (time_t)t;
 
-	if (outsz == 0)
-		return;
-	out[0] = '\0';
-	if (t < 0 || gmtime_r(&tt, &tm) == NULL)
+	if (fmt_utc(out, outsz, t, &tm) == -1)
 		return;
 	snprintf(out, outsz, "%s %d", fmt_months[tm.tm_mon],
 	    tm.tm_year + 1900);

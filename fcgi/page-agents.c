@@ -30,10 +30,6 @@ static const char *const	page_agent_reasons[][2] = {
 	{ "payment_overdue", "while a payment is overdue" },
 };
 
-static const char *const	page_budget_labels[BUDGET__MAX] = {
-	"No budget", "Within budget", "Near the budget", "Budget used up"
-};
-
 static const char *
 page_agent_reason(struct req *r, const char *reason)
 {
@@ -58,7 +54,7 @@ page_agent_budget(struct req *r, size_t i, const struct agent *a)
 
 	s = quota_budget_status(a->budget_micros, a->spend_micros);
 	tmpl_set_row(r, "Agents", i, "status", quota_budget_name(s));
-	tmpl_set_row(r, "Agents", i, "status_label", page_budget_labels[s]);
+	tmpl_set_row(r, "Agents", i, "status_label", quota_budget_label(s));
 	tmpl_set_row(r, "Agents", i, "action", a->budget_action);
 	tmpl_set_row(r, "Agents", i, "action_label", strcmp(a->budget_action,
 	    "alert") == 0 ? "alerts only" : "blocks usage");

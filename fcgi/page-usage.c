@@ -60,11 +60,6 @@ static const char *const	page_providers[][2] = {
 	{ "mistral", "Mistral" },
 };
 
-/* The words of /agents (page-agents.c) for a budget's status. */
-static const char *const	page_budget_words[BUDGET__MAX] = {
-	"No budget", "Within budget", "Near the budget", "Budget used up"
-};
-
 /* What one request looks at: the period, the chart's metric. */
 struct page_usage {
 	const char			*period;	/* "current", YYYY-MM */
@@ -540,7 +535,7 @@ page_usage_budget(struct req *r, size_t i, long long limit, long long cost,
 
 	tmpl_set_row(r, "UsageAgents", i, "status", quota_budget_name(s));
 	tmpl_set_row(r, "UsageAgents", i, "status_label",
-	    page_budget_words[s]);
+	    quota_budget_label(s));
 	if (s == BUDGET_NONE)
 		return;
 	tmpl_set_row(r, "UsageAgents", i, "budget", page_usd(r, limit));

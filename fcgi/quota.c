@@ -54,6 +54,18 @@ quota_budget_name(enum budget_status s)
 	return quota_budget_names[s];
 }
 
+/* A budget's status in the portal's words ("Near the budget"). */
+const char *
+quota_budget_label(enum budget_status s)
+{
+	static const char *const labels[] = { "No budget", "Within budget",
+	    "Near the budget", "Budget used up" };
+
+	if ((size_t)s >= sizeof(labels) / sizeof(labels[0]))
+		return labels[0];
+	return labels[s];
+}
+
 /*
  * A decimal amount of USD as text to micro-USD, exactly: digits, then
  * optionally a point and one to six digits ("12", "12.5", "0.000001").

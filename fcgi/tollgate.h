@@ -276,6 +276,7 @@ enum budget_status {
 };
 enum budget_status quota_budget_status(long long, long long);
 const char	*quota_budget_name(enum budget_status);
+const char	*quota_budget_label(enum budget_status);
 int		 quota_usd_to_micros(const char *, long long *);
 void		 quota_micros_to_usd(long long, char *, size_t);
 

@@ -139,6 +139,23 @@ REVOKE CREATE ON SCHEMA public FROM tollgate_auth;
 REVOKE ALL ON FUNCTION billing_bind_customer(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing_bind_customer(text, text) TO tollgate_app;
 
+-- The bound tenant falls to the free plan: its active agents beyond the
+-- free plan's agent limit stop, newest first, for the reason given
+-- (brought back when a subscription gives a paid plan again).
+CREATE FUNCTION billing_agents_park(p_reason text)
+	RETURNS void
+	LANGUAGE sql
+	AS $$
+	UPDATE agents SET active = false, deactivated_reason = p_reason,
+	    deactivated_at = now()
+	    WHERE tenant_id = app_tenant() AND agent_id IN (
+	        SELECT agent_id FROM agents
+	        WHERE tenant_id = app_tenant() AND active
+	        ORDER BY created_at, agent_id
+	        OFFSET coalesce((SELECT included FROM plan_quotas
+	            WHERE plan = 'free' AND metric = 'agents'), 0))
+$$;
+
 -- The state of a subscription from a customer.subscription.* event, for
 -- the bound tenant.  Stripe does not deliver in order: an event created
 -- before the last one applied changes nothing ('stale').  Events carry
@@ -160,7 +177,6 @@ CREATE FUNCTION billing_subscription_apply(p_sub text, p_customer text,
 	AS $$
 DECLARE
 	t	tenants%ROWTYPE;
-	v_free	bigint;
 BEGIN
 	IF p_plan IS NULL OR NOT EXISTS (SELECT 1 FROM plans
 	    WHERE plan = p_plan) THEN
@@ -204,16 +220,7 @@ BEGIN
 	    stripe_event_at = p_created
 	    WHERE tenant_id = app_tenant();
 	IF p_deleted OR p_status NOT IN ('active', 'trialing', 'past_due') THEN
-		SELECT included INTO v_free FROM plan_quotas
-		    WHERE plan = 'free' AND metric = 'agents';
-		UPDATE agents SET active = false,
-		    deactivated_reason = 'subscription_canceled',
-		    deactivated_at = now()
-		    WHERE tenant_id = app_tenant() AND agent_id IN (
-		        SELECT agent_id FROM agents
-		        WHERE tenant_id = app_tenant() AND active
-		        ORDER BY created_at, agent_id
-		        OFFSET coalesce(v_free, 0));
+		PERFORM billing_agents_park('subscription_canceled');
 	ELSE
 		UPDATE agents SET active = true, deactivated_reason = NULL,
 		    deactivated_at = NULL
@@ -261,8 +268,6 @@ CREATE FUNCTION billing_grace_end()
 	RETURNS boolean
 	LANGUAGE plpgsql
 	AS $$
-DECLARE
-	v_free	bigint;
 BEGIN
 	UPDATE tenants SET grace_ended_at = now()
 	    WHERE tenant_id = app_tenant() AND status = 'past_due' AND
@@ -272,14 +277,6 @@ BEGIN
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
-	SELECT included INTO v_free FROM plan_quotas
-	    WHERE plan = 'free' AND metric = 'agents';
-	UPDATE agents SET active = false, deactivated_reason = 'payment_overdue',
-	    deactivated_at = now()
-	    WHERE tenant_id = app_tenant() AND agent_id IN (
-	        SELECT agent_id FROM agents
-	        WHERE tenant_id = app_tenant() AND active
-	        ORDER BY created_at, agent_id
-	        OFFSET coalesce(v_free, 0));
+	PERFORM billing_agents_park('payment_overdue');
 	RETURN true;
 END $$;

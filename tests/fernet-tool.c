@@ -9,7 +9,10 @@
  * The key comes from FERNET_KEY, an optional previous key (MultiFernet)
  * from FERNET_KEY_PREVIOUS and an optional TTL in seconds from
  * FERNET_TTL.  decrypt reports on stderr which key opened the token.
- * Exit status 0, 1 when refused, 2 on a usage error.
+ * Exit status 0, 1 when refused, 2 on a usage error.  It is a tool, not
+ * a test: it checks nothing itself; tests/fernet-interop.sh compares
+ * what it writes with what Python's cryptography writes and opens, in
+ * both directions, and holds every assertion.
  */
 #include "config.h"
 
