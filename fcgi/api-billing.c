@@ -116,11 +116,11 @@ api_billing_stripe_sub(struct json_object *sub)
 {
 	struct json_object	*o = json_object_new_object();
 
-	api_str(o, "subscription_id", stripe_str(sub, "id"));
-	api_str(o, "status", stripe_str(sub, "status"));
-	api_str(o, "plan", stripe_str(sub, "metadata.plan"));
+	api_str(o, "subscription_id", http_json_text(sub, "id"));
+	api_str(o, "status", http_json_text(sub, "status"));
+	api_str(o, "plan", http_json_text(sub, "metadata.plan"));
 	json_object_object_add(o, "cancel_at_period_end",
-	    json_object_new_boolean(stripe_bool(sub, "cancel_at_period_end")));
+	    json_object_new_boolean(http_json_bool(sub, "cancel_at_period_end")));
 	json_object_object_add(o, "pending", json_object_new_boolean(1));
 	return o;
 }
@@ -258,23 +258,23 @@ api_billing_upcoming(struct req *r)
 		return;
 	}
 	o = json_object_new_object();
-	api_str(o, "currency", stripe_str(inv, "currency"));
-	api_billing_int(o, "amount_due", stripe_int(inv, "amount_due", 0));
-	api_billing_int(o, "subtotal", stripe_int(inv, "subtotal", 0));
-	api_billing_int(o, "total", stripe_int(inv, "total", 0));
-	api_time(o, "period_start", (time_t)stripe_int(inv, "period_start", 0));
-	api_time(o, "period_end", (time_t)stripe_int(inv, "period_end", 0));
+	api_str(o, "currency", http_json_text(inv, "currency"));
+	api_billing_int(o, "amount_due", http_json_int(inv, "amount_due", 0));
+	api_billing_int(o, "subtotal", http_json_int(inv, "subtotal", 0));
+	api_billing_int(o, "total", http_json_int(inv, "total", 0));
+	api_time(o, "period_start", (time_t)http_json_int(inv, "period_start", 0));
+	api_time(o, "period_end", (time_t)http_json_int(inv, "period_end", 0));
 	lines = json_object_new_array();
-	src = stripe_get(inv, "lines.data");
+	src = http_json_at(inv, "lines.data");
 	n = src != NULL && json_object_is_type(src, json_type_array) ?
 	    json_object_array_length(src) : 0;
 	for (i = 0; i < n; i++) {
 		l = json_object_new_object();
-		api_str(l, "description", stripe_str(
+		api_str(l, "description", http_json_text(
 		    json_object_array_get_idx(src, i), "description"));
-		api_billing_int(l, "amount", stripe_int(
+		api_billing_int(l, "amount", http_json_int(
 		    json_object_array_get_idx(src, i), "amount", 0));
-		api_billing_int(l, "quantity", stripe_int(
+		api_billing_int(l, "quantity", http_json_int(
 		    json_object_array_get_idx(src, i), "quantity", 0));
 		json_object_array_add(lines, l);
 	}
@@ -286,13 +286,13 @@ api_billing_upcoming(struct req *r)
 static int
 api_billing_is_event(struct json_object *ev)
 {
-	const char	*id = stripe_str(ev, "id");
-	struct json_object *obj = stripe_get(ev, "data.object");
+	const char	*id = http_json_text(ev, "id");
+	struct json_object *obj = http_json_at(ev, "data.object");
 
 	return id != NULL && strncmp(id, "evt_", 4) == 0 &&
-	    billing_id_ok(id) && stripe_str(ev, "type") != NULL &&
-	    strlen(stripe_str(ev, "type")) <= 200 &&
-	    stripe_int(ev, "created", -1) > 0 && obj != NULL &&
+	    billing_id_ok(id) && http_json_text(ev, "type") != NULL &&
+	    strlen(http_json_text(ev, "type")) <= 200 &&
+	    http_json_int(ev, "created", -1) > 0 && obj != NULL &&
 	    json_object_is_type(obj, json_type_object);
 }
 
@@ -339,11 +339,11 @@ api_billing_webhook(struct req *r)
 		    "Stripe event (id, type, created, data.object).", NULL);
 		return;
 	}
-	id = stripe_str(r->json, "id");
+	id = http_json_text(r->json, "id");
 	if ((rc = billing_event(r, r->json, &tenant, &outcome)) != DB_OK)
 		goto dberr;
-	rc = db_billing_event_record(r, id, stripe_str(r->json, "type"),
-	    stripe_int(r->json, "created", 0), r->body.p, tenant, outcome);
+	rc = db_billing_event_record(r, id, http_json_text(r->json, "type"),
+	    http_json_int(r->json, "created", 0), r->body.p, tenant, outcome);
 	if (rc == DB_CONFLICT) {
 		/* A redelivery: what this one did is rolled back. */
 		req_refuse(r);
@@ -357,7 +357,7 @@ api_billing_webhook(struct req *r)
 	}
 	if (rc != DB_OK)
 		goto dberr;
-	log_info("webhook %s %s: %s", id, stripe_str(r->json, "type"),
+	log_info("webhook %s %s: %s", id, http_json_text(r->json, "type"),
 	    outcome);
 	o = json_object_new_object();
 	json_object_object_add(o, "received", json_object_new_boolean(1));

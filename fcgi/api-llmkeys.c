@@ -25,6 +25,8 @@ api_llmkey_json(const struct llmkey *k)
 	api_str(o, "key_hint", k->key_hint);
 	api_str(o, "created_at", k->created_at);
 	api_str(o, "last_used_at", k->last_used_at);
+	/* A token neither key opens (altered, or the key lost): say so. */
+	api_str(o, "status", vault_usable(k->ciphertext) ? "ok" : "unusable");
 	return o;
 }
 

@@ -186,7 +186,7 @@ billing_customer(struct req *r, struct fail *f, const struct tenant *t,
 		billing_upstream(r, f, &e);
 		goto done;
 	}
-	if ((id = stripe_str(o, "id")) == NULL) {
+	if ((id = http_json_text(o, "id")) == NULL) {
 		acct_fail(f, 502, "upstream_error", "The payment provider "
 		    "answered without a customer.", NULL);
 		goto done;
@@ -290,7 +290,7 @@ billing_checkout(struct req *r, struct fail *f, const char *plan_id,
 		billing_upstream(r, f, &e);
 		goto done;
 	}
-	if ((*url = stripe_str(o, "url")) == NULL) {
+	if ((*url = http_json_text(o, "url")) == NULL) {
 		acct_fail(f, 502, "upstream_error", "The payment provider "
 		    "answered without a checkout page.", NULL);
 		goto done;
@@ -337,7 +337,7 @@ billing_portal(struct req *r, struct fail *f, const char **url)
 		billing_upstream(r, f, &e);
 		goto done;
 	}
-	if ((*url = stripe_str(o, "url")) == NULL) {
+	if ((*url = http_json_text(o, "url")) == NULL) {
 		acct_fail(f, 502, "upstream_error", "The payment provider "
 		    "answered without a portal page.", NULL);
 		goto done;
@@ -407,11 +407,11 @@ billing_items_replace(struct req *r, struct fail *f, struct buf *form,
 	const char		*id;
 	size_t			 i, n;
 
-	items = stripe_get(sub, "items.data");
+	items = http_json_at(sub, "items.data");
 	n = items != NULL && json_object_is_type(items, json_type_array) ?
 	    json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
-		id = stripe_str(json_object_array_get_idx(items, i), "id");
+		id = http_json_text(json_object_array_get_idx(items, i), "id");
 		if (id == NULL)
 			continue;
 		if (stripe_form_addf(form, id, "items[%zu][id]", i) == -1 ||
@@ -432,14 +432,14 @@ billing_base_item(struct req *r, struct json_object *sub, const char *plan)
 	size_t			 i, n;
 
 	want = arena_printf(&r->arena, "tollgate_%s_base", plan);
-	items = stripe_get(sub, "items.data");
+	items = http_json_at(sub, "items.data");
 	n = items != NULL && json_object_is_type(items, json_type_array) ?
 	    json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
 		it = json_object_array_get_idx(items, i);
-		if ((lk = stripe_str(it, "price.lookup_key")) != NULL &&
+		if ((lk = http_json_text(it, "price.lookup_key")) != NULL &&
 		    strcmp(lk, want) == 0)
-			return stripe_str(it, "id");
+			return http_json_text(it, "id");
 	}
 	return NULL;
 }
@@ -626,28 +626,28 @@ billing_sub_plan(struct req *r, struct json_object *sub, int *seats)
 	size_t			 i, n, len;
 
 	*seats = 0;
-	items = stripe_get(sub, "items.data");
+	items = http_json_at(sub, "items.data");
 	n = items != NULL && json_object_is_type(items, json_type_array) ?
 	    json_object_array_length(items) : 0;
 	for (i = 0; i < n; i++) {
 		it = json_object_array_get_idx(items, i);
-		lk = stripe_str(it, "price.lookup_key");
+		lk = http_json_text(it, "price.lookup_key");
 		if (lk == NULL || strncmp(lk, "tollgate_", 9) != 0)
 			continue;
 		len = strlen(lk);
 		if (len <= 14 || strcmp(lk + len - 5, "_base") != 0)
 			continue;
-		*seats = (int)stripe_int(it, "quantity", 1);
+		*seats = (int)http_json_int(it, "quantity", 1);
 		return arena_strndup(&r->arena, lk + 9, len - 14);
 	}
-	return stripe_str(sub, "metadata.plan");
+	return http_json_text(sub, "metadata.plan");
 }
 
 /* Unix seconds of a field as text, or NULL (null, absent). */
 static const char *
 billing_ts(struct req *r, struct json_object *o, const char *path)
 {
-	long long	 v = stripe_int(o, path, -1);
+	long long	 v = http_json_int(o, path, -1);
 
 	return v < 0 ? NULL : arena_printf(&r->arena, "%lld", v);
 }
@@ -684,10 +684,10 @@ billing_sub_state(struct req *r, struct json_object *sub, long long created,
 	struct json_object	*item;
 
 	memset(s, 0, sizeof(*s));
-	s->subscription_id = stripe_str(sub, "id");
+	s->subscription_id = http_json_text(sub, "id");
 	s->customer_id = stripe_id(sub, "customer");
 	s->plan = billing_sub_plan(r, sub, &s->seats);
-	s->status = stripe_str(sub, "status");
+	s->status = http_json_text(sub, "status");
 	if (!billing_id_ok(s->subscription_id) || s->status == NULL ||
 	    !billing_status_ok(s->status)) {
 		*outcome = "malformed";
@@ -695,13 +695,13 @@ billing_sub_state(struct req *r, struct json_object *sub, long long created,
 	}
 	s->trial_end = billing_ts(r, sub, "trial_end");
 	/* Since API 2025-03-31 the period is on the items. */
-	item = json_object_array_get_idx(stripe_get(sub, "items.data"), 0);
+	item = json_object_array_get_idx(http_json_at(sub, "items.data"), 0);
 	if ((s->period_start = billing_ts(r, item,
 	    "current_period_start")) == NULL)
 		s->period_start = billing_ts(r, sub, "current_period_start");
 	if ((s->period_end = billing_ts(r, item, "current_period_end")) == NULL)
 		s->period_end = billing_ts(r, sub, "current_period_end");
-	s->cancel_at_period_end = stripe_bool(sub, "cancel_at_period_end");
+	s->cancel_at_period_end = http_json_bool(sub, "cancel_at_period_end");
 	s->created = created;
 	s->deleted = deleted;
 	return 0;
@@ -734,7 +734,7 @@ billing_on_subscription(struct req *r, struct json_object *sub,
 			    "order its events", s.subscription_id);
 			return DB_UNAVAILABLE;
 		}
-		if (billing_sub_state(r, now, created, strcmp(stripe_str(now,
+		if (billing_sub_state(r, now, created, strcmp(http_json_text(now,
 		    "status"), "canceled") == 0, &s, outcome) == -1)
 			return DB_OK;
 		s.current = 1;
@@ -756,17 +756,17 @@ billing_on_invoice(struct req *r, const char *type, struct json_object *inv,
 	const char	*action;
 
 	memset(&in, 0, sizeof(in));
-	in.invoice_id = stripe_str(inv, "id");
-	in.number = stripe_str(inv, "number");
-	in.status = stripe_str(inv, "status");
-	in.currency = stripe_str(inv, "currency");
-	in.amount_due = stripe_int(inv, "amount_due", 0);
-	in.amount_paid = stripe_int(inv, "amount_paid", 0);
-	in.total = stripe_int(inv, "total", 0);
+	in.invoice_id = http_json_text(inv, "id");
+	in.number = http_json_text(inv, "number");
+	in.status = http_json_text(inv, "status");
+	in.currency = http_json_text(inv, "currency");
+	in.amount_due = http_json_int(inv, "amount_due", 0);
+	in.amount_paid = http_json_int(inv, "amount_paid", 0);
+	in.total = http_json_int(inv, "total", 0);
 	in.period_start = billing_ts(r, inv, "period_start");
 	in.period_end = billing_ts(r, inv, "period_end");
-	in.hosted_url = stripe_str(inv, "hosted_invoice_url");
-	in.pdf_url = stripe_str(inv, "invoice_pdf");
+	in.hosted_url = http_json_text(inv, "hosted_invoice_url");
+	in.pdf_url = http_json_text(inv, "invoice_pdf");
 	in.created = billing_ts(r, inv, "created");
 	if (!billing_id_ok(in.invoice_id) || in.status == NULL ||
 	    !valid_choice(in.status, invoice_statuses)) {
@@ -813,9 +813,9 @@ billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
 
 	*tenant_id = NULL;
 	*outcome = "ignored";
-	type = stripe_str(ev, "type");
-	obj = stripe_get(ev, "data.object");
-	created = stripe_int(ev, "created", 0);
+	type = http_json_text(ev, "type");
+	obj = http_json_at(ev, "data.object");
+	created = http_json_int(ev, "created", 0);
 	if (strcmp(type, "checkout.session.completed") != 0 &&
 	    strncmp(type, "customer.subscription.", 22) != 0 &&
 	    strcmp(type, "invoice.paid") != 0 &&
@@ -824,9 +824,9 @@ billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
 	    strcmp(type, "invoice.voided") != 0)
 		return db_begin(r, NULL);
 	customer = stripe_id(obj, "customer");
-	ref = stripe_str(obj, "client_reference_id");
+	ref = http_json_text(obj, "client_reference_id");
 	if (ref == NULL)
-		ref = stripe_str(obj, "metadata.tenant_id");
+		ref = http_json_text(obj, "metadata.tenant_id");
 	rc = db_billing_bind_customer(r, customer, ref, tenant_id);
 	if (rc == DB_NOTFOUND) {
 		*outcome = "unknown_customer";
@@ -842,7 +842,7 @@ billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
 			return rc;
 		*outcome = "applied";
 		return db_audit_add(r, "billing.checkout_completed",
-		    stripe_str(obj, "id"), NULL);
+		    http_json_text(obj, "id"), NULL);
 	}
 	if (strcmp(type, "customer.subscription.created") == 0 ||
 	    strcmp(type, "customer.subscription.updated") == 0 ||
@@ -853,12 +853,12 @@ billing_event(struct req *r, struct json_object *ev, const char **tenant_id,
 		return billing_on_subscription(r, obj, created, 1, outcome);
 	if (strcmp(type, "customer.subscription.trial_will_end") == 0) {
 		*outcome = "applied";
-		if ((rc = db_notify_queue(r, "trial_will_end", stripe_str(obj,
+		if ((rc = db_notify_queue(r, "trial_will_end", http_json_text(obj,
 		    "id"), arena_printf(&r->arena, "{\"trial_end\": %lld}",
-		    stripe_int(obj, "trial_end", 0)))) != DB_OK)
+		    http_json_int(obj, "trial_end", 0)))) != DB_OK)
 			return rc;
 		return db_audit_add(r, "billing.trial_will_end",
-		    stripe_str(obj, "id"), NULL);
+		    http_json_text(obj, "id"), NULL);
 	}
 	if (strncmp(type, "invoice.", 8) == 0)
 		return billing_on_invoice(r, type, obj, created, outcome);
@@ -937,7 +937,7 @@ billing_sync_create(struct billing_sync *s, const char *path,
 		    " (%s)", e.param) : "");
 		return NULL;
 	}
-	return stripe_str(o, "id");
+	return http_json_text(o, "id");
 }
 
 /* The meters, by event name: one per metered metric, summed. */
@@ -956,11 +956,11 @@ billing_sync_meter(struct billing_sync *s, struct json_object *list,
 	    json_object_array_length(list) : 0;
 	for (i = 0; i < n && id == NULL; i++) {
 		it = json_object_array_get_idx(list, i);
-		if (stripe_str(it, "event_name") != NULL &&
-		    strcmp(stripe_str(it, "event_name"), name) == 0 &&
-		    (stripe_str(it, "status") == NULL ||
-		    strcmp(stripe_str(it, "status"), "active") == 0))
-			id = stripe_str(it, "id");
+		if (http_json_text(it, "event_name") != NULL &&
+		    strcmp(http_json_text(it, "event_name"), name) == 0 &&
+		    (http_json_text(it, "status") == NULL ||
+		    strcmp(http_json_text(it, "status"), "active") == 0))
+			id = http_json_text(it, "id");
 	}
 	if (id != NULL)
 		return billing_sync_store(s, "meter", name, id, NULL, metric,
@@ -1030,14 +1030,14 @@ billing_sync_price(struct billing_sync *s, const char *key, const char *terms,
 		    "Stripe could not be reached" : e.message);
 		return -1;
 	}
-	data = stripe_get(o, "data");
+	data = http_json_at(o, "data");
 	n = data != NULL && json_object_is_type(data, json_type_array) ?
 	    json_object_array_length(data) : 0;
 	for (i = 0; i < n && id == NULL; i++) {
 		it = json_object_array_get_idx(data, i);
-		t = stripe_str(it, "metadata.tollgate_terms");
+		t = http_json_text(it, "metadata.tollgate_terms");
 		if (t != NULL && strcmp(t, terms) == 0)
-			id = stripe_str(it, "id");
+			id = http_json_text(it, "id");
 	}
 	if (id != NULL)
 		return billing_sync_store(s, "price", key, id, plan, metric, 0);
@@ -1151,7 +1151,7 @@ billing_sync(struct req *r, FILE *log)
 		    "Stripe could not be reached" : e.message);
 		return -1;
 	}
-	meters = stripe_get(meters, "data");
+	meters = http_json_at(meters, "data");
 	/* Each metered metric once, whatever the plans that meter it. */
 	for (i = 0; i < n; i++)
 		for (j = 0; j < p[i].nquotas; j++) {

@@ -16,7 +16,7 @@
 #include "tollgate.h"
 
 #define DB_LLMKEY_COLS	"k.key_id, k.provider, k.label, k.key_hint, " \
-	DB_TS("k.created_at") ", " DB_TS("k.last_used_at")
+	DB_TS("k.created_at") ", " DB_TS("k.last_used_at") ", k.ciphertext"
 
 static void
 db_llmkey_fill(const PGresult *res, int i, struct llmkey *k)
@@ -28,6 +28,7 @@ db_llmkey_fill(const PGresult *res, int i, struct llmkey *k)
 	k->key_hint = db_get(res, i, 3);
 	k->created_at = db_get(res, i, 4);
 	k->last_used_at = db_get(res, i, 5);
+	k->ciphertext = db_get(res, i, 6);
 }
 
 /* Every key of the tenant, by provider (a handful at most). */

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <json-c/json.h>
+
 #include "tollgate.h"
 
 static int
@@ -477,4 +479,67 @@ http_json_valid(const char *p, size_t n)
 		return 0;
 	json_ws(&s);
 	return s.p == s.end;
+}
+
+/*
+ * Reading a parsed JSON answer (Stripe's, Slack's, Meta's) by a dotted
+ * path such as "data.object.items".
+ */
+
+/* The object at a dotted path (an array's member by index), or NULL. */
+struct json_object *
+http_json_at(struct json_object *o, const char *path)
+{
+	char		 key[64];
+	size_t		 n;
+	long long	 idx;
+
+	while (o != NULL && *path != '\0') {
+		n = strcspn(path, ".");
+		if (n >= sizeof(key))
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		if (json_object_is_type(o, json_type_array)) {
+			/* "messages.0.id": a member of an array by index. */
+			if (util_strtonum(key, 0, 9999, &idx) == -1)
+				return NULL;
+			o = json_object_array_get_idx(o, (size_t)idx);
+		} else if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, key, &o))
+			return NULL;
+		path += n;
+		if (*path == '.')
+			path++;
+	}
+	return o;
+}
+
+/* A string at a path, or NULL (also for JSON null). */
+const char *
+http_json_text(struct json_object *o, const char *path)
+{
+	o = http_json_at(o, path);
+	if (o == NULL || !json_object_is_type(o, json_type_string))
+		return NULL;
+	return json_object_get_string(o);
+}
+
+/* An integer at a path, or def. */
+long long
+http_json_int(struct json_object *o, const char *path, long long def)
+{
+	o = http_json_at(o, path);
+	if (o == NULL || !json_object_is_type(o, json_type_int))
+		return def;
+	return json_object_get_int64(o);
+}
+
+/* A boolean at a path, or 0. */
+int
+http_json_bool(struct json_object *o, const char *path)
+{
+	o = http_json_at(o, path);
+	return o != NULL && json_object_is_type(o, json_type_boolean) &&
+	    json_object_get_boolean(o);
 }

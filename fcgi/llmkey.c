@@ -29,21 +29,6 @@ llmkey_hint(const char *key, char *out)
 	snprintf(out, LLMKEY_HINT_MAX, "...%s", n > 4 ? key + n - 4 : "");
 }
 
-/* A Fernet token of the key under the primary key (caller frees). */
-static char *
-llmkey_seal(const char *key, size_t n)
-{
-	struct fernet_multi	 m;
-	char			*tok;
-
-	if (fernet_multi_parse(conf.encryption_key,
-	    conf.encryption_key_previous, &m) == -1)
-		return NULL;
-	tok = fernet_multi_encrypt(&m, key, n, (long long)time(NULL));
-	fernet_multi_wipe(&m);
-	return tok;
-}
-
 static int
 llmkey_quota_fail(struct req *r, struct fail *f,
     const struct llmkey_room *room)
@@ -78,7 +63,7 @@ llmkey_add(struct req *r, struct fail *f, const char *provider,
 		return acct_fail(f, 503, "encryption_not_configured",
 		    "Stored secrets need TOLLGATE_ENCRYPTION_KEY.", NULL);
 	}
-	tok = llmkey_seal(key, n);
+	tok = vault_seal(key, n);
 	OPENSSL_cleanse(key, n);
 	if (tok == NULL) {
 		log_warnx("%s: sealing an LLM key failed", __func__);

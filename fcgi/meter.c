@@ -433,16 +433,16 @@ meter_stripe_total(struct req *r, const char *meter, const char *customer,
 			    "Stripe answered", e.status, e.code);
 			return -1;
 		}
-		data = stripe_get(o, "data");
+		data = http_json_at(o, "data");
 		n = data != NULL && json_object_is_type(data, json_type_array) ?
 		    json_object_array_length(data) : 0;
 		for (i = 0; i < n; i++) {
 			it = json_object_array_get_idx(data, i);
-			*total += meter_value(stripe_get(it,
+			*total += meter_value(http_json_at(it,
 			    "aggregated_value"));
-			after = stripe_str(it, "id");
+			after = http_json_text(it, "id");
 		}
-		if (!stripe_bool(o, "has_more") || n == 0 || after == NULL ||
+		if (!http_json_bool(o, "has_more") || n == 0 || after == NULL ||
 		    !billing_id_ok(after))
 			return 0;
 	}

@@ -653,7 +653,7 @@ page_billing_cancel(struct req *r)
 		return;
 	}
 	/* Stripe's answer says when; the period's end as known, else. */
-	end = stripe_int(sub, "cancel_at", end);
+	end = http_json_int(sub, "cancel_at", end);
 	if (end > 0)
 		page_flash_about(r, "cancel_scheduled", arena_printf(&r->arena,
 		    "%lld", end), NULL);

@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "tollgate.h"
 
 #define PAGE_LIST	100
@@ -343,13 +345,62 @@ page_team_revoke(struct req *r)
 	page_team_after(r, ok, &f, "invitation_revoked");
 }
 
+/* The providers in the add form, in words (valid.c has the ids). */
+static const char *const	page_llm_providers[][2] = {
+	{ "openai", "OpenAI" },
+	{ "anthropic", "Anthropic" },
+	{ "google", "Google" },
+	{ "mistral", "Mistral" },
+	{ "azure_openai", "Azure OpenAI" },
+	{ "groq", "Groq" },
+	{ "openrouter", "OpenRouter" },
+	{ "custom", "Other (OpenAI-compatible)" },
+};
+
+/* The LLM provider keys, by hint; a token no key opens is unusable. */
+static int
+page_llmkeys_data(struct req *r)
+{
+	struct llmkey_room	 room;
+	struct llmkey		*k;
+	size_t			 n, i;
+	enum db_rc		 rc;
+
+	if ((rc = db_llmkey_list(r, &k, &n)) != DB_OK ||
+	    (rc = db_llmkey_quota(r, &room)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		tmpl_set_row(r, "LlmKeys", i, "id", k[i].key_id);
+		tmpl_set_row(r, "LlmKeys", i, "provider", k[i].provider);
+		tmpl_set_row(r, "LlmKeys", i, "label", k[i].label);
+		tmpl_set_row(r, "LlmKeys", i, "hint", k[i].key_hint);
+		if (!vault_usable(k[i].ciphertext)) {
+			tmpl_set_row(r, "LlmKeys", i, "unusable", "1");
+			tmpl_set(r, "Page.llm_unusable", "1");
+		}
+		page_row_time(r, "LlmKeys", i, "created", k[i].created_at);
+		page_row_time(r, "LlmKeys", i, "used", k[i].last_used_at);
+	}
+	if (room.limit >= 0 && (long long)n >= room.limit)
+		tmpl_set(r, "Page.llm_full", "1");
+	for (i = 0; i < sizeof(page_llm_providers) /
+	    sizeof(page_llm_providers[0]); i++) {
+		tmpl_set_row(r, "Providers", i, "id", page_llm_providers[i][0]);
+		tmpl_set_row(r, "Providers", i, "label",
+		    page_llm_providers[i][1]);
+	}
+	return 0;
+}
+
 static void
 page_keys_render(struct req *r, int status)
 {
 	page_layout(r, "Keys", "keys");
 	if (r->auth.role >= ROLE_ADMIN)
 		tmpl_set(r, "Page.can_manage", "1");
-	if (page_keys_data(r, 1) == -1)
+	if (page_llmkeys_data(r) == -1 || page_keys_data(r, 1) == -1)
 		return;
 	tmpl_render(r, status, "keys.cs");
 }
@@ -441,12 +492,100 @@ page_keys_revoke(struct req *r)
 	req_redirect(r, "/keys");
 }
 
+/*
+ * POST /keys/llm: a provider key, sealed at once.  A refused form shows
+ * why beside its fields; the key typed is never shown again.
+ */
+void
+page_keys_llm_add(struct req *r)
+{
+	struct vvalue		 v[VOP_FIELDS_MAX];
+	struct llmkey_room	 room;
+	struct llmkey		 k;
+	struct fail		 f;
+	char			*key;
+	int			 rc;
+	enum db_rc		 drc;
+
+	key = (char *)(uintptr_t)page_form(r, "api_key");
+	memset(&f, 0, sizeof(f));
+	if (page_input(r, VOP_LLMKEY_ADD, NULL, v) > 0) {
+		OPENSSL_cleanse(key, strlen(key));
+		f.status = 400;
+	} else {
+		rc = llmkey_add(r, &f, v[0].s, v[2].present ? v[2].s : NULL,
+		    key, &k, &room);
+		OPENSSL_cleanse(r->body.p, r->body.len);
+		if (rc == 0) {
+			page_flash(r, "llm_key_added");
+			req_redirect(r, "/keys");
+			return;
+		}
+		if (f.code != NULL && strcmp(f.code, "quota_exceeded") == 0) {
+			req_refuse(r);
+			page_flash(r, "llm_keys_full");
+			req_redirect(r, "/keys");
+			return;
+		}
+		page_fail(r, &f, "api_key");
+		if (f.db != 0)
+			return;
+	}
+	if ((drc = db_restart(r)) != DB_OK) {
+		req_error_from_db(r, drc);
+		return;
+	}
+	page_keep(r, "provider");
+	page_keep(r, "label");
+	page_keys_render(r, f.status);
+}
+
+/* POST /keys/llm/delete, after a confirmation page. */
+void
+page_keys_llm_delete(struct req *r)
+{
+	struct llmkey	*k;
+	struct fail	 f;
+	const char	*id = page_form(r, "key_id");
+	size_t		 n, i;
+
+	if (!page_confirmed(r)) {
+		if (!valid_uuid(id) || db_llmkey_list(r, &k, &n) != DB_OK)
+			n = 0;
+		for (i = 0; i < n; i++)
+			if (strcmp(k[i].key_id, id) == 0)
+				break;
+		if (i == n) {
+			page_team_gone(r, "/keys");
+			return;
+		}
+		page_confirm(r, "keys", "Delete an LLM provider key",
+		    arena_printf(&r->arena, "Delete the %s key %s? Agents "
+		    "calling %s through Tollgate stop working until a new key "
+		    "is added.", k[i].provider, k[i].key_hint, k[i].provider),
+		    "/keys/llm/delete", "key_id", id, "Delete", "/keys");
+		return;
+	}
+	if (llmkey_delete(r, &f, id) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_team_gone(r, "/keys");
+		return;
+	}
+	page_flash(r, "llm_key_deleted");
+	req_redirect(r, "/keys");
+}
+
 /* The actions a tenant's trail records, for the filter's menu. */
 static const char *const	page_audit_actions[] = {
 	"agent.created", "agent.deactivated", "agent.reactivated",
 	"agent.updated", "api_key.created", "api_key.revoked",
 	"auth.email_verified", "auth.login", "auth.login_failed", "auth.logout",
 	"auth.password_changed", "auth.password_reset", "auth.refresh_reused",
+	"channel.connected", "channel.disconnected", "channel.tested",
+	"channel.updated", "llm_key.added", "llm_key.deleted",
 	"member.invitation_revoked", "member.invited", "member.joined",
 	"member.removed", "member.role_changed", "tenant.created", NULL
 };

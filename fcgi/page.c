@@ -34,7 +34,7 @@ static const struct page_nav	page_navs[] = {
 	{ "audit", "/audit", "Audit", ROLE_ADMIN, 0 },
 	{ "usage", "/usage", "Usage", ROLE_MEMBER, 0 },
 	{ "agents", "/agents", "Agents", ROLE_MEMBER, 0 },
-	{ "channels", "/channels", "Channels", ROLE_MEMBER, 1 },
+	{ "channels", "/channels", "Channels", ROLE_MEMBER, 0 },
 	{ "billing", "/billing", "Billing", ROLE_MEMBER, 0 },
 	{ "notifications", "/settings/notifications", "Notifications",
 	    ROLE_MEMBER, 1 },
@@ -49,6 +49,7 @@ enum page_subject {
 	PAGE_SUBJECT_KEY,
 	PAGE_SUBJECT_INVITATION,
 	PAGE_SUBJECT_AGENT,
+	PAGE_SUBJECT_CHANNEL,
 	PAGE_SUBJECT_DAY
 };
 
@@ -85,6 +86,14 @@ static const struct page_flash_about	page_abouts[] = {
 	    PAGE_SUBJECT_AGENT, NULL },
 	{ "agent_reactivated", "Agent \xe2\x80\x9c", "\xe2\x80\x9d is "
 	    "active again.", PAGE_SUBJECT_AGENT, NULL },
+	{ "channel_connected", "Connected: ", ".", PAGE_SUBJECT_CHANNEL,
+	    NULL },
+	{ "channel_updated", "Connected again, with a new token: ", ".",
+	    PAGE_SUBJECT_CHANNEL, NULL },
+	{ "channel_test_sent", "Test message delivered to ", ".",
+	    PAGE_SUBJECT_CHANNEL, NULL },
+	{ "channel_test_refused", "The provider refused the test message to ",
+	    ": see its status below.", PAGE_SUBJECT_CHANNEL, NULL },
 };
 
 static const struct page_flash_msg	page_flashes[] = {
@@ -115,6 +124,15 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "not_found", "That no longer exists.", 1 },
 	{ "agents_full", "Your plan allows no more active agents: deactivate "
 	    "one first, or upgrade the plan on the Billing page.", 1 },
+	{ "channel_disconnected", "The channel was disconnected.", 0 },
+	{ "channels_full", "Your plan allows no more channels: disconnect one "
+	    "first, or upgrade the plan on the Billing page.", 1 },
+	{ "llm_key_added", "The LLM provider key was stored, encrypted.", 0 },
+	{ "llm_key_deleted", "The LLM provider key was deleted.", 0 },
+	{ "llm_keys_full", "Your plan allows no more LLM providers: delete a "
+	    "key first, or upgrade the plan on the Billing page.", 1 },
+	{ "upstream_error", "The provider could not be reached: nothing was "
+	    "changed. Try again in a moment.", 1 },
 };
 
 /* A submitted form value, "" when absent. */
@@ -385,6 +403,7 @@ page_flash_subject(struct req *r, enum page_subject s, const char *id)
 {
 	struct invitation	 inv;
 	struct apikey		 k;
+	struct channel		 c;
 	struct agent		 a;
 	long long		 t;
 	char			 day[40];
@@ -404,6 +423,9 @@ page_flash_subject(struct req *r, enum page_subject s, const char *id)
 		return inv.email;
 	if (s == PAGE_SUBJECT_AGENT && db_agent_get(r, id, &a) == DB_OK)
 		return a.name;
+	if (s == PAGE_SUBJECT_CHANNEL && db_channel_get(r, id, &c) == DB_OK)
+		return c.target != NULL ? arena_printf(&r->arena, "%s %s",
+		    c.name, c.target) : c.name;
 	return NULL;
 }
 

@@ -206,6 +206,13 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = "/keys/api/revoke", .auth = AUTH_PAGE,
 	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_keys_revoke },
+	[ROUTE_PAGE_KEYS_LLM_ADD] = { .method = "POST", .pattern = "/keys/llm",
+	    .auth = AUTH_PAGE, .role = ROLE_ADMIN, .body = BODY_FORM,
+	    .resp = RESP_PAGE, .handler = page_keys_llm_add },
+	[ROUTE_PAGE_KEYS_LLM_DELETE] = { .method = "POST",
+	    .pattern = "/keys/llm/delete", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_keys_llm_delete },
 	[ROUTE_PAGE_AUDIT] = { .method = "GET", .pattern = "/audit",
 	    .auth = AUTH_PAGE, .role = ROLE_ADMIN, .resp = RESP_PAGE,
 	    .handler = page_audit },
@@ -337,6 +344,32 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = api_llmkeys_delete },
 
 	/*
+	 * Channels (SPEC 9): members read, admins connect, test and
+	 * disconnect.  Users only, as for LLM keys: tokens are secrets.
+	 * The Slack callback is the portal's (/channels/slack/callback).
+	 */
+	[ROUTE_CHANNELS_LIST] = { .method = "GET", .pattern = API "/channels",
+	    .auth = AUTH_USER, .role = ROLE_MEMBER, .resp = RESP_API,
+	    .handler = api_channels_list },
+	[ROUTE_CHANNELS_SLACK_INSTALL] = { .method = "GET",
+	    .pattern = API "/channels/slack/install", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .resp = RESP_API,
+	    .handler = api_channels_slack_install },
+	[ROUTE_CHANNELS_WHATSAPP] = { .method = "POST",
+	    .pattern = API "/channels/whatsapp", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_channels_whatsapp },
+	/* The body is optional: {"to": ...} for WhatsApp. */
+	[ROUTE_CHANNELS_TEST] = { .method = "POST",
+	    .pattern = API "/channels/{id}/test", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .body = BODY_RAW, .resp = RESP_API,
+	    .handler = api_channels_test },
+	[ROUTE_CHANNELS_DELETE] = { .method = "DELETE",
+	    .pattern = API "/channels/{id}", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .resp = RESP_API,
+	    .handler = api_channels_delete },
+
+	/*
 	 * The billing page: members read it; paying, the Stripe portal and
 	 * cancelling are the owner's.  Checkout and the portal answer 303
 	 * to Stripe, which is why the web server's form-action names
@@ -390,10 +423,37 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_MEMBER, .resp = RESP_PAGE,
 	    .handler = page_usage_export },
 
-	/* Pages of later milestones: they say plainly they are not built. */
+	/*
+	 * Channels: members read; admins connect (Slack through its
+	 * authorize page and back, which is why the web server's
+	 * form-action names Slack's origin on /channels), test and
+	 * disconnect.
+	 */
 	[ROUTE_PAGE_CHANNELS] = { .method = "GET", .pattern = "/channels",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
-	    .handler = page_soon },
+	    .handler = page_channels },
+	[ROUTE_PAGE_CHANNELS_SLACK] = { .method = "POST",
+	    .pattern = "/channels/slack", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_channels_slack },
+	[ROUTE_PAGE_CHANNELS_CALLBACK] = { .method = "GET",
+	    .pattern = "/channels/slack/callback", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .resp = RESP_PAGE,
+	    .handler = page_channels_callback },
+	[ROUTE_PAGE_CHANNELS_WHATSAPP] = { .method = "POST",
+	    .pattern = "/channels/whatsapp", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_channels_whatsapp },
+	[ROUTE_PAGE_CHANNELS_TEST] = { .method = "POST",
+	    .pattern = "/channels/test", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_channels_test },
+	[ROUTE_PAGE_CHANNELS_DISCONNECT] = { .method = "POST",
+	    .pattern = "/channels/disconnect", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_channels_disconnect },
+
+	/* Pages of later milestones: they say plainly they are not built. */
 	[ROUTE_PAGE_NOTIFICATIONS] = { .method = "GET",
 	    .pattern = "/settings/notifications", .auth = AUTH_PAGE,
 	    .role = ROLE_MEMBER, .resp = RESP_PAGE, .handler = page_soon },

@@ -438,65 +438,13 @@ stripe_message(struct req *r, const struct stripe_err *e)
 
 /* --- reading Stripe's objects ------------------------------------------- */
 
-/* The object at a dotted path ("data.object.items"), or NULL. */
-struct json_object *
-stripe_get(struct json_object *o, const char *path)
-{
-	char	 key[64];
-	size_t	 n;
-
-	while (o != NULL && *path != '\0') {
-		n = strcspn(path, ".");
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, key, &o))
-			return NULL;
-		path += n;
-		if (*path == '.')
-			path++;
-	}
-	return o;
-}
-
-/* A string at a path, or NULL (also for JSON null). */
-const char *
-stripe_str(struct json_object *o, const char *path)
-{
-	o = stripe_get(o, path);
-	if (o == NULL || !json_object_is_type(o, json_type_string))
-		return NULL;
-	return json_object_get_string(o);
-}
-
-/* An integer at a path, or def. */
-long long
-stripe_int(struct json_object *o, const char *path, long long def)
-{
-	o = stripe_get(o, path);
-	if (o == NULL || !json_object_is_type(o, json_type_int))
-		return def;
-	return json_object_get_int64(o);
-}
-
-/* A boolean at a path, or 0. */
-int
-stripe_bool(struct json_object *o, const char *path)
-{
-	o = stripe_get(o, path);
-	return o != NULL && json_object_is_type(o, json_type_boolean) &&
-	    json_object_get_boolean(o);
-}
-
 /* The id of an expandable field: the string, or the object's "id". */
 const char *
 stripe_id(struct json_object *o, const char *path)
 {
 	const char	*s;
 
-	if ((s = stripe_str(o, path)) != NULL)
+	if ((s = http_json_text(o, path)) != NULL)
 		return s;
-	return stripe_str(stripe_get(o, path), "id");
+	return http_json_text(http_json_at(o, path), "id");
 }

@@ -7,16 +7,17 @@
  *
  *   support	util.c buf.c arena.c log.c crypto.c fernet.c jwt.c passwd.c
  *   parsers	http-parse.c http-escape.c valid.c fmt.c quota.c
- *		stripe-sig.c
+ *		stripe-sig.c oauth.c
  *   process	conf.c ratelimit.c metrics.c
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
- *		db-meter.c db-migrate.c db-llmkey.c db-vault.c
+ *		db-meter.c db-migrate.c db-llmkey.c db-vault.c db-channel.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
- *		agent.c meter.c usage.c llmkey.c vault.c
+ *		agent.c meter.c usage.c llmkey.c vault.c upstream.c
+ *		channel.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -226,6 +227,10 @@ int		 http_parse_cookies(struct arena *, const char *,
 const char	*http_kv_get(const struct kvlist *, const char *);
 int		 http_utf8_valid(const char *, size_t);
 int		 http_json_valid(const char *, size_t);
+struct json_object *http_json_at(struct json_object *, const char *);
+const char	*http_json_text(struct json_object *, const char *);
+long long	 http_json_int(struct json_object *, const char *, long long);
+int		 http_json_bool(struct json_object *, const char *);
 size_t		 http_utf8_chars(const char *);
 int		 http_rid_valid(const char *);
 int		 http_media_type_is(const char *, const char *);
@@ -307,6 +312,32 @@ enum stripe_sig_rc stripe_sig_verify(const char *, const char *,
 const char	*stripe_sig_strerror(enum stripe_sig_rc);
 
 /*
+ * oauth.c: the signed, expiring state of an OAuth authorization (Slack):
+ * base64url(json{tenant, user, agent, nonce, exp}) "." base64url(mac).
+ * The ids are UUIDs, user and agent may be "".
+ */
+#define OAUTH_STATE_MAX		512	/* characters, NUL included */
+#define OAUTH_NONCE_B64		43	/* 32 random bytes */
+struct oauth_state {
+	char		 tenant[37];
+	char		 user[37];
+	char		 agent[37];
+	char		 nonce[OAUTH_NONCE_B64 + 1];
+	long long	 exp;		/* Unix seconds */
+};
+enum oauth_state_rc {
+	OAUTH_STATE_OK,
+	OAUTH_STATE_MALFORMED,
+	OAUTH_STATE_SIGNATURE,
+	OAUTH_STATE_EXPIRED
+};
+int		 oauth_state_sign(const char *, const struct oauth_state *,
+		    char *);
+enum oauth_state_rc oauth_state_verify(const char *, const char *, long long,
+		    struct oauth_state *);
+const char	*oauth_state_strerror(enum oauth_state_rc);
+
+/*
  * valid.c: validation at the edge, pure.  One table of fields per
  * operation (enum vop), shared by the API (a JSON body) and the portal
  * (a form); a failure is described, never answered, here.
@@ -321,6 +352,7 @@ enum vtype {
 	V_BOOL,
 	V_SCOPES,		/* array of scope names, into a bit set */
 	V_SECRET,		/* min..max printable ASCII, no space */
+	V_DIGITS,		/* min..max digits; choices {"+"}: may lead */
 	V__MAX
 };
 struct vfield {
@@ -357,6 +389,10 @@ enum vop {
 	VOP_RESERVE,		/* metric, quantity, agent_id, cost, ttl */
 	VOP_CHECK,		/* metric, quantity, agent_id */
 	VOP_LLMKEY_ADD,		/* provider, api_key, label */
+	VOP_WHATSAPP,		/* phone_number_id, access_token, display_name,
+				   agent_id */
+	VOP_CHANNEL_TEST,	/* to */
+	VOP_SLACK_INSTALL,	/* agent_id */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -1002,6 +1038,7 @@ struct llmkey {
 	const char	*key_hint;	/* "..." and the last four */
 	const char	*created_at;
 	const char	*last_used_at;	/* NULL: never */
+	const char	*ciphertext;	/* the Fernet token: never answered */
 };
 struct llmkey_room {
 	const char	*plan_name;
@@ -1042,6 +1079,45 @@ enum db_rc	 db_vault_replace(struct req *, const struct vault_column *,
 		    const char *, const char *, const char *, int *);
 enum db_rc	 db_vault_lock(struct req *, const struct vault_column *,
 		    const char *, const char **);
+
+/*
+ * db-channel.c: the tenant's Slack and WhatsApp connections (token
+ * sealed), the plan's channels quota, and OAuth state nonces.
+ */
+struct channel {
+	const char	*channel_id;
+	const char	*kind;		/* "slack" or "whatsapp" */
+	const char	*external_id;	/* Slack team id, phone number id */
+	const char	*target_id;	/* Slack channel id, or "" */
+	const char	*name;		/* workspace or business name */
+	const char	*target;	/* "#alerts", "+1 555-0100", or NULL */
+	const char	*agent_id;	/* NULL: any agent */
+	const char	*status;	/* "connected" or "failing" */
+	const char	*status_detail;	/* the provider's last refusal */
+	const char	*created_at;
+	const char	*updated_at;
+	const char	*last_test_at;
+	const char	*token;		/* the Fernet token: never answered */
+};
+struct channel_room {
+	const char	*plan_name;
+	long long	 limit;		/* channels allowed; -1 any */
+	long long	 used;
+	int		 exists;	/* connecting it again replaces it */
+};
+enum db_rc	 db_channel_list(struct req *, struct channel **, size_t *);
+enum db_rc	 db_channel_get(struct req *, const char *, struct channel *);
+enum db_rc	 db_channel_quota(struct req *, struct channel_room *);
+enum db_rc	 db_channel_count(struct req *, const struct channel *,
+		    struct channel_room *);
+enum db_rc	 db_channel_put(struct req *, const struct channel *,
+		    struct channel *, int *);
+enum db_rc	 db_channel_delete(struct req *, const char *,
+		    struct channel *);
+enum db_rc	 db_channel_tested(struct req *, const char *, int,
+		    const char *, struct channel *);
+enum db_rc	 db_oauth_nonce_new(struct req *, const char *, int);
+enum db_rc	 db_oauth_nonce_take(struct req *, const char *);
 
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
@@ -1290,10 +1366,6 @@ int		 stripe_call(struct req *, const char *, const char *,
 		    const struct buf *, const char *, struct json_object **,
 		    struct stripe_err *);
 const char	*stripe_message(struct req *, const struct stripe_err *);
-struct json_object *stripe_get(struct json_object *, const char *);
-const char	*stripe_str(struct json_object *, const char *);
-long long	 stripe_int(struct json_object *, const char *, long long);
-int		 stripe_bool(struct json_object *, const char *);
 const char	*stripe_id(struct json_object *, const char *);
 
 /* tmpl.c: ClearSilver pages, escaping by default. */
@@ -1523,11 +1595,59 @@ int		 llmkey_delete(struct req *, struct fail *, const char *);
  */
 #define VAULT_BATCH	200
 int		 vault_rotate(struct req *, FILE *);
+/* Sealing and opening one secret (LLM keys, channel tokens). */
+char		*vault_seal(const void *, size_t);
+int		 vault_unseal(const char *, char **, size_t *);
+void		 vault_wipe(char *, size_t);
+int		 vault_usable(const char *);
+
+/*
+ * upstream.c: one bounded HTTP exchange with a provider other than
+ * Stripe (Slack, Meta's Graph API); no retry, a person is waiting.
+ */
+struct upstream_resp {
+	long		 status;	/* HTTP status */
+	struct json_object *json;	/* a JSON object answer, or NULL */
+	char		 retry_after[12];	/* seconds, or "" */
+};
+int		 upstream_call(struct req *, const char *, const char *,
+		    const char *, const char *, const char *,
+		    struct upstream_resp *);
+void		 upstream_form_add(struct req *, char **, const char *,
+		    const char *);
+
+/* channel.c: Slack and WhatsApp connections (acct.c's convention). */
+struct channel_test {
+	int		 delivered;
+	const char	*message_id;	/* Slack's ts, WhatsApp's wamid */
+	const char	*error;		/* the provider's refusal */
+	const char	*retry_after;	/* of a 429 passed on, or NULL */
+};
+int		 channel_slack_configured(void);
+int		 channel_slack_install(struct req *, struct fail *,
+		    const char *, const char **);
+int		 channel_slack_callback(struct req *, struct fail *,
+		    const char *, const char *, const char *, struct channel *,
+		    int *);
+int		 channel_whatsapp_connect(struct req *, struct fail *,
+		    const char *, char *, const char *, const char *,
+		    struct channel *, int *, struct channel_room *);
+int		 channel_test(struct req *, struct fail *, const char *,
+		    const char *, struct channel *, struct channel_test *);
+int		 channel_disconnect(struct req *, struct fail *, const char *);
 
 /* api-llmkeys.c */
 void		 api_llmkeys_list(struct req *);
 void		 api_llmkeys_add(struct req *);
 void		 api_llmkeys_delete(struct req *);
+
+/* api-channels.c */
+struct json_object *api_channel_json(const struct channel *);
+void		 api_channels_list(struct req *);
+void		 api_channels_slack_install(struct req *);
+void		 api_channels_whatsapp(struct req *);
+void		 api_channels_test(struct req *);
+void		 api_channels_delete(struct req *);
 
 /* api-agents.c */
 void		 api_agents_list(struct req *);
@@ -1584,6 +1704,8 @@ void		 page_team_revoke(struct req *);
 void		 page_keys(struct req *);
 void		 page_keys_create(struct req *);
 void		 page_keys_revoke(struct req *);
+void		 page_keys_llm_add(struct req *);
+void		 page_keys_llm_delete(struct req *);
 void		 page_audit(struct req *);
 void		 page_pricing(struct req *);
 void		 page_billing(struct req *);
@@ -1602,6 +1724,12 @@ void		 page_agents_create(struct req *);
 void		 page_agents_budget(struct req *);
 void		 page_agents_deactivate(struct req *);
 void		 page_agents_reactivate(struct req *);
+void		 page_channels(struct req *);
+void		 page_channels_slack(struct req *);
+void		 page_channels_callback(struct req *);
+void		 page_channels_whatsapp(struct req *);
+void		 page_channels_test(struct req *);
+void		 page_channels_disconnect(struct req *);
 void		 page_usage(struct req *);
 void		 page_usage_export(struct req *);
 int		 page_usage_cards(struct req *);
@@ -1655,6 +1783,11 @@ enum route_id {
 	ROUTE_LLMKEYS_LIST,
 	ROUTE_LLMKEYS_ADD,
 	ROUTE_LLMKEYS_DELETE,
+	ROUTE_CHANNELS_LIST,
+	ROUTE_CHANNELS_SLACK_INSTALL,
+	ROUTE_CHANNELS_WHATSAPP,
+	ROUTE_CHANNELS_TEST,
+	ROUTE_CHANNELS_DELETE,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,
@@ -1672,6 +1805,8 @@ enum route_id {
 	ROUTE_PAGE_KEYS,
 	ROUTE_PAGE_KEYS_CREATE,
 	ROUTE_PAGE_KEYS_REVOKE,
+	ROUTE_PAGE_KEYS_LLM_ADD,
+	ROUTE_PAGE_KEYS_LLM_DELETE,
 	ROUTE_PAGE_AUDIT,
 	ROUTE_PAGE_VERIFY_RESEND,	/* before /verify/{token} */
 	ROUTE_PAGE_VERIFY,
@@ -1693,6 +1828,11 @@ enum route_id {
 	ROUTE_PAGE_AGENTS_DEACTIVATE,
 	ROUTE_PAGE_AGENTS_REACTIVATE,
 	ROUTE_PAGE_CHANNELS,
+	ROUTE_PAGE_CHANNELS_SLACK,
+	ROUTE_PAGE_CHANNELS_CALLBACK,
+	ROUTE_PAGE_CHANNELS_WHATSAPP,
+	ROUTE_PAGE_CHANNELS_TEST,
+	ROUTE_PAGE_CHANNELS_DISCONNECT,
 	ROUTE_PAGE_NOTIFICATIONS,
 	ROUTE__MAX
 };

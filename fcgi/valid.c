@@ -99,6 +99,20 @@ static const struct vfield	valid_llmkey_add[] = {
 	{ "api_key", V_SECRET, 1, LLMKEY_MIN, LLMKEY_MAX, NULL },
 	{ "label", V_STRING, 0, 1, 100, NULL },
 };
+/* V_DIGITS with these choices: an optional leading "+". */
+static const char *const	valid_plus[] = { "+", NULL };
+static const struct vfield	valid_whatsapp[] = {
+	{ "phone_number_id", V_DIGITS, 1, 5, 20, NULL },
+	{ "access_token", V_SECRET, 1, 8, 1024, NULL },
+	{ "display_name", V_STRING, 0, 1, 100, NULL },
+	{ "agent_id", V_UUID, 0, 0, 0, NULL },
+};
+static const struct vfield	valid_channel_test[] = {
+	{ "to", V_DIGITS, 0, 8, 15, valid_plus },
+};
+static const struct vfield	valid_slack_install[] = {
+	{ "agent_id", V_UUID, 0, 0, 0, NULL },
+};
 static const struct vfield	valid_check[] = {
 	{ "metric", V_STRING, 1, 1, 40, NULL },
 	{ "quantity", V_INT, 1, 0, 1000000000000000ULL, NULL },
@@ -123,6 +137,9 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_RESERVE] = VOP(valid_reserve),
 	[VOP_CHECK] = VOP(valid_check),
 	[VOP_LLMKEY_ADD] = VOP(valid_llmkey_add),
+	[VOP_WHATSAPP] = VOP(valid_whatsapp),
+	[VOP_CHANNEL_TEST] = VOP(valid_channel_test),
+	[VOP_SLACK_INSTALL] = VOP(valid_slack_install),
 };
 #undef VOP
 
@@ -337,6 +354,19 @@ valid_string(const struct vfield *f, const char *s, size_t len,
 				return valid_fail(fail, "invalid_value",
 				    f->name, "must be printable ASCII without "
 				    "spaces.");
+		break;
+	case V_DIGITS:
+		/* A phone number may start with "+", not counted. */
+		if (f->choices == valid_plus && *s == '+') {
+			s++;
+			len--;
+		}
+		if (len < f->min || len > f->max || strspn(s, "0123456789") !=
+		    len) {
+			snprintf(why, sizeof(why), "must be %zu to %zu digits.",
+			    f->min, f->max);
+			return valid_fail(fail, "invalid_value", f->name, why);
+		}
 		break;
 	case V_ENUM:
 		if (!valid_choice(s, f->choices))

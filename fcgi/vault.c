@@ -51,11 +51,85 @@ struct vault_run {
 };
 
 /*
+ * Seal a secret under the primary key: a Fernet token (caller frees),
+ * or NULL when no key is configured or sealing failed.
+ */
+char *
+vault_seal(const void *plain, size_t n)
+{
+	struct fernet_multi	 m;
+	char			*tok;
+
+	if (conf.encryption_key == NULL || fernet_multi_parse(
+	    conf.encryption_key, conf.encryption_key_previous, &m) == -1)
+		return NULL;
+	tok = fernet_multi_encrypt(&m, plain, n, (long long)time(NULL));
+	fernet_multi_wipe(&m);
+	return tok;
+}
+
+/*
+ * Open a stored token with the primary key, then the previous one, into
+ * a NUL-terminated plaintext (free it with vault_wipe()).  -1 when
+ * neither key opens it: the secret is unusable, and says so.
+ */
+int
+vault_unseal(const char *tok, char **plain, size_t *n)
+{
+	struct fernet_multi	 m;
+	unsigned char		*p = NULL, *s;
+	const char		*cause = NULL;
+	int			 previous, rc = -1;
+
+	*plain = NULL;
+	*n = 0;
+	if (conf.encryption_key == NULL || tok == NULL || fernet_multi_parse(
+	    conf.encryption_key, conf.encryption_key_previous, &m) == -1)
+		return -1;
+	if (fernet_multi_decrypt(&m, tok, (long long)time(NULL), 0, &p, n,
+	    &previous, &cause) == 0 && (s = malloc(*n + 1)) != NULL) {
+		memcpy(s, p, *n);
+		s[*n] = '\0';
+		*plain = (char *)s;
+		rc = 0;
+	}
+	if (p != NULL)
+		fernet_plain_free(p, *n);
+	if (rc == -1)
+		*n = 0;
+	fernet_multi_wipe(&m);
+	return rc;
+}
+
+/* Wipe and free what vault_unseal() gave. */
+void
+vault_wipe(char *plain, size_t n)
+{
+	if (plain == NULL)
+		return;
+	OPENSSL_cleanse(plain, n);
+	free(plain);
+}
+
+/* Does either key open this token?  (The plaintext is wiped at once.) */
+int
+vault_usable(const char *tok)
+{
+	char	*p;
+	size_t	 n;
+
+	if (vault_unseal(tok, &p, &n) == -1)
+		return 0;
+	vault_wipe(p, n);
+	return 1;
+}
+
+/*
  * Open tok.  What the previous key opened is sealed again under the
  * primary into *sealed (caller frees); the plaintext is wiped here.
  */
 static enum vault_state
-vault_open(const struct vault_run *v, const char *tok, char **sealed)
+vault_reopen(const struct vault_run *v, const char *tok, char **sealed)
 {
 	unsigned char	*plain;
 	size_t		 n;
@@ -109,7 +183,7 @@ vault_redo(struct vault_run *v, struct req *r, const struct vault_column *c,
 
 	if ((rc = db_vault_lock(r, c, s->id, &tok)) != DB_OK || tok == NULL)
 		return rc;
-	switch (vault_open(v, tok, &sealed)) {
+	switch (vault_reopen(v, tok, &sealed)) {
 	case VAULT_CURRENT:
 		v->current++;
 		return DB_OK;
@@ -194,7 +268,7 @@ vault_column_rotate(struct vault_run *v, struct req *r,
 			return DB_OK;
 		for (i = 0; i < n; i++) {
 			sealed[i] = NULL;
-			switch (vault_open(v, s[i].token, &sealed[i])) {
+			switch (vault_reopen(v, s[i].token, &sealed[i])) {
 			case VAULT_CURRENT:
 				v->current++;
 				break;

@@ -1,8 +1,48 @@
 <?cs include:"header.cs" ?>
 <h1>Keys</h1>
-<section class="card">
-  <h2>LLM provider keys</h2>
-  <p class="muted">Storing your own LLM provider keys arrives with a later release.</p>
+<?cs call:form_error() ?>
+<section class="card" aria-labelledby="llm-h">
+  <h2 id="llm-h">LLM provider keys</h2>
+  <p class="hint">Your own keys for LLM providers, one per provider, stored encrypted. Only the last four characters are ever shown.</p>
+  <?cs if:subcount(LlmKeys) ?>
+  <div class="table-wrap"><table class="list">
+    <thead><tr><th scope="col">Provider</th><th scope="col">Key</th><th scope="col">Label</th><th scope="col">Added</th><th scope="col">Last used</th><?cs if:Page.can_manage ?><th scope="col">Actions</th><?cs /if ?></tr></thead>
+    <tbody>
+<?cs each:k = LlmKeys ?>
+    <tr><td><?cs var:k.provider ?><?cs if:k.unusable ?> <span class="pill pill-unusable">Unusable</span><?cs /if ?></td><td data-label="Key"><code><?cs var:k.hint ?></code></td><td data-label="Label"><?cs if:k.label ?><?cs var:k.label ?><?cs else ?><span class="muted">None</span><?cs /if ?></td><td data-label="Added"><?cs call:when(k.created) ?></td><td data-label="Last used"><?cs if:k.used.iso ?><?cs call:when(k.used) ?><?cs else ?>Never<?cs /if ?></td>
+<?cs if:Page.can_manage ?>
+      <td class="actions"><form class="inline" method="post" action="/keys/llm/delete"><?cs call:csrf() ?><input type="hidden" name="key_id" value="<?cs var:k.id ?>"><button class="danger" type="submit">Delete<span class="visually-hidden"> the <?cs var:k.provider ?> key</span></button></form></td>
+<?cs /if ?>
+    </tr>
+<?cs /each ?>
+    </tbody>
+  </table></div>
+  <?cs if:Page.llm_unusable ?><p class="warning">A key marked unusable cannot be decrypted with this server's keys: delete it and add it again.</p><?cs /if ?>
+  <?cs else ?><p class="empty">No LLM provider keys yet.</p><?cs /if ?>
+<?cs if:Page.can_manage ?>
+  <h3>Add a key</h3>
+  <?cs if:Page.llm_full ?><p class="warning">Your plan allows no more LLM providers: delete a key, or upgrade on the <a href="/billing">Billing</a> page.</p><?cs /if ?>
+  <form class="stack" method="post" action="/keys/llm" novalidate>
+    <?cs call:csrf() ?>
+    <div class="field<?cs if:Form.provider.error ?> has-error<?cs /if ?>">
+      <label for="f-provider">Provider</label>
+      <select id="f-provider" name="provider"<?cs if:Form.provider.error ?> aria-invalid="true" aria-describedby="e-provider"<?cs /if ?>>
+<?cs each:p = Providers ?>
+        <option value="<?cs var:p.id ?>"<?cs if:Form.provider.value == p.id ?> selected<?cs /if ?>><?cs var:p.label ?></option>
+<?cs /each ?>
+      </select>
+      <?cs if:Form.provider.error ?><p class="field-error" id="e-provider"><?cs var:Form.provider.error ?></p><?cs /if ?>
+    </div>
+    <div class="field<?cs if:Form.api_key.error ?> has-error<?cs /if ?>">
+      <label for="f-api_key">API key</label>
+      <input id="f-api_key" name="api_key" type="password" value="" autocomplete="off" aria-describedby="<?cs if:Form.api_key.error ?>e-api_key <?cs /if ?>h-api_key"<?cs if:Form.api_key.error ?> aria-invalid="true"<?cs /if ?>>
+      <p class="hint" id="h-api_key">8 to 512 printable characters, as the provider gave it.</p>
+      <?cs if:Form.api_key.error ?><p class="field-error" id="e-api_key"><?cs var:Form.api_key.error ?></p><?cs /if ?>
+    </div>
+    <?cs call:field("label", "Label (optional)", "text", "off") ?>
+    <div class="actions"><button class="primary" type="submit">Add key</button></div>
+  </form>
+<?cs /if ?>
 </section>
 <?cs if:Key.secret ?>
 <section class="card">
@@ -31,7 +71,6 @@
 <?cs if:Page.can_manage ?>
 <section class="card">
   <h2>Create an API key</h2>
-  <?cs call:form_error() ?>
   <form class="stack" method="post" action="/keys/api" novalidate>
     <?cs call:csrf() ?>
     <?cs call:field("name", "Name", "text", "off") ?>
