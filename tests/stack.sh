@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/stack.sh: start, inspect and stop one private Tollgate stack
 # (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd, the SMTP
-# sink, the Stripe emulator) that lives entirely in one directory.  `./dev up` uses it for
-# var/, the integration tests use it for a directory of their own, so both
-# can run side by side.
+# sink, the Stripe, Slack and Meta emulators) that lives entirely in one
+# directory.  `./dev up` uses it for var/, the integration tests use it
+# for a directory of their own, so both can run side by side.
 #
 #   tests/stack.sh up DIR         start what is not running yet, reuse the rest
 #   tests/stack.sh down DIR       stop everything; fine if already stopped
@@ -13,19 +13,24 @@
 #   tests/stack.sh smtp-start DIR start the SMTP sink only
 #   tests/stack.sh stripe-stop DIR   stop the Stripe emulator only
 #   tests/stack.sh stripe-start DIR  start the Stripe emulator only
+#   tests/stack.sh slack-stop DIR    stop the Slack emulator only
+#   tests/stack.sh slack-start DIR   start the Slack emulator only
+#   tests/stack.sh meta-stop DIR     stop the Meta emulator only
+#   tests/stack.sh meta-start DIR    start the Meta emulator only
 #   tests/stack.sh status DIR     one line per component; exit 3 if any is down
 #
 # Inputs from the environment (up): TOLLGATE_BIN (required the first time),
 # STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), STACK_SMTP_PORT (the HTTP
-# port + 1000), STACK_STRIPE_PORT (the HTTP port + 2000), TOLLGATE_SRCDIR
-# (the parent of this script's directory).  A
+# port + 1000), STACK_STRIPE_PORT (the HTTP port + 2000),
+# STACK_SLACK_PORT (the HTTP port + 3000), STACK_META_PORT (the HTTP port
+# + 4000), TOLLGATE_SRCDIR (the parent of this script's directory).  A
 # later call without them reuses the values recorded in DIR/stack.env, so
 # `pg-start` brings PostgreSQL back on the port the running stack expects.
 #
 # Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/, mail/
-# (one file per message the SMTP sink received), stripe-emu.json (the
-# Stripe emulator's data), secrets.env (generated once), stack.env
-# (everything a client needs), lighttpd.conf.
+# (one file per message the SMTP sink received), stripe-emu.json,
+# slack-emu.json and meta-emu.json (the emulators' data), secrets.env
+# (generated once), stack.env (everything a client needs), lighttpd.conf.
 set -eu
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -41,7 +46,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|status DIR
 	  DIR is an absolute directory (created by up if missing).
 	EOF
 	exit 2
@@ -204,6 +209,14 @@ set_paths() {
 	STRIPE_LOG=$LOG_DIR/stripe-emu.log
 	STRIPE_STATE=$STACK_DIR/stripe-emu.json
 	STRIPE_PATTERN="stripe-emu.py --pidfile $STRIPE_PIDFILE"
+	SLACK_PIDFILE=$RUN_DIR/slack-emu.pid
+	SLACK_LOG=$LOG_DIR/slack-emu.log
+	SLACK_STATE=$STACK_DIR/slack-emu.json
+	SLACK_PATTERN="slack-emu.py --pidfile $SLACK_PIDFILE"
+	META_PIDFILE=$RUN_DIR/meta-emu.pid
+	META_LOG=$LOG_DIR/meta-emu.log
+	META_STATE=$STACK_DIR/meta-emu.json
+	META_PATTERN="meta-emu.py --pidfile $META_PIDFILE"
 }
 
 # The environment wins, then what the last `up` recorded, then the default.
@@ -247,6 +260,30 @@ set_ports() {
 	# Where the emulator sends its events: tollgate's webhook route,
 	# through lighttpd like Stripe's would come.
 	STRIPE_WEBHOOK_URL=http://127.0.0.1:$HTTP_PORT/api/v1/billing/webhook
+	follow_port SLACK_PORT STACK_SLACK_PORT 3000 "Slack emulator"
+	SLACK_API_BASE=http://127.0.0.1:$SLACK_PORT
+	follow_port META_PORT STACK_META_PORT 4000 "Meta emulator"
+	META_GRAPH_BASE=http://127.0.0.1:$META_PORT
+}
+
+# Sets VAR to the port of an emulator that moves with the HTTP port, as
+# the Stripe emulator's does above: the environment's KEY wins, then
+# (unless a new HTTP port was given) what the last `up` recorded under
+# KEY, then the HTTP port + OFFSET.
+follow_port() {
+	local var=$1 key=$2 offset=$3 what=$4 port
+	port=${!key:-}
+	if [ -z "$port" ] && [ -z "${STACK_HTTP_PORT:-}" ]; then
+		port=$(recorded "$ENV_FILE" "$key")
+	fi
+	port=${port:-$((HTTP_PORT + offset))}
+	case $port in
+	'' | *[!0-9]*) die "$key must be a number: $port" ;;
+	esac
+	if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+		die "$what port out of range: $port (set $key)"
+	fi
+	printf -v "$var" '%s' "$port"
 }
 
 # The source tree: static files, SQL, templates and the emulators.
@@ -258,6 +295,10 @@ set_srcdir() {
 	STATIC_DIR=$TOLLGATE_SRCDIR/static
 	SMTP_SINK=$TOLLGATE_SRCDIR/tests/smtp-sink.py
 	STRIPE_EMU=$TOLLGATE_SRCDIR/tests/stripe-emu.py
+	SLACK_EMU=$TOLLGATE_SRCDIR/tests/slack-emu.py
+	META_EMU=$TOLLGATE_SRCDIR/tests/meta-emu.py
+	# What the Slack and Meta emulators import.
+	EMU_COMMON=$TOLLGATE_SRCDIR/tests/emu_common.py
 }
 
 set_sources() {
@@ -423,7 +464,7 @@ pg_roles() {
 # already stored in the database unreadable, a new JWT secret would log
 # everybody out.  Missing keys are added, present ones are never replaced.
 ensure_secrets() {
-	local jwt key oauth metrics stripe_key whsec added=
+	local jwt key oauth metrics stripe_key whsec slack_id slack_secret added=
 	(umask 077 && touch "$SECRETS_FILE")
 	chmod 600 "$SECRETS_FILE"
 	jwt=$(recorded "$SECRETS_FILE" TOLLGATE_JWT_SECRET)
@@ -432,6 +473,8 @@ ensure_secrets() {
 	metrics=$(recorded "$SECRETS_FILE" TOLLGATE_METRICS_TOKEN)
 	stripe_key=$(recorded "$SECRETS_FILE" STRIPE_SECRET_KEY)
 	whsec=$(recorded "$SECRETS_FILE" STRIPE_WEBHOOK_SECRET)
+	slack_id=$(recorded "$SECRETS_FILE" SLACK_CLIENT_ID)
+	slack_secret=$(recorded "$SECRETS_FILE" SLACK_CLIENT_SECRET)
 	if [ -z "$jwt" ]; then
 		jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 		kv TOLLGATE_JWT_SECRET "$jwt" >>"$SECRETS_FILE"
@@ -465,6 +508,18 @@ ensure_secrets() {
 		kv STRIPE_WEBHOOK_SECRET "$whsec" >>"$SECRETS_FILE"
 		added=1
 	fi
+	# The Slack app the emulator knows, shaped like Slack's: the client
+	# id is not secret (it is in every install link), the secret is.
+	if [ -z "$slack_id" ]; then
+		slack_id=1000000000.$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')
+		kv SLACK_CLIENT_ID "$slack_id" >>"$SECRETS_FILE"
+		added=1
+	fi
+	if [ -z "$slack_secret" ]; then
+		slack_secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+		kv SLACK_CLIENT_SECRET "$slack_secret" >>"$SECRETS_FILE"
+		added=1
+	fi
 	# Refuse a hand-edited file that the product would reject later, with
 	# a message that says where the bad value lives.
 	[[ $jwt =~ ^[0-9a-f]{64}$ ]] ||
@@ -475,6 +530,10 @@ ensure_secrets() {
 		die "STRIPE_SECRET_KEY in $SECRETS_FILE is not a test-mode key (sk_test_...): the emulator refuses others"
 	[[ $whsec =~ ^whsec_[^,[:space:]]+(,whsec_[^,[:space:]]+)*$ ]] ||
 		die "STRIPE_WEBHOOK_SECRET in $SECRETS_FILE is not whsec_... (several: comma-separated)"
+	[[ $slack_id =~ ^[0-9]+\.[0-9]+$ ]] ||
+		die "SLACK_CLIENT_ID in $SECRETS_FILE is not of the form 1000000000.123"
+	[[ $slack_secret =~ ^[0-9a-f]{32}$ ]] ||
+		die "SLACK_CLIENT_SECRET in $SECRETS_FILE is not 32 hex characters"
 	if [ -n "$added" ]; then
 		say "secrets: generated in $SECRETS_FILE"
 	else
@@ -486,6 +545,8 @@ ensure_secrets() {
 	TOLLGATE_METRICS_TOKEN=$metrics
 	STRIPE_SECRET_KEY=$stripe_key
 	STRIPE_WEBHOOK_SECRET=$whsec
+	SLACK_CLIENT_ID=$slack_id
+	SLACK_CLIENT_SECRET=$slack_secret
 }
 
 # The keys every stack has.  tollgate reads its configuration from the
@@ -524,11 +585,15 @@ stack_env_core() {
 }
 
 # ==> Later components add their keys here. <==
-# The Stripe, Slack and Meta emulators (STRIPE_API_BASE, STRIPE_SECRET_KEY,
-# STRIPE_WEBHOOK_SECRET, SLACK_API_BASE, META_GRAPH_BASE and their *_LOG
-# paths), the SMTP sink and the demo tenant (TOLLGATE_DEMO_EMAIL,
-# TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY) print their lines here
-# with kv KEY VALUE.  Any key ending in _LOG is followed by `./dev run`.
+# The SMTP sink (SMTP_URL, SMTP_SINK_DIR, ...), the Stripe emulator
+# (STRIPE_API_BASE, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, ...), the
+# Slack emulator (SLACK_API_BASE, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET),
+# the Meta Graph emulator (META_GRAPH_BASE), each with its STACK_*_PORT
+# and *_PIDFILE, *_STATE and *_LOG paths, and the demo tenant
+# (TOLLGATE_DEMO_EMAIL, TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY)
+# print their lines here with kv KEY VALUE.  tollgate serve and work read
+# this file, so they see every base URL and the Slack app.  Any key
+# ending in _LOG is followed by `./dev run`.
 stack_env_extra() {
 	local demo=$STACK_DIR/demo.env
 	# The sink's port is fixed before it starts, so tollgate serve, which
@@ -550,6 +615,22 @@ stack_env_extra() {
 	kv STRIPE_EMU_PIDFILE "$STRIPE_PIDFILE"
 	kv STRIPE_EMU_STATE "$STRIPE_STATE"
 	kv STRIPE_EMU_LOG "$STRIPE_LOG"
+	# The Slack and Meta emulators' ports are fixed before they start
+	# too; their control endpoints are under .../_emu/ (see the top of
+	# tests/slack-emu.py and tests/meta-emu.py), and .../_emu/ itself is
+	# a page of the messages they received.
+	kv STACK_SLACK_PORT "$SLACK_PORT"
+	kv SLACK_API_BASE "$SLACK_API_BASE"
+	kv SLACK_CLIENT_ID "$SLACK_CLIENT_ID"
+	kv SLACK_CLIENT_SECRET "$SLACK_CLIENT_SECRET"
+	kv SLACK_EMU_PIDFILE "$SLACK_PIDFILE"
+	kv SLACK_EMU_STATE "$SLACK_STATE"
+	kv SLACK_EMU_LOG "$SLACK_LOG"
+	kv STACK_META_PORT "$META_PORT"
+	kv META_GRAPH_BASE "$META_GRAPH_BASE"
+	kv META_EMU_PIDFILE "$META_PIDFILE"
+	kv META_EMU_STATE "$META_STATE"
+	kv META_EMU_LOG "$META_LOG"
 	[ -r "$demo" ] || return 0
 	kv TOLLGATE_DEMO_EMAIL "$(recorded "$demo" TOLLGATE_DEMO_EMAIL)"
 	kv TOLLGATE_DEMO_PASSWORD "$(recorded "$demo" TOLLGATE_DEMO_PASSWORD)"
@@ -834,6 +915,70 @@ start_stripe_emu() {
 	say "stripe emulator: started (pid $launcher, $STRIPE_API_BASE, webhooks to $STRIPE_WEBHOOK_URL)"
 }
 
+# --- the Slack and Meta emulators ----------------------------------------------
+
+# Starts one of the emulators built on tests/emu_common.py the way the
+# Stripe emulator is started: reused while it runs, unless its script or
+# emu_common.py changed since it started or stack.env did (a port may
+# have moved); detached and from /; its data in a state file of DIR.
+# Secrets reach it through the caller's environment, never argv.
+#   start_emu NAME SCRIPT PIDFILE PATTERN LOG BASE PORT_KEY ARGS...
+start_emu() {
+	local name=$1 script=$2 pidfile=$3 pattern=$4 log=$5 base=$6 key=$7
+	local pid launcher mark
+	shift 7
+	[ -f "$script" ] || die "no $name at $script"
+	if pid=$(pidfile_pid "$pidfile" "$pattern"); then
+		if [ -z "${STACK_ENV_CHANGED:-}" ] &&
+		    ! [ "$script" -nt "$pidfile" ] &&
+		    ! [ "$EMU_COMMON" -nt "$pidfile" ]; then
+			say "$name: running (pid $pid, $base)"
+			return 0
+		fi
+		stop_pidfile "$name (out of date)" "$pidfile" "$pattern" 5
+	fi
+	rm -f "$pidfile"
+	touch "$log"
+	chmod 0640 "$log"
+	mark=$(log_size "$log")
+	# A port taken by something else makes it exit at once, the reason
+	# in its log.
+	(cd / && umask 077 && exec setsid nohup "$PYTHON" "$script" \
+	    --pidfile "$pidfile" "$@") </dev/null >>"$log" 2>&1 9>&- &
+	launcher=$!
+	# The emulator writes its pid file once it listens.
+	emu_ready() {
+		[ "$(pidfile_pid "$pidfile" "$pattern")" = "$launcher" ]
+	}
+	emu_failed() { ! pid_alive "$launcher"; }
+	if ! wait_until 100 eval 'emu_ready || emu_failed' || emu_failed; then
+		show_log "$log" "$mark"
+		die "$name did not start on $base (set $key)"
+	fi
+	say "$name: started (pid $launcher, $base)"
+}
+
+# tests/slack-emu.py plays Slack (SLACK_API_BASE): the install page,
+# oauth.v2.access, chat.postMessage, incoming webhooks.  It knows the
+# stack's Slack app from SLACK_CLIENT_ID and SLACK_CLIENT_SECRET in its
+# environment, and keeps tokens it issued valid across restarts in
+# slack-emu.json.
+start_slack_emu() {
+	SLACK_CLIENT_ID=$SLACK_CLIENT_ID SLACK_CLIENT_SECRET=$SLACK_CLIENT_SECRET \
+	    start_emu "slack emulator" "$SLACK_EMU" "$SLACK_PIDFILE" \
+	    "$SLACK_PATTERN" "$SLACK_LOG" "$SLACK_API_BASE" STACK_SLACK_PORT \
+	    --port "$SLACK_PORT" --state "$SLACK_STATE"
+}
+
+# tests/meta-emu.py plays the Graph API (META_GRAPH_BASE) for WhatsApp
+# channels: phone number lookups and messages.  It takes any well-formed
+# token, so it needs no secret.
+start_meta_emu() {
+	start_emu "meta emulator" "$META_EMU" "$META_PIDFILE" "$META_PATTERN" \
+	    "$META_LOG" "$META_GRAPH_BASE" STACK_META_PORT \
+	    --port "$META_PORT" --state "$META_STATE"
+}
+
 # --- lighttpd -------------------------------------------------------------
 
 # Escape a value for the replacement side of a sed s|||.
@@ -991,6 +1136,8 @@ cmd_up() {
 	seed_demo
 	start_smtp_sink
 	start_stripe_emu
+	start_slack_emu
+	start_meta_emu
 	start_serve
 	start_worker
 	start_lighttpd
@@ -1012,6 +1159,8 @@ cmd_down() {
 	rm -f "$SOCKET"
 	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
 	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
+	stop_pidfile "slack emulator" "$SLACK_PIDFILE" "$SLACK_PATTERN" 5
+	stop_pidfile "meta emulator" "$META_PIDFILE" "$META_PATTERN" 5
 	pg_stop
 }
 
@@ -1064,6 +1213,43 @@ cmd_stripe_stop() {
 	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
 }
 
+# Like the Stripe emulator: ports, the Slack app and the source tree as
+# `up` recorded them.
+cmd_slack_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	SLACK_CLIENT_ID=$(recorded "$SECRETS_FILE" SLACK_CLIENT_ID)
+	SLACK_CLIENT_SECRET=$(recorded "$SECRETS_FILE" SLACK_CLIENT_SECRET)
+	if [ -z "$SLACK_CLIENT_ID" ] || [ -z "$SLACK_CLIENT_SECRET" ]; then
+		die "no SLACK_CLIENT_ID or SLACK_CLIENT_SECRET in $SECRETS_FILE: run up first"
+	fi
+	take_lock
+	start_slack_emu
+}
+
+cmd_slack_stop() {
+	[ -d "$STACK_DIR" ] || { say "slack emulator: not running"; return 0; }
+	take_lock
+	stop_pidfile "slack emulator" "$SLACK_PIDFILE" "$SLACK_PATTERN" 5
+}
+
+cmd_meta_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	take_lock
+	start_meta_emu
+}
+
+cmd_meta_stop() {
+	[ -d "$STACK_DIR" ] || { say "meta emulator: not running"; return 0; }
+	take_lock
+	stop_pidfile "meta emulator" "$META_PIDFILE" "$META_PATTERN" 5
+}
+
 cmd_status() {
 	local pid down=0
 	set_ports
@@ -1097,6 +1283,16 @@ cmd_status() {
 	else
 		say "stripe emulator: stopped"; down=1
 	fi
+	if pid=$(pidfile_pid "$SLACK_PIDFILE" "$SLACK_PATTERN"); then
+		say "slack emulator: running (pid $pid, $SLACK_API_BASE)"
+	else
+		say "slack emulator: stopped"; down=1
+	fi
+	if pid=$(pidfile_pid "$META_PIDFILE" "$META_PATTERN"); then
+		say "meta emulator: running (pid $pid, $META_GRAPH_BASE)"
+	else
+		say "meta emulator: stopped"; down=1
+	fi
 	[ "$down" -eq 0 ] || exit 3
 }
 
@@ -1111,6 +1307,10 @@ smtp-start) cmd_smtp_start ;;
 smtp-stop) cmd_smtp_stop ;;
 stripe-start) cmd_stripe_start ;;
 stripe-stop) cmd_stripe_stop ;;
+slack-start) cmd_slack_start ;;
+slack-stop) cmd_slack_stop ;;
+meta-start) cmd_meta_start ;;
+meta-stop) cmd_meta_stop ;;
 status) cmd_status ;;
 *) usage ;;
 esac
