@@ -1598,6 +1598,124 @@ def browser_tests():
 		print("# usage: %s, %s, %d days; %.1f s" % (plan, period,
 		    len(days), time.time() - t0), flush=True)
 
+	# --- channels and LLM keys: after billing the tenant is on Free (one
+	# channel, one LLM provider).  Slack through the emulator's authorize
+	# page and back, a test message seen by the emulator; the quota shown
+	# and enforced; disconnect after a confirmation; WhatsApp through the
+	# form with a test message; an LLM key added and deleted on /keys.
+
+	def on_host(d, base, prefix=""):
+		u = urllib.parse.urlsplit(d.current_url)
+		return (u.netloc == urllib.parse.urlsplit(base).netloc and
+		    u.path.startswith(prefix))
+
+	def emu_messages(base):
+		st, _, body = fetch(base + "/_emu/messages")
+		return body.decode("utf-8", "replace") if st == 200 else ""
+
+	def channel_rows(d):
+		return [r.text for r in rows(d, "Connected channels")]
+
+	def step_channels(d):
+		slack = os.environ.get("SLACK_API_BASE", "")
+		meta = os.environ.get("META_GRAPH_BASE", "")
+		if not T.ok(slack and meta, "channels: the stack names the Slack "
+		    "and Meta emulators"):
+			return
+		go(d, "/channels")
+		T.eq(d.find_element(By.TAG_NAME, "h1").text, "Channels",
+		    "/channels is the channels page")
+		T.ok("allows 1" in d.find_element(By.CSS_SELECTOR,
+		    "p.lead").text, "it states the Free plan's one channel",
+		    d.find_element(By.CSS_SELECTOR, "p.lead").text)
+		submit(d, d.find_element(By.ID, "add-to-slack"))
+		if not T.ok(on_host(d, slack, "/oauth/v2/authorize"), "Add to "
+		    "Slack opens the emulator's authorize page", d.current_url):
+			return
+		Select(d.find_element(By.NAME, "channel")).select_by_value(
+		    "C0ALERTS")
+		submit(d, d.find_element(By.ID, "slack-allow"))
+		T.eq(path_of(d), "/channels", "Allow comes back to /channels")
+		T.ok("Connected: Emu Workspace #alerts" in flash(d), "with a "
+		    "notice naming the workspace and channel", flash(d))
+		got = channel_rows(d)
+		T.ok(len(got) == 1 and "Emu Workspace" in got[0] and "Connected"
+		    in got[0], "the channel is listed, Connected", got)
+		views(d, "channels", "/channels with a Slack channel")
+		submit(d, d.find_element(By.XPATH, "//section[h2='Connected "
+		    "channels']//form[@action='/channels/test']//button"))
+		T.ok("Test message delivered to Emu Workspace #alerts" in
+		    flash(d), "Send a test: delivered", flash(d))
+		T.ok("Test message from Tollgate" in emu_messages(slack), "the "
+		    "Slack emulator received the test message")
+		T.ok(d.find_elements(By.XPATH, "//p[@class='warning' and "
+		    "contains(., 'Every channel your plan allows')]"), "the page "
+		    "says the plan's channels are all in use")
+
+		# Over the quota: the WhatsApp form says so, nothing added.
+		fill(d, "f-phone_number_id", "1055507777")
+		fill(d, "f-access_token", "EAAbrowserTestToken0123456789")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/channels/"
+		    "whatsapp']//button"))
+		body = d.find_element(By.TAG_NAME, "body").text
+		T.ok("The Free plan allows 1 channel" in body, "a second channel "
+		    "is refused: the Free plan allows 1", body[:300])
+		T.eq(d.find_element(By.ID, "f-access_token").get_attribute(
+		    "value"), "", "the token typed is not shown again")
+		T.eq(len(channel_rows(d)), 1, "still one channel")
+
+		# Disconnect, confirmed; then WhatsApp fits.
+		submit(d, d.find_element(By.XPATH, "//form[@action='/channels/"
+		    "disconnect']//button"))
+		T.ok("Disconnect Slack" in d.find_element(By.TAG_NAME,
+		    "body").text, "disconnect asks first")
+		submit(d, d.find_element(By.CSS_SELECTOR, "section.confirm "
+		    "button[type='submit']"))
+		T.ok("disconnected" in flash(d), "then disconnects", flash(d))
+		T.eq(channel_rows(d), [], "no channel is listed")
+		fill(d, "f-phone_number_id", "1055507777")
+		fill(d, "f-access_token", "EAAbrowserTestToken0123456789")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/channels/"
+		    "whatsapp']//button"))
+		T.ok("Connected: Emu Business 7777" in flash(d), "WhatsApp "
+		    "connects through the form", flash(d))
+		d.find_element(By.CSS_SELECTOR, "details.agent-edit > "
+		    "summary").click()
+		to = d.find_element(By.CSS_SELECTOR, "details.agent-edit "
+		    "input[name='to']")
+		to.send_keys("+15550007777")
+		submit(d, d.find_element(By.CSS_SELECTOR, "details.agent-edit "
+		    "button[type='submit']"))
+		T.ok("Test message delivered" in flash(d), "its test message is "
+		    "delivered", flash(d))
+		T.ok("15550007777" in emu_messages(meta), "the Graph emulator "
+		    "received it")
+
+		# /keys: an LLM key by its hint, then deleted.
+		go(d, "/keys")
+		Select(d.find_element(By.ID, "f-provider")).select_by_value(
+		    "anthropic")
+		fill(d, "f-api_key", "sk-ant-browser-test-key-wxyz")
+		fill(d, "f-label", "Browser test")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/keys/llm']"
+		    "//button"))
+		T.ok("stored, encrypted" in flash(d), "an LLM key is added",
+		    flash(d))
+		llm = [r.text for r in rows(d, "LLM provider keys")]
+		T.ok(len(llm) == 1 and "...wxyz" in llm[0] and "anthropic" in
+		    llm[0], "it is listed by its hint", llm)
+		T.ok("sk-ant-browser" not in d.page_source, "the key is not on "
+		    "the page")
+		views(d, "keys-llm", "/keys with an LLM key")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/keys/llm/"
+		    "delete']//button"))
+		submit(d, d.find_element(By.CSS_SELECTOR, "section.confirm "
+		    "button[type='submit']"))
+		T.ok("deleted" in flash(d), "and deleted after a confirmation",
+		    flash(d))
+		T.eq([r.text for r in rows(d, "LLM provider keys")], [], "no LLM "
+		    "key is listed")
+
 	steps = [
 		("sign-up errors at once", step_register_errors),
 		("register", step_register),
@@ -1636,6 +1754,7 @@ def browser_tests():
 		run_step("screenshots", step_screenshots, d)
 		run_step("billing: trial, invoice, portal cancel", step_billing, d)
 		run_step("usage: chart, table, meters, CSV", step_usage, d)
+		run_step("channels: Slack, WhatsApp, LLM keys", step_channels, d)
 	finally:
 		for drv in drivers:
 			try:
