@@ -357,6 +357,18 @@ static const char *const	page_llm_providers[][2] = {
 	{ "custom", "Other (OpenAI-compatible)" },
 };
 
+static const char *
+page_llm_provider_label(const char *id)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(page_llm_providers) /
+	    sizeof(page_llm_providers[0]); i++)
+		if (strcmp(id, page_llm_providers[i][0]) == 0)
+			return page_llm_providers[i][1];
+	return id;
+}
+
 /* The LLM provider keys, by hint; a token no key opens is unusable. */
 static int
 page_llmkeys_data(struct req *r)
@@ -373,7 +385,8 @@ page_llmkeys_data(struct req *r)
 	}
 	for (i = 0; i < n; i++) {
 		tmpl_set_row(r, "LlmKeys", i, "id", k[i].key_id);
-		tmpl_set_row(r, "LlmKeys", i, "provider", k[i].provider);
+		tmpl_set_row(r, "LlmKeys", i, "provider",
+		    page_llm_provider_label(k[i].provider));
 		tmpl_set_row(r, "LlmKeys", i, "label", k[i].label);
 		tmpl_set_row(r, "LlmKeys", i, "hint", k[i].key_hint);
 		if (!vault_usable(k[i].ciphertext)) {
@@ -562,7 +575,8 @@ page_keys_llm_delete(struct req *r)
 		page_confirm(r, "keys", "Delete an LLM provider key",
 		    arena_printf(&r->arena, "Delete the %s key %s? Agents "
 		    "calling %s through Tollgate stop working until a new key "
-		    "is added.", k[i].provider, k[i].key_hint, k[i].provider),
+		    "is added.", page_llm_provider_label(k[i].provider),
+		    k[i].key_hint, page_llm_provider_label(k[i].provider)),
 		    "/keys/llm/delete", "key_id", id, "Delete", "/keys");
 		return;
 	}

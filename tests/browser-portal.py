@@ -913,7 +913,7 @@ def browser_tests():
 
 	DESKTOP, PHONE = 1366, 390
 	SCHEMES = ("light", "dark")
-	SOON = ["Channels", "Notifications"]
+	SOON = ["Notifications"]
 
 	def emulate(d, width, scheme="light", height=None):
 		"""A viewport (a phone's below 600 px) and a colour scheme."""
@@ -988,7 +988,7 @@ def browser_tests():
 			built = [e.text for e in d.find_elements(By.CSS_SELECTOR,
 			    "nav.mainnav ul.nav-built > li > a") if e.is_displayed()]
 			T.eq(built, ["Dashboard", "Keys", "Team", "Audit", "Usage",
-			    "Agents", "Billing"], "the navigation shows the pages "
+			    "Agents", "Channels", "Billing"], "the navigation shows the pages "
 			    "that work")
 			later = d.find_element(By.CSS_SELECTOR,
 			    "details.soon-menu > summary")
@@ -1004,8 +1004,9 @@ def browser_tests():
 			    "with a Soon tag each")
 			submit(d, d.find_element(By.XPATH, "//ul[contains(@class,"
 			    "'nav-soon')]//a[starts-with(normalize-space(), "
-			    "'Channels')]"))
-			T.eq(path_of(d), "/channels", "Channels is still reachable")
+			    "'Notifications')]"))
+			T.eq(path_of(d), "/settings/notifications", "Notifications "
+			    "is still reachable")
 			body = d.find_element(By.TAG_NAME, "body").text
 			T.ok("Nothing on this page works yet" in body and "Everything "
 			    "else in the navigation works today" not in body,
@@ -1702,7 +1703,7 @@ def browser_tests():
 		T.ok("stored, encrypted" in flash(d), "an LLM key is added",
 		    flash(d))
 		llm = [r.text for r in rows(d, "LLM provider keys")]
-		T.ok(len(llm) == 1 and "...wxyz" in llm[0] and "anthropic" in
+		T.ok(len(llm) == 1 and "...wxyz" in llm[0] and "Anthropic" in
 		    llm[0], "it is listed by its hint", llm)
 		T.ok("sk-ant-browser" not in d.page_source, "the key is not on "
 		    "the page")
