@@ -1188,6 +1188,33 @@ struct acct_reset {
 };
 
 /*
+ * The reset link into the notification outbox, sealed.  A user is no
+ * tenant's, and the outbox is per tenant: the message is recorded in
+ * the user's first organization (the open transaction is scoped to it
+ * from here on).  notify.c sends it.
+ */
+static enum db_rc
+acct_reset_mail(struct req *r, const char *user_id, const char *to,
+    const char *link)
+{
+	const char	*tenant;
+	char		*sealed;
+	enum db_rc	 rc;
+
+	if ((rc = db_notify_user_tenant(r, user_id, &tenant)) != DB_OK ||
+	    (rc = db_set_tenant(r, tenant)) != DB_OK)
+		return rc;
+	if ((sealed = vault_seal(link, strlen(link))) == NULL) {
+		log_warnx("%s: no TOLLGATE_ENCRYPTION_KEY: a reset link cannot "
+		    "be mailed", __func__);
+		return DB_OK;
+	}
+	rc = db_notify_personal(r, "password_reset", to, "{}", sealed);
+	free(sealed);
+	return rc;
+}
+
+/*
  * After the answer: a link for the account of the address, if it has
  * one, and its mail.  Known and unknown addresses cost the same one
  * statement, made once the visitor has the answer, which is the same
@@ -1206,17 +1233,19 @@ acct_reset_write(struct req *r)
 		return;
 	}
 	crypto_token_hash_hex(token, hash);
+	/* The link and its mail (the outbox) commit together. */
 	if ((rc = db_begin(r, NULL)) == DB_OK) {
 		known = db_reset_create(r, a->email, hash, ACCT_RESET_HOURS,
 		    &user_id);
+		if (known == DB_OK)
+			known = acct_reset_mail(r, user_id, a->email,
+			    arena_printf(&r->arena, "%s/reset/%s",
+			    conf.public_url, token));
 		rc = known == DB_OK || known == DB_NOTFOUND ? db_commit(r) :
 		    known;
 	}
 	if (rc != DB_OK)
 		log_warnx("%s: %s", __func__, db_strerror(rc));
-	else if (known == DB_OK)
-		mail_password_reset(r, a->email, arena_printf(&r->arena,
-		    "%s/reset/%s", conf.public_url, token));
 	explicit_bzero(token, sizeof(token));
 }
 

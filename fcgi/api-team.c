@@ -55,6 +55,7 @@ api_members_invite(struct req *r)
 	struct vvalue		 v[VOP_FIELDS_MAX];
 	struct fail		 f;
 	const char		*link;
+	enum db_rc		 rc;
 
 	if (api_input(r, VOP_INVITE, v) == -1)
 		return;
@@ -62,7 +63,11 @@ api_members_invite(struct req *r)
 		acct_answer(r, &f);
 		return;
 	}
-	mail_invitation(r, v[0].s, link);
+	/* The mail leaves through the outbox, once this commits. */
+	if ((rc = notify_invitation(r, v[0].s, link)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
 	o = json_object_new_object();
 	api_str(o, "id", inv.invitation_id);
 	api_str(o, "email", inv.email);

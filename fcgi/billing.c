@@ -742,6 +742,11 @@ billing_on_subscription(struct req *r, struct json_object *sub,
 		    DB_OK)
 			return rc;
 	}
+	/* The owners hear of an ended subscription (SPEC 10). */
+	if (strcmp(*outcome, "applied") == 0 && strcmp(s.status, "canceled") ==
+	    0 && (rc = db_notify_queue(r, "subscription_canceled",
+	    s.subscription_id, "{}")) != DB_OK)
+		return rc;
 	return DB_OK;
 }
 

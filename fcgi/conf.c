@@ -88,6 +88,8 @@ static const struct conf_key	conf_keys[] = {
 	    300, 31536000 },
 	{ "TOLLGATE_PAST_DUE_GRACE_DAYS", CONF_INT, S(past_due_grace_days),
 	    "7", 0, 90 },
+	{ "TOLLGATE_NOTIFY_DEBOUNCE", CONF_INT, S(notify_debounce_s), "900",
+	    0, 86400 },
 	{ "TOLLGATE_METRICS_ALLOW", CONF_STR, S(metrics_allow),
 	    "127.0.0.1,::1", 0, 0 },
 	{ "TOLLGATE_METRICS_TOKEN", CONF_SECRET32, S(metrics_token), NULL,

@@ -369,18 +369,3 @@ db_billing_catalogue_put(struct req *r, const char *kind, const char *key,
 	    "DO UPDATE SET stripe_id = EXCLUDED.stripe_id, plan = EXCLUDED.plan, "
 	    "metric = EXCLUDED.metric, synced_at = now()", 5, v, NULL);
 }
-
-/*
- * Queue a notification for the bound tenant, in the transaction of the
- * event that triggers it; details is a JSON object.
- */
-enum db_rc
-db_notify_queue(struct req *r, const char *trigger, const char *subject,
-    const char *details)
-{
-	const char	*v[3] = { trigger, subject, details };
-
-	return db_exec(r, "INSERT INTO notifications (tenant_id, trigger, "
-	    "subject, details) VALUES (app_tenant(), $1, $2, $3::jsonb)", 3, v,
-	    NULL);
-}

@@ -72,17 +72,21 @@ PGconn *
 db_conn(void)
 {
 	const char	*keys[5], *vals[5];
-	char		 opts[128], why[256];
+	char		 opts[192], why[256];
 
 	if (db != NULL && PQstatus(db) == CONNECTION_OK)
 		return db;
 	db_close();
 	if (conf.database_url == NULL)
 		return NULL;
-	/* The grace period is read by plan_effective() (006). */
+	/*
+	 * The grace period is read by plan_effective() (006), the
+	 * debounce of notifications by notification_status() (019).
+	 */
 	snprintf(opts, sizeof(opts), "-c statement_timeout=%d "
-	    "-c tollgate.past_due_grace_days=%d", conf.statement_timeout_ms,
-	    conf.past_due_grace_days);
+	    "-c tollgate.past_due_grace_days=%d "
+	    "-c tollgate.notify_debounce_s=%d", conf.statement_timeout_ms,
+	    conf.past_due_grace_days, conf.notify_debounce_s);
 	keys[0] = "dbname";		vals[0] = conf.database_url;
 	keys[1] = "connect_timeout";	vals[1] = "3";
 	keys[2] = "application_name";	vals[2] = "tollgate";

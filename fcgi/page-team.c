@@ -214,7 +214,11 @@ page_team_invite(struct req *r)
 		page_team_render(r, f.status);
 		return;
 	}
-	mail_invitation(r, v[0].s, link);
+	/* The mail leaves through the outbox, once this commits. */
+	if ((rc = notify_invitation(r, v[0].s, link)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
 	/*
 	 * Post, redirect, get: a reload sends nothing again.  The link waits
 	 * in the reveal store for the next page, shown once.

@@ -37,7 +37,7 @@ static const struct page_nav	page_navs[] = {
 	{ "channels", "/channels", "Channels", ROLE_MEMBER, 0 },
 	{ "billing", "/billing", "Billing", ROLE_MEMBER, 0 },
 	{ "notifications", "/settings/notifications", "Notifications",
-	    ROLE_MEMBER, 1 },
+	    ROLE_MEMBER, 0 },
 };
 
 /*
@@ -125,6 +125,9 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "agents_full", "Your plan allows no more active agents: deactivate "
 	    "one first, or upgrade the plan on the Billing page.", 1 },
 	{ "channel_disconnected", "The channel was disconnected.", 0 },
+	{ "notify_saved", "The notification settings were saved.", 0 },
+	{ "notify_test_queued", "A test notification is on its way: it shows "
+	    "in the delivery log below once sent.", 0 },
 	{ "channels_full", "Your plan allows no more channels: disconnect one "
 	    "first, or upgrade the plan on the Billing page.", 1 },
 	{ "llm_key_added", "The LLM provider key was stored, encrypted.", 0 },
@@ -508,6 +511,7 @@ page_shell(struct req *r, const char *title, const char *nav)
 		tmpl_set_row(r, "Nav", n, "label", page_navs[i].label);
 		if (page_navs[i].soon) {
 			tmpl_set_row(r, "Nav", n, "soon", "1");
+			tmpl_set(r, "Page.any_soon", "1");
 			if (nav != NULL && strcmp(nav, page_navs[i].id) == 0)
 				tmpl_set(r, "Page.nav_soon", "1");
 		}

@@ -370,6 +370,27 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = api_channels_delete },
 
 	/*
+	 * Notifications (SPEC 10): users only (the settings hold a
+	 * secret); members read, admins change and test.
+	 */
+	[ROUTE_NOTIFY_LIST] = { .method = "GET",
+	    .pattern = API "/notifications", .auth = AUTH_USER,
+	    .role = ROLE_MEMBER, .resp = RESP_API,
+	    .handler = api_notify_list },
+	[ROUTE_NOTIFY_SETTINGS] = { .method = "GET",
+	    .pattern = API "/notifications/settings", .auth = AUTH_USER,
+	    .role = ROLE_MEMBER, .resp = RESP_API,
+	    .handler = api_notify_settings },
+	[ROUTE_NOTIFY_SETTINGS_PUT] = { .method = "PUT",
+	    .pattern = API "/notifications/settings", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_notify_settings_put },
+	[ROUTE_NOTIFY_TEST] = { .method = "POST",
+	    .pattern = API "/notifications/test", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .resp = RESP_API,
+	    .handler = api_notify_test },
+
+	/*
 	 * The billing page: members read it; paying, the Stripe portal and
 	 * cancelling are the owner's.  Checkout and the portal answer 303
 	 * to Stripe, which is why the web server's form-action names
@@ -453,10 +474,22 @@ const struct route	routes[ROUTE__MAX] = {
 	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
 	    .handler = page_channels_disconnect },
 
-	/* Pages of later milestones: they say plainly they are not built. */
+	/*
+	 * Notifications: members read the settings and the delivery log,
+	 * admins change them and send a test.
+	 */
 	[ROUTE_PAGE_NOTIFICATIONS] = { .method = "GET",
 	    .pattern = "/settings/notifications", .auth = AUTH_PAGE,
-	    .role = ROLE_MEMBER, .resp = RESP_PAGE, .handler = page_soon },
+	    .role = ROLE_MEMBER, .resp = RESP_PAGE,
+	    .handler = page_notifications },
+	[ROUTE_PAGE_NOTIFICATIONS_SAVE] = { .method = "POST",
+	    .pattern = "/settings/notifications", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_notifications_save },
+	[ROUTE_PAGE_NOTIFICATIONS_TEST] = { .method = "POST",
+	    .pattern = "/settings/notifications/test", .auth = AUTH_PAGE,
+	    .role = ROLE_ADMIN, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_notifications_test },
 };
 
 

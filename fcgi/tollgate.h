@@ -15,9 +15,10 @@
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
  *		db-meter.c db-migrate.c db-llmkey.c db-vault.c db-channel.c
+ *		db-notify.c
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
  *		agent.c meter.c usage.c llmkey.c vault.c upstream.c
- *		channel.c
+ *		channel.c notify.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
@@ -491,6 +492,7 @@ struct conf {
 	int		 session_idle_s;
 	int		 session_max_s;
 	int		 past_due_grace_days;
+	int		 notify_debounce_s;
 	char		*metrics_allow;
 	char		*metrics_token;
 	/* Keys of later milestones, accepted and checked already. */
@@ -1119,6 +1121,54 @@ enum db_rc	 db_channel_tested(struct req *, const char *, int,
 enum db_rc	 db_oauth_nonce_new(struct req *, const char *, int);
 enum db_rc	 db_oauth_nonce_take(struct req *, const char *);
 
+/*
+ * db-notify.c: notification settings, the outbox (sql/019) and its
+ * deliveries, taken one at a time under their row locks.
+ */
+struct notify_settings {
+	const char	*recipients;	/* JSON array of addresses */
+	const char	*webhook;	/* the sealed Slack URL, or NULL */
+	const char	*webhook_hint;
+	const char	*disabled;	/* JSON array of trigger names */
+	const char	*updated_at;	/* NULL: never saved */
+};
+struct notify_delivery {
+	const char	*notification_id;
+	const char	*transport;	/* "email" or "slack" */
+	int		 attempts;	/* made before this one */
+	const char	*trigger;
+	const char	*subject;
+	const char	*details;	/* JSON object */
+	const char	*recipient;	/* a personal message's address */
+	const char	*secret;	/* its sealed link */
+	const char	*created_at;
+};
+struct notify_row {
+	const char	*notification_id;
+	const char	*trigger;
+	const char	*subject;
+	const char	*status;	/* queued, skipped, debounced */
+	const char	*created_at;
+	int		 personal;
+	const char	*deliveries;	/* JSON array */
+};
+enum db_rc	 db_notify_queue(struct req *, const char *, const char *,
+		    const char *);
+enum db_rc	 db_notify_personal(struct req *, const char *, const char *,
+		    const char *, const char *);
+enum db_rc	 db_notify_user_tenant(struct req *, const char *,
+		    const char **);
+enum db_rc	 db_notify_settings(struct req *, struct notify_settings *);
+enum db_rc	 db_notify_settings_put(struct req *, const char *,
+		    const char *, int, const char *, const char *);
+enum db_rc	 db_notify_recipients(struct req *, struct pg_result **);
+enum db_rc	 db_notify_due(struct req *, int, struct pg_result **);
+enum db_rc	 db_notify_next(struct req *, struct notify_delivery *);
+enum db_rc	 db_notify_record(struct req *, const struct notify_delivery *,
+		    const char *, const char *, int);
+enum db_rc	 db_notify_list(struct req *, int, struct notify_row **,
+		    size_t *);
+
 /* db-reveal.c: secrets shown once after a redirect. */
 enum db_rc	 db_reveal_put(struct req *, const char *,
 		    const unsigned char *, size_t, const char **);
@@ -1219,8 +1269,6 @@ enum db_rc	 db_billing_catalogue_get(struct req *, const char *,
 		    const char *, const char **);
 enum db_rc	 db_billing_catalogue_put(struct req *, const char *,
 		    const char *, const char *, const char *, const char *);
-enum db_rc	 db_notify_queue(struct req *, const char *, const char *,
-		    const char *);
 
 /* db-usage.c: metering's statements (sql/014). */
 struct reservation {
@@ -1337,11 +1385,29 @@ void		 auth_set_cookie(struct req *, const char *, const char *, int);
 int		 idem_begin(struct req *);
 void		 idem_finish(struct req *);
 
-/* mail.c */
+/*
+ * mail.c: compose a message (0 or -1) and deliver it, the outcome an
+ * enum mail_rc with a short reason (no addresses, no body) in "why".
+ */
+#define MAIL_RCPT_MAX	10
+struct mail_msg {
+	const char	*to[MAIL_RCPT_MAX + 1];	/* NULL-terminated */
+	const char	*subject;	/* UTF-8, no CR/LF, <= 200 chars */
+	const char	*text;		/* the plain text body, UTF-8 */
+	const char	*html;		/* HTML alternative (escaped), or NULL */
+	const char	*message_id;	/* "<local@domain>", or NULL: new one */
+	time_t		 date;		/* 0: now */
+};
+enum mail_rc {
+	MAIL_SENT,
+	MAIL_TRANSIENT,		/* try again later */
+	MAIL_PERMANENT,		/* another attempt would fail alike */
+	MAIL_OFF		/* no SMTP_URL */
+};
+int		 mail_compose(const struct mail_msg *, struct buf *);
+enum mail_rc	 mail_deliver(const struct mail_msg *, char *, size_t);
 int		 mail_send(const char *, const char *, const char *);
-void		 mail_invitation(struct req *, const char *, const char *);
 void		 mail_verification(struct req *, const char *, const char *);
-void		 mail_password_reset(struct req *, const char *, const char *);
 void		 mail_after_request(struct req *);
 
 /*
@@ -1636,6 +1702,21 @@ int		 channel_test(struct req *, struct fail *, const char *,
 		    const char *, struct channel *, struct channel_test *);
 int		 channel_disconnect(struct req *, struct fail *, const char *);
 
+/*
+ * notify.c: notification settings, the words of each trigger, and the
+ * outbox's delivery by the worker (acct.c's convention).
+ */
+size_t		 notify_trigger_count(void);
+const char	*notify_trigger_name(size_t, const char **);
+int		 notify_webhook_ok(const char *);
+int		 notify_settings_put(struct req *, struct fail *,
+		    struct json_object *);
+int		 notify_test(struct req *, struct fail *);
+enum db_rc	 notify_personal(struct req *, const char *, const char *,
+		    const char *, const char *);
+enum db_rc	 notify_invitation(struct req *, const char *, const char *);
+enum db_rc	 notify_send(struct req *, long long *);
+
 /* api-llmkeys.c */
 void		 api_llmkeys_list(struct req *);
 void		 api_llmkeys_add(struct req *);
@@ -1648,6 +1729,14 @@ void		 api_channels_slack_install(struct req *);
 void		 api_channels_whatsapp(struct req *);
 void		 api_channels_test(struct req *);
 void		 api_channels_delete(struct req *);
+
+/* api-notify.c */
+struct json_object *api_notify_settings_json(struct req *,
+		    const struct notify_settings *);
+void		 api_notify_settings(struct req *);
+void		 api_notify_settings_put(struct req *);
+void		 api_notify_test(struct req *);
+void		 api_notify_list(struct req *);
 
 /* api-agents.c */
 void		 api_agents_list(struct req *);
@@ -1730,6 +1819,9 @@ void		 page_channels_callback(struct req *);
 void		 page_channels_whatsapp(struct req *);
 void		 page_channels_test(struct req *);
 void		 page_channels_disconnect(struct req *);
+void		 page_notifications(struct req *);
+void		 page_notifications_save(struct req *);
+void		 page_notifications_test(struct req *);
 void		 page_usage(struct req *);
 void		 page_usage_export(struct req *);
 int		 page_usage_cards(struct req *);
@@ -1788,6 +1880,10 @@ enum route_id {
 	ROUTE_CHANNELS_WHATSAPP,
 	ROUTE_CHANNELS_TEST,
 	ROUTE_CHANNELS_DELETE,
+	ROUTE_NOTIFY_LIST,
+	ROUTE_NOTIFY_SETTINGS,
+	ROUTE_NOTIFY_SETTINGS_PUT,
+	ROUTE_NOTIFY_TEST,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,
@@ -1834,6 +1930,8 @@ enum route_id {
 	ROUTE_PAGE_CHANNELS_TEST,
 	ROUTE_PAGE_CHANNELS_DISCONNECT,
 	ROUTE_PAGE_NOTIFICATIONS,
+	ROUTE_PAGE_NOTIFICATIONS_SAVE,
+	ROUTE_PAGE_NOTIFICATIONS_TEST,
 	ROUTE__MAX
 };
 struct route {

@@ -63,6 +63,8 @@ static const struct work_job	work_jobs[] = {
 	{ "queue meter reports", meter_queue },
 	/* The outbox to Stripe's meters, exactly once. */
 	{ "send meter reports", meter_send },
+	/* Notifications by e-mail and Slack, retried until they go. */
+	{ "send notifications", notify_send },
 };
 
 static void

@@ -27,6 +27,7 @@
 <?cs each:item = Nav ?><?cs if:!item.soon ?>
       <li><a href="<?cs var:item.href ?>"<?cs if:item.id == Page.nav ?> class="active" aria-current="page"<?cs /if ?>><?cs var:item.label ?></a></li>
 <?cs /if ?><?cs /each ?>
+<?cs if:Page.any_soon ?>
       <li class="nav-later">
         <details class="soon-menu">
           <summary<?cs if:Page.nav_soon ?> class="active"<?cs /if ?>>Coming soon</summary>
@@ -37,6 +38,7 @@
           </ul>
         </details>
       </li>
+<?cs /if ?>
     </ul>
   </nav>
   <div class="usermenu">

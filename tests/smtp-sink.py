@@ -15,6 +15,25 @@
 # sees half a message.  One line per message (and per start and stop) on
 # stderr.  SIGTERM and SIGINT stop it cleanly and remove the pid file.
 #
+# Message-IDs: each stored message also gets a line "NAME<TAB>MESSAGE-ID"
+# (MESSAGE-ID "-" when it has none) appended to DIR/.index, in the order
+# stored, so a test counts distinct Message-IDs (retries of one
+# notification must not make two) with
+#   cut -f2 DIR/.index | sort -u | wc -l
+# or greps the header itself: grep -il '^Message-ID: <id>' DIR/*.eml.
+#
+# Failure switches, without a restart: DIR/.sink-mode holds one word,
+# read when a session starts (so it applies from the next connection on):
+#   accept     the default, also when the file is absent or empty
+#   tempfail   451 to every RCPT TO (a transient failure, RFC 5321 4.2.1)
+#   reject     550 to every RCPT TO (a permanent failure)
+#   drop       close the connection right after the 220 greeting
+# Anything else is logged and taken as accept.  Names starting with "."
+# are not messages: readers polling for *.eml skip .index, .sink-mode
+# and the temporary files alike.  Write the file atomically (a temporary
+# name, then rename) and put "accept" back when done: every test program
+# of a run shares the sink.
+#
 # Enough of RFC 5321 for libcurl and for a test poking at it by hand:
 # EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT.  No STARTTLS and no AUTH
 # are offered (libcurl with CURLUSESSL_TRY goes on in plain text).  Python
@@ -37,6 +56,9 @@ DATA_CHUNK = 65536		# a message line is read at most this much at once
 IDLE_TIMEOUT = 60		# seconds without a byte from the client
 MAX_SESSIONS = 64		# concurrent connections; more get 421
 TOO_BIG = 'message size exceeds %d bytes' % MAX_MESSAGE
+MODE_FILE = '.sink-mode'	# in the sink directory: see the header
+MODES = ('accept', 'tempfail', 'reject', 'drop')
+INDEX_FILE = '.index'		# "NAME<TAB>MESSAGE-ID" per stored message
 
 # RFC 5321 commands this sink does not offer (502 rather than 500).
 NOT_OFFERED = ('STARTTLS', 'AUTH', 'VRFY', 'EXPN', 'HELP', 'ETRN', 'TURN')
@@ -53,6 +75,37 @@ def log(msg):
 		sys.stderr.write('%sZ smtp-sink[%d] %s\n' % (stamp, os.getpid(),
 		    msg))
 		sys.stderr.flush()
+
+
+def read_mode(sink_dir):
+	"""The failure switch for a new session: one of MODES."""
+	try:
+		with open(os.path.join(sink_dir, MODE_FILE), 'rb') as f:
+			word = f.read(64).decode('ascii', 'replace').strip().lower()
+	except FileNotFoundError:
+		return 'accept'
+	except OSError as e:
+		log('cannot read %s: %s; accepting' % (MODE_FILE, e.strerror))
+		return 'accept'
+	if word == '':
+		return 'accept'
+	if word not in MODES:
+		log('unknown mode %r in %s; accepting' % (word[:20], MODE_FILE))
+		return 'accept'
+	return word
+
+
+def message_id(data):
+	"""The Message-ID header of a message, unfolded; '-' if none."""
+	head = re.split(rb'\r?\n\r?\n', data, maxsplit=1)[0]
+	head = re.sub(rb'\r?\n(?=[ \t])', b'', head)
+	for line in head.split(b'\n'):
+		name, colon, value = line.rstrip(b'\r').partition(b':')
+		if colon and name.strip().lower() == b'message-id':
+			text = value.strip().decode('ascii', 'replace')
+			ok = text and printable(text.replace(' ', ''))
+			return text if ok else '-'
+	return '-'
 
 
 def printable(s):
@@ -146,7 +199,11 @@ class Session(socketserver.StreamRequestHandler):
 	def converse(self):
 		self.greeted = False
 		self.reset()
+		self.mode = read_mode(self.server.sink_dir)
 		self.reply(220, '127.0.0.1 smtp-sink ESMTP ready')
+		if self.mode == 'drop':
+			log('mode drop: closing after the greeting')
+			return
 		while True:
 			try:
 				line = self.read_command()
@@ -206,6 +263,12 @@ class Session(socketserver.StreamRequestHandler):
 			raise SmtpError(555, 'RCPT parameters not supported')
 		if '@' not in address and address.lower() != 'postmaster':
 			raise SmtpError(501, 'bad recipient address')
+		if self.mode == 'tempfail':
+			log('mode tempfail: 451 to a recipient')
+			raise SmtpError(451, 'mailbox unavailable, try again later')
+		if self.mode == 'reject':
+			log('mode reject: 550 to a recipient')
+			raise SmtpError(550, 'mailbox unavailable')
 		if len(self.rcpts) >= MAX_RCPT:
 			raise SmtpError(452, 'too many recipients')
 		self.rcpts.append(address)
@@ -287,6 +350,7 @@ class SinkServer(socketserver.ThreadingTCPServer):
 		self.slots = threading.BoundedSemaphore(MAX_SESSIONS)
 		self.counter = 0
 		self.counter_lock = threading.Lock()
+		self.index_lock = threading.Lock()
 
 	def store(self, mail_from, rcpts, data):
 		"""Write one message atomically; its file name."""
@@ -306,7 +370,17 @@ class SinkServer(socketserver.ThreadingTCPServer):
 		except BaseException:
 			os.unlink(tmp)
 			raise
+		self.index(name, message_id(data))
 		return name
+
+	def index(self, name, msgid):
+		"""One line of DIR/.index; a failure only costs the line."""
+		try:
+			with self.index_lock, open(os.path.join(self.sink_dir,
+			    INDEX_FILE), 'a', encoding='ascii') as f:
+				f.write('%s\t%s\n' % (name, msgid))
+		except OSError as e:
+			log('cannot write %s: %s' % (INDEX_FILE, e.strerror))
 
 
 def write_pidfile(path):

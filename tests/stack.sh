@@ -17,6 +17,8 @@
 #   tests/stack.sh slack-start DIR   start the Slack emulator only
 #   tests/stack.sh meta-stop DIR     stop the Meta emulator only
 #   tests/stack.sh meta-start DIR    start the Meta emulator only
+#   tests/stack.sh work-stop DIR     stop the worker (tollgate work) only
+#   tests/stack.sh work-start DIR    start the worker only
 #   tests/stack.sh status DIR     one line per component; exit 3 if any is down
 #
 # Inputs from the environment (up): TOLLGATE_BIN (required the first time),
@@ -46,7 +48,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|work-start|work-stop|status DIR
 	  DIR is an absolute directory (created by up if missing).
 	EOF
 	exit 2
@@ -576,6 +578,10 @@ stack_env_core() {
 	kv TOLLGATE_USER www-data
 	kv TOLLGATE_SOCKET_GROUP www-data
 	kv TOLLGATE_WORKERS 4
+	# The worker's pass every second: notifications (invitations,
+	# password resets, alerts) reach the SMTP sink and the Slack
+	# emulator within a second or two, for people and tests alike.
+	kv TOLLGATE_WORK_INTERVAL 1
 	kv TOLLGATE_LOG_LEVEL info
 	kv TOLLGATE_LOG "$TOLLGATE_LOG"
 	kv WORKER_LOG "$WORKER_LOG"
@@ -1296,6 +1302,22 @@ cmd_status() {
 	[ "$down" -eq 0 ] || exit 3
 }
 
+# The worker alone, for tests that kill it mid-delivery and bring it
+# back (it-notify).
+cmd_work_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	TOLLGATE_BIN=$(recorded "$ENV_FILE" TOLLGATE_BIN)
+	[ -x "$TOLLGATE_BIN" ] || die "TOLLGATE_BIN is not an executable: $TOLLGATE_BIN"
+	take_lock
+	start_worker
+}
+
+cmd_work_stop() {
+	[ -d "$STACK_DIR" ] || { say "tollgate work: not running"; return 0; }
+	take_lock
+	stop_pidfile "tollgate work" "$WORKER_PIDFILE" tollgate 15
+}
+
 [ $# -eq 2 ] || usage
 set_paths "$2"
 case $1 in
@@ -1311,6 +1333,8 @@ slack-start) cmd_slack_start ;;
 slack-stop) cmd_slack_stop ;;
 meta-start) cmd_meta_start ;;
 meta-stop) cmd_meta_stop ;;
+work-start) cmd_work_start ;;
+work-stop) cmd_work_stop ;;
 status) cmd_status ;;
 *) usage ;;
 esac

@@ -224,6 +224,37 @@ static const struct field	fields[] = {
 	{ "Form.access_token.error", H, NULL, 0 },
 	{ "Form.display_name.value", H, NULL, 0 },
 	{ "Form.agent_id.value", H, NULL, 0 },
+	/*
+	 * notifications.cs: a stored webhook, a trigger on, a log row
+	 * delivered (Log.0) and one debounced (Log.1); the header's
+	 * Coming soon group.
+	 */
+	{ "Page.any_soon", FLAG, NULL, 0 },
+	{ "Page.debounce_min", H, NULL, 0 },
+	{ "Page.no_smtp", FLAG, NULL, 0 },
+	{ "Page.webhook_hint", H, NULL, 0 },
+	{ "Form.recipients.value", H, NULL, 0 },
+	{ "Form.recipients.error", H, NULL, 0 },
+	{ "Form.slack_webhook_url.error", H, NULL, 0 },
+	{ "Form.triggers.error", H, NULL, 0 },
+	{ "Triggers.0.name", H, NULL, 0 },
+	{ "Triggers.0.label", H, NULL, 0 },
+	{ "Triggers.0.on", FLAG, NULL, 0 },
+	{ "Log.0.id", H, NULL, 0 },
+	{ "Log.0.what", H, NULL, 0 },
+	{ "Log.0.subject", H, NULL, 0 },
+	{ "Log.0.status", CONST, "queued", 0 },
+	{ "Log.0.at.iso", H, NULL, 0 },
+	{ "Log.0.at.date", H, NULL, 0 },
+	{ "Log.0.at.ago", H, NULL, 0 },
+	{ "Log.0.d.0.text", H, NULL, 0 },
+	{ "Log.0.d.0.status", H, NULL, 0 },
+	{ "Log.1.id", H, NULL, 0 },
+	{ "Log.1.what", H, NULL, 0 },
+	{ "Log.1.status", CONST, "debounced", 0 },
+	{ "Log.1.at.iso", H, NULL, 0 },
+	{ "Log.1.at.date", H, NULL, 0 },
+	{ "Log.1.at.ago", H, NULL, 0 },
 	{ "Keys.0.id", H, NULL, 0 },
 	{ "Keys.0.name", H, NULL, 0 },
 	{ "Keys.0.prefix", H, NULL, 0 },
@@ -514,7 +545,7 @@ static const struct field	fields[] = {
 static const char *const	pages[] = {
 	"login", "register", "invite", "dashboard", "team", "keys", "audit",
 	"soon", "verify", "confirm", "error", "password-reset", "reset", "pricing",
-	"billing", "agents", "usage", "channels",
+	"billing", "agents", "usage", "channels", "notifications",
 };
 #define NPAGES	(sizeof(pages) / sizeof(pages[0]))
 
