@@ -206,6 +206,52 @@ def day_events(tenant, day, agents):
 	return out
 
 
+def call(method, url, body=None, token=None):
+	"""One JSON call: status and decoded answer (None for no body)."""
+	hdrs = {"Content-Type": "application/json"}
+	if token:
+		hdrs["Authorization"] = "Bearer " + token
+	req = urllib.request.Request(url, data=None if body is None else
+	    json.dumps(body).encode(), method=method, headers=hdrs)
+	try:
+		with urllib.request.urlopen(req, timeout=30) as resp:
+			raw = resp.read()
+			return resp.status, json.loads(raw) if raw else None
+	except urllib.error.HTTPError as e:
+		return e.code, None
+
+
+def notifications():
+	"""The demo organization's notifications go to its owner (the
+	default) and to a Slack incoming webhook of the Slack emulator, made
+	once: alerts show in the SMTP sink and at $SLACK_API_BASE/_emu/."""
+	slack = os.environ.get("SLACK_API_BASE")
+	email = os.environ.get("TOLLGATE_DEMO_EMAIL")
+	password = os.environ.get("TOLLGATE_DEMO_PASSWORD")
+	if not (slack and email and password):
+		return
+	api = env("TOLLGATE_URL") + "/api/v1"
+	st, got = call("POST", api + "/auth/login", {"email": email,
+	    "password": password})
+	if st != 200:
+		print("demo-usage: cannot sign in as %s (%d): notifications not "
+		    "set up" % (email, st), file=sys.stderr)
+		return
+	token = got["access_token"]
+	st, got = call("GET", api + "/notifications/settings", token=token)
+	if st != 200 or got["slack_webhook"]["configured"]:
+		return
+	st, hook = call("POST", slack + "/_emu/webhooks", {"channel":
+	    "#alerts"})
+	if st != 200:
+		return
+	st, _ = call("PUT", api + "/notifications/settings",
+	    {"slack_webhook_url": hook["url"]}, token)
+	if st == 200:
+		print("demo usage: notifications to %s and to Slack #alerts "
+		    "(the Slack emulator)" % email)
+
+
 def post(batch):
 	"""One batch to the API: (accepted, duplicates), or None when a
 	limit refused it."""
@@ -238,6 +284,7 @@ def main():
 		    "month of usage would not fit, none sent")
 		return 0
 	agents = ensure_agents(tenant)
+	notifications()
 	now = datetime.datetime.now(datetime.timezone.utc)
 	today = now.date()
 	events = []
