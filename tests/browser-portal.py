@@ -53,7 +53,8 @@ import urllib.parse
 import urllib.request
 
 WAIT_S = 10		# longest wait for one page
-BUDGET_S = 110		# the whole run, browsers quit included
+BUDGET_S = 240		# the whole run, browsers quit included (two steps
+			# wait up to a minute each for a rate-limit window)
 PASSWORD = "Correct-Horse-Battery-%s" % secrets.token_hex(4)
 
 
