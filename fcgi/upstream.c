@@ -7,7 +7,8 @@
  * API), so there is no retry here: a provider that is down is answered
  * 502 upstream_error by the caller, and background work retries on its
  * own schedule.  The bearer token is handed to libcurl and never
- * logged; the log line names the host and path only, never the query.
+ * logged; the log line names the host and the first two segments of
+ * the path only (upstream_where()).
  *
  * One libcurl handle per process keeps connections alive between calls.
  */
@@ -88,13 +89,28 @@ upstream_parse(struct req *r, const struct buf *b)
 	return o;
 }
 
-/* "https://host/path" of a URL, for the log: never its query. */
+/*
+ * A URL for the log: its origin and at most two segments of its path,
+ * never its query.  Enough to tell the call ("/api/chat.postMessage",
+ * "/v21.0/<phone number id>") and never a secret in a path: the third
+ * and later segments of a Slack incoming webhook are its key.
+ */
 static void
 upstream_where(const char *url, char *out, size_t outsz)
 {
-	size_t	 n = strcspn(url, "?#");
+	const char	*p = strstr(url, "://");
+	size_t		 n;
+	int		 segs = 0;
 
-	snprintf(out, outsz, "%.*s", (int)n, url);
+	p = p != NULL ? p + 3 : url;
+	n = (size_t)(p - url) + strcspn(p, "/?#");
+	while (url[n] == '/' && segs < 2) {
+		n++;
+		n += strcspn(url + n, "/?#");
+		segs++;
+	}
+	snprintf(out, outsz, "%.*s%s", (int)n, url, url[n] == '/' ?
+	    "/..." : "");
 }
 
 /*

@@ -333,6 +333,11 @@ test_delivery(void **state)
 	/* Nothing is due any more: a second pass sends nothing. */
 	work_once();
 	assert_int_equal(sink_count(mid), 1);
+	/* The webhook's key (its last segment) is in no log. */
+	if (it_file_count(it_env("WORKER_LOG"), strrchr(t.hook, '/') + 1) !=
+	    0 || it_file_count(it_env("TOLLGATE_LOG"), strrchr(t.hook, '/') +
+	    1) != 0)
+		it_deferred_fail("a log shows the webhook URL");
 	it_deferred_check();
 }
 
