@@ -391,7 +391,8 @@ stored(const struct tenant *t, int full, char *out, size_t outsz)
 	    "'held') FROM " OWN_RES "), "
 	    "(SELECT count(*) FROM usage_windows), "
 	    "(SELECT count(*) FROM usage_alerts), "
-	    "(SELECT count(*) FROM notifications))" :
+	    "(SELECT count(*) FROM notifications WHERE tenant_id = "
+	    "app_tenant()))" :
 	    "SELECT concat_ws('/', "
 	    "(SELECT count(*) FROM usage_event_ids), "
 	    "(SELECT count(*) FROM usage_events), "
@@ -1736,7 +1737,8 @@ alerts_of(const struct tenant *t, char *out, size_t outsz)
 	    "subject = 'messages'), "
 	    "'notified', (SELECT string_agg(trigger || '=' || n, ',' ORDER BY "
 	    "trigger) FROM (SELECT trigger, count(*) AS n FROM notifications "
-	    "WHERE trigger LIKE 'quota_%' AND subject = 'messages' GROUP BY "
+	    "WHERE tenant_id = app_tenant() AND trigger LIKE 'quota_%' AND "
+	    "subject = 'messages' GROUP BY "
 	    "trigger) x))", 0, NULL);
 }
 
@@ -2143,8 +2145,9 @@ test_period_rollover(void **state)
 		    "quota (and its cap was enforced: 429) but fired no alert; "
 		    "usage_alerts_fire() (sql/014_metering.sql) looks at the "
 		    "current period's counters only", prev_m, a_prev);
-	n = sql_num(&t, "SELECT count(*) FROM notifications WHERE trigger IN "
-	    "('quota_80', 'quota_100') AND subject = 'messages'", NULL, NULL);
+	n = sql_num(&t, "SELECT count(*) FROM notifications WHERE tenant_id = "
+	    "app_tenant() AND trigger IN ('quota_80', 'quota_100') AND subject "
+	    "= 'messages'", NULL, NULL);
 	if (n != 3)
 		it_deferred_fail("%lld quota_80 and quota_100 notifications of "
 		    "messages, want 3 (80 and 100 of %s, 80 of %s)", n, prev_m,
