@@ -40,36 +40,6 @@ api_agent_json(const struct agent *a)
 	return o;
 }
 
-/*
- * A refused change.  The agent quota's 409 also says which limit and
- * how much of it is used, as every quota error does (SPEC 5).
- */
-static void
-api_agents_fail(struct req *r, const struct fail *f,
-    const struct agent_room *room)
-{
-	struct json_object	*o, *e;
-
-	if (f->db != 0 || f->code == NULL ||
-	    strcmp(f->code, "quota_exceeded") != 0) {
-		acct_answer(r, f);
-		return;
-	}
-	req_refuse(r);
-	e = json_object_new_object();
-	api_str(e, "type", "invalid_request_error");
-	api_str(e, "code", f->code);
-	api_str(e, "message", f->message);
-	api_str(e, "param", NULL);
-	api_str(e, "metric", "agents");
-	json_object_object_add(e, "limit", json_object_new_int64(room->limit));
-	json_object_object_add(e, "used", json_object_new_int64(room->active));
-	api_str(e, "request_id", r->id);
-	o = json_object_new_object();
-	json_object_object_add(o, "error", e);
-	req_json(r, f->status, o);
-}
-
 /* GET /agents?limit=&starting_after=<agent id> */
 void
 api_agents_list(struct req *r)
@@ -118,7 +88,7 @@ api_agents_create(struct req *r)
 	if (api_agents_input(r, 1, &c) == -1)
 		return;
 	if (agent_create(r, &f, &c, &a, &room) == -1) {
-		api_agents_fail(r, &f, &room);
+		api_quota_answer(r, &f, "agents", room.limit, room.active);
 		return;
 	}
 	req_json(r, 201, api_agent_json(&a));
@@ -136,7 +106,7 @@ api_agents_update(struct req *r)
 	if (api_agents_input(r, 0, &c) == -1)
 		return;
 	if (agent_update(r, &f, r->path_params[0], &c, &a, &room) == -1) {
-		api_agents_fail(r, &f, &room);
+		api_quota_answer(r, &f, "agents", room.limit, room.active);
 		return;
 	}
 	req_json(r, 200, api_agent_json(&a));

@@ -61,25 +61,6 @@ api_channels_list(struct req *r)
 	api_list(r, data, 0);
 }
 
-/* The quota's 409 says which limit and how much of it is used (SPEC 5). */
-static void
-api_channels_fail(struct req *r, const struct fail *f,
-    const struct channel_room *room)
-{
-	struct json_object	*e;
-
-	if (f->db != 0 || f->code == NULL || room == NULL ||
-	    strcmp(f->code, "quota_exceeded") != 0) {
-		acct_answer(r, f);
-		return;
-	}
-	e = json_object_new_object();
-	api_str(e, "metric", "channels");
-	json_object_object_add(e, "limit", json_object_new_int64(room->limit));
-	json_object_object_add(e, "used", json_object_new_int64(room->used));
-	req_error_with(r, f->status, NULL, f->code, f->message, NULL, NULL, e);
-}
-
 /* GET /channels/slack/install?agent_id= -> {url} */
 void
 api_channels_slack_install(struct req *r)
@@ -124,7 +105,7 @@ api_channels_whatsapp(struct req *r)
 	    v[3].present ? v[3].s : NULL, &c, &created, &room);
 	OPENSSL_cleanse(r->body.p, r->body.len);
 	if (rc == -1) {
-		api_channels_fail(r, &f, &room);
+		api_quota_answer(r, &f, "channels", room.limit, room.used);
 		return;
 	}
 	req_json(r, created ? 201 : 200, api_channel_json(&c));

@@ -49,25 +49,6 @@ api_llmkeys_list(struct req *r)
 	api_list(r, data, 0);
 }
 
-/* The quota's 409 says which limit and how much of it is used (SPEC 5). */
-static void
-api_llmkeys_fail(struct req *r, const struct fail *f,
-    const struct llmkey_room *room)
-{
-	struct json_object	*e;
-
-	if (f->db != 0 || f->code == NULL ||
-	    strcmp(f->code, "quota_exceeded") != 0) {
-		acct_answer(r, f);
-		return;
-	}
-	e = json_object_new_object();
-	api_str(e, "metric", "llm_providers");
-	json_object_object_add(e, "limit", json_object_new_int64(room->limit));
-	json_object_object_add(e, "used", json_object_new_int64(room->used));
-	req_error_with(r, f->status, NULL, f->code, f->message, NULL, NULL, e);
-}
-
 /* POST /llm-keys {provider, api_key, label?} */
 void
 api_llmkeys_add(struct req *r)
@@ -87,7 +68,7 @@ api_llmkeys_add(struct req *r)
 	    (char *)(uintptr_t)v[1].s, &k, &room);
 	OPENSSL_cleanse(r->body.p, r->body.len);
 	if (rc == -1) {
-		api_llmkeys_fail(r, &f, &room);
+		api_quota_answer(r, &f, "llm_providers", room.limit, room.used);
 		return;
 	}
 	req_json(r, 201, api_llmkey_json(&k));

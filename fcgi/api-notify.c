@@ -18,11 +18,10 @@
 
 /* The settings as the API shows them: every trigger, on or off. */
 struct json_object *
-api_notify_settings_json(struct req *r, const struct notify_settings *s)
+api_notify_settings_json(const struct notify_settings *s)
 {
 	struct json_object	*o = json_object_new_object(), *t, *w;
 	const char		*name;
-	char			 q[64];
 	size_t			 i;
 
 	json_object_object_add(o, "recipients", json_tokener_parse(
@@ -35,16 +34,13 @@ api_notify_settings_json(struct req *r, const struct notify_settings *s)
 	api_str(w, "hint", s->webhook_hint);
 	json_object_object_add(o, "slack_webhook", w);
 	t = json_object_new_object();
-	for (i = 0; (name = notify_trigger_name(i, NULL)) != NULL; i++) {
-		snprintf(q, sizeof(q), "\"%s\"", name);
+	for (i = 0; (name = notify_trigger_name(i, NULL)) != NULL; i++)
 		json_object_object_add(t, name, json_object_new_boolean(
-		    strstr(s->disabled, q) == NULL));
-	}
+		    notify_trigger_on(s, name)));
 	json_object_object_add(o, "triggers", t);
 	json_object_object_add(o, "debounce_seconds", json_object_new_int(
 	    conf.notify_debounce_s));
 	api_str(o, "updated_at", s->updated_at);
-	(void)r;
 	return o;
 }
 
@@ -59,7 +55,7 @@ api_notify_settings(struct req *r)
 		req_error_from_db(r, rc);
 		return;
 	}
-	req_json(r, 200, api_notify_settings_json(r, &s));
+	req_json(r, 200, api_notify_settings_json(&s));
 }
 
 /* PUT /notifications/settings {recipients?, slack_webhook_url?, triggers?} */
@@ -82,7 +78,7 @@ api_notify_settings_put(struct req *r)
 		req_error_from_db(r, rc);
 		return;
 	}
-	req_json(r, 200, api_notify_settings_json(r, &s));
+	req_json(r, 200, api_notify_settings_json(&s));
 }
 
 /* POST /notifications/test */

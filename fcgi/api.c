@@ -116,3 +116,25 @@ api_tokens_json(const struct tokens *t, const char *email,
 	json_object_object_add(o, "tenant", tn);
 	return o;
 }
+
+/*
+ * A service's refusal, answered; a quota's 409 says which limit and
+ * how much of it is used (SPEC 5): metric, limit, used.
+ */
+void
+api_quota_answer(struct req *r, const struct fail *f, const char *metric,
+    long long limit, long long used)
+{
+	struct json_object	*e;
+
+	if (f->db != 0 || f->code == NULL ||
+	    strcmp(f->code, "quota_exceeded") != 0) {
+		acct_answer(r, f);
+		return;
+	}
+	e = json_object_new_object();
+	api_str(e, "metric", metric);
+	json_object_object_add(e, "limit", json_object_new_int64(limit));
+	json_object_object_add(e, "used", json_object_new_int64(used));
+	req_error_with(r, f->status, NULL, f->code, f->message, NULL, NULL, e);
+}

@@ -500,6 +500,32 @@ done:
 }
 
 /*
+ * A provider's answer (Stripe, Slack, Graph) as a JSON object owned by
+ * the request, parsed with the request's limits; NULL for anything
+ * else (empty, not JSON, not an object).
+ */
+struct json_object *
+req_json_object(struct req *r, const char *p, size_t n)
+{
+	struct json_tokener	*tok;
+	struct json_object	*o;
+
+	if (n == 0 || !http_json_valid(p, n) ||
+	    (tok = json_tokener_new_ex(REQ_JSON_DEPTH * 2)) == NULL)
+		return NULL;
+	o = json_tokener_parse_ex(tok, p, (int)n);
+	if (o != NULL && (json_tokener_get_error(tok) !=
+	    json_tokener_success || !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	if (o != NULL)
+		arena_defer(&r->arena, req_json_put, o);
+	return o;
+}
+
+/*
  * Check and parse the body the route expects.  Returns -1 when the
  * response (415, 400) has been set.
  */

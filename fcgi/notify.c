@@ -54,12 +54,6 @@ static const char *const	notify_triggers[][2] = {
 #define NOTIFY_NTRIGGERS	(sizeof(notify_triggers) / \
 	sizeof(notify_triggers[0]))
 
-size_t
-notify_trigger_count(void)
-{
-	return NOTIFY_NTRIGGERS;
-}
-
 const char *
 notify_trigger_name(size_t i, const char **label)
 {
@@ -68,6 +62,16 @@ notify_trigger_name(size_t i, const char **label)
 	if (label != NULL)
 		*label = notify_triggers[i][1];
 	return notify_triggers[i][0];
+}
+
+/* Is a trigger on in these settings (not in their "disabled" list)? */
+int
+notify_trigger_on(const struct notify_settings *s, const char *name)
+{
+	char	 q[64];
+
+	snprintf(q, sizeof(q), "\"%s\"", name);
+	return strstr(s->disabled, q) == NULL;
 }
 
 static int
@@ -146,44 +150,39 @@ done:
 
 /*
  * The triggers turned off, as JSON: those named false in "t" (an object
- * of trigger: boolean), the others of "current" kept as they were.
+ * of trigger: boolean), the others as they are in "cur".
  */
 static int
 notify_disabled_json(struct req *r, struct fail *f, struct json_object *t,
-    const char *current, const char **out)
+    const struct notify_settings *cur, const char **out)
 {
-	struct json_object	*o = json_object_new_array(), *cur, *v;
+	struct json_object	*o, *v;
 	size_t			 i;
 	const char		*name;
-	int			 off, rc = -1;
+	int			 off;
 
-	cur = json_tokener_parse(current);
 	json_object_object_foreach(t, key, val) {
 		if (!notify_trigger_known(key) ||
-		    !json_object_is_type(val, json_type_boolean)) {
-			acct_fail(f, 400, "invalid_value", arena_printf(&r->arena,
-			    "triggers.%.40s is not a trigger that can be turned "
-			    "on or off (true or false).", key), "triggers");
-			goto done;
-		}
+		    !json_object_is_type(val, json_type_boolean))
+			return acct_fail(f, 400, "invalid_value", arena_printf(
+			    &r->arena, "triggers.%.40s is not a trigger that can "
+			    "be turned on or off (true or false).", key),
+			    "triggers");
 	}
+	o = json_object_new_array();
 	for (i = 0; i < NOTIFY_NTRIGGERS; i++) {
 		name = notify_triggers[i][0];
 		if (json_object_object_get_ex(t, name, &v))
 			off = !json_object_get_boolean(v);
 		else
-			off = cur != NULL && strstr(json_object_to_json_string(
-			    cur), arena_printf(&r->arena, "\"%s\"", name)) != NULL;
+			off = !notify_trigger_on(cur, name);
 		if (off)
 			json_object_array_add(o, json_object_new_string(name));
 	}
 	*out = arena_strdup(&r->arena, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN));
-	rc = 0;
-done:
-	json_object_put(cur);
 	json_object_put(o);
-	return rc;
+	return 0;
 }
 
 /* "…/" and the last four characters of a webhook URL. */
@@ -230,8 +229,7 @@ notify_settings_put(struct req *r, struct fail *f, struct json_object *in)
 			return acct_fail(f, 400, "invalid_type", "triggers must "
 			    "be an object of trigger names and true or false.",
 			    "triggers");
-		if (notify_disabled_json(r, f, v, cur.disabled, &disabled) ==
-		    -1)
+		if (notify_disabled_json(r, f, v, &cur, &disabled) == -1)
 			return -1;
 	}
 	if (json_object_object_get_ex(in, "slack_webhook_url", &v)) {

@@ -97,7 +97,6 @@ page_notify_form(struct req *r, const struct notify_settings *s, int again)
 	struct json_object	*a;
 	struct buf		 b;
 	const char		*name, *label;
-	char			 q[64];
 	size_t			 i;
 
 	if (!again) {
@@ -113,11 +112,10 @@ page_notify_form(struct req *r, const struct notify_settings *s, int again)
 	if (s->webhook != NULL)
 		tmpl_set(r, "Page.webhook_hint", s->webhook_hint);
 	for (i = 0; (name = notify_trigger_name(i, &label)) != NULL; i++) {
-		snprintf(q, sizeof(q), "\"%s\"", name);
 		tmpl_set_row(r, "Triggers", i, "name", name);
 		tmpl_set_row(r, "Triggers", i, "label", label);
 		if (again ? http_kv_get(&r->form, arena_printf(&r->arena,
-		    "t_%s", name)) != NULL : strstr(s->disabled, q) == NULL)
+		    "t_%s", name)) != NULL : notify_trigger_on(s, name))
 			tmpl_set_row(r, "Triggers", i, "on", "1");
 	}
 }

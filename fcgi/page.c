@@ -24,7 +24,7 @@ struct page_nav {
 	const char	*href;
 	const char	*label;
 	enum role	 role;
-	int		 soon;	/* not built yet (page_soon): grouped apart */
+	int		 soon;	/* not built yet: grouped apart */
 };
 
 static const struct page_nav	page_navs[] = {
@@ -639,40 +639,4 @@ page_root(struct req *r)
 {
 	req_redirect(r, r->auth.kind == PRINCIPAL_SESSION ? "/dashboard" :
 	    "/login");
-}
-
-/*
- * A page of a later milestone: it says so, and what it will hold, and
- * does not pretend (soon.cs lists what works today).
- */
-void
-page_soon(struct req *r)
-{
-	static const struct {
-		const char	*path;
-		const char	*what;
-	} plans[] = {
-		{ "/channels", "Channels will connect Slack and WhatsApp for "
-		    "alerts, with a test message and a way to disconnect." },
-		{ "/settings/notifications", "Notifications will let you "
-		    "choose which alerts you receive, and where." },
-		{ "/pricing", "Pricing will list the plans with their "
-		    "features, quotas and prices. Every new organization "
-		    "starts on the Free plan." },
-	};
-	const char	*title = "Coming later", *nav = "";
-	size_t		 i;
-
-	for (i = 0; i < sizeof(page_navs) / sizeof(page_navs[0]); i++)
-		if (strcmp(r->path, page_navs[i].href) == 0) {
-			title = page_navs[i].label;
-			nav = page_navs[i].id;
-		}
-	if (strcmp(r->path, "/pricing") == 0)
-		title = "Pricing";
-	for (i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
-		if (strcmp(r->path, plans[i].path) == 0)
-			tmpl_set(r, "Page.soon_what", plans[i].what);
-	page_layout(r, title, nav);
-	tmpl_render(r, 200, "soon.cs");
 }

@@ -203,32 +203,6 @@ stripe_handle(void)
 }
 
 static void
-stripe_json_put(void *o)
-{
-	json_object_put(o);
-}
-
-/* The body of a JSON answer, parsed with the request limits. */
-static struct json_object *
-stripe_parse(const struct buf *b)
-{
-	struct json_tokener	*tok;
-	struct json_object	*o;
-
-	if (b->len == 0 || !http_json_valid(b->p, b->len) ||
-	    (tok = json_tokener_new_ex(REQ_JSON_DEPTH * 2)) == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, b->p, (int)b->len);
-	if (o != NULL && (json_tokener_get_error(tok) !=
-	    json_tokener_success || !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
-static void
 stripe_copy(char *dst, size_t dstsz, struct json_object *o, const char *k)
 {
 	struct json_object	*v;
@@ -389,7 +363,7 @@ stripe_call(struct req *r, const char *method, const char *path,
 		    "Stripe could not be reached.");
 		goto done;
 	}
-	o = stripe_parse(&resp.body);
+	o = req_json_object(r, resp.body.p, resp.body.len);
 	if (status < 200 || status >= 300) {
 		e->status = (int)status;
 		stripe_error_of(o, e);
@@ -403,12 +377,8 @@ stripe_call(struct req *r, const char *method, const char *path,
 		goto done;
 	}
 	*out = o;
-	arena_defer(&r->arena, stripe_json_put, o);
-	o = NULL;
 	rc = 0;
 done:
-	if (o != NULL)
-		json_object_put(o);
 	buf_free(&resp.body);
 	return rc;
 }

@@ -744,6 +744,7 @@ void		 req_set_id(struct req *, const char *);
 const char	*req_param(char **, const char *);
 void		 req_header(struct req *, const char *, const char *);
 void		 req_json(struct req *, int, struct json_object *);
+struct json_object *req_json_object(struct req *, const char *, size_t);
 void		 req_refuse(struct req *);
 void		 req_error(struct req *, int, const char *, const char *,
 		    const char *, const char *);
@@ -1596,6 +1597,8 @@ int		 api_input(struct req *, enum vop, struct vvalue *);
 struct json_object *api_tokens_json(const struct tokens *, const char *,
 		    const char *);
 struct json_object *api_scopes_json(int);
+void		 api_quota_answer(struct req *, const struct fail *,
+		    const char *, long long, long long);
 int		 api_list_args(struct req *, int *, const char **);
 
 /* api-auth.c */
@@ -1706,8 +1709,9 @@ int		 channel_disconnect(struct req *, struct fail *, const char *);
  * notify.c: notification settings, the words of each trigger, and the
  * outbox's delivery by the worker (acct.c's convention).
  */
-size_t		 notify_trigger_count(void);
 const char	*notify_trigger_name(size_t, const char **);
+int		 notify_trigger_on(const struct notify_settings *,
+		    const char *);
 int		 notify_webhook_ok(const char *);
 int		 notify_settings_put(struct req *, struct fail *,
 		    struct json_object *);
@@ -1731,7 +1735,7 @@ void		 api_channels_test(struct req *);
 void		 api_channels_delete(struct req *);
 
 /* api-notify.c */
-struct json_object *api_notify_settings_json(struct req *,
+struct json_object *api_notify_settings_json(
 		    const struct notify_settings *);
 void		 api_notify_settings(struct req *);
 void		 api_notify_settings_put(struct req *);
@@ -1776,7 +1780,6 @@ void		 page_flash_about(struct req *, const char *, const char *,
 const char	*page_reveal_put(struct req *, const char *);
 void		 page_fail(struct req *, const struct fail *, const char *);
 void		 page_root(struct req *);
-void		 page_soon(struct req *);
 void		 page_login(struct req *);
 void		 page_login_post(struct req *);
 void		 page_register(struct req *);

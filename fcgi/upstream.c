@@ -61,34 +61,6 @@ upstream_header(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
-static void
-upstream_json_put(void *o)
-{
-	json_object_put(o);
-}
-
-/* The answer as a JSON object (owned by the request), or NULL. */
-static struct json_object *
-upstream_parse(struct req *r, const struct buf *b)
-{
-	struct json_tokener	*tok;
-	struct json_object	*o;
-
-	if (b->len == 0 || !http_json_valid(b->p, b->len) ||
-	    (tok = json_tokener_new_ex(REQ_JSON_DEPTH * 2)) == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, b->p, (int)b->len);
-	if (o != NULL && (json_tokener_get_error(tok) !=
-	    json_tokener_success || !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (o != NULL)
-		arena_defer(&r->arena, upstream_json_put, o);
-	return o;
-}
-
 /*
  * A URL for the log: its origin and at most two segments of its path,
  * never its query.  Enough to tell the call ("/api/chat.postMessage",
@@ -176,7 +148,7 @@ upstream_call(struct req *r, const char *method, const char *url,
 		goto done;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &u->status);
-	u->json = upstream_parse(r, &b);
+	u->json = req_json_object(r, b.p, b.len);
 	log_info("upstream: %s %s: %ld in %.0f ms", method, where, u->status,
 	    util_now_ms() - t0);
 	rc = 0;

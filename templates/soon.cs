@@ -1,6 +1,9 @@
 <?cs include:"header.cs" ?>
 <?cs # A page of a later release: what it will hold, that nothing on it
-     works yet, and (signed in) what does work today. ?>
+     works yet, and (signed in) what does work today.  Every page of the
+     navigation is built now, so no route renders it; the shell keeps it
+     for the next page announced before it is built (and unit-tmpl
+     checks the escaping of every value on it). ?>
 <h1><?cs var:Page.title ?></h1>
 <section class="soon">
   <p><span class="pill pill-soon">Not built yet</span></p>
