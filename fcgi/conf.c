@@ -109,6 +109,17 @@ static const struct conf_key	conf_keys[] = {
 	    0, 0 },
 	{ "META_GRAPH_BASE", CONF_URL, S(meta_graph_base),
 	    "https://graph.facebook.com", 0, 0 },
+	{ "TOLLGATE_STORAGE_BACKEND", CONF_STR, S(storage_backend), "fs",
+	    0, 0 },
+	{ "TOLLGATE_STORAGE_DIR", CONF_STR, S(storage_dir),
+	    "/var/lib/tollgate/storage", 0, 0 },
+	{ "TOLLGATE_STORAGE_OBJECT_MAX_MB", CONF_INT, S(storage_object_max_mb),
+	    "5120", 1, 1048576 },
+	{ "TOLLGATE_S3_ENDPOINT", CONF_URL, S(s3_endpoint), NULL, 0, 0 },
+	{ "TOLLGATE_S3_REGION", CONF_STR, S(s3_region), "us-east-1", 0, 0 },
+	{ "TOLLGATE_S3_BUCKET", CONF_STR, S(s3_bucket), NULL, 0, 0 },
+	{ "TOLLGATE_S3_ACCESS_KEY", CONF_STR, S(s3_access_key), NULL, 0, 0 },
+	{ "TOLLGATE_S3_SECRET_KEY", CONF_STR, S(s3_secret_key), NULL, 0, 0 },
 };
 #undef S
 

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -80,6 +81,7 @@ req_input_gone(struct req *r)
 	r->referer = NULL;
 	r->user_agent = NULL;
 	r->idempotency_key = NULL;
+	r->envp = NULL;
 	r->stripe_signature = NULL;
 	memset(&r->args, 0, sizeof(r->args));
 	memset(&r->cookies, 0, sizeof(r->cookies));
@@ -134,6 +136,7 @@ req_from_params(struct req *r, char **envp, const char **cause)
 		return -1;
 	}
 	r->uri = uri;
+	r->envp = envp;
 	q = strchr(uri, '?');
 	plen = q != NULL ? (size_t)(q - uri) : strlen(uri);
 	r->path = arena_strndup(&r->arena, uri, plen);
@@ -172,6 +175,17 @@ req_from_params(struct req *r, char **envp, const char **cause)
 	    cause) == -1)
 		return -1;
 	return 0;
+}
+
+/*
+ * A parameter the request path does not keep a field for (a header of
+ * one route: "HTTP_IF_MATCH"); NULL when absent or after the input is
+ * gone.
+ */
+const char *
+req_env(const struct req *r, const char *name)
+{
+	return r->envp != NULL ? req_param(r->envp, name) : NULL;
 }
 
 /* The proxy's or client's request id when well-formed, else a new one. */
@@ -446,6 +460,58 @@ req_read_body(struct req *r, int (*rd)(void *, char *, int), void *arg)
 		left -= n;
 	}
 	return 0;
+}
+
+/*
+ * Read up to n bytes of a streamed body (BODY_STREAM): what is left of
+ * Content-Length, never more.  The count, 0 at its end, -1 when the
+ * client's body ended early.
+ */
+int
+req_in_read(struct req *r, char *p, int n)
+{
+	int	 got;
+
+	if (r->in_left <= 0)
+		return 0;
+	if ((long long)n > r->in_left)
+		n = (int)r->in_left;
+	if (r->in_rd == NULL || (got = r->in_rd(r->in_arg, p, n)) <= 0)
+		return -1;
+	r->in_left -= got;
+	return got;
+}
+
+/*
+ * Send the head now (status and headers as set), for an answer whose
+ * body follows through req_stream_write(): an object too big for the
+ * response buffer.  From here on the answer cannot change.
+ */
+int
+req_stream_head(struct req *r)
+{
+	struct buf	 head;
+	int		 rc = -1;
+
+	if (r->out_wr == NULL || r->streamed)
+		return -1;
+	buf_init(&head, 65536);
+	req_render_head(r, &head);
+	r->streamed = 1;
+	if (r->out_wr(r->out_arg, head.p, (int)head.len) == (int)head.len)
+		rc = 0;
+	buf_free(&head);
+	return rc;
+}
+
+int
+req_stream_write(struct req *r, const void *p, size_t n)
+{
+	if (!r->streamed || n > INT_MAX)
+		return -1;
+	if (strcmp(r->method, "HEAD") == 0 || n == 0)
+		return 0;
+	return r->out_wr(r->out_arg, p, (int)n) == (int)n ? 0 : -1;
 }
 
 static void

@@ -42,6 +42,12 @@ responder_fcgx_read(void *stream, char *p, int n)
 	return FCGX_GetStr(p, n, stream);
 }
 
+static int
+responder_fcgx_write(void *stream, const char *p, int n)
+{
+	return FCGX_PutStr(p, n, stream);
+}
+
 /*
  * The end of the request's transaction, decided here only: a refused
  * request (or an error status) rolls back whatever it wrote, anything
@@ -119,6 +125,12 @@ responder_route(struct req *r)
 static int
 responder_body(struct req *r, const struct route *rt, FCGX_Request *fr)
 {
+	if (rt->body == BODY_STREAM) {
+		r->in_rd = responder_fcgx_read;
+		r->in_arg = fr->in;
+		r->in_left = r->content_length;
+		return 0;
+	}
 	if (rt->body != BODY_NONE && r->content_length > 0 &&
 	    req_read_body(r, responder_fcgx_read, fr->in) == -1) {
 		req_error(r, 400, NULL, "truncated_body",
@@ -146,7 +158,9 @@ responder_run(struct req *r, FCGX_Request *fr)
 	if (responder_route(r) == -1)
 		return;
 	rt = &routes[r->route];
-	if (r->content_length > REQ_BODY_MAX) {
+	r->out_wr = responder_fcgx_write;
+	r->out_arg = fr->out;
+	if (r->content_length > REQ_BODY_MAX && rt->body != BODY_STREAM) {
 		req_error(r, 413, NULL, "body_too_large",
 		    "The body is over 1 MiB.", NULL);
 		return;
@@ -168,6 +182,8 @@ responder_send(struct req *r, FCGX_Request *fr)
 {
 	struct buf	 head;
 
+	if (r->streamed)
+		return;
 	buf_init(&head, 65536);
 	req_render_head(r, &head);
 	FCGX_PutStr(head.p, (int)head.len, fr->out);

@@ -316,7 +316,8 @@ static int
 serve_conf_check(const struct conf *c, const char **cause)
 {
 	if (conf_require(c, "TOLLGATE_DATABASE_URL", cause) == -1 ||
-	    conf_require(c, "TOLLGATE_JWT_SECRET", cause) == -1)
+	    conf_require(c, "TOLLGATE_JWT_SECRET", cause) == -1 ||
+	    blob_conf_check(c, cause) == -1)
 		return -1;
 	return 0;
 }

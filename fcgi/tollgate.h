@@ -76,6 +76,7 @@ int		 util_random(void *, size_t);
 void		 util_hex(const unsigned char *, size_t, char *);
 int		 util_ct_equal(const void *, const void *, size_t);
 double		 util_now_ms(void);
+int		 util_errno_full(int);
 
 /*
  * buf.c: a growable byte buffer with a hard cap.  Appends past the cap
@@ -354,6 +355,9 @@ enum vtype {
 	V_SCOPES,		/* array of scope names, into a bit set */
 	V_SECRET,		/* min..max printable ASCII, no space */
 	V_DIGITS,		/* min..max digits; choices {"+"}: may lead */
+	V_NAME,			/* min..max of [A-Za-z0-9._:-] (ids, names) */
+	V_ARRAY,		/* a JSON array of min..max elements, which
+				   the handler checks (vvalue.i: the count) */
 	V__MAX
 };
 struct vfield {
@@ -394,6 +398,12 @@ enum vop {
 				   agent_id */
 	VOP_CHANNEL_TEST,	/* to */
 	VOP_SLACK_INSTALL,	/* agent_id */
+	VOP_RECORD_CREATE,	/* table (query) */
+	VOP_RECORD_LIST,	/* table, since, limit (query) */
+	VOP_BACKUP_SETTINGS,	/* prune_oldest */
+	VOP_VEC_UPSERT,		/* collection, items */
+	VOP_VEC_SEARCH,		/* collection, vector, top_k */
+	VOP_VEC_DELETE,		/* collection, ids */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -409,7 +419,9 @@ extern const struct vop_def	valid_ops[VOP__MAX];
 #define SCOPE_USAGE_READ	0x02
 #define SCOPE_ENTITLEMENTS_READ	0x04
 #define SCOPE_BILLING_READ	0x08
-#define SCOPE__MAX		4
+#define SCOPE_STORAGE_READ	0x10
+#define SCOPE_STORAGE_WRITE	0x20
+#define SCOPE__MAX		6
 #define SCOPE_ALL		((1 << SCOPE__MAX) - 1)
 #define EMAIL_MAX	254
 int		 valid_email(const char *);
@@ -505,6 +517,15 @@ struct conf {
 	char		*slack_client_secret;
 	char		*slack_api_base;
 	char		*meta_graph_base;
+	/* Storage (blob.c): the backend and its settings. */
+	char		*storage_backend;	/* "fs" or "s3" */
+	char		*storage_dir;
+	int		 storage_object_max_mb;
+	char		*s3_endpoint;
+	char		*s3_region;
+	char		*s3_bucket;
+	char		*s3_access_key;
+	char		*s3_secret_key;
 };
 int		 conf_load(struct conf *, const char *, const char **);
 int		 conf_require(const struct conf *, const char *, const char **);
@@ -646,6 +667,8 @@ enum body_kind {
 	BODY_JSON,		/* application/json, parsed */
 	BODY_FORM,		/* application/x-www-form-urlencoded */
 	BODY_RAW,		/* read, left unparsed (signed webhooks) */
+	BODY_STREAM,		/* left unread, any size: the handler
+				   streams it (req_in_read(), storage) */
 	BODY__MAX
 };
 enum resp_kind {
@@ -680,6 +703,7 @@ struct req {
 	const char	*user_agent;
 	const char	*idempotency_key;	/* Idempotency-Key header */
 	const char	*stripe_signature;	/* Stripe-Signature header */
+	char		**envp;		/* every parameter (req_env()) */
 	int		 idem_claimed;	/* this request owns the key */
 	int		 https;
 	struct kvlist	 args;		/* query string */
@@ -733,6 +757,19 @@ struct req {
 	struct req_header headers[REQ_HEADERS_MAX];
 	size_t		 nheaders;
 	struct buf	 out;
+	/*
+	 * The connection's streams, set by the responder: a BODY_STREAM
+	 * route reads its body through in_rd; a handler that answers
+	 * with more than fits "out" sends the head (req_stream_head())
+	 * and then writes through out_wr, and "streamed" tells the
+	 * pipeline the answer is already on its way.
+	 */
+	int		(*in_rd)(void *, char *, int);
+	void		*in_arg;
+	int		(*out_wr)(void *, const char *, int);
+	void		*out_arg;
+	int		 streamed;
+	long long	 in_left;	/* body bytes not read yet */
 };
 void		 req_init(struct req *);
 void		 req_init_job(struct req *, const char *);
@@ -742,6 +779,7 @@ void		 req_input_gone(struct req *);
 int		 req_from_params(struct req *, char **, const char **);
 void		 req_set_id(struct req *, const char *);
 const char	*req_param(char **, const char *);
+const char	*req_env(const struct req *, const char *);
 void		 req_header(struct req *, const char *, const char *);
 void		 req_json(struct req *, int, struct json_object *);
 struct json_object *req_json_object(struct req *, const char *, size_t);
@@ -758,6 +796,9 @@ void		 req_redirect_external(struct req *, const char *);
 int		 req_read_body(struct req *, int (*)(void *, char *, int),
 		    void *);
 int		 req_parse_body(struct req *, enum body_kind);
+int		 req_in_read(struct req *, char *, int);
+int		 req_stream_head(struct req *);
+int		 req_stream_write(struct req *, const void *, size_t);
 void		 req_render_head(struct req *, struct buf *);
 void		 req_release(struct req *);
 
@@ -1196,6 +1237,99 @@ enum db_rc	 db_audit_add(struct req *, const char *, const char *,
 enum db_rc	 db_audit_list(struct req *, const struct audit_filter *, int,
 		    struct audit_event **, size_t *, int *);
 enum db_rc	 db_prune_auth(struct req *, long long *);
+
+/*
+ * db-storage.c: the metadata of records and backups (sql/020), the holds
+ * of uploads against the plan's storage quotas, what a tenant stores,
+ * and the garbage the worker collects.
+ */
+struct storage_hold {
+	const char	*reservation_id;	/* NULL: refused */
+	long long	 limit;		/* bytes; -1: unlimited */
+	long long	 taken;		/* used and held, with this one */
+	const char	*plan_needed;	/* the plan allows none: this one does */
+	int		 pruned;	/* old backups deleted to make room */
+};
+struct storage_record {
+	const char	*record_id;
+	const char	*table;
+	const char	*object_key;	/* NULL when deleted */
+	long long	 size;
+	const char	*sha256;	/* hex */
+	long long	 revision;
+	const char	*created_at;
+	const char	*updated_at;
+	const char	*deleted_at;	/* NULL when live */
+};
+struct storage_backup {
+	const char	*backup_id;
+	const char	*object_key;
+	long long	 size;
+	const char	*sha256;	/* hex */
+	const char	*version;	/* X-Backup-Version */
+	const char	*client_ts;	/* X-Backup-Timestamp, RFC 3339 */
+	const char	*created_at;
+	time_t		 created;
+	int		 pinned;
+};
+struct storage_usage {
+	long long	 records, record_bytes;
+	long long	 backups, backup_bytes;
+	long long	 collections, vectors, vector_bytes;
+	long long	 storage_limit, backup_limit;	/* -1: unlimited */
+	long long	 storage_taken, backup_taken;	/* used and held */
+};
+enum db_rc	 db_storage_reserve(struct req *, const char *, long long,
+		    const char *, int, struct storage_hold *);
+enum db_rc	 db_record_write(struct req *, const char *, const char *,
+		    const char *, long long, const char *, const char *,
+		    long long, const char **, struct storage_record *);
+enum db_rc	 db_record_get(struct req *, const char *,
+		    struct storage_record *);
+enum db_rc	 db_record_list(struct req *, const char *, long long, int,
+		    struct storage_record **, size_t *);
+enum db_rc	 db_record_delete(struct req *, const char *, long long,
+		    const char **);
+enum db_rc	 db_backup_write(struct req *, const struct storage_backup *,
+		    const char *, const char *, const char **,
+		    struct storage_backup *);
+enum db_rc	 db_backup_get(struct req *, const char *,
+		    struct storage_backup *);
+enum db_rc	 db_backup_list(struct req *, struct storage_backup **,
+		    size_t *);
+enum db_rc	 db_backup_delete(struct req *, const char *);
+enum db_rc	 db_backup_pin(struct req *, const char *, int);
+enum db_rc	 db_storage_prune_get(struct req *, int *);
+enum db_rc	 db_storage_prune_set(struct req *, int);
+enum db_rc	 db_storage_usage(struct req *, struct storage_usage *);
+struct vec_collection {
+	const char	*name;
+	unsigned	 dim;
+	long long	 generation;	/* of its flat file; 0: none yet */
+	long long	 count;
+	long long	 bytes;		/* payloads, ids and vectors */
+	const char	*updated_at;
+};
+enum db_rc	 db_vec_lock(struct req *, const char *, unsigned,
+		    struct vec_collection *);
+enum db_rc	 db_vec_get(struct req *, const char *,
+		    struct vec_collection *);
+enum db_rc	 db_vec_list(struct req *, struct vec_collection **, size_t *);
+enum db_rc	 db_vec_bytes(struct req *, const char *, const char *,
+		    long long *, long long *);
+enum db_rc	 db_vec_put(struct req *, const char *, const char *,
+		    const char *, const char *, unsigned);
+enum db_rc	 db_vec_drop(struct req *, const char *, const char *);
+enum db_rc	 db_vec_publish(struct req *, const struct vec_collection *,
+		    long long, long long);
+enum db_rc	 db_storage_charge(struct req *, long long, int *,
+		    struct storage_hold *);
+enum db_rc	 db_vec_payloads(struct req *, const char *, const char *,
+		    struct pg_result **);
+enum db_rc	 db_storage_garbage_due(struct req *, int,
+		    struct pg_result **);
+enum db_rc	 db_storage_garbage_done(struct req *, const char *,
+		    const char *);
 
 /*
  * db-billing.c: the tenant's Stripe state, the webhook's event ledger,
@@ -1671,6 +1805,159 @@ void		 vault_wipe(char *, size_t);
 int		 vault_usable(const char *);
 
 /*
+ * sigv4.c: AWS Signature Version 4 for S3 requests, pure.  The caller
+ * gives the request as it will be sent: the path already URI-encoded
+ * (object keys are [A-Za-z0-9._/-], nothing to encode), the query
+ * already sorted and encoded, the payload's hex SHA-256.  Both return
+ * -1 when the output (or the canonical request, 8 KiB) does not fit,
+ * on more than 16 signed headers and on a missing field.
+ */
+struct sigv4_req {
+	const char	*method;
+	const char	*path;		/* "/bucket/key" */
+	const char	*query;		/* "partNumber=1&uploadId=x", or "" */
+	const char	*host;		/* host[:port] as in the Host header */
+	const char	*amz_date;	/* YYYYMMDDTHHMMSSZ */
+	const char	*payload_sha256;	/* lower-case hex */
+	/* More headers to sign, "name:value" (name lower case), or NULL. */
+	const char *const *headers;
+	size_t		 nheaders;
+	const char	*region;
+	const char	*service;	/* "s3" */
+	const char	*access_key;
+	const char	*secret_key;
+	/*
+	 * 1: the payload hash is not also signed as the header
+	 * x-amz-content-sha256, as in AWS's generic test suite.  S3
+	 * wants it signed: 0 for every real call.
+	 */
+	int		 omit_content_sha;
+};
+int		 sigv4_canonical(const struct sigv4_req *, char *, size_t);
+int		 sigv4_authorization(const struct sigv4_req *, char *, size_t);
+
+/*
+ * blob.c: the object store of records and backups.  A body is spooled
+ * to a temporary file under TOLLGATE_STORAGE_DIR while hashed
+ * (blob_spool), checked by the caller, then stored under a key by the
+ * configured backend: blob-fs.c (a directory, the default) or
+ * blob-s3.c (an S3 bucket).  Keys are built from ids only,
+ * [A-Za-z0-9._/-]: "<tenant>/<object id>".
+ */
+enum blob_rc {
+	BLOB_OK = 0,
+	BLOB_NOTFOUND = 1,	/* no such object */
+	BLOB_SHORT = 2,		/* the body ended before its length */
+	BLOB_ERROR = -1,	/* a bug or an unexpected failure: 500 */
+	BLOB_FULL = -2,		/* no space, or not writable: 503 */
+	BLOB_UPSTREAM = -3	/* the remote store failed: 502 */
+};
+struct blob_spool {
+	int		 fd;		/* -1 when closed */
+	char		 path[512];	/* the temporary file, "" when gone */
+	long long	 size;
+	unsigned char	 sha256[32];
+};
+struct blob_backend {
+	const char	*name;
+	int		(*init)(const char **);
+	enum blob_rc	(*store)(struct req *, const char *,
+			    struct blob_spool *);
+	/* The sink takes the object's bytes; -1 stops the transfer. */
+	enum blob_rc	(*fetch)(struct req *, const char *,
+			    int (*)(void *, const void *, size_t), void *);
+	enum blob_rc	(*remove)(struct req *, const char *);
+};
+extern const struct blob_backend blob_fs, blob_s3;
+int		 blob_conf_check(const struct conf *, const char **);
+const char	*blob_dir(void);
+int		 blob_spool_sweep(void);
+enum blob_rc	 blob_spool(struct req *, long long, struct blob_spool *);
+void		 blob_spool_drop(struct blob_spool *);
+enum blob_rc	 blob_store(struct req *, const char *, struct blob_spool *);
+enum blob_rc	 blob_fetch(struct req *, const char *,
+		    int (*)(void *, const void *, size_t), void *);
+enum blob_rc	 blob_remove(struct req *, const char *);
+int		 blob_key_valid(const char *);
+
+/*
+ * vec.c: vector collections in flat files, one immutable file per
+ * generation (<dir>/<name>.<gen>.vec, the format in vec.c), written
+ * whole by vec_apply() and searched by exact cosine similarity through
+ * a per-process cache of read-only mappings (not for threads).  Which
+ * generation is current is the caller's to record.  Vectors come in as
+ * doubles, JSON's numbers, checked by vec_check() first; a query is
+ * floats.  Item ids and collection names are of [A-Za-z0-9._:-], a
+ * name not starting with a dot.
+ */
+#define VEC_DIM_MAX	4096		/* values per vector */
+#define VEC_TOPK_MAX	10000		/* hits per search */
+#define VEC_ID_MAX	128		/* characters of an item id */
+#define VEC_NAME_MAX	128		/* characters of a collection name */
+#define VEC_UPSERT_MAX	1000		/* items of one upsert or delete */
+/* Items or ids in one request; vec_apply() itself takes any number. */
+#define VEC_UPSERT_MAX	1000
+enum vec_rc {
+	VEC_OK = 0,
+	VEC_ERROR = -1,		/* bad arguments, a missing or bad file */
+	VEC_FULL = -2		/* no space, or not writable: 503 */
+};
+struct vec_item {
+	const char	*id;		/* 1..VEC_ID_MAX of [A-Za-z0-9._:-] */
+	const double	*v;		/* dim values, borrowed */
+};
+struct vec_hit {
+	char		 id[VEC_ID_MAX + 1];
+	double		 score;		/* cosine similarity, -1..1 */
+};
+struct vec_stat {
+	unsigned	 dim;
+	uint64_t	 count;		/* items */
+	uint64_t	 bytes;		/* of the file */
+};
+int		 vec_id_valid(const char *);
+int		 vec_name_valid(const char *);
+int		 vec_check(const double *, size_t, unsigned, const char **);
+int		 vec_path(const char *, const char *, uint64_t, char *, size_t);
+enum vec_rc	 vec_apply(const char *, const char *, uint64_t, uint64_t,
+		    unsigned, const struct vec_item *, size_t,
+		    const char *const *, size_t, const char **);
+int		 vec_search(const char *, const char *, uint64_t, unsigned,
+		    const float *, size_t, struct vec_hit *, size_t *,
+		    const char **);
+int		 vec_stat(const char *, const char *, uint64_t,
+		    struct vec_stat *, const char **);
+int		 vec_remove(const char *, const char *, uint64_t);
+size_t		 vec_cache_size(void);
+void		 vec_cache_clear(void);
+
+/*
+ * storage.c: records and backups for the API and the portal (acct.c's
+ * convention): one upload path (the hold, the body spooled and checked,
+ * the object stored), downloads streamed, checksum and entity-tag
+ * headers.
+ */
+struct storage_put {
+	char		 key[128];	/* the new object */
+	char		 sha_hex[65];	/* the body's, verified */
+	long long	 size;
+	const char	*hold;		/* the reservation to settle */
+	int		 pruned;	/* old backups deleted to make room */
+	long long	 limit, taken, needed;	/* of a 507 */
+};
+int		 storage_checksum(struct req *, const char *, unsigned char *,
+		    struct fail *);
+int		 storage_upload(struct req *, struct fail *, const char *,
+		    const unsigned char *, struct storage_put *);
+void		 storage_abandon(struct req *, const struct storage_put *);
+int		 storage_send(struct req *, struct fail *, const char *,
+		    long long);
+void		 storage_digest_headers(struct req *, const char *,
+		    const char *);
+int		 storage_etag_match(const char *, const char *);
+enum db_rc	 storage_collect(struct req *, long long *);
+
+/*
  * upstream.c: one bounded HTTP exchange with a provider other than
  * Stripe (Slack, Meta's Graph API); no retry, a person is waiting.
  */
@@ -1741,6 +2028,27 @@ void		 api_notify_settings(struct req *);
 void		 api_notify_settings_put(struct req *);
 void		 api_notify_test(struct req *);
 void		 api_notify_list(struct req *);
+/* api-storage.c */
+void		 api_storage_summary(struct req *);
+void		 api_records_list(struct req *);
+void		 api_records_create(struct req *);
+void		 api_records_get(struct req *);
+void		 api_records_update(struct req *);
+void		 api_records_delete(struct req *);
+void		 api_backup_get(struct req *);
+void		 api_backup_put(struct req *);
+void		 api_backup_history(struct req *);
+void		 api_backup_settings_get(struct req *);
+void		 api_backup_settings_put(struct req *);
+void		 api_backup_get_one(struct req *);
+void		 api_backup_delete(struct req *);
+void		 api_backup_pin(struct req *);
+void		 api_backup_unpin(struct req *);
+/* api-vectors.c */
+void		 api_vectors_upsert(struct req *);
+void		 api_vectors_search(struct req *);
+void		 api_vectors_delete(struct req *);
+void		 api_vectors_list(struct req *);
 
 /* api-agents.c */
 void		 api_agents_list(struct req *);
@@ -1887,6 +2195,25 @@ enum route_id {
 	ROUTE_NOTIFY_SETTINGS,
 	ROUTE_NOTIFY_SETTINGS_PUT,
 	ROUTE_NOTIFY_TEST,
+	ROUTE_STORAGE_SUMMARY,
+	ROUTE_RECORDS_LIST,
+	ROUTE_RECORDS_CREATE,
+	ROUTE_RECORDS_GET,
+	ROUTE_RECORDS_UPDATE,
+	ROUTE_RECORDS_DELETE,
+	ROUTE_BACKUP_GET,
+	ROUTE_BACKUP_PUT,
+	ROUTE_BACKUP_HISTORY,
+	ROUTE_BACKUP_SETTINGS,
+	ROUTE_BACKUP_SETTINGS_PUT,
+	ROUTE_BACKUP_GET_ONE,
+	ROUTE_BACKUP_DELETE,
+	ROUTE_BACKUP_PIN,
+	ROUTE_BACKUP_UNPIN,
+	ROUTE_VEC_UPSERT,
+	ROUTE_VEC_SEARCH,
+	ROUTE_VEC_DELETE,
+	ROUTE_VEC_LIST,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,

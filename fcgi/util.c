@@ -143,3 +143,14 @@ util_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
+
+/*
+ * A write failed for want of room or permission (ENOSPC, EROFS, ...):
+ * the storage's 503, not a bug.
+ */
+int
+util_errno_full(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES ||
+	    e == EPERM || e == EFBIG;
+}

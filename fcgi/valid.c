@@ -22,7 +22,8 @@
 #include "tollgate.h"
 
 static const char *const	valid_scope_names[SCOPE__MAX] = {
-	"usage:write", "usage:read", "entitlements:read", "billing:read"
+	"usage:write", "usage:read", "entitlements:read", "billing:read",
+	"storage:read", "storage:write"
 };
 
 static const char *const	valid_roles[] = {
@@ -113,6 +114,31 @@ static const struct vfield	valid_channel_test[] = {
 static const struct vfield	valid_slack_install[] = {
 	{ "agent_id", V_UUID, 0, 0, 0, NULL },
 };
+static const struct vfield	valid_record_create[] = {
+	{ "table", V_NAME, 1, 1, 64, NULL },
+};
+static const struct vfield	valid_record_list[] = {
+	{ "table", V_NAME, 1, 1, 64, NULL },
+	{ "since", V_INT, 0, 0, 4611686018427387904ULL, NULL },
+	{ "limit", V_INT, 0, 1, 1000, NULL },
+};
+static const struct vfield	valid_backup_settings[] = {
+	{ "prune_oldest", V_BOOL, 1, 0, 0, NULL },
+};
+/* Arrays of vectors, ids and items: their elements are vec.c's. */
+static const struct vfield	valid_vec_upsert[] = {
+	{ "collection", V_NAME, 0, 1, 64, NULL },
+	{ "items", V_ARRAY, 1, 1, VEC_UPSERT_MAX, NULL },
+};
+static const struct vfield	valid_vec_search[] = {
+	{ "collection", V_NAME, 0, 1, 64, NULL },
+	{ "vector", V_ARRAY, 1, 1, VEC_DIM_MAX, NULL },
+	{ "top_k", V_INT, 1, 1, VEC_TOPK_MAX, NULL },
+};
+static const struct vfield	valid_vec_delete[] = {
+	{ "collection", V_NAME, 0, 1, 64, NULL },
+	{ "ids", V_ARRAY, 1, 1, VEC_UPSERT_MAX, NULL },
+};
 static const struct vfield	valid_check[] = {
 	{ "metric", V_STRING, 1, 1, 40, NULL },
 	{ "quantity", V_INT, 1, 0, 1000000000000000ULL, NULL },
@@ -140,6 +166,12 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_WHATSAPP] = VOP(valid_whatsapp),
 	[VOP_CHANNEL_TEST] = VOP(valid_channel_test),
 	[VOP_SLACK_INSTALL] = VOP(valid_slack_install),
+	[VOP_RECORD_CREATE] = VOP(valid_record_create),
+	[VOP_RECORD_LIST] = VOP(valid_record_list),
+	[VOP_BACKUP_SETTINGS] = VOP(valid_backup_settings),
+	[VOP_VEC_UPSERT] = VOP(valid_vec_upsert),
+	[VOP_VEC_SEARCH] = VOP(valid_vec_search),
+	[VOP_VEC_DELETE] = VOP(valid_vec_delete),
 };
 #undef VOP
 
@@ -368,6 +400,15 @@ valid_string(const struct vfield *f, const char *s, size_t len,
 			return valid_fail(fail, "invalid_value", f->name, why);
 		}
 		break;
+	case V_NAME:
+		if (len < f->min || len > f->max || strspn(s, "abcdefghijklm"
+		    "nopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") !=
+		    len) {
+			snprintf(why, sizeof(why), "must be %zu to %zu of "
+			    "A-Z a-z 0-9 . _ : -.", f->min, f->max);
+			return valid_fail(fail, "invalid_value", f->name, why);
+		}
+		break;
 	case V_ENUM:
 		if (!valid_choice(s, f->choices))
 			return valid_fail(fail, "invalid_value", f->name,
@@ -477,6 +518,15 @@ valid_json_field(const struct vfield *f, struct json_object *o,
 		return 0;
 	case V_SCOPES:
 		return valid_json_scopes(f, o, v, fail);
+	case V_ARRAY:
+		if (!json_object_is_type(o, json_type_array))
+			return valid_fail(fail, "invalid_type", f->name,
+			    "must be an array.");
+		v->i = (long long)json_object_array_length(o);
+		if ((size_t)v->i < f->min || (size_t)v->i > f->max)
+			return valid_fail(fail, "invalid_value", f->name,
+			    "has too few or too many elements.");
+		return 0;
 	default:
 		if (!json_object_is_type(o, json_type_string))
 			return valid_fail(fail, "invalid_type", f->name,

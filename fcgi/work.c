@@ -65,6 +65,8 @@ static const struct work_job	work_jobs[] = {
 	{ "send meter reports", meter_send },
 	/* Notifications by e-mail and Slack, retried until they go. */
 	{ "send notifications", notify_send },
+	/* Stored objects nobody owns any more. */
+	{ "collect storage garbage", storage_collect },
 };
 
 static void

@@ -80,6 +80,8 @@
       <label class="check"><input type="checkbox" name="scopes" value="usage:read"<?cs if:Form.scope.usage_read ?> checked<?cs /if ?>> usage:read — read usage</label>
       <label class="check"><input type="checkbox" name="scopes" value="entitlements:read"<?cs if:Form.scope.entitlements_read ?> checked<?cs /if ?>> entitlements:read — check quotas</label>
       <label class="check"><input type="checkbox" name="scopes" value="billing:read"<?cs if:Form.scope.billing_read ?> checked<?cs /if ?>> billing:read — read billing</label>
+      <label class="check"><input type="checkbox" name="scopes" value="storage:read"<?cs if:Form.scope.storage_read ?> checked<?cs /if ?>> storage:read — read records, backups, vectors</label>
+      <label class="check"><input type="checkbox" name="scopes" value="storage:write"<?cs if:Form.scope.storage_write ?> checked<?cs /if ?>> storage:write — store records, backups, vectors</label>
       <?cs if:Form.scopes.error ?><p class="field-error"><?cs var:Form.scopes.error ?></p><?cs /if ?>
     </fieldset>
     <div class="actions"><button class="primary" type="submit">Create key</button></div>
