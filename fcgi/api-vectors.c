@@ -108,10 +108,16 @@ api_vec_vector(struct req *r, struct json_object *a, unsigned dim,
 		    "%s must be an array of numbers.", param));
 		return -1;
 	}
+	if (n != dim) {
+		api_vec_bad(r, "dimension_mismatch", param, arena_printf(
+		    &r->arena, "%s has %zu values; the collection's dimension "
+		    "is %u.", param, n, dim));
+		return -1;
+	}
 	if (vec_check(*out, n, dim, &why) == -1) {
-		api_vec_bad(r, n != dim ? "dimension_mismatch" :
-		    "invalid_value", param, arena_printf(&r->arena, "%s %s",
-		    param, why != NULL ? why : "is not a usable vector."));
+		api_vec_bad(r, "invalid_value", param, arena_printf(&r->arena,
+		    "%s: %s.", param, why != NULL ? why : "not a usable "
+		    "vector"));
 		return -1;
 	}
 	return 0;
@@ -121,8 +127,9 @@ api_vec_vector(struct req *r, struct json_object *a, unsigned dim,
 static long
 api_vec_b64(const char *s, unsigned char *out, size_t outsz)
 {
-	size_t	 n = strlen(s), pad = 0;
-	int	 got;
+	const char	*eq;
+	size_t		 n = strlen(s), pad = 0;
+	int		 got;
 
 	if (n == 0 || n % 4 != 0 || n / 4 * 3 > outsz ||
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -132,7 +139,7 @@ api_vec_b64(const char *s, unsigned char *out, size_t outsz)
 		pad++;
 	if (s[n - 2] == '=')
 		pad++;
-	if (strchr(s, '=') != s + n - pad)
+	if ((eq = strchr(s, '=')) != NULL && eq != s + n - pad)
 		return -1;
 	if ((got = EVP_DecodeBlock(out, (const unsigned char *)s,
 	    (int)n)) < 0)

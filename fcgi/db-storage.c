@@ -520,7 +520,7 @@ db_vec_publish(struct req *r, const struct vec_collection *c,
 	    "greatest(bytes + $4::bigint, 0), updated_at = now() WHERE "
 	    "tenant_id = app_tenant() AND name = $1 RETURNING 1) "
 	    "INSERT INTO storage_garbage (tenant_id, object_key, kind, due_at) "
-	    "SELECT app_tenant(), $5, 'vector', now() FROM u WHERE $5 IS NOT "
+	    "SELECT app_tenant(), $5::text, 'vector', now() FROM u WHERE $5 IS NOT "
 	    "NULL ON CONFLICT DO NOTHING", 5, v, NULL);
 }
 

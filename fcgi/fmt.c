@@ -178,6 +178,32 @@ fmt_count(char *out, size_t outsz, long long n)
 	out[o] = '\0';
 }
 
+/*
+ * Bytes in decimal units, as the plans count them (1 GB is 10^9
+ * bytes): "950 B", "12.5 kB", "3.2 MB", "5 GB".  Rounded down, one
+ * decimal below 100 units.
+ */
+void
+fmt_bytes(char *out, size_t outsz, long long n)
+{
+	static const char	*unit[] = { "kB", "MB", "GB", "TB", "PB" };
+	long long		 div = 1000;
+	size_t			 i;
+
+	if (n < 1000) {
+		snprintf(out, outsz, "%lld B", n < 0 ? 0 : n);
+		return;
+	}
+	for (i = 0; i + 1 < sizeof(unit) / sizeof(unit[0]) &&
+	    n / div >= 1000; i++)
+		div *= 1000;
+	if (n / div >= 100 || (n % div) * 10 / div == 0)
+		snprintf(out, outsz, "%lld %s", n / div, unit[i]);
+	else
+		snprintf(out, outsz, "%lld.%lld %s", n / div,
+		    (n % div) * 10 / div, unit[i]);
+}
+
 /* "1 member", "2 members", "12,400 members". */
 void
 fmt_plural(char *out, size_t outsz, long long n, const char *one,

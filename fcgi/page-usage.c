@@ -725,6 +725,8 @@ page_usage(struct req *r)
 	page_usage_by(r, res[USAGE_PAGE_CHANNELS], "UsageChannels", &msgs);
 	page_usage_alerts(r, res[USAGE_PAGE_ALERTS], res[USAGE_PAGE_AGENTS]);
 	page_chart_metrics(r, &u);
+	if (page_storage_part(r) == -1)
+		return;
 	tmpl_set(r, "Usage.llm_cost", page_usd(r, llm));
 	if (overage > 0)
 		tmpl_set(r, "Usage.overage", page_usd(r, overage));

@@ -125,6 +125,7 @@ static const struct page_flash_msg	page_flashes[] = {
 	{ "agents_full", "Your plan allows no more active agents: deactivate "
 	    "one first, or upgrade the plan on the Billing page.", 1 },
 	{ "channel_disconnected", "The channel was disconnected.", 0 },
+	{ "backup_deleted", "The backup version was deleted.", 0 },
 	{ "notify_saved", "The notification settings were saved.", 0 },
 	{ "notify_test_queued", "A test notification is on its way: it shows "
 	    "in the delivery log below once sent.", 0 },

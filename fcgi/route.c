@@ -530,6 +530,11 @@ const struct route	routes[ROUTE__MAX] = {
 	[ROUTE_PAGE_USAGE] = { .method = "GET", .pattern = "/usage",
 	    .auth = AUTH_PAGE, .role = ROLE_MEMBER, .resp = RESP_PAGE,
 	    .handler = page_usage },
+	/* A backup version, deleted from /usage's storage part. */
+	[ROUTE_PAGE_BACKUP_DELETE] = { .method = "POST",
+	    .pattern = "/usage/backups/delete", .auth = AUTH_PAGE,
+	    .role = ROLE_MEMBER, .body = BODY_FORM, .resp = RESP_PAGE,
+	    .handler = page_storage_backup_delete },
 	[ROUTE_PAGE_USAGE_EXPORT] = { .method = "GET",
 	    .pattern = "/usage/export.csv", .auth = AUTH_PAGE,
 	    .role = ROLE_MEMBER, .resp = RESP_PAGE,

@@ -262,6 +262,7 @@ void		 fmt_rfc3339(char *, size_t, long long);
 void		 fmt_ago(char *, size_t, long long, long long);
 void		 fmt_count(char *, size_t, long long);
 void		 fmt_count_short(char *, size_t, long long);
+void		 fmt_bytes(char *, size_t, long long);
 void		 fmt_plural(char *, size_t, long long, const char *,
 		    const char *);
 void		 fmt_money(char *, size_t, long long, const char *);
@@ -1895,8 +1896,6 @@ int		 blob_key_valid(const char *);
 #define VEC_ID_MAX	128		/* characters of an item id */
 #define VEC_NAME_MAX	128		/* characters of a collection name */
 #define VEC_UPSERT_MAX	1000		/* items of one upsert or delete */
-/* Items or ids in one request; vec_apply() itself takes any number. */
-#define VEC_UPSERT_MAX	1000
 enum vec_rc {
 	VEC_OK = 0,
 	VEC_ERROR = -1,		/* bad arguments, a missing or bad file */
@@ -2087,6 +2086,9 @@ void		 page_flash_about(struct req *, const char *, const char *,
 		    const char *);
 const char	*page_reveal_put(struct req *, const char *);
 void		 page_fail(struct req *, const struct fail *, const char *);
+/* page-storage.c */
+int		 page_storage_part(struct req *);
+void		 page_storage_backup_delete(struct req *);
 void		 page_root(struct req *);
 void		 page_login(struct req *);
 void		 page_login_post(struct req *);
@@ -2247,6 +2249,7 @@ enum route_id {
 	ROUTE_PAGE_BILLING_PORTAL,
 	ROUTE_PAGE_BILLING_CANCEL,
 	ROUTE_PAGE_USAGE,
+	ROUTE_PAGE_BACKUP_DELETE,
 	ROUTE_PAGE_USAGE_EXPORT,
 	ROUTE_PAGE_AGENTS,
 	ROUTE_PAGE_AGENTS_CREATE,

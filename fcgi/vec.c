@@ -851,8 +851,6 @@ vec_apply(const char *dir, const char *name, uint64_t old_gen,
 	if (old_gen > 0 &&
 	    vec_map_open(oldpath, dim, old_gen, 0, &old, cause) == -1)
 		goto done;
-	if (old.base != NULL)
-		madvise((void *)old.base, old.size, MADV_SEQUENTIAL);
 	/* Hidden (a dot) and not ending in .vec while incomplete. */
 	n = snprintf(o.tmp, sizeof(o.tmp), "%s/.%s.%llu.XXXXXX", dir, name,
 	    (unsigned long long)new_gen);

@@ -35,6 +35,39 @@
   <p class="empty">Your plan has no quotas per period.</p>
 <?cs /if ?>
 </section>
+<section class="card" aria-labelledby="storage-h">
+  <h2 id="storage-h">Storage</h2>
+  <p class="hint">Records, backups and vector payloads are stored as the ciphertext your devices send; Tollgate cannot read them. Vectors themselves are stored readable.</p>
+  <ul class="meters">
+<?cs each:m = StorageMeters ?>
+    <li><?cs if:m.none ?><p class="meter-head"><span class="meter-label"><?cs var:m.label ?></span> <span class="meter-value muted">not included in your plan</span></p><?cs else ?><?cs call:meter(m) ?><?cs /if ?></li>
+<?cs /each ?>
+  </ul>
+  <table class="responsive">
+    <caption class="visually-hidden">What is stored</caption>
+    <thead><tr><th scope="col">Kind</th><th scope="col" class="num">Items</th><th scope="col" class="num">Size</th></tr></thead>
+    <tbody>
+<?cs each:k = StorageKinds ?>
+    <tr><th scope="row"><?cs var:k.what ?></th><td data-label="Items" class="num"><?cs var:k.count ?></td><td data-label="Size" class="num"><?cs var:k.bytes ?></td></tr>
+<?cs /each ?>
+    </tbody>
+  </table>
+  <h3 id="backups-h">Backup history</h3>
+<?cs if:subcount(Backups) ?>
+  <table class="responsive" aria-labelledby="backups-h">
+    <thead><tr><th scope="col">Version</th><th scope="col">Stored</th><th scope="col" class="num">Size</th><th scope="col">Checksum</th><th scope="col">Actions</th></tr></thead>
+    <tbody>
+<?cs each:b = Backups ?>
+    <tr><td><?cs var:b.version ?><?cs if:b.pinned ?> <span class="pill">Pinned</span><?cs /if ?></td><td data-label="Stored"><?cs call:when(b.created) ?></td><td data-label="Size" class="num"><?cs var:b.size ?></td><td data-label="Checksum"><code><?cs var:b.checksum ?>…</code></td>
+      <td data-label="Actions"><form method="post" action="/usage/backups/delete"><?cs call:csrf() ?><input type="hidden" name="backup_id" value="<?cs var:b.id ?>"><button class="danger small" type="submit">Delete<span class="visually-hidden"> backup <?cs var:b.version ?></span></button></form></td></tr>
+<?cs /each ?>
+    </tbody>
+  </table>
+  <?cs if:Storage.more_backups ?><p class="hint">And <?cs var:Storage.more_backups ?> older versions (GET /api/v1/backup/history lists them all).</p><?cs /if ?>
+<?cs else ?>
+  <p class="empty">No backups yet.</p>
+<?cs /if ?>
+</section>
 <section class="card" aria-labelledby="chart-h">
   <h2 id="chart-h">Per day</h2>
   <nav class="metric-tabs" aria-label="Metric shown">

@@ -30,17 +30,24 @@
 #    with the date and carry the ids demo-<day>-<n>: a second run sends
 #    the same events, which the API counts as duplicates, and adds only
 #    the hours that have passed since.
+# 4. Signed in as the demo owner (TOLLGATE_DEMO_EMAIL and _PASSWORD):
+#    notifications to a Slack emulator webhook, and encrypted storage for
+#    /usage (three records, two backup versions, a vector collection),
+#    each made once.
 #
 # Exit status 0, also when the API refuses the usage for a limit (the
 # organization was changed by hand: its quota or a blocking budget is
 # its own business, said on standard error); 1 on any other failure.
+import base64
 import datetime
+import hashlib
 import json
 import math
 import os
 import random
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -238,6 +245,7 @@ def notifications():
 		    "set up" % (email, st), file=sys.stderr)
 		return
 	token = got["access_token"]
+	storage(token)
 	st, got = call("GET", api + "/notifications/settings", token=token)
 	if st != 200 or got["slack_webhook"]["configured"]:
 		return
@@ -250,6 +258,60 @@ def notifications():
 	if st == 200:
 		print("demo usage: notifications to %s and to Slack #alerts "
 		    "(the Slack emulator)" % email)
+
+
+def upload(method, url, token, data, headers):
+	"""One binary upload (a record or a backup): status."""
+	hdrs = {"Authorization": "Bearer " + token,
+	    "Content-Type": "application/octet-stream"}
+	hdrs.update(headers)
+	req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+	try:
+		with urllib.request.urlopen(req, timeout=60) as resp:
+			return resp.status
+	except urllib.error.HTTPError as e:
+		return e.code
+
+
+def storage(token):
+	"""Encrypted storage to show on /usage: three records, two backup
+	versions and a vector collection, made once.  The bytes stand for a
+	device's ciphertext (random, as ciphertext looks); the vectors are
+	deterministic, 32 dimensions."""
+	api = env("TOLLGATE_URL") + "/api/v1"
+	st, got = call("GET", api + "/storage", token=token)
+	if st != 200:
+		return
+	rnd = random.Random("demo-storage")
+	made = []
+	for i in range(3 - got["records"]["count"]):
+		blob = bytes(rnd.getrandbits(8) for _ in range(2048 * (i + 1)))
+		if upload("POST", api + "/storage/records?table=notes", token,
+		    blob, {"X-Checksum-SHA256": hashlib.sha256(blob)
+		    .hexdigest()}) == 201:
+			made.append("record")
+	for i in range(got["backups"]["count"], 2):
+		blob = bytes(rnd.getrandbits(8) for _ in range(65536 + 4096 * i))
+		if upload("PUT", api + "/backup", token, blob, {
+		    "X-Backup-Checksum": hashlib.sha256(blob).hexdigest(),
+		    "X-Backup-Version": "demo-app 1.%d" % i,
+		    "X-Backup-Timestamp": str(int(time.time()) - 86400 *
+		    (2 - i))}) == 201:
+			made.append("backup")
+	if got["vectors"]["collections"] == 0:
+		items = []
+		for i in range(40):
+			blob = bytes(rnd.getrandbits(8) for _ in range(96))
+			items.append({"id": "note-%d" % i, "vector":
+			    [round(rnd.uniform(-1, 1), 4) for _ in range(32)],
+			    "blob": base64.b64encode(blob).decode(),
+			    "checksum": hashlib.sha256(blob).hexdigest()})
+		st, _ = call("POST", api + "/storage/vectors/upsert",
+		    {"collection": "memory", "items": items}, token)
+		if st == 200:
+			made.append("vectors")
+	if made:
+		print("demo usage: storage made (%s)" % ", ".join(made))
 
 
 def post(batch):
