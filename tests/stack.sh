@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/stack.sh: start, inspect and stop one private Tollgate stack
 # (PostgreSQL 15, `tollgate serve`, `tollgate work`, lighttpd, the SMTP
-# sink, the Stripe, Slack and Meta emulators) that lives entirely in one
-# directory.  `./dev up` uses it for var/, the integration tests use it
+# sink, the Stripe, Slack, Meta and S3 emulators) that lives entirely in
+# one directory.  `./dev up` uses it for var/, the integration tests use it
 # for a directory of their own, so both can run side by side.
 #
 #   tests/stack.sh up DIR         start what is not running yet, reuse the rest
@@ -17,22 +17,31 @@
 #   tests/stack.sh slack-start DIR   start the Slack emulator only
 #   tests/stack.sh meta-stop DIR     stop the Meta emulator only
 #   tests/stack.sh meta-start DIR    start the Meta emulator only
+#   tests/stack.sh s3-stop DIR       stop the S3 emulator only
+#   tests/stack.sh s3-start DIR      start the S3 emulator only
 #   tests/stack.sh work-stop DIR     stop the worker (tollgate work) only
 #   tests/stack.sh work-start DIR    start the worker only
 #   tests/stack.sh status DIR     one line per component; exit 3 if any is down
+#   tests/stack.sh storage-backend DIR fs|s3
+#                                 tollgate's storage backend: recorded in
+#                                 stack.env, serve and work restarted
 #
 # Inputs from the environment (up): TOLLGATE_BIN (required the first time),
 # STACK_HTTP_PORT (8080), STACK_PG_PORT (55432), STACK_SMTP_PORT (the HTTP
 # port + 1000), STACK_STRIPE_PORT (the HTTP port + 2000),
 # STACK_SLACK_PORT (the HTTP port + 3000), STACK_META_PORT (the HTTP port
-# + 4000), TOLLGATE_SRCDIR (the parent of this script's directory).  A
-# later call without them reuses the values recorded in DIR/stack.env, so
-# `pg-start` brings PostgreSQL back on the port the running stack expects.
+# + 4000), STACK_S3_PORT (the HTTP port + 5000), STACK_STORAGE_BACKEND
+# (fs or s3; fs), TOLLGATE_SRCDIR (the parent of this script's
+# directory).  A later call without them reuses the values recorded in
+# DIR/stack.env, so `pg-start` brings PostgreSQL back on the port the
+# running stack expects.
 #
 # Layout of DIR: pg/ (cluster), run/ (sockets and pid files), log/, mail/
 # (one file per message the SMTP sink received), stripe-emu.json,
-# slack-emu.json and meta-emu.json (the emulators' data), secrets.env
-# (generated once), stack.env (everything a client needs), lighttpd.conf.
+# slack-emu.json, meta-emu.json and s3-emu.json (the emulators' data),
+# s3-emu/ (the objects the S3 emulator holds), storage/ (tollgate's
+# objects with the fs backend), secrets.env (generated once), stack.env
+# (everything a client needs), lighttpd.conf.
 set -eu
 
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -42,13 +51,17 @@ LIGHTTPD=/usr/sbin/lighttpd
 PYTHON=/usr/bin/python3
 DEFAULT_HTTP_PORT=8080
 DEFAULT_PG_PORT=55432
+# The bucket and region tollgate finds at the S3 emulator.
+S3_BUCKET=tollgate-test
+S3_REGION=us-east-1
 
 say() { printf 'stack: %s\n' "$*"; }
 die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|work-start|work-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|s3-start|s3-stop|work-start|work-stop|status DIR
+	       $0 storage-backend DIR fs|s3
 	  DIR is an absolute directory (created by up if missing).
 	EOF
 	exit 2
@@ -219,6 +232,12 @@ set_paths() {
 	META_LOG=$LOG_DIR/meta-emu.log
 	META_STATE=$STACK_DIR/meta-emu.json
 	META_PATTERN="meta-emu.py --pidfile $META_PIDFILE"
+	S3_PIDFILE=$RUN_DIR/s3-emu.pid
+	S3_LOG=$LOG_DIR/s3-emu.log
+	S3_STATE=$STACK_DIR/s3-emu.json
+	S3_DATA_DIR=$STACK_DIR/s3-emu
+	S3_PATTERN="s3-emu.py --pidfile $S3_PIDFILE"
+	STORAGE_DIR=$STACK_DIR/storage
 }
 
 # The environment wins, then what the last `up` recorded, then the default.
@@ -266,6 +285,20 @@ set_ports() {
 	SLACK_API_BASE=http://127.0.0.1:$SLACK_PORT
 	follow_port META_PORT STACK_META_PORT 4000 "Meta emulator"
 	META_GRAPH_BASE=http://127.0.0.1:$META_PORT
+	follow_port S3_PORT STACK_S3_PORT 5000 "S3 emulator"
+	S3_URL=http://127.0.0.1:$S3_PORT
+}
+
+# tollgate's storage backend: STACK_STORAGE_BACKEND wins, then what the
+# last `up` or `storage-backend` recorded, then fs.  Not in set_ports:
+# `down` and the like must work whatever the environment says here.
+set_storage() {
+	STORAGE_BACKEND=${STACK_STORAGE_BACKEND:-$(recorded "$ENV_FILE" TOLLGATE_STORAGE_BACKEND)}
+	STORAGE_BACKEND=${STORAGE_BACKEND:-fs}
+	case $STORAGE_BACKEND in
+	fs | s3) ;;
+	*) die "STACK_STORAGE_BACKEND must be fs or s3: $STORAGE_BACKEND" ;;
+	esac
 }
 
 # Sets VAR to the port of an emulator that moves with the HTTP port, as
@@ -299,7 +332,8 @@ set_srcdir() {
 	STRIPE_EMU=$TOLLGATE_SRCDIR/tests/stripe-emu.py
 	SLACK_EMU=$TOLLGATE_SRCDIR/tests/slack-emu.py
 	META_EMU=$TOLLGATE_SRCDIR/tests/meta-emu.py
-	# What the Slack and Meta emulators import.
+	S3_EMU=$TOLLGATE_SRCDIR/tests/s3-emu.py
+	# What the Slack, Meta and S3 emulators import.
 	EMU_COMMON=$TOLLGATE_SRCDIR/tests/emu_common.py
 }
 
@@ -365,6 +399,19 @@ prepare_dirs() {
 	chmod 750 "$TG_RUN_DIR"
 	if is_root; then
 		chown www-data:www-data "$TG_RUN_DIR"
+	fi
+}
+
+# TOLLGATE_STORAGE_DIR, where the fs backend keeps tenants' objects: only
+# the user serve and work run as may enter it, which as root is
+# TOLLGATE_USER (www-data, see stack_env_core): both drop to it before
+# they touch storage.  -R only when needed: a directory left by a run as
+# another user.
+prepare_storage() {
+	mkdir -p "$STORAGE_DIR"
+	chmod 700 "$STORAGE_DIR"
+	if is_root && [ "$(stat -c %U "$STORAGE_DIR")" != www-data ]; then
+		chown -R www-data:www-data "$STORAGE_DIR"
 	fi
 }
 
@@ -466,7 +513,8 @@ pg_roles() {
 # already stored in the database unreadable, a new JWT secret would log
 # everybody out.  Missing keys are added, present ones are never replaced.
 ensure_secrets() {
-	local jwt key oauth metrics stripe_key whsec slack_id slack_secret added=
+	local jwt key oauth metrics stripe_key whsec slack_id slack_secret
+	local s3_key s3_secret added=
 	(umask 077 && touch "$SECRETS_FILE")
 	chmod 600 "$SECRETS_FILE"
 	jwt=$(recorded "$SECRETS_FILE" TOLLGATE_JWT_SECRET)
@@ -477,6 +525,8 @@ ensure_secrets() {
 	whsec=$(recorded "$SECRETS_FILE" STRIPE_WEBHOOK_SECRET)
 	slack_id=$(recorded "$SECRETS_FILE" SLACK_CLIENT_ID)
 	slack_secret=$(recorded "$SECRETS_FILE" SLACK_CLIENT_SECRET)
+	s3_key=$(recorded "$SECRETS_FILE" TOLLGATE_S3_ACCESS_KEY)
+	s3_secret=$(recorded "$SECRETS_FILE" TOLLGATE_S3_SECRET_KEY)
 	if [ -z "$jwt" ]; then
 		jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 		kv TOLLGATE_JWT_SECRET "$jwt" >>"$SECRETS_FILE"
@@ -522,6 +572,20 @@ ensure_secrets() {
 		kv SLACK_CLIENT_SECRET "$slack_secret" >>"$SECRETS_FILE"
 		added=1
 	fi
+	# The S3 emulator's key pair, shaped like AWS's so that tollgate's
+	# signer meets real values: the access key id is not secret (it is
+	# in every request), the secret key is 40 characters of base64.
+	if [ -z "$s3_key" ]; then
+		s3_key=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)
+		s3_key=AKIA$s3_key
+		kv TOLLGATE_S3_ACCESS_KEY "$s3_key" >>"$SECRETS_FILE"
+		added=1
+	fi
+	if [ -z "$s3_secret" ]; then
+		s3_secret=$(head -c30 /dev/urandom | base64 -w0)
+		kv TOLLGATE_S3_SECRET_KEY "$s3_secret" >>"$SECRETS_FILE"
+		added=1
+	fi
 	# Refuse a hand-edited file that the product would reject later, with
 	# a message that says where the bad value lives.
 	[[ $jwt =~ ^[0-9a-f]{64}$ ]] ||
@@ -536,6 +600,10 @@ ensure_secrets() {
 		die "SLACK_CLIENT_ID in $SECRETS_FILE is not of the form 1000000000.123"
 	[[ $slack_secret =~ ^[0-9a-f]{32}$ ]] ||
 		die "SLACK_CLIENT_SECRET in $SECRETS_FILE is not 32 hex characters"
+	[[ $s3_key =~ ^AKIA[0-9A-Z]{16}$ ]] ||
+		die "TOLLGATE_S3_ACCESS_KEY in $SECRETS_FILE is not AKIA and 16 upper-case letters or digits"
+	[[ $s3_secret =~ ^[A-Za-z0-9+/]{40}$ ]] ||
+		die "TOLLGATE_S3_SECRET_KEY in $SECRETS_FILE is not 40 characters of base64"
 	if [ -n "$added" ]; then
 		say "secrets: generated in $SECRETS_FILE"
 	else
@@ -549,6 +617,8 @@ ensure_secrets() {
 	STRIPE_WEBHOOK_SECRET=$whsec
 	SLACK_CLIENT_ID=$slack_id
 	SLACK_CLIENT_SECRET=$slack_secret
+	TOLLGATE_S3_ACCESS_KEY=$s3_key
+	TOLLGATE_S3_SECRET_KEY=$s3_secret
 }
 
 # The keys every stack has.  tollgate reads its configuration from the
@@ -594,7 +664,9 @@ stack_env_core() {
 # The SMTP sink (SMTP_URL, SMTP_SINK_DIR, ...), the Stripe emulator
 # (STRIPE_API_BASE, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, ...), the
 # Slack emulator (SLACK_API_BASE, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET),
-# the Meta Graph emulator (META_GRAPH_BASE), each with its STACK_*_PORT
+# the Meta Graph emulator (META_GRAPH_BASE), the S3 emulator (S3_EMU_URL
+# and tollgate's TOLLGATE_S3_* and TOLLGATE_STORAGE_*), each with its
+# STACK_*_PORT
 # and *_PIDFILE, *_STATE and *_LOG paths, and the demo tenant
 # (TOLLGATE_DEMO_EMAIL, TOLLGATE_DEMO_PASSWORD, TOLLGATE_PLATFORM_KEY)
 # print their lines here with kv KEY VALUE.  tollgate serve and work read
@@ -637,6 +709,24 @@ stack_env_extra() {
 	kv META_EMU_PIDFILE "$META_PIDFILE"
 	kv META_EMU_STATE "$META_STATE"
 	kv META_EMU_LOG "$META_LOG"
+	# The S3 emulator's port is fixed before it starts too; its control
+	# endpoints are under $S3_EMU_URL/_emu/ (see the top of
+	# tests/s3-emu.py).  tollgate stores objects there with the s3
+	# backend, in TOLLGATE_STORAGE_DIR with fs; `storage-backend`
+	# switches a running stack between the two.
+	kv STACK_S3_PORT "$S3_PORT"
+	kv S3_EMU_URL "$S3_URL"
+	kv S3_EMU_PIDFILE "$S3_PIDFILE"
+	kv S3_EMU_STATE "$S3_STATE"
+	kv S3_EMU_DATA "$S3_DATA_DIR"
+	kv S3_EMU_LOG "$S3_LOG"
+	kv TOLLGATE_STORAGE_BACKEND "$STORAGE_BACKEND"
+	kv TOLLGATE_STORAGE_DIR "$STORAGE_DIR"
+	kv TOLLGATE_S3_ENDPOINT "$S3_URL"
+	kv TOLLGATE_S3_REGION "$S3_REGION"
+	kv TOLLGATE_S3_BUCKET "$S3_BUCKET"
+	kv TOLLGATE_S3_ACCESS_KEY "$TOLLGATE_S3_ACCESS_KEY"
+	kv TOLLGATE_S3_SECRET_KEY "$TOLLGATE_S3_SECRET_KEY"
 	[ -r "$demo" ] || return 0
 	kv TOLLGATE_DEMO_EMAIL "$(recorded "$demo" TOLLGATE_DEMO_EMAIL)"
 	kv TOLLGATE_DEMO_PASSWORD "$(recorded "$demo" TOLLGATE_DEMO_PASSWORD)"
@@ -985,6 +1075,23 @@ start_meta_emu() {
 	    --port "$META_PORT" --state "$META_STATE"
 }
 
+# tests/s3-emu.py plays S3 (TOLLGATE_S3_ENDPOINT) for the s3 storage
+# backend, with the bucket tollgate expects.  It checks SigV4 with the
+# stack's key pair, from its environment; its index is s3-emu.json and
+# the objects' bytes are files in s3-emu/, so both survive a restart.
+# It runs whatever the backend, so that `storage-backend` can switch
+# without starting it.
+start_s3_emu() {
+	mkdir -p "$S3_DATA_DIR"
+	chmod 700 "$S3_DATA_DIR"
+	S3_EMU_ACCESS_KEY=$TOLLGATE_S3_ACCESS_KEY \
+	    S3_EMU_SECRET_KEY=$TOLLGATE_S3_SECRET_KEY \
+	    start_emu "s3 emulator" "$S3_EMU" "$S3_PIDFILE" "$S3_PATTERN" \
+	    "$S3_LOG" "$S3_URL" STACK_S3_PORT --port "$S3_PORT" \
+	    --state "$S3_STATE" --data "$S3_DATA_DIR" --region "$S3_REGION" \
+	    --bucket "$S3_BUCKET"
+}
+
 # --- lighttpd -------------------------------------------------------------
 
 # Escape a value for the replacement side of a sed s|||.
@@ -1127,10 +1234,12 @@ start_lighttpd() {
 cmd_up() {
 	set_ports
 	set_sources
+	set_storage
 	require_tools
 	mkdir -p "$STACK_DIR"
 	take_lock
 	prepare_dirs
+	prepare_storage
 	pg_init
 	pg_start
 	pg_roles
@@ -1144,6 +1253,7 @@ cmd_up() {
 	start_stripe_emu
 	start_slack_emu
 	start_meta_emu
+	start_s3_emu
 	start_serve
 	start_worker
 	start_lighttpd
@@ -1167,6 +1277,7 @@ cmd_down() {
 	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
 	stop_pidfile "slack emulator" "$SLACK_PIDFILE" "$SLACK_PATTERN" 5
 	stop_pidfile "meta emulator" "$META_PIDFILE" "$META_PATTERN" 5
+	stop_pidfile "s3 emulator" "$S3_PIDFILE" "$S3_PATTERN" 5
 	pg_stop
 }
 
@@ -1256,8 +1367,30 @@ cmd_meta_stop() {
 	stop_pidfile "meta emulator" "$META_PIDFILE" "$META_PATTERN" 5
 }
 
+# Like the Slack emulator: ports, the key pair and the source tree as
+# `up` recorded them.
+cmd_s3_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	TOLLGATE_S3_ACCESS_KEY=$(recorded "$SECRETS_FILE" TOLLGATE_S3_ACCESS_KEY)
+	TOLLGATE_S3_SECRET_KEY=$(recorded "$SECRETS_FILE" TOLLGATE_S3_SECRET_KEY)
+	if [ -z "$TOLLGATE_S3_ACCESS_KEY" ] || [ -z "$TOLLGATE_S3_SECRET_KEY" ]; then
+		die "no TOLLGATE_S3_ACCESS_KEY or TOLLGATE_S3_SECRET_KEY in $SECRETS_FILE: run up first"
+	fi
+	take_lock
+	start_s3_emu
+}
+
+cmd_s3_stop() {
+	[ -d "$STACK_DIR" ] || { say "s3 emulator: not running"; return 0; }
+	take_lock
+	stop_pidfile "s3 emulator" "$S3_PIDFILE" "$S3_PATTERN" 5
+}
+
 cmd_status() {
-	local pid down=0
+	local pid backend down=0
 	set_ports
 	if pg_running; then
 		say "postgres: running (pid $(head -n1 "$PG_DATA/postmaster.pid"), port $PG_PORT)"
@@ -1299,6 +1432,16 @@ cmd_status() {
 	else
 		say "meta emulator: stopped"; down=1
 	fi
+	if pid=$(pidfile_pid "$S3_PIDFILE" "$S3_PATTERN"); then
+		say "s3 emulator: running (pid $pid, $S3_URL)"
+	else
+		say "s3 emulator: stopped"; down=1
+	fi
+	# Not a component, so never a reason for exit 3: what serve and
+	# work were last configured with (a stack.env older than the
+	# setting means tollgate's default, fs).
+	backend=$(recorded "$ENV_FILE" TOLLGATE_STORAGE_BACKEND)
+	say "storage backend: ${backend:-fs}"
 	[ "$down" -eq 0 ] || exit 3
 }
 
@@ -1318,7 +1461,52 @@ cmd_work_stop() {
 	stop_pidfile "tollgate work" "$WORKER_PIDFILE" tollgate 15
 }
 
-[ $# -eq 2 ] || usage
+# Does tollgate answer through lighttpd?
+serve_answers() {
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+	    "http://127.0.0.1:$HTTP_PORT/api/v1/health")" = 200 ]
+}
+
+# Switches a running stack's storage backend, so that one integration
+# test can run its storage tests against both: the choice goes into
+# stack.env, where a later `up` finds it again, and serve and work are
+# restarted with it the way `up` restarts them after any change of
+# stack.env (nothing restarts when it was already the backend).
+# PostgreSQL, lighttpd and the emulators are left alone; the S3 emulator
+# runs whatever the backend.  Returns once the new serve answers.
+cmd_storage_backend() {
+	local backend=$1 mark
+	case $backend in
+	fs | s3) ;;
+	*) usage ;;
+	esac
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	# Everything else as `up` recorded it: only the backend changes.
+	TOLLGATE_SRCDIR=${TOLLGATE_SRCDIR:-$(recorded "$ENV_FILE" TOLLGATE_SRCDIR)}
+	STACK_STORAGE_BACKEND=$backend
+	set_ports
+	set_sources
+	set_storage
+	take_lock
+	ensure_secrets
+	prepare_storage
+	write_stack_env
+	mark=$(log_size "$TOLLGATE_LOG")
+	start_serve
+	start_worker
+	if ! wait_until 100 serve_answers; then
+		show_log "$TOLLGATE_LOG" "$mark"
+		die "tollgate serve does not answer http://127.0.0.1:$HTTP_PORT/api/v1/health (is lighttpd up?)"
+	fi
+	say "storage backend: $STORAGE_BACKEND"
+}
+
+# storage-backend alone takes a third argument.
+if [ "${1:-}" = storage-backend ]; then
+	[ $# -eq 3 ] || usage
+else
+	[ $# -eq 2 ] || usage
+fi
 set_paths "$2"
 case $1 in
 up) cmd_up ;;
@@ -1333,8 +1521,11 @@ slack-start) cmd_slack_start ;;
 slack-stop) cmd_slack_stop ;;
 meta-start) cmd_meta_start ;;
 meta-stop) cmd_meta_stop ;;
+s3-start) cmd_s3_start ;;
+s3-stop) cmd_s3_stop ;;
 work-start) cmd_work_start ;;
 work-stop) cmd_work_stop ;;
 status) cmd_status ;;
+storage-backend) cmd_storage_backend "$3" ;;
 *) usage ;;
 esac
