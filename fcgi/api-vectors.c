@@ -245,7 +245,7 @@ api_vec_quota(struct req *r, const struct storage_hold *h, long long delta)
 		req_error(r, 403, NULL, "plan_required", arena_printf(
 		    &r->arena, "The %s plan includes no cloud storage; the "
 		    "%s plan does.", r->tenant != NULL ? r->tenant->plan_name :
-		    "current", h->plan_needed != NULL ? h->plan_needed : "pro"),
+		    "current", h->plan_needed != NULL ? h->plan_needed : "Pro"),
 		    NULL);
 		return;
 	}

@@ -451,6 +451,8 @@ page_billing_render(struct req *r, int status, const char *failed)
 	else if (q != NULL && strcmp(q, "canceled") == 0)
 		tmpl_set(r, "Billing.checkout_canceled", "1");
 	page_billing_summary(r, &b, p, n);
+	if (page_storage_facts(r) == -1)
+		return;
 	for (i = 0; i < n; i++) {
 		if (p[i].price_cents == 0)
 			continue;

@@ -109,6 +109,39 @@ page_storage_part(struct req *r)
 	return 0;
 }
 
+/* "208 kB of 5 GB", "12 MB (unlimited)", "none in this plan". */
+static const char *
+page_storage_of(struct req *r, long long taken, long long limit)
+{
+	char	 a[32], b[32];
+
+	if (limit == 0)
+		return "Not included in this plan";
+	fmt_bytes(a, sizeof(a), taken);
+	if (limit < 0)
+		return arena_printf(&r->arena, "%s used (unlimited)", a);
+	fmt_bytes(b, sizeof(b), limit);
+	return arena_printf(&r->arena, "%s of %s", a, b);
+}
+
+/* /billing's plan card: storage used against the plan, one statement. */
+int
+page_storage_facts(struct req *r)
+{
+	struct storage_usage	 u;
+	enum db_rc		 rc;
+
+	if ((rc = db_storage_usage(r, &u)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	tmpl_set(r, "Billing.storage", page_storage_of(r, u.storage_taken,
+	    u.storage_limit));
+	tmpl_set(r, "Billing.backups", page_storage_of(r, u.backup_taken,
+	    u.backup_limit));
+	return 0;
+}
+
 /* POST /usage/backups/delete: asked first, then deleted. */
 void
 page_storage_backup_delete(struct req *r)

@@ -189,7 +189,7 @@ storage_fail_hold(struct req *r, struct fail *f, const char *metric,
 		    "%s plan does.", r->tenant != NULL ? r->tenant->plan_name :
 		    "current", strcmp(metric, "backup_bytes") == 0 ? "backups" :
 		    "cloud storage", h->plan_needed != NULL ? h->plan_needed :
-		    "pro");
+		    "Pro");
 		return acct_fail(f, 403, "plan_required", msg, NULL);
 	}
 	p->needed = h->taken + p->size - h->limit;

@@ -2088,6 +2088,7 @@ const char	*page_reveal_put(struct req *, const char *);
 void		 page_fail(struct req *, const struct fail *, const char *);
 /* page-storage.c */
 int		 page_storage_part(struct req *);
+int		 page_storage_facts(struct req *);
 void		 page_storage_backup_delete(struct req *);
 void		 page_root(struct req *);
 void		 page_login(struct req *);

@@ -164,7 +164,7 @@ BEGIN
 		lim := 0;
 	END IF;
 	IF lim = 0 THEN
-		SELECT p.plan INTO plan_needed FROM plans p
+		SELECT p.name INTO plan_needed FROM plans p
 		    JOIN plan_quotas q ON q.plan = p.plan AND q.metric = v_q
 		    AND q.kind = 'count'
 		    WHERE q.included IS NULL OR q.included > 0

@@ -18,6 +18,7 @@
     <?cs if:Billing.cancels ?><dt>Ends</dt><dd>Cancels on <time datetime="<?cs var:Billing.cancels_iso ?>"><?cs var:Billing.cancels ?></time></dd>
     <?cs elif:Billing.renews ?><dt>Renewal</dt><dd><?cs var:Billing.renews_label ?> <time datetime="<?cs var:Billing.renews_iso ?>"><?cs var:Billing.renews ?></time></dd><?cs /if ?>
     <?cs if:Billing.seats_text ?><dt>Seats</dt><dd><?cs var:Billing.seats_text ?></dd><?cs /if ?>
+    <?cs if:Billing.storage ?><dt>Cloud storage</dt><dd><?cs var:Billing.storage ?></dd><dt>Backups</dt><dd><?cs var:Billing.backups ?> <a class="small" href="/usage#storage-h">details</a></dd><?cs /if ?>
   </dl>
   <?cs if:Billing.warning ?><p class="warning"><?cs var:Billing.warning ?></p><?cs /if ?>
   <?cs if:Billing.note ?><p class="muted"><?cs var:Billing.note ?></p><?cs /if ?>

@@ -43,26 +43,26 @@
     <li><?cs if:m.none ?><p class="meter-head"><span class="meter-label"><?cs var:m.label ?></span> <span class="meter-value muted">not included in your plan</span></p><?cs else ?><?cs call:meter(m) ?><?cs /if ?></li>
 <?cs /each ?>
   </ul>
-  <table class="responsive">
+  <table class="compact">
     <caption class="visually-hidden">What is stored</caption>
     <thead><tr><th scope="col">Kind</th><th scope="col" class="num">Items</th><th scope="col" class="num">Size</th></tr></thead>
     <tbody>
 <?cs each:k = StorageKinds ?>
-    <tr><th scope="row"><?cs var:k.what ?></th><td data-label="Items" class="num"><?cs var:k.count ?></td><td data-label="Size" class="num"><?cs var:k.bytes ?></td></tr>
+    <tr><th scope="row"><?cs var:k.what ?></th><td class="num"><?cs var:k.count ?></td><td class="num"><?cs var:k.bytes ?></td></tr>
 <?cs /each ?>
     </tbody>
   </table>
   <h3 id="backups-h">Backup history</h3>
 <?cs if:subcount(Backups) ?>
-  <table class="responsive" aria-labelledby="backups-h">
+  <div class="table-wrap"><table class="list backups" aria-labelledby="backups-h">
     <thead><tr><th scope="col">Version</th><th scope="col">Stored</th><th scope="col" class="num">Size</th><th scope="col">Checksum</th><th scope="col">Actions</th></tr></thead>
     <tbody>
 <?cs each:b = Backups ?>
     <tr><td><?cs var:b.version ?><?cs if:b.pinned ?> <span class="pill">Pinned</span><?cs /if ?></td><td data-label="Stored"><?cs call:when(b.created) ?></td><td data-label="Size" class="num"><?cs var:b.size ?></td><td data-label="Checksum"><code><?cs var:b.checksum ?>…</code></td>
-      <td data-label="Actions"><form method="post" action="/usage/backups/delete"><?cs call:csrf() ?><input type="hidden" name="backup_id" value="<?cs var:b.id ?>"><button class="danger small" type="submit">Delete<span class="visually-hidden"> backup <?cs var:b.version ?></span></button></form></td></tr>
+      <td class="actions"><form method="post" action="/usage/backups/delete"><?cs call:csrf() ?><input type="hidden" name="backup_id" value="<?cs var:b.id ?>"><button class="danger small" type="submit">Delete<span class="visually-hidden"> backup <?cs var:b.version ?></span></button></form></td></tr>
 <?cs /each ?>
     </tbody>
-  </table>
+  </table></div>
   <?cs if:Storage.more_backups ?><p class="hint">And <?cs var:Storage.more_backups ?> older versions (GET /api/v1/backup/history lists them all).</p><?cs /if ?>
 <?cs else ?>
   <p class="empty">No backups yet.</p>

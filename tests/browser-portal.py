@@ -1513,6 +1513,14 @@ def browser_tests():
 		    ("messages", "Messages"))), "the meters show what was used: "
 		    "%s tokens, %s messages" % (count_label(sent["llm_tokens"]),
 		    count_label(sent["messages"])), meters)
+		store = d.find_elements(By.CSS_SELECTOR,
+		    "section[aria-labelledby='storage-h'] span.meter-label")
+		T.eq([e.text for e in store], ["Cloud storage (records and "
+		    "vectors)", "Backups"], "usage: the storage part shows cloud "
+		    "storage and backups against the plan")
+		T.ok("No backups yet." in d.find_element(By.CSS_SELECTOR,
+		    "section[aria-labelledby='storage-h']").text, "usage: an "
+		    "organization without backups is told so")
 		prov = {tr.find_element(By.TAG_NAME, "th").text.strip():
 		    tr.find_elements(By.TAG_NAME, "td")[0].text.strip() for tr in
 		    d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby="

@@ -558,6 +558,8 @@ static const struct field	fields[] = {
 	{ "Backups.0.created.date", H, NULL, 0 },
 	{ "Backups.0.created.ago", H, NULL, 0 },
 	{ "Storage.more_backups", H, NULL, 0 },
+	{ "Billing.storage", H, NULL, 0 },
+	{ "Billing.backups", H, NULL, 0 },
 	/* dashboard.cs: the spend card (Spend.any set: the facts show). */
 	{ "Spend.any", FLAG, NULL, 0 },
 	{ "Spend.total", H, NULL, 0 },
