@@ -85,7 +85,7 @@ api_storage_lost(struct req *r, const struct storage_put *p,
     const char *status)
 {
 	(void)db_commit(r);
-	storage_abandon(r, p);
+	storage_abandon(r, p, 0);
 	if (strcmp(status, "conflict") == 0)
 		req_error(r, 412, NULL, "precondition_failed", "A newer "
 		    "version was stored while this one was uploading.",
@@ -157,7 +157,7 @@ api_records_create(struct req *r)
 	}
 	if ((rc = db_record_write(r, NULL, v[0].s, p.key, p.size, p.sha_hex,
 	    p.hold, -1, &st, &s)) != DB_OK) {
-		storage_abandon(r, &p);
+		storage_abandon(r, &p, 1);
 		req_error_from_db(r, rc);
 		return;
 	}
@@ -207,7 +207,7 @@ api_records_update(struct req *r)
 	}
 	if ((rc = db_record_write(r, id, NULL, p.key, p.size, p.sha_hex,
 	    p.hold, expect, &st, &s)) != DB_OK) {
-		storage_abandon(r, &p);
+		storage_abandon(r, &p, 1);
 		req_error_from_db(r, rc);
 		return;
 	}
@@ -443,7 +443,7 @@ api_backup_put(struct req *r)
 	in.sha256 = p.sha_hex;
 	if ((rc = db_backup_write(r, &in, p.hold, expect[0] != '\0' ? expect :
 	    NULL, &st, &b)) != DB_OK) {
-		storage_abandon(r, &p);
+		storage_abandon(r, &p, 1);
 		req_error_from_db(r, rc);
 		return;
 	}

@@ -247,7 +247,7 @@ storage_upload(struct req *r, struct fail *f, const char *metric,
 	if ((brc = blob_store(r, p->key, &sp)) != BLOB_OK)
 		goto fail;
 	if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
-		storage_abandon(r, p);
+		storage_abandon(r, p, 1);
 		return acct_fail_db(f, rc);
 	}
 	return 0;
@@ -256,17 +256,29 @@ fail:
 	return storage_fail_blob(f, brc);
 }
 
+/* After the answer: the hold of an upload whose row failed, released. */
+static void
+storage_release_after(struct req *r)
+{
+	storage_release(r, r->after_arg);
+}
+
 /*
- * The row was not written (a conflict found at commit, the hold lost):
- * the stored object goes now rather than with the garbage.  The hold
- * is the caller's business (the SQL released it, or it expires).
+ * The row was not written (a conflict found at commit, the hold lost,
+ * the database failing): the stored object goes now rather than with
+ * the garbage.  With "held", the hold is still there, in a transaction
+ * the pipeline rolls back: it is released once the answer is out.
  */
 void
-storage_abandon(struct req *r, const struct storage_put *p)
+storage_abandon(struct req *r, const struct storage_put *p, int held)
 {
 	if (blob_remove(r, p->key) != BLOB_OK)
 		log_warnx("storage: %s left to the garbage collector",
 		    p->key);
+	if (held && p->hold != NULL && r->after == NULL) {
+		r->after = storage_release_after;
+		r->after_arg = (void *)(uintptr_t)p->hold;
+	}
 }
 
 /* A download's sink: the head goes out with the first bytes. */

@@ -1948,7 +1948,7 @@ int		 storage_checksum(struct req *, const char *, unsigned char *,
 		    struct fail *);
 int		 storage_upload(struct req *, struct fail *, const char *,
 		    const unsigned char *, struct storage_put *);
-void		 storage_abandon(struct req *, const struct storage_put *);
+void		 storage_abandon(struct req *, const struct storage_put *, int);
 int		 storage_send(struct req *, struct fail *, const char *,
 		    long long);
 void		 storage_digest_headers(struct req *, const char *,

@@ -110,7 +110,8 @@ work_main(int argc, char *argv[])
 	unsigned int		 left;
 
 	once = argc > 1 && strcmp(argv[1], "--once") == 0;
-	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1) {
+	if (conf_require(&conf, "TOLLGATE_DATABASE_URL", &cause) == -1 ||
+	    blob_conf_check(&conf, &cause) == -1) {
 		log_err("%s", cause);
 		return 1;
 	}
