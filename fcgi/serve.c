@@ -9,6 +9,12 @@
  * at a time (the socket stays open throughout, so no request is
  * refused), SIGTERM lets in-flight requests finish for at most 10 s.
  * The master itself never touches a request or the database.
+ *
+ * Two pools when TOLLGATE_GATEWAY_LISTEN is set: the main one on
+ * TOLLGATE_LISTEN and the LLM gateway's on its own socket with its own
+ * TOLLGATE_GATEWAY_WORKERS, because a streamed completion holds its
+ * responder for as long as the model writes; long streams then never
+ * take the responders the portal and the API need.
  */
 #include "config.h"
 
@@ -42,17 +48,26 @@
 #define SERVE_BACKOFF_MAX_MS	10000
 #define SERVE_YOUNG_MS		2000	/* died this young: back off */
 
+#define SERVE_MAIN		0	/* pools: the portal and the API */
+#define SERVE_GATEWAY		1	/* the LLM gateway's */
+#define SERVE_POOLS		2
+
 struct serve_child {
 	pid_t	 pid;
 	int	 gen;		/* configuration generation */
+	int	 pool;
 	double	 started;
+};
+
+struct serve_pool {
+	int	 listen_fd;	/* -1: the pool is off */
+	char	*sock_path;	/* unix socket to remove */
 };
 
 struct serve_state {
 	struct serve_child	 kids[SERVE_MAX_CHILDREN];
-	int			 listen_fd;
+	struct serve_pool	 pools[SERVE_POOLS];
 	int			 gen;
-	char			*sock_path;	/* unix socket to remove */
 	double			 next_spawn;	/* backoff: not before */
 	int			 backoff_ms;
 	pid_t			 retiring;	/* old responder stopping */
@@ -152,35 +167,36 @@ serve_bind_tcp(const char *spec, const char **cause)
  * to it.
  */
 static int
-serve_listen(struct serve_state *s, const char **cause)
+serve_listen(struct serve_pool *p, const char *spec, int inherit,
+    const char **cause)
 {
 	struct group	*gr;
 	int		 fd;
 
-	if (serve_fd_is_listener(STDIN_FILENO)) {
+	if (inherit && serve_fd_is_listener(STDIN_FILENO)) {
 		log_info("using the listening socket inherited on fd 0");
 		return STDIN_FILENO;
 	}
-	if (strncmp(conf.listen, "unix:", 5) == 0) {
-		if ((fd = serve_bind_unix(conf.listen + 5, cause)) == -1)
+	if (strncmp(spec, "unix:", 5) == 0) {
+		if ((fd = serve_bind_unix(spec + 5, cause)) == -1)
 			return -1;
-		s->sock_path = xstrdup(conf.listen + 5);
-		if (chmod(s->sock_path, 0660) == -1)
-			log_warnx("chmod %s: %s", s->sock_path, strerror(errno));
+		p->sock_path = xstrdup(spec + 5);
+		if (chmod(p->sock_path, 0660) == -1)
+			log_warnx("chmod %s: %s", p->sock_path, strerror(errno));
 		if ((gr = getgrnam(conf.socket_group)) == NULL)
 			log_warnx("TOLLGATE_SOCKET_GROUP: no group %s",
 			    conf.socket_group);
-		else if (chown(s->sock_path, (uid_t)-1, gr->gr_gid) == -1)
-			log_warnx("chown %s: %s", s->sock_path,
+		else if (chown(p->sock_path, (uid_t)-1, gr->gr_gid) == -1)
+			log_warnx("chown %s: %s", p->sock_path,
 			    strerror(errno));
-	} else if ((fd = serve_bind_tcp(conf.listen, cause)) == -1)
+	} else if ((fd = serve_bind_tcp(spec, cause)) == -1)
 		return -1;
 	if (listen(fd, 1024) == -1) {
 		*cause = "listen failed";
 		close(fd);
 		return -1;
 	}
-	log_info("listening on %s", conf.listen);
+	log_info("listening on %s", spec);
 	return fd;
 }
 
@@ -214,6 +230,19 @@ serve_drop_root(const char *sock, const char **cause)
 	return 0;
 }
 
+/* A socket besides the main one, given to TOLLGATE_USER while root. */
+static void
+serve_chown_sock(const char *sock)
+{
+	struct passwd	*pw;
+
+	if (sock == NULL || geteuid() != 0 ||
+	    (pw = getpwnam(conf.user)) == NULL)
+		return;
+	if (chown(sock, pw->pw_uid, (gid_t)-1) == -1)
+		log_warnx("chown %s: %s", sock, strerror(errno));
+}
+
 static void
 serve_write_pidfile(void)
 {
@@ -229,19 +258,30 @@ serve_write_pidfile(void)
 	fclose(fp);
 }
 
+/* Responders of a pool (-1: all) of a generation (-1: any). */
 static int
-serve_count(const struct serve_state *s, int gen)
+serve_count(const struct serve_state *s, int gen, int pool)
 {
 	int	 i, n = 0;
 
 	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
-		if (s->kids[i].pid > 0 && (gen < 0 || s->kids[i].gen == gen))
+		if (s->kids[i].pid > 0 && (gen < 0 || s->kids[i].gen == gen) &&
+		    (pool < 0 || s->kids[i].pool == pool))
 			n++;
 	return n;
 }
 
+/* How many responders a pool keeps. */
+static int
+serve_size(const struct serve_state *s, int pool)
+{
+	if (s->pools[pool].listen_fd == -1)
+		return 0;
+	return pool == SERVE_GATEWAY ? conf.gateway_workers : conf.workers;
+}
+
 static pid_t
-serve_spawn(struct serve_state *s)
+serve_spawn(struct serve_state *s, int pool)
 {
 	sigset_t	 none;
 	pid_t		 pid;
@@ -260,12 +300,14 @@ serve_spawn(struct serve_state *s)
 		signal(SIGCHLD, SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		log_init("tollgate-responder", conf.log_level);
-		rc = responder_loop(s->listen_fd);
+		log_init(pool == SERVE_GATEWAY ? "tollgate-gateway" :
+		    "tollgate-responder", conf.log_level);
+		rc = responder_loop(s->pools[pool].listen_fd);
 		_exit(rc == 0 ? 0 : 1);
 	}
 	s->kids[i].pid = pid;
 	s->kids[i].gen = s->gen;
+	s->kids[i].pool = pool;
 	s->kids[i].started = serve_now();
 	log_debug("responder %ld started", (long)pid);
 	return pid;
@@ -346,6 +388,15 @@ serve_reload(struct serve_state *s)
 		log_warnx("TOLLGATE_LISTEN changed: takes effect at restart");
 	free(next.listen);
 	next.listen = old_listen;
+	/* The gateway's socket, too, is bound once. */
+	if ((conf.gateway_listen == NULL) != (next.gateway_listen == NULL) ||
+	    (conf.gateway_listen != NULL &&
+	    strcmp(conf.gateway_listen, next.gateway_listen) != 0))
+		log_warnx("TOLLGATE_GATEWAY_LISTEN changed: takes effect at "
+		    "restart");
+	free(next.gateway_listen);
+	next.gateway_listen = conf.gateway_listen != NULL ?
+	    xstrdup(conf.gateway_listen) : NULL;
 	conf_free(&conf);
 	conf = next;
 	log_init("tollgate", conf.log_level);
@@ -377,7 +428,8 @@ serve_roll(struct serve_state *s)
 			break;
 	if (i == SERVE_MAX_CHILDREN)
 		return;
-	if (serve_count(s, s->gen) < conf.workers && serve_spawn(s) == -1)
+	if (serve_count(s, s->gen, s->kids[i].pool) < serve_size(s,
+	    s->kids[i].pool) && serve_spawn(s, s->kids[i].pool) == -1)
 		return;
 	s->retiring = s->kids[i].pid;
 	s->retire_deadline = serve_now() + SERVE_STOP_GRACE_MS;
@@ -393,11 +445,18 @@ serve_roll(struct serve_state *s)
 static void
 serve_unlink(struct serve_state *s)
 {
-	if (s->sock_path != NULL && unlink(s->sock_path) == -1 &&
-	    errno != ENOENT)
-		log_warnx("unlink %s: %s", s->sock_path, strerror(errno));
-	free(s->sock_path);
-	s->sock_path = NULL;
+	struct serve_pool	*p;
+	int			 i;
+
+	for (i = 0; i < SERVE_POOLS; i++) {
+		p = &s->pools[i];
+		if (p->sock_path != NULL && unlink(p->sock_path) == -1 &&
+		    errno != ENOENT)
+			log_warnx("unlink %s: %s", p->sock_path,
+			    strerror(errno));
+		free(p->sock_path);
+		p->sock_path = NULL;
+	}
 }
 
 static void
@@ -409,7 +468,7 @@ serve_stop_all(struct serve_state *s)
 	for (i = 0; i < SERVE_MAX_CHILDREN; i++)
 		if (s->kids[i].pid > 0)
 			kill(s->kids[i].pid, SIGTERM);
-	while (serve_count(s, -1) > 0 && serve_now() < deadline) {
+	while (serve_count(s, -1, -1) > 0 && serve_now() < deadline) {
 		usleep(20000);
 		serve_reap(s, 1);
 	}
@@ -419,7 +478,7 @@ serve_stop_all(struct serve_state *s)
 			    "killing it", (long)s->kids[i].pid);
 			kill(s->kids[i].pid, SIGKILL);
 		}
-	while (serve_count(s, -1) > 0 && waitpid(-1, NULL, 0) > 0)
+	while (serve_count(s, -1, -1) > 0 && waitpid(-1, NULL, 0) > 0)
 		serve_reap(s, 1);
 }
 
@@ -429,7 +488,7 @@ serve_loop(struct serve_state *s)
 	struct timespec	 ts = { 0, 100 * 1000 * 1000 };
 	siginfo_t	 si;
 	sigset_t	 set;
-	int		 sig, extra = 0;
+	int		 sig, pool, extra = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -441,11 +500,13 @@ serve_loop(struct serve_state *s)
 		serve_reap(s, 0);
 		serve_roll(s);
 		/* During a roll one responder more may run. */
-		extra = s->retiring != 0 ? 1 : 0;
-		while (serve_count(s, -1) < conf.workers + extra &&
-		    serve_now() >= s->next_spawn)
-			if (serve_spawn(s) == -1)
-				break;
+		for (pool = 0; pool < SERVE_POOLS; pool++) {
+			extra = s->retiring != 0 ? 1 : 0;
+			while (serve_count(s, -1, pool) < serve_size(s, pool) +
+			    extra && serve_now() >= s->next_spawn)
+				if (serve_spawn(s, pool) == -1)
+					break;
+		}
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping (signal %d)", sig);
@@ -466,7 +527,7 @@ serve_main(int argc, char *argv[])
 	int			 rc = 1;
 
 	memset(&s, 0, sizeof(s));
-	s.listen_fd = -1;
+	s.pools[SERVE_MAIN].listen_fd = s.pools[SERVE_GATEWAY].listen_fd = -1;
 	if (serve_conf_check(&conf, &cause) == -1 ||
 	    db_role_check(&cause) == -1)
 		goto done;
@@ -483,14 +544,21 @@ serve_main(int argc, char *argv[])
 		cause = "FCGX_Init failed";
 		goto done;
 	}
-	if ((s.listen_fd = serve_listen(&s, &cause)) == -1)
+	if ((s.pools[SERVE_MAIN].listen_fd = serve_listen(&s.pools[SERVE_MAIN],
+	    conf.listen, 1, &cause)) == -1)
+		goto done;
+	if (conf.gateway_listen != NULL &&
+	    (s.pools[SERVE_GATEWAY].listen_fd = serve_listen(
+	    &s.pools[SERVE_GATEWAY], conf.gateway_listen, 0, &cause)) == -1)
 		goto done;
 	serve_write_pidfile();
-	if (serve_drop_root(s.sock_path, &cause) == -1)
+	serve_chown_sock(s.pools[SERVE_GATEWAY].sock_path);
+	if (serve_drop_root(s.pools[SERVE_MAIN].sock_path, &cause) == -1)
 		goto done;
 	signal(SIGPIPE, SIG_IGN);
-	log_info("tollgate %s serving with %d responders", TOLLGATE_VERSION,
-	    conf.workers);
+	log_info("tollgate %s serving with %d responders and %d for the "
+	    "gateway", TOLLGATE_VERSION, conf.workers,
+	    serve_size(&s, SERVE_GATEWAY));
 	rc = serve_loop(&s);
 done:
 	if (cause != NULL)
@@ -500,6 +568,7 @@ done:
 	if (conf.pidfile != NULL && rc == 0 && unlink(conf.pidfile) == -1 &&
 	    errno != ENOENT)
 		log_warnx("unlink %s: %s", conf.pidfile, strerror(errno));
-	free(s.sock_path);
+	free(s.pools[SERVE_MAIN].sock_path);
+	free(s.pools[SERVE_GATEWAY].sock_path);
 	return rc;
 }

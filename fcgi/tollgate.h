@@ -518,6 +518,16 @@ struct conf {
 	char		*slack_client_secret;
 	char		*slack_api_base;
 	char		*meta_graph_base;
+	/* The LLM gateway (gateway.c): its pool and the providers. */
+	char		*gateway_listen;	/* NULL: the main pool serves it */
+	int		 gateway_workers;
+	int		 gateway_tenant_streams;
+	char		*llm_openai_base;
+	char		*llm_anthropic_base;
+	char		*llm_mistral_base;
+	char		*llm_groq_base;
+	char		*llm_openrouter_base;
+	char		*llm_custom_base;	/* any OpenAI-compatible API */
 	/* Storage (blob.c): the backend and its settings. */
 	char		*storage_backend;	/* "fs" or "s3" */
 	char		*storage_dir;

@@ -288,6 +288,7 @@ sed_value() {
 }
 sed -e "s|@PORT@|$port|g" \
     -e "s|@SOCKET@|$(sed_value "$TOLLGATE_SOCKET")|g" \
+    -e "s|@GATEWAY_SOCKET@|$(sed_value "$TOLLGATE_GATEWAY_SOCKET")|g" \
     -e "s|@STATIC_DIR@|$(sed_value "$static_dir")|g" \
     -e "s|@LOGDIR@|$(sed_value "$logdir")|g" \
     -e "s|@RUNDIR@|$(sed_value "$adir/run")|g" \

@@ -206,6 +206,7 @@ set_paths() {
 	# still be able to remove its socket and pid file when it stops.
 	TG_RUN_DIR=$RUN_DIR/tollgate
 	SOCKET=$TG_RUN_DIR/tollgate.sock
+	GATEWAY_SOCKET=$TG_RUN_DIR/gateway.sock
 	TOLLGATE_PIDFILE=$TG_RUN_DIR/tollgate.pid
 	WORKER_PIDFILE=$RUN_DIR/worker.pid
 	LIGHTTPD_PIDFILE=$RUN_DIR/lighttpd.pid
@@ -636,6 +637,10 @@ stack_env_core() {
 	kv TOLLGATE_PUBLIC_URL "$url"
 	kv TOLLGATE_SOCKET "$SOCKET"
 	kv TOLLGATE_LISTEN "unix:$SOCKET"
+	# The LLM gateway's own pool (lighttpd sends /api/v1/llm/ there).
+	kv TOLLGATE_GATEWAY_SOCKET "$GATEWAY_SOCKET"
+	kv TOLLGATE_GATEWAY_LISTEN "unix:$GATEWAY_SOCKET"
+	kv TOLLGATE_GATEWAY_WORKERS 4
 	kv TOLLGATE_PIDFILE "$TOLLGATE_PIDFILE"
 	kv TOLLGATE_DATABASE_URL "$dburl user=tollgate"
 	kv TOLLGATE_OWNER_DATABASE_URL "$dburl user=tollgate_owner"
@@ -1104,6 +1109,7 @@ lighttpd_conf() {
 	if [ -f "$template" ]; then
 		sed -e "s|@PORT@|$(sed_escape "$HTTP_PORT")|g" \
 		    -e "s|@SOCKET@|$(sed_escape "$SOCKET")|g" \
+		    -e "s|@GATEWAY_SOCKET@|$(sed_escape "$GATEWAY_SOCKET")|g" \
 		    -e "s|@STATIC_DIR@|$(sed_escape "$STATIC_DIR")|g" \
 		    -e "s|@LOGDIR@|$(sed_escape "$LOG_DIR")|g" \
 		    -e "s|@RUNDIR@|$(sed_escape "$RUN_DIR")|g" "$template"
