@@ -71,6 +71,7 @@ struct serve_state {
 	double			 next_spawn;	/* backoff: not before */
 	int			 backoff_ms;
 	pid_t			 retiring;	/* old responder stopping */
+	int			 retiring_pool;
 	double			 retire_deadline;
 };
 
@@ -432,6 +433,7 @@ serve_roll(struct serve_state *s)
 	    s->kids[i].pool) && serve_spawn(s, s->kids[i].pool) == -1)
 		return;
 	s->retiring = s->kids[i].pid;
+	s->retiring_pool = s->kids[i].pool;
 	s->retire_deadline = serve_now() + SERVE_STOP_GRACE_MS;
 	kill(s->retiring, SIGTERM);
 }
@@ -499,9 +501,10 @@ serve_loop(struct serve_state *s)
 	for (;;) {
 		serve_reap(s, 0);
 		serve_roll(s);
-		/* During a roll one responder more may run. */
+		/* During a roll its pool may run one responder more. */
 		for (pool = 0; pool < SERVE_POOLS; pool++) {
-			extra = s->retiring != 0 ? 1 : 0;
+			extra = s->retiring != 0 && s->retiring_pool == pool ?
+			    1 : 0;
 			while (serve_count(s, -1, pool) < serve_size(s, pool) +
 			    extra && serve_now() >= s->next_spawn)
 				if (serve_spawn(s, pool) == -1)

@@ -258,6 +258,7 @@ inst_exec(const struct inst *in, int workers, int logfd)
 	    setenv("TOLLGATE_PIDFILE", in->pidfile, 1) == -1 ||
 	    setenv("TOLLGATE_WORKERS", nworkers, 1) == -1 ||
 	    setenv("TOLLGATE_LOG_LEVEL", "debug", 1) == -1 ||
+	    unsetenv("TOLLGATE_GATEWAY_LISTEN") == -1 ||
 	    (priv_nobilling && unsetenv("STRIPE_SECRET_KEY") == -1))
 		_exit(126);
 	/* fd 0 must not look like an inherited listening socket. */

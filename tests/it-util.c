@@ -745,23 +745,34 @@ it_pid_alive(pid_t pid)
 	    state != 'X';
 }
 
-/* The configured number of responders; serve's default without one. */
+/* The configured number of responders of both pools; serve's defaults. */
 int
 it_workers(void)
 {
 	const char	*v = getenv("TOLLGATE_WORKERS");
-	long		 cores, n;
+	const char	*gw = getenv("TOLLGATE_GATEWAY_LISTEN");
+	const char	*gn = getenv("TOLLGATE_GATEWAY_WORKERS");
+	long		 cores, n, g = 0;
 	char		*end;
 
 	if (v == NULL || *v == '\0') {
 		cores = sysconf(_SC_NPROCESSORS_ONLN);
-		return cores > 0 ? (int)(2 * cores) : 2;
+		n = cores > 0 ? 2 * cores : 2;
+	} else {
+		n = strtol(v, &end, 10);
+		if (*end != '\0' || n < 1 || n > 256)
+			fail_msg("TOLLGATE_WORKERS=%s is not a number of "
+			    "responders", v);
 	}
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n < 1 || n > 256)
-		fail_msg("TOLLGATE_WORKERS=%s is not a number of responders",
-		    v);
-	return (int)n;
+	/* The gateway's pool, when the stack has one (8 by default). */
+	if (gw != NULL && *gw != '\0') {
+		g = gn != NULL && *gn != '\0' ? strtol(gn, &end, 10) : 8;
+		if (gn != NULL && *gn != '\0' && (*end != '\0' || g < 1 ||
+		    g > 256))
+			fail_msg("TOLLGATE_GATEWAY_WORKERS=%s is not a number "
+			    "of responders", gn);
+	}
+	return (int)(n + g);
 }
 
 /* Is pid one of the n in set? */
