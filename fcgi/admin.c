@@ -30,7 +30,7 @@ admin_usage(void)
 	    "       tollgate admin stripe reconcile --period YYYY-MM\n"
 	    "       tollgate admin keys rotate\n"
 	    "scopes: usage:write usage:read entitlements:read billing:read "
-	    "storage:read storage:write "
+	    "storage:read storage:write llm "
 	    "(default: all)\n");
 	return 2;
 }

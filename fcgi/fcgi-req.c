@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -504,6 +505,15 @@ req_stream_head(struct req *r)
 	return rc;
 }
 
+/* What was written goes to the web server now (a stream's event). */
+int
+req_stream_flush(struct req *r)
+{
+	if (!r->streamed || r->out_flush == NULL)
+		return -1;
+	return r->out_flush(r->out_arg);
+}
+
 int
 req_stream_write(struct req *r, const void *p, size_t n)
 {
@@ -573,20 +583,9 @@ done:
 struct json_object *
 req_json_object(struct req *r, const char *p, size_t n)
 {
-	struct json_tokener	*tok;
 	struct json_object	*o;
 
-	if (n == 0 || !http_json_valid(p, n) ||
-	    (tok = json_tokener_new_ex(REQ_JSON_DEPTH * 2)) == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, p, (int)n);
-	if (o != NULL && (json_tokener_get_error(tok) !=
-	    json_tokener_success || !json_object_is_type(o, json_type_object))) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	if (o != NULL)
+	if ((o = http_json_parse(p, n, REQ_JSON_DEPTH * 2)) != NULL)
 		arena_defer(&r->arena, req_json_put, o);
 	return o;
 }
@@ -644,7 +643,12 @@ req_render_head(struct req *r, struct buf *b)
 		buf_printf(b, "Content-Type: %s\r\n", r->content_type_out != NULL ?
 		    r->content_type_out : "application/json");
 	buf_printf(b, "X-Request-Id: %s\r\n", r->id);
-	buf_puts(b, "Cache-Control: no-store\r\n");
+	/* A stream says no-cache itself; everything else is no-store. */
+	for (i = 0; i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, "Cache-Control") == 0)
+			break;
+	if (i == r->nheaders)
+		buf_puts(b, "Cache-Control: no-store\r\n");
 	if (r->rate_set)
 		buf_printf(b, "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: "
 		    "%d\r\nX-RateLimit-Reset: %d\r\n", r->rate.limit,

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -545,4 +546,28 @@ http_json_bool(struct json_object *o, const char *path)
 	o = http_json_at(o, path);
 	return o != NULL && json_object_is_type(o, json_type_boolean) &&
 	    json_object_get_boolean(o);
+}
+
+/*
+ * A JSON object from p (n bytes), strictly checked first (RFC 8259),
+ * nested at most depth deep; owned by the caller.  NULL when it is not
+ * one.
+ */
+struct json_object *
+http_json_parse(const char *p, size_t n, int depth)
+{
+	struct json_tokener	*tok;
+	struct json_object	*o;
+
+	if (n == 0 || n > INT_MAX || !http_json_valid(p, n) ||
+	    (tok = json_tokener_new_ex(depth)) == NULL)
+		return NULL;
+	o = json_tokener_parse_ex(tok, p, (int)n);
+	if (o != NULL && (json_tokener_get_error(tok) !=
+	    json_tokener_success || !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
 }

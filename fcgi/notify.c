@@ -50,6 +50,7 @@ static const char *const	notify_triggers[][2] = {
 	{ "grace_ended", "Agents stop while a payment is overdue" },
 	{ "subscription_canceled", "The subscription ends" },
 	{ "agents_deactivated", "Agents are deactivated by a plan change" },
+	{ "llm_key_failing", "A provider refuses a stored LLM key" },
 };
 #define NOTIFY_NTRIGGERS	(sizeof(notify_triggers) / \
 	sizeof(notify_triggers[0]))
@@ -418,6 +419,16 @@ notify_words(struct req *r, const struct notify_delivery *n,
 		    "plan: %s/agents", b, strcmp(n->subject,
 		    "payment_overdue") == 0 ? "a payment is overdue" :
 		    "the subscription ended", conf.public_url);
+	} else if (strcmp(n->trigger, "llm_key_failing") == 0) {
+		w->subject = arena_printf(&r->arena, "Your %s key was refused",
+		    n->subject);
+		w->text = arena_printf(&r->arena, "%s refused the %s key stored "
+		    "for your organization (%s), so gateway calls to its models "
+		    "fail. %s\n\nReplace the key on the Keys page: %s/keys",
+		    n->subject, n->subject, http_json_text(d, "hint") != NULL ?
+		    http_json_text(d, "hint") : "...", http_json_text(d,
+		    "detail") != NULL ? http_json_text(d, "detail") : "",
+		    conf.public_url);
 	} else if (strcmp(n->trigger, "member_invited") == 0) {
 		w->subject = "You are invited to Tollgate";
 		w->text = arena_printf(&r->arena, "Hello,\n\n%s invited you to "

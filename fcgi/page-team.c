@@ -475,6 +475,7 @@ page_keys_create(struct req *r)
 	tmpl_set(r, "Form.scope.entitlements_read", "");
 	tmpl_set(r, "Form.scope.storage_read", "");
 	tmpl_set(r, "Form.scope.storage_write", "");
+	tmpl_set(r, "Form.scope.llm", "");
 	tmpl_set(r, "Form.scope.billing_read", "");
 	tmpl_set(r, "Key.secret", secret);
 	page_keys_render(r, 201);

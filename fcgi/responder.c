@@ -48,6 +48,13 @@ responder_fcgx_write(void *stream, const char *p, int n)
 	return FCGX_PutStr(p, n, stream);
 }
 
+static int
+responder_fcgx_flush(void *stream)
+{
+	return FCGX_FFlush(stream) == 0 && FCGX_GetError(stream) == 0 ? 0 :
+	    -1;
+}
+
 /*
  * The end of the request's transaction, decided here only: a refused
  * request (or an error status) rolls back whatever it wrote, anything
@@ -159,6 +166,7 @@ responder_run(struct req *r, FCGX_Request *fr)
 		return;
 	rt = &routes[r->route];
 	r->out_wr = responder_fcgx_write;
+	r->out_flush = responder_fcgx_flush;
 	r->out_arg = fr->out;
 	if (r->content_length > REQ_BODY_MAX && rt->body != BODY_STREAM) {
 		req_error(r, 413, NULL, "body_too_large",

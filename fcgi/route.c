@@ -482,6 +482,20 @@ const struct route	routes[ROUTE__MAX] = {
 	    .resp = RESP_API, .handler = api_vectors_list },
 
 	/*
+	 * The LLM gateway (SPEC 6): OpenAI's base URL is <api>/llm.  Keys
+	 * need the llm scope; members may call.  Served by the gateway's
+	 * own pool when TOLLGATE_GATEWAY_LISTEN is set.
+	 */
+	[ROUTE_LLM_CHAT] = { .method = "POST",
+	    .pattern = API "/llm/chat/completions", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_LLM, .body = BODY_JSON,
+	    .resp = RESP_API, .handler = gateway_chat },
+	[ROUTE_LLM_MODELS] = { .method = "GET",
+	    .pattern = API "/llm/models", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_LLM, .resp = RESP_API,
+	    .handler = gateway_models },
+
+	/*
 	 * The billing page: members read it; paying, the Stripe portal and
 	 * cancelling are the owner's.  Checkout and the portal answer 303
 	 * to Stripe, which is why the web server's form-action names

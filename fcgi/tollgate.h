@@ -229,6 +229,7 @@ int		 http_parse_cookies(struct arena *, const char *,
 const char	*http_kv_get(const struct kvlist *, const char *);
 int		 http_utf8_valid(const char *, size_t);
 int		 http_json_valid(const char *, size_t);
+struct json_object *http_json_parse(const char *, size_t, int);
 struct json_object *http_json_at(struct json_object *, const char *);
 const char	*http_json_text(struct json_object *, const char *);
 long long	 http_json_int(struct json_object *, const char *, long long);
@@ -422,7 +423,8 @@ extern const struct vop_def	valid_ops[VOP__MAX];
 #define SCOPE_BILLING_READ	0x08
 #define SCOPE_STORAGE_READ	0x10
 #define SCOPE_STORAGE_WRITE	0x20
-#define SCOPE__MAX		6
+#define SCOPE_LLM		0x40
+#define SCOPE__MAX		7
 #define SCOPE_ALL		((1 << SCOPE__MAX) - 1)
 #define EMAIL_MAX	254
 int		 valid_email(const char *);
@@ -778,6 +780,7 @@ struct req {
 	int		(*in_rd)(void *, char *, int);
 	void		*in_arg;
 	int		(*out_wr)(void *, const char *, int);
+	int		(*out_flush)(void *);
 	void		*out_arg;
 	int		 streamed;
 	long long	 in_left;	/* body bytes not read yet */
@@ -810,6 +813,7 @@ int		 req_parse_body(struct req *, enum body_kind);
 int		 req_in_read(struct req *, char *, int);
 int		 req_stream_head(struct req *);
 int		 req_stream_write(struct req *, const void *, size_t);
+int		 req_stream_flush(struct req *);
 void		 req_render_head(struct req *, struct buf *);
 void		 req_release(struct req *);
 
@@ -1341,6 +1345,46 @@ enum db_rc	 db_storage_garbage_due(struct req *, int,
 		    struct pg_result **);
 enum db_rc	 db_storage_garbage_done(struct req *, const char *,
 		    const char *);
+
+/*
+ * db-gateway.c: the LLM gateway's statements (sql/021): a call's plan,
+ * the tenant's concurrent-call slots, the call's record, the provider
+ * key's status, the tenant's models.
+ */
+struct gw_plan {
+	const char	*provider;
+	const char	*model;		/* as the provider names it */
+	long long	 prompt_per_mtok;	/* micro-USD per million */
+	long long	 completion_per_mtok;
+	long long	 cached_per_mtok;
+	const char	*key_id;	/* NULL: no key for the provider */
+	const char	*ciphertext;	/* the key, sealed */
+	int		 agent_found;
+	int		 agent_active;
+	long long	 budget_left;	/* micro-USD; -1: no blocking budget */
+	long long	 tokens_left;	/* llm_tokens; -1: unlimited */
+};
+struct gw_record {
+	const char		*call_id;
+	const char		*agent;
+	const struct gw_plan	*plan;
+	int			 stream;
+	const char		*status;	/* ok, client_gone, cut, ... */
+	long			 http_status;
+	long long		 prompt, completion, cached;
+	int			 usage_reported;
+	int			 latency_ms;
+	int			 ttfb_ms;	/* -1: no byte came */
+};
+enum db_rc	 db_gateway_plan(struct req *, const char *, const char *,
+		    struct gw_plan *);
+enum db_rc	 db_gateway_slot(struct req *, int, int *);
+enum db_rc	 db_gateway_slot_free(struct req *, int);
+enum db_rc	 db_gateway_record(struct req *, const struct gw_record *);
+enum db_rc	 db_gateway_key_failed(struct req *, const char *,
+		    const char *);
+enum db_rc	 db_gateway_key_used(struct req *, const char *);
+enum db_rc	 db_gateway_models(struct req *, struct pg_result **);
 
 /*
  * db-billing.c: the tenant's Stripe state, the webhook's event ledger,
@@ -1967,6 +2011,14 @@ int		 storage_etag_match(const char *, const char *);
 enum db_rc	 storage_collect(struct req *, long long *);
 
 /*
+ * gateway.c: the metered LLM gateway, OpenAI's chat completions on the
+ * tenant's own keys (auth.c's convention: the answer is set on the
+ * request, streams sent as they come).
+ */
+void		 gateway_chat(struct req *);
+void		 gateway_models(struct req *);
+
+/*
  * upstream.c: one bounded HTTP exchange with a provider other than
  * Stripe (Slack, Meta's Graph API); no retry, a person is waiting.
  */
@@ -2227,6 +2279,8 @@ enum route_id {
 	ROUTE_VEC_SEARCH,
 	ROUTE_VEC_DELETE,
 	ROUTE_VEC_LIST,
+	ROUTE_LLM_CHAT,
+	ROUTE_LLM_MODELS,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,

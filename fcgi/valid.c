@@ -23,7 +23,7 @@
 
 static const char *const	valid_scope_names[SCOPE__MAX] = {
 	"usage:write", "usage:read", "entitlements:read", "billing:read",
-	"storage:read", "storage:write"
+	"storage:read", "storage:write", "llm"
 };
 
 static const char *const	valid_roles[] = {

@@ -82,6 +82,7 @@
       <label class="check"><input type="checkbox" name="scopes" value="billing:read"<?cs if:Form.scope.billing_read ?> checked<?cs /if ?>> billing:read — read billing</label>
       <label class="check"><input type="checkbox" name="scopes" value="storage:read"<?cs if:Form.scope.storage_read ?> checked<?cs /if ?>> storage:read — read records, backups, vectors</label>
       <label class="check"><input type="checkbox" name="scopes" value="storage:write"<?cs if:Form.scope.storage_write ?> checked<?cs /if ?>> storage:write — store records, backups, vectors</label>
+      <label class="check"><input type="checkbox" name="scopes" value="llm"<?cs if:Form.scope.llm ?> checked<?cs /if ?>> llm — call models through the gateway</label>
       <?cs if:Form.scopes.error ?><p class="field-error"><?cs var:Form.scopes.error ?></p><?cs /if ?>
     </fieldset>
     <div class="actions"><button class="primary" type="submit">Create key</button></div>

@@ -246,6 +246,7 @@ def notifications():
 		return
 	token = got["access_token"]
 	storage(token)
+	gateway(token)
 	st, got = call("GET", api + "/notifications/settings", token=token)
 	if st != 200 or got["slack_webhook"]["configured"]:
 		return
@@ -312,6 +313,36 @@ def storage(token):
 			made.append("vectors")
 	if made:
 		print("demo usage: storage made (%s)" % ", ".join(made))
+
+
+def gateway(token):
+	"""The LLM gateway for the demo: provider keys for OpenAI and
+	Anthropic (the LLM emulator takes any sk-... key), and an API key
+	with the llm scope, its secret kept in $STACK_DIR/demo-llm.env
+	(0600) as TOLLGATE_DEMO_LLM_KEY, made once."""
+	api = env("TOLLGATE_URL") + "/api/v1"
+	st, got = call("GET", api + "/llm-keys", token=token)
+	have = {k["provider"] for k in (got or {}).get("data", [])} \
+	    if st == 200 else set()
+	for provider, key in (("openai", "sk-demo-openai-0123456789"),
+	    ("anthropic", "sk-ant-demo-0123456789")):
+		if provider not in have:
+			call("POST", api + "/llm-keys", {"provider": provider,
+			    "api_key": key, "label": "demo (LLM emulator)"}, token)
+	path = os.path.join(env("STACK_DIR"), "demo-llm.env")
+	if os.path.exists(path):
+		return
+	st, got = call("POST", api + "/api-keys", {"name": "demo gateway",
+	    "scopes": ["llm", "usage:read"]}, token)
+	if st != 201:
+		print("demo usage: no gateway key (%d)" % st, file=sys.stderr)
+		return
+	fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+	    0o600)
+	with os.fdopen(fd, "w") as f:
+		f.write("TOLLGATE_DEMO_LLM_KEY='%s'\n" % got["secret"])
+	os.rename(path + ".tmp", path)
+	print("demo usage: a gateway key in %s" % path)
 
 
 def post(batch):

@@ -17,6 +17,8 @@
 #   tests/stack.sh slack-start DIR   start the Slack emulator only
 #   tests/stack.sh meta-stop DIR     stop the Meta emulator only
 #   tests/stack.sh meta-start DIR    start the Meta emulator only
+#   tests/stack.sh llm-stop DIR      stop the LLM emulator only
+#   tests/stack.sh llm-start DIR     start the LLM emulator only
 #   tests/stack.sh s3-stop DIR       stop the S3 emulator only
 #   tests/stack.sh s3-start DIR      start the S3 emulator only
 #   tests/stack.sh work-stop DIR     stop the worker (tollgate work) only
@@ -60,7 +62,7 @@ die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<-EOF
-	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|s3-start|s3-stop|work-start|work-stop|status DIR
+	usage: $0 up|down|pg-start|pg-stop|smtp-start|smtp-stop|stripe-start|stripe-stop|slack-start|slack-stop|meta-start|meta-stop|llm-start|llm-stop|s3-start|s3-stop|work-start|work-stop|status DIR
 	       $0 storage-backend DIR fs|s3
 	  DIR is an absolute directory (created by up if missing).
 	EOF
@@ -238,6 +240,10 @@ set_paths() {
 	S3_STATE=$STACK_DIR/s3-emu.json
 	S3_DATA_DIR=$STACK_DIR/s3-emu
 	S3_PATTERN="s3-emu.py --pidfile $S3_PIDFILE"
+	LLM_PIDFILE=$RUN_DIR/llm-emu.pid
+	LLM_LOG=$LOG_DIR/llm-emu.log
+	LLM_STATE=$STACK_DIR/llm-emu.json
+	LLM_PATTERN="llm-emu.py --pidfile $LLM_PIDFILE"
 	STORAGE_DIR=$STACK_DIR/storage
 }
 
@@ -288,6 +294,8 @@ set_ports() {
 	META_GRAPH_BASE=http://127.0.0.1:$META_PORT
 	follow_port S3_PORT STACK_S3_PORT 5000 "S3 emulator"
 	S3_URL=http://127.0.0.1:$S3_PORT
+	follow_port LLM_PORT STACK_LLM_PORT 6000 "LLM emulator"
+	LLM_URL=http://127.0.0.1:$LLM_PORT
 }
 
 # tollgate's storage backend: STACK_STORAGE_BACKEND wins, then what the
@@ -334,6 +342,7 @@ set_srcdir() {
 	SLACK_EMU=$TOLLGATE_SRCDIR/tests/slack-emu.py
 	META_EMU=$TOLLGATE_SRCDIR/tests/meta-emu.py
 	S3_EMU=$TOLLGATE_SRCDIR/tests/s3-emu.py
+	LLM_EMU=$TOLLGATE_SRCDIR/tests/llm-emu.py
 	# What the Slack, Meta and S3 emulators import.
 	EMU_COMMON=$TOLLGATE_SRCDIR/tests/emu_common.py
 }
@@ -725,6 +734,19 @@ stack_env_extra() {
 	kv S3_EMU_STATE "$S3_STATE"
 	kv S3_EMU_DATA "$S3_DATA_DIR"
 	kv S3_EMU_LOG "$S3_LOG"
+	# The LLM emulator (tests/llm-emu.py, docs/llm-emulator.md) plays
+	# every provider the gateway calls: OpenAI-shaped and Anthropic's.
+	kv STACK_LLM_PORT "$LLM_PORT"
+	kv LLM_EMU_URL "$LLM_URL"
+	kv LLM_EMU_PIDFILE "$LLM_PIDFILE"
+	kv LLM_EMU_STATE "$LLM_STATE"
+	kv LLM_EMU_LOG "$LLM_LOG"
+	kv TOLLGATE_LLM_OPENAI_BASE "$LLM_URL"
+	kv TOLLGATE_LLM_ANTHROPIC_BASE "$LLM_URL"
+	kv TOLLGATE_LLM_MISTRAL_BASE "$LLM_URL"
+	kv TOLLGATE_LLM_GROQ_BASE "$LLM_URL"
+	kv TOLLGATE_LLM_OPENROUTER_BASE "$LLM_URL"
+	kv TOLLGATE_LLM_CUSTOM_BASE "$LLM_URL"
 	kv TOLLGATE_STORAGE_BACKEND "$STORAGE_BACKEND"
 	kv TOLLGATE_STORAGE_DIR "$STORAGE_DIR"
 	kv TOLLGATE_S3_ENDPOINT "$S3_URL"
@@ -1080,6 +1102,31 @@ start_meta_emu() {
 	    --port "$META_PORT" --state "$META_STATE"
 }
 
+# tests/llm-emu.py plays the LLM providers the gateway calls (every
+# TOLLGATE_LLM_*_BASE); its log of calls is llm-emu.json.
+start_llm_emu() {
+	start_emu "llm emulator" "$LLM_EMU" "$LLM_PIDFILE" "$LLM_PATTERN" \
+	    "$LLM_LOG" "$LLM_URL" STACK_LLM_PORT --port "$LLM_PORT" \
+	    --state "$LLM_STATE"
+}
+
+# The emulator's models get prices, in a development or test stack only
+# (the migrations price real models): the gateway meters only what it
+# can price.  Idempotent.
+seed_llm_prices() {
+	psql_superuser -d tollgate -q -c "INSERT INTO model_prices \
+	    (provider, model, effective_from, prompt_per_mtok, \
+	    completion_per_mtok, cached_per_mtok, source) VALUES \
+	    ('openai', 'emu-gpt-small', '2026-01-01', 500000, 1500000, \
+	    250000, 'tests/llm-emu.py'), \
+	    ('openai', 'emu-gpt-large', '2026-01-01', 5000000, 15000000, \
+	    2500000, 'tests/llm-emu.py'), \
+	    ('anthropic', 'emu-claude', '2026-01-01', 3000000, 15000000, \
+	    300000, 'tests/llm-emu.py') ON CONFLICT DO NOTHING" \
+	    >>"$LOG_DIR/seed.log" 2>&1 ||
+		die "cannot price the LLM emulator's models (see $LOG_DIR/seed.log)"
+}
+
 # tests/s3-emu.py plays S3 (TOLLGATE_S3_ENDPOINT) for the s3 storage
 # backend, with the bucket tollgate expects.  It checks SigV4 with the
 # stack's key pair, from its environment; its index is s3-emu.json and
@@ -1255,11 +1302,13 @@ cmd_up() {
 	# Emulators belong here too: after migrate, before serve, which reads
 	# their URLs from stack.env.
 	seed_demo
+	seed_llm_prices
 	start_smtp_sink
 	start_stripe_emu
 	start_slack_emu
 	start_meta_emu
 	start_s3_emu
+	start_llm_emu
 	start_serve
 	start_worker
 	start_lighttpd
@@ -1278,12 +1327,13 @@ cmd_down() {
 	stop_pidfile lighttpd "$LIGHTTPD_PIDFILE" "$LIGHTTPD_CONF" 10
 	stop_pidfile "tollgate work" "$WORKER_PIDFILE" tollgate 15
 	stop_pidfile "tollgate serve" "$TOLLGATE_PIDFILE" tollgate 15
-	rm -f "$SOCKET"
+	rm -f "$SOCKET" "$GATEWAY_SOCKET"
 	stop_pidfile "smtp sink" "$SMTP_PIDFILE" "$SMTP_PATTERN" 5
 	stop_pidfile "stripe emulator" "$STRIPE_PIDFILE" "$STRIPE_PATTERN" 5
 	stop_pidfile "slack emulator" "$SLACK_PIDFILE" "$SLACK_PATTERN" 5
 	stop_pidfile "meta emulator" "$META_PIDFILE" "$META_PATTERN" 5
 	stop_pidfile "s3 emulator" "$S3_PIDFILE" "$S3_PATTERN" 5
+	stop_pidfile "llm emulator" "$LLM_PIDFILE" "$LLM_PATTERN" 5
 	pg_stop
 }
 
@@ -1367,6 +1417,21 @@ cmd_meta_start() {
 	start_meta_emu
 }
 
+cmd_llm_start() {
+	[ -f "$ENV_FILE" ] || die "no $ENV_FILE: run up first"
+	set_ports
+	set_srcdir
+	[ -x "$PYTHON" ] || die "$PYTHON not found (./dev deps installs python3)"
+	take_lock
+	start_llm_emu
+}
+
+cmd_llm_stop() {
+	[ -d "$STACK_DIR" ] || { say "llm emulator: not running"; return 0; }
+	take_lock
+	stop_pidfile "llm emulator" "$LLM_PIDFILE" "$LLM_PATTERN" 5
+}
+
 cmd_meta_stop() {
 	[ -d "$STACK_DIR" ] || { say "meta emulator: not running"; return 0; }
 	take_lock
@@ -1437,6 +1502,11 @@ cmd_status() {
 		say "meta emulator: running (pid $pid, $META_GRAPH_BASE)"
 	else
 		say "meta emulator: stopped"; down=1
+	fi
+	if pid=$(pidfile_pid "$LLM_PIDFILE" "$LLM_PATTERN"); then
+		say "llm emulator: running (pid $pid, $LLM_URL)"
+	else
+		say "llm emulator: stopped"; down=1
 	fi
 	if pid=$(pidfile_pid "$S3_PIDFILE" "$S3_PATTERN"); then
 		say "s3 emulator: running (pid $pid, $S3_URL)"
@@ -1527,6 +1597,8 @@ slack-start) cmd_slack_start ;;
 slack-stop) cmd_slack_stop ;;
 meta-start) cmd_meta_start ;;
 meta-stop) cmd_meta_stop ;;
+llm-start) cmd_llm_start ;;
+llm-stop) cmd_llm_stop ;;
 s3-start) cmd_s3_start ;;
 s3-stop) cmd_s3_stop ;;
 work-start) cmd_work_start ;;

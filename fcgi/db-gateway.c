@@ -1,0 +1,141 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The LLM gateway's statements (sql/021): a call's plan, the tenant's
+ * concurrent-call slots, the call's record, the provider key's status,
+ * and the tenant's models.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "tollgate.h"
+
+/* What a call needs before it is made; DB_NOTFOUND: no price. */
+enum db_rc
+db_gateway_plan(struct req *r, const char *model, const char *agent,
+    struct gw_plan *p)
+{
+	const char	*v[2] = { model, agent };
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = db_row(r, "SELECT provider, model, prompt_per_mtok, "
+	    "completion_per_mtok, cached_per_mtok, key_id, ciphertext, "
+	    "agent_found, agent_active, budget_left, tokens_left FROM "
+	    "gateway_plan($1, $2::uuid)", 2, v, &res)) != DB_OK)
+		return rc;
+	p->provider = db_get(res, 0, 0);
+	p->model = db_get(res, 0, 1);
+	p->prompt_per_mtok = db_int(res, 0, 2);
+	p->completion_per_mtok = db_int(res, 0, 3);
+	p->cached_per_mtok = db_int(res, 0, 4);
+	p->key_id = db_get(res, 0, 5);
+	p->ciphertext = db_get(res, 0, 6);
+	p->agent_found = db_bool(res, 0, 7);
+	p->agent_active = db_bool(res, 0, 8);
+	p->budget_left = db_get(res, 0, 9) == NULL ? -1 : db_int(res, 0, 9);
+	p->tokens_left = db_get(res, 0, 10) == NULL ? -1 :
+	    db_int(res, 0, 10);
+	return DB_OK;
+}
+
+/* One of the tenant's cap concurrent calls: *slot, or -1 when full. */
+enum db_rc
+db_gateway_slot(struct req *r, int cap, int *slot)
+{
+	char		 c[16];
+	const char	*v[1] = { c };
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	*slot = -1;
+	snprintf(c, sizeof(c), "%d", cap);
+	if ((rc = db_row(r, "SELECT gateway_slot($1::integer)", 1, v,
+	    &res)) != DB_OK)
+		return rc;
+	if (db_get(res, 0, 0) != NULL)
+		*slot = (int)db_int(res, 0, 0);
+	return DB_OK;
+}
+
+enum db_rc
+db_gateway_slot_free(struct req *r, int slot)
+{
+	char		 s[16];
+	const char	*v[1] = { s };
+
+	snprintf(s, sizeof(s), "%d", slot);
+	return db_exec(r, "SELECT gateway_slot_free($1::integer)", 1, v, NULL);
+}
+
+/* The call's record beside its usage event, its cost by the plan. */
+enum db_rc
+db_gateway_record(struct req *r, const struct gw_record *g)
+{
+	char		 n[9][24];
+	const char	*v[16];
+
+	snprintf(n[0], sizeof(n[0]), "%ld", g->http_status);
+	snprintf(n[1], sizeof(n[1]), "%lld", g->prompt);
+	snprintf(n[2], sizeof(n[2]), "%lld", g->completion);
+	snprintf(n[3], sizeof(n[3]), "%lld", g->cached);
+	snprintf(n[4], sizeof(n[4]), "%lld", g->plan->prompt_per_mtok);
+	snprintf(n[5], sizeof(n[5]), "%lld", g->plan->completion_per_mtok);
+	snprintf(n[6], sizeof(n[6]), "%lld", g->plan->cached_per_mtok);
+	snprintf(n[7], sizeof(n[7]), "%d", g->latency_ms);
+	snprintf(n[8], sizeof(n[8]), "%d", g->ttfb_ms);
+	v[0] = g->call_id;
+	v[1] = g->agent;
+	v[2] = g->plan->provider;
+	v[3] = g->plan->model;
+	v[4] = g->stream ? "t" : "f";
+	v[5] = g->status;
+	v[6] = n[0];
+	v[7] = n[1];
+	v[8] = n[2];
+	v[9] = n[3];
+	v[10] = g->usage_reported ? "t" : "f";
+	v[11] = n[4];
+	v[12] = n[5];
+	v[13] = n[6];
+	v[14] = n[7];
+	v[15] = g->ttfb_ms >= 0 ? n[8] : NULL;
+	return db_exec(r, "INSERT INTO gateway_calls (tenant_id, call_id, "
+	    "agent_id, provider, model, stream, status, http_status, "
+	    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, "
+	    "cost_micros, latency_ms, ttfb_ms) VALUES (app_tenant(), $1, "
+	    "$2::uuid, $3, $4, $5::boolean, $6, $7::integer, $8::bigint, "
+	    "$9::bigint, $10::bigint, $11::boolean, usage_llm_cost($8, $9, "
+	    "$10, $12, $13, $14), $15::integer, $16::integer)", 16, v, NULL);
+}
+
+/* The provider refused the key: failing, and the organization told. */
+enum db_rc
+db_gateway_key_failed(struct req *r, const char *key_id, const char *detail)
+{
+	const char	*v[2] = { key_id, detail };
+
+	return db_exec(r, "SELECT gateway_key_failed($1::uuid, $2)", 2, v,
+	    NULL);
+}
+
+enum db_rc
+db_gateway_key_used(struct req *r, const char *key_id)
+{
+	return db_exec(r, "SELECT gateway_key_used($1::uuid)", 1, &key_id,
+	    NULL);
+}
+
+/* The tenant's models: model, provider, since (a date). */
+enum db_rc
+db_gateway_models(struct req *r, struct pg_result **res)
+{
+	return db_exec(r, "SELECT model, provider, extract(epoch FROM "
+	    "since)::bigint FROM gateway_models() ORDER BY provider, model",
+	    0, NULL, res);
+}

@@ -1,0 +1,1327 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * The metered LLM gateway (SPEC 6): OpenAI's chat completions on the
+ * tenant's own provider keys, reserved before and settled after.
+ *
+ *  1. plan: the model's provider and prices, the tenant's key, the
+ *     agent's budget and the llm_tokens quota left (one statement);
+ *  2. max_tokens clamped to what the budget and the quota allow, or 429
+ *     when not even GW_MIN_TOKENS fit; the worst case (the prompt's
+ *     estimate at the input price plus max_tokens at the output price)
+ *     held with usage_reserve() and committed, with one of the tenant's
+ *     concurrent-call slots;
+ *  3. the provider called with the key opened from the vault (wiped
+ *     after), the answer passed on: as it came for OpenAI-shaped
+ *     providers, translated from and to Anthropic's messages API;
+ *     streams event by event, flushed, with the usage asked for on
+ *     every stream and the usage chunk dropped when the client did not
+ *     ask for it;
+ *  4. settled with one usage event (usage_ingest(), as POST
+ *     /usage/events) at the provider's usage, or at the reserved
+ *     maximum when a stream ended without it (never at zero), or the
+ *     hold released when the provider refused before generating.
+ *
+ * The answer is set here (auth.c's convention): a stream's head goes
+ * out with its first event.  What the handler wrote is committed here
+ * too, refusals included: a provider's refusal must still release the
+ * hold and record the call.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+
+#include "tollgate.h"
+
+#define GW_MAX_TOKENS		4096	/* when the client names none */
+#define GW_MIN_TOKENS		16	/* less would be no answer at all */
+#define GW_HOLD_S		900	/* a call's hold, streams included */
+#define GW_ANSWER_MAX		(4 << 20)	/* a non-streamed answer */
+#define GW_EVENT_MAX		(1 << 20)	/* one server-sent event */
+#define GW_DRAIN_BYTES		(1 << 20)	/* read for usage, client gone */
+#define GW_DRAIN_MS		30000.0
+#define GW_CONNECT_MS		5000L
+#define GW_TIMEOUT_MS		300000L
+#define GW_ANTHROPIC_VERSION	"2023-06-01"
+
+enum gw_shape {
+	GW_OPENAI,		/* chat completions, passed on as they are */
+	GW_ANTHROPIC		/* the messages API, translated */
+};
+
+struct gw_provider {
+	const char	*name;		/* tenant_llm_keys.provider */
+	enum gw_shape	 shape;
+	size_t		 base;		/* offset of its base URL in conf */
+	const char	*path;
+};
+
+#define B(f)	offsetof(struct conf, f)
+static const struct gw_provider	gw_providers[] = {
+	{ "openai", GW_OPENAI, B(llm_openai_base), "/v1/chat/completions" },
+	{ "anthropic", GW_ANTHROPIC, B(llm_anthropic_base), "/v1/messages" },
+	{ "mistral", GW_OPENAI, B(llm_mistral_base), "/v1/chat/completions" },
+	{ "groq", GW_OPENAI, B(llm_groq_base), "/v1/chat/completions" },
+	{ "openrouter", GW_OPENAI, B(llm_openrouter_base),
+	    "/v1/chat/completions" },
+	{ "custom", GW_OPENAI, B(llm_custom_base), "/v1/chat/completions" },
+};
+#undef B
+
+/* One call, from the client's body to its settlement. */
+struct gw_call {
+	struct req		*r;
+	const struct gw_provider *pv;
+	struct gw_plan		 plan;
+	struct json_object	*in;		/* the client's body */
+	const char		*agent;
+	int			 stream;
+	int			 want_usage;	/* the client asked for it */
+	const char		*max_field;	/* max_tokens or ..._completion_ */
+	long long		 prompt_est;
+	long long		 max_tokens;
+	long long		 hold_qty, hold_cost;
+	const char		*hold;		/* the reservation */
+	int			 slot;		/* -1: none taken */
+	char			 call_id[40];
+	double			 t0, t_first, t_gone;
+	/* The provider's answer. */
+	long			 status;
+	char			 retry_after[16];
+	struct buf		 body;		/* non-streamed, or an error */
+	struct buf		 ev;		/* the event being received */
+	int			 head_sent;
+	int			 client_gone;
+	int			 done;		/* the stream ended properly */
+	long long		 drained;
+	int			 cut;		/* curl gave up or was stopped */
+	/* Usage, as the provider reported it. */
+	int			 have_usage;
+	long long		 prompt, completion, cached;
+	/* Anthropic streams, translated. */
+	char			 msg_id[80];
+	long long		 created;
+};
+
+/* A string member, or null. */
+static void
+gw_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v != NULL ? json_object_new_string(v) :
+	    NULL);
+}
+
+static const struct gw_provider *
+gw_provider(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(gw_providers) / sizeof(gw_providers[0]); i++)
+		if (strcmp(gw_providers[i].name, name) == 0)
+			return &gw_providers[i];
+	return NULL;
+}
+
+static const char *
+gw_base(const struct gw_provider *pv)
+{
+	return *(char *const *)((const char *)&conf + pv->base);
+}
+
+/*
+ * An error in OpenAI's shape (which is Tollgate's), with the provider's
+ * Retry-After passed on.  The transaction is committed first: what the
+ * call recorded stays.
+ */
+static void
+gw_fail(struct gw_call *g, int status, const char *code, const char *msg)
+{
+	struct req	*r = g->r;
+
+	if (r->in_tx)
+		(void)db_commit(r);
+	if (g->retry_after[0] != '\0')
+		req_header(r, "Retry-After", arena_strdup(&r->arena,
+		    g->retry_after));
+	req_error(r, status, NULL, code, msg, NULL);
+}
+
+/* The text of a message's content: a string, or its text parts. */
+static size_t
+gw_content_bytes(struct json_object *c)
+{
+	struct json_object	*part, *t;
+	size_t			 i, n = 0;
+
+	if (json_object_is_type(c, json_type_string))
+		return (size_t)json_object_get_string_len(c);
+	if (!json_object_is_type(c, json_type_array))
+		return 0;
+	for (i = 0; i < json_object_array_length(c); i++) {
+		part = json_object_array_get_idx(c, i);
+		if (json_object_object_get_ex(part, "text", &t) &&
+		    json_object_is_type(t, json_type_string))
+			n += (size_t)json_object_get_string_len(t);
+		else
+			n += 1024;	/* an image or a file: a fair share */
+	}
+	return n;
+}
+
+/*
+ * The prompt's tokens, over- rather than under-estimated (a token is
+ * rarely less than two bytes of UTF-8): the hold must cover what the
+ * provider will count, or the settlement could pass the budget.
+ */
+static long long
+gw_prompt_estimate(struct json_object *msgs)
+{
+	struct json_object	*m, *c;
+	size_t			 i, n = json_object_array_length(msgs);
+	long long		 bytes = 0;
+
+	for (i = 0; i < n; i++) {
+		m = json_object_array_get_idx(msgs, i);
+		if (json_object_object_get_ex(m, "content", &c))
+			bytes += (long long)gw_content_bytes(c);
+	}
+	return bytes / 2 + 8 * (long long)n + 16;
+}
+
+/* The agent: X-Tollgate-Agent, or metadata.tollgate_agent. */
+static int
+gw_agent(struct gw_call *g)
+{
+	struct json_object	*md, *a;
+	const char		*v;
+
+	v = req_env(g->r, "HTTP_X_TOLLGATE_AGENT");
+	if (v == NULL && json_object_object_get_ex(g->in, "metadata", &md) &&
+	    json_object_object_get_ex(md, "tollgate_agent", &a) &&
+	    json_object_is_type(a, json_type_string))
+		v = json_object_get_string(a);
+	if (v == NULL)
+		return 0;
+	if (!valid_uuid(v)) {
+		req_error(g->r, 400, NULL, "invalid_value", "X-Tollgate-Agent "
+		    "must be an agent's id.", "X-Tollgate-Agent");
+		return -1;
+	}
+	g->agent = v;
+	return 0;
+}
+
+/* A positive integer field of the body, or -1 when absent. */
+static int
+gw_int_field(struct gw_call *g, const char *k, long long max, long long *out)
+{
+	struct json_object	*o;
+
+	*out = -1;
+	if (!json_object_object_get_ex(g->in, k, &o) || o == NULL)
+		return 0;
+	if (!json_object_is_type(o, json_type_int) ||
+	    (*out = json_object_get_int64(o)) < 1 || *out > max) {
+		req_error(g->r, 400, NULL, "invalid_value", arena_printf(
+		    &g->r->arena, "%s must be an integer from 1 to %lld.", k,
+		    max), k);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The fields the gateway reads (model, messages, stream, max_tokens);
+ * the rest goes to the provider as it is.
+ */
+static int
+gw_parse(struct gw_call *g)
+{
+	struct json_object	*o, *m;
+	struct req		*r = g->r;
+	long long		 a, b;
+	size_t			 i, n;
+
+	if (!json_object_object_get_ex(g->in, "model", &o) ||
+	    !json_object_is_type(o, json_type_string) ||
+	    json_object_get_string_len(o) < 1 ||
+	    json_object_get_string_len(o) > 200) {
+		req_error(r, 400, NULL, "invalid_value", "model must name a "
+		    "model (1 to 200 characters).", "model");
+		return -1;
+	}
+	if (!json_object_object_get_ex(g->in, "messages", &m) ||
+	    !json_object_is_type(m, json_type_array) ||
+	    (n = json_object_array_length(m)) < 1 || n > 10000) {
+		req_error(r, 400, NULL, "invalid_value", "messages must be an "
+		    "array of 1 to 10000 messages.", "messages");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(m, i);
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "role", &o) ||
+		    !json_object_is_type(o, json_type_string)) {
+			req_error(r, 400, NULL, "invalid_value", arena_printf(
+			    &r->arena, "messages[%zu] must be an object with "
+			    "a role.", i), "messages");
+			return -1;
+		}
+	}
+	if (json_object_object_get_ex(g->in, "stream", &o) && o != NULL) {
+		if (!json_object_is_type(o, json_type_boolean)) {
+			req_error(r, 400, NULL, "invalid_type", "stream must "
+			    "be true or false.", "stream");
+			return -1;
+		}
+		g->stream = json_object_get_boolean(o);
+	}
+	if (json_object_object_get_ex(g->in, "stream_options", &o) &&
+	    json_object_object_get_ex(o, "include_usage", &o))
+		g->want_usage = json_object_get_boolean(o);
+	if (json_object_object_get_ex(g->in, "n", &o) &&
+	    json_object_get_int64(o) != 1) {
+		req_error(r, 400, NULL, "invalid_value", "n must be 1: the "
+		    "gateway meters one choice a call.", "n");
+		return -1;
+	}
+	if (gw_int_field(g, "max_tokens", 1000000, &a) == -1 ||
+	    gw_int_field(g, "max_completion_tokens", 1000000, &b) == -1)
+		return -1;
+	g->max_field = b > 0 ? "max_completion_tokens" : "max_tokens";
+	g->max_tokens = b > 0 ? b : a > 0 ? a : GW_MAX_TOKENS;
+	g->prompt_est = gw_prompt_estimate(m);
+	return gw_agent(g);
+}
+
+/* Micro-USD of n tokens at a price per million, rounded up. */
+static long long
+gw_micros(long long n, long long per_mtok)
+{
+	return (n * per_mtok + 999999) / 1000000;
+}
+
+/*
+ * max_tokens within what the agent's budget and the period's quota
+ * leave after the prompt; 429 when not even GW_MIN_TOKENS fit.
+ */
+static int
+gw_clamp(struct gw_call *g)
+{
+	const struct gw_plan	*p = &g->plan;
+	long long		 fit = g->max_tokens, left;
+	const char		*why = NULL;
+
+	if (p->tokens_left >= 0 && p->tokens_left - g->prompt_est < fit) {
+		fit = p->tokens_left - g->prompt_est;
+		why = "quota_exceeded";
+	}
+	if (p->budget_left >= 0 && p->completion_per_mtok > 0) {
+		left = p->budget_left - gw_micros(g->prompt_est,
+		    p->prompt_per_mtok);
+		if (left / p->completion_per_mtok * 1000000 +
+		    left % p->completion_per_mtok * 1000000 /
+		    p->completion_per_mtok < fit) {
+			fit = left < 0 ? -1 : left * 1000000 /
+			    p->completion_per_mtok;
+			why = "budget_exceeded";
+		}
+	}
+	if (fit < GW_MIN_TOKENS || fit < 1) {
+		req_error(g->r, 429, NULL, why, strcmp(why,
+		    "budget_exceeded") == 0 ? "The agent's budget cannot pay "
+		    "for this prompt and a minimal answer." : "The plan's "
+		    "llm_tokens quota for this period cannot hold this prompt "
+		    "and a minimal answer.", NULL);
+		return -1;
+	}
+	if (fit < g->max_tokens) {
+		g->max_tokens = fit;
+		req_header(g->r, "X-Tollgate-Max-Tokens", arena_printf(
+		    &g->r->arena, "%lld", fit));
+	}
+	g->hold_qty = g->prompt_est + g->max_tokens;
+	g->hold_cost = gw_micros(g->prompt_est, p->prompt_per_mtok) +
+	    gw_micros(g->max_tokens, p->completion_per_mtok);
+	return 0;
+}
+
+/* The plan, its refusals answered; 0 when the call may go on. */
+static int
+gw_plan(struct gw_call *g, const char *model)
+{
+	struct req	*r = g->r;
+	enum db_rc	 rc;
+
+	rc = db_gateway_plan(r, model, g->agent, &g->plan);
+	if (rc == DB_NOTFOUND) {
+		req_error(r, 400, NULL, "unknown_model", arena_printf(
+		    &r->arena, "There is no price for the model %s: the "
+		    "gateway meters only the models it can price.", model),
+		    "model");
+		return -1;
+	}
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	if (g->agent != NULL && !g->plan.agent_found) {
+		req_error(r, 404, NULL, "agent_not_found", "There is no such "
+		    "agent.", "X-Tollgate-Agent");
+		return -1;
+	}
+	if (g->agent != NULL && !g->plan.agent_active) {
+		req_error(r, 409, NULL, "agent_inactive", "The agent is "
+		    "deactivated.", "X-Tollgate-Agent");
+		return -1;
+	}
+	if ((g->pv = gw_provider(g->plan.provider)) == NULL ||
+	    gw_base(g->pv) == NULL) {
+		req_error(r, 400, NULL, "provider_unsupported", arena_printf(
+		    &r->arena, "The gateway does not call %s.",
+		    g->plan.provider), "model");
+		return -1;
+	}
+	if (g->plan.key_id == NULL) {
+		req_error(r, 400, NULL, "provider_key_missing", arena_printf(
+		    &r->arena, "No %s key is stored for this organization: "
+		    "add one on the Keys page.", g->plan.provider), "model");
+		return -1;
+	}
+	return gw_clamp(g);
+}
+
+/* A call slot and the hold, committed before the provider is called. */
+static int
+gw_hold(struct gw_call *g)
+{
+	struct reservation	 res;
+	struct req		*r = g->r;
+	enum db_rc		 rc;
+
+	if ((rc = db_gateway_slot(r, conf.gateway_tenant_streams,
+	    &g->slot)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	if (g->slot < 0) {
+		req_header(r, "Retry-After", "1");
+		req_error(r, 429, NULL, "concurrency_limit", arena_printf(
+		    &r->arena, "This organization already has %d calls in "
+		    "progress (TOLLGATE_GATEWAY_TENANT_STREAMS).",
+		    conf.gateway_tenant_streams), NULL);
+		return -1;
+	}
+	if ((rc = db_usage_reserve(r, "llm_tokens", g->hold_qty, g->agent,
+	    g->hold_cost, GW_HOLD_S, 0, &res)) != DB_OK) {
+		(void)db_gateway_slot_free(r, g->slot);
+		g->slot = -1;
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	g->hold = arena_strdup(&r->arena, res.reservation_id);
+	if ((rc = db_commit(r)) != DB_OK) {
+		g->hold = NULL;
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* The model's name at its provider ("anthropic/x" is x there). */
+static const char *
+gw_model_name(const struct gw_call *g)
+{
+	return g->plan.model;
+}
+
+/* The body for an OpenAI-shaped provider: the client's, adjusted. */
+static char *
+gw_body_openai(struct gw_call *g)
+{
+	struct json_object	*o = NULL, *so, *md;
+	char			*out;
+
+	if (json_object_deep_copy(g->in, &o, NULL) != 0)
+		return NULL;
+	json_object_object_add(o, "model",
+	    json_object_new_string(gw_model_name(g)));
+	json_object_object_del(o, "max_tokens");
+	json_object_object_del(o, "max_completion_tokens");
+	json_object_object_add(o, g->max_field,
+	    json_object_new_int64(g->max_tokens));
+	if (g->stream) {
+		so = json_object_new_object();
+		json_object_object_add(so, "include_usage",
+		    json_object_new_boolean(1));
+		json_object_object_add(o, "stream_options", so);
+	}
+	if (json_object_object_get_ex(o, "metadata", &md)) {
+		json_object_object_del(md, "tollgate_agent");
+		if (json_object_object_length(md) == 0)
+			json_object_object_del(o, "metadata");
+	}
+	out = arena_strdup(&g->r->arena, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return out;
+}
+
+/* Text parts of an OpenAI content as Anthropic's; -1: a kind it lacks. */
+static int
+gw_anthropic_content(struct json_object *c, struct json_object **out)
+{
+	struct json_object	*arr, *part, *t, *ty, *p;
+	size_t			 i;
+
+	if (json_object_is_type(c, json_type_string)) {
+		*out = json_object_get(c);
+		return 0;
+	}
+	if (!json_object_is_type(c, json_type_array))
+		return -1;
+	arr = json_object_new_array();
+	for (i = 0; i < json_object_array_length(c); i++) {
+		part = json_object_array_get_idx(c, i);
+		if (!json_object_object_get_ex(part, "type", &ty) ||
+		    strcmp(json_object_get_string(ty), "text") != 0 ||
+		    !json_object_object_get_ex(part, "text", &t)) {
+			json_object_put(arr);
+			return -1;
+		}
+		p = json_object_new_object();
+		json_object_object_add(p, "type",
+		    json_object_new_string("text"));
+		json_object_object_add(p, "text", json_object_get(t));
+		json_object_array_add(arr, p);
+	}
+	*out = arr;
+	return 0;
+}
+
+/*
+ * The body for Anthropic's messages API: system messages joined into
+ * "system", the others as they are (text only), max_tokens required,
+ * stop as stop_sequences.  NULL with the 400 answered.
+ */
+static char *
+gw_body_anthropic(struct gw_call *g)
+{
+	struct json_object	*o, *msgs, *m, *role, *c, *nm, *content, *v;
+	struct buf		 sys;
+	const char		*rs;
+	char			*out = NULL;
+	size_t			 i;
+
+	o = json_object_new_object();
+	msgs = json_object_new_array();
+	buf_init(&sys, GW_ANSWER_MAX);
+	json_object_object_get_ex(g->in, "messages", &m);
+	for (i = 0; i < json_object_array_length(m); i++) {
+		nm = json_object_array_get_idx(m, i);
+		json_object_object_get_ex(nm, "role", &role);
+		rs = json_object_get_string(role);
+		if (!json_object_object_get_ex(nm, "content", &c) ||
+		    gw_anthropic_content(c, &content) == -1)
+			goto bad;
+		if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
+			if (!json_object_is_type(content, json_type_string)) {
+				json_object_put(content);
+				goto bad;
+			}
+			buf_printf(&sys, "%s%s", sys.len > 0 ? "\n\n" : "",
+			    json_object_get_string(content));
+			json_object_put(content);
+			continue;
+		}
+		v = json_object_new_object();
+		json_object_object_add(v, "role", json_object_new_string(
+		    strcmp(rs, "assistant") == 0 ? "assistant" : "user"));
+		json_object_object_add(v, "content", content);
+		json_object_array_add(msgs, v);
+	}
+	json_object_object_add(o, "model",
+	    json_object_new_string(gw_model_name(g)));
+	json_object_object_add(o, "max_tokens",
+	    json_object_new_int64(g->max_tokens));
+	if (sys.len > 0)
+		json_object_object_add(o, "system",
+		    json_object_new_string_len(sys.p, (int)sys.len));
+	json_object_object_add(o, "messages", msgs);
+	msgs = NULL;
+	if (g->stream)
+		json_object_object_add(o, "stream", json_object_new_boolean(1));
+	if (json_object_object_get_ex(g->in, "temperature", &v))
+		json_object_object_add(o, "temperature", json_object_get(v));
+	if (json_object_object_get_ex(g->in, "top_p", &v))
+		json_object_object_add(o, "top_p", json_object_get(v));
+	if (json_object_object_get_ex(g->in, "stop", &v) && v != NULL) {
+		if (json_object_is_type(v, json_type_string)) {
+			c = json_object_new_array();
+			json_object_array_add(c, json_object_get(v));
+			json_object_object_add(o, "stop_sequences", c);
+		} else
+			json_object_object_add(o, "stop_sequences",
+			    json_object_get(v));
+	}
+	out = arena_strdup(&g->r->arena, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+	goto done;
+bad:
+	req_error(g->r, 400, NULL, "invalid_value", arena_printf(&g->r->arena,
+	    "messages[%zu]: Anthropic's models take text content only "
+	    "through the gateway.", i), "messages");
+done:
+	json_object_put(msgs);
+	json_object_put(o);
+	buf_free(&sys);
+	return out;
+}
+
+/* --- the answer to the client ---------------------------------------- */
+
+/* Bytes to the client; a failure means the client went away. */
+static void
+gw_send(struct gw_call *g, const char *p, size_t n)
+{
+	if (g->client_gone)
+		return;
+	if (req_stream_write(g->r, p, n) == -1 ||
+	    req_stream_flush(g->r) == -1) {
+		g->client_gone = 1;
+		g->t_gone = util_now_ms();
+		log_info("gateway: the client went away after %.0f ms; "
+		    "reading on for the usage", g->t_gone - g->t0);
+	}
+}
+
+/* The stream's head: 200, text/event-stream, nothing buffered. */
+static void
+gw_stream_head(struct gw_call *g)
+{
+	struct req	*r = g->r;
+
+	if (g->head_sent)
+		return;
+	g->head_sent = 1;
+	r->status = 200;
+	r->content_type_out = "text/event-stream";
+	req_header(r, "Cache-Control", "no-cache");
+	req_header(r, "X-Accel-Buffering", "no");
+	if (req_stream_head(r) == -1 || req_stream_flush(r) == -1) {
+		g->client_gone = 1;
+		g->t_gone = util_now_ms();
+	}
+}
+
+/* One event to the client: "data: <json>\n\n". */
+static void
+gw_send_data(struct gw_call *g, const char *data, size_t n)
+{
+	gw_stream_head(g);
+	gw_send(g, "data: ", 6);
+	gw_send(g, data, n);
+	gw_send(g, "\n\n", 2);
+}
+
+static void
+gw_send_json(struct gw_call *g, struct json_object *o)
+{
+	const char	*s;
+
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	gw_send_data(g, s, strlen(s));
+	json_object_put(o);
+}
+
+/* OpenAI's usage object into the call. */
+static void
+gw_usage_openai(struct gw_call *g, struct json_object *u)
+{
+	g->have_usage = 1;
+	g->prompt = http_json_int(u, "prompt_tokens", 0);
+	g->completion = http_json_int(u, "completion_tokens", 0);
+	g->cached = http_json_int(u, "prompt_tokens_details.cached_tokens", 0);
+}
+
+/*
+ * One event of an OpenAI-shaped stream: passed on as it came, but for
+ * the usage chunk (no choices) when the client did not ask for it.
+ */
+static void
+gw_event_openai(struct gw_call *g, const char *data, size_t n)
+{
+	struct json_object	*o, *u, *ch;
+	const char		*p;
+	int			 drop = 0;
+
+	if (n == 6 && memcmp(data, "[DONE]", 6) == 0) {
+		g->done = 1;
+		gw_send_data(g, data, n);
+		return;
+	}
+	/* Only a chunk that carries usage is parsed. */
+	p = memmem(data, n, "\"usage\"", 7);
+	while (p != NULL && (size_t)(p - data) + 7 < n &&
+	    (p[7] == ' ' || p[7] == ':'))
+		p++;
+	if (p != NULL && (size_t)(p - data) + 7 < n && p[7] == '{' &&
+	    (o = http_json_parse(data, n, REQ_JSON_DEPTH * 2)) != NULL) {
+		if (json_object_object_get_ex(o, "usage", &u) &&
+		    json_object_is_type(u, json_type_object)) {
+			gw_usage_openai(g, u);
+			drop = !g->want_usage && json_object_object_get_ex(o,
+			    "choices", &ch) && json_object_array_length(ch) == 0;
+		}
+		json_object_put(o);
+	}
+	if (!drop)
+		gw_send_data(g, data, n);
+}
+
+/* A chat.completion.chunk of the translated Anthropic stream. */
+static struct json_object *
+gw_chunk(struct gw_call *g, struct json_object *delta, const char *finish)
+{
+	struct json_object	*o, *ch, *c;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(g->msg_id));
+	json_object_object_add(o, "object",
+	    json_object_new_string("chat.completion.chunk"));
+	json_object_object_add(o, "created",
+	    json_object_new_int64(g->created));
+	json_object_object_add(o, "model",
+	    json_object_new_string(gw_model_name(g)));
+	ch = json_object_new_array();
+	if (delta != NULL) {
+		c = json_object_new_object();
+		json_object_object_add(c, "index", json_object_new_int(0));
+		json_object_object_add(c, "delta", delta);
+		json_object_object_add(c, "finish_reason", finish != NULL ?
+		    json_object_new_string(finish) : NULL);
+		json_object_array_add(ch, c);
+	}
+	json_object_object_add(o, "choices", ch);
+	return o;
+}
+
+static struct json_object *
+gw_usage_json(const struct gw_call *g)
+{
+	struct json_object	*u, *d;
+
+	u = json_object_new_object();
+	json_object_object_add(u, "prompt_tokens",
+	    json_object_new_int64(g->prompt));
+	json_object_object_add(u, "completion_tokens",
+	    json_object_new_int64(g->completion));
+	json_object_object_add(u, "total_tokens",
+	    json_object_new_int64(g->prompt + g->completion));
+	d = json_object_new_object();
+	json_object_object_add(d, "cached_tokens",
+	    json_object_new_int64(g->cached));
+	json_object_object_add(u, "prompt_tokens_details", d);
+	return u;
+}
+
+/* Anthropic's stop reason as OpenAI's finish reason. */
+static const char *
+gw_finish(const char *stop)
+{
+	if (stop == NULL)
+		return "stop";
+	if (strcmp(stop, "max_tokens") == 0)
+		return "length";
+	if (strcmp(stop, "tool_use") == 0)
+		return "tool_calls";
+	return "stop";
+}
+
+/* Anthropic's input usage: cached reads are input too. */
+static void
+gw_usage_anthropic_in(struct gw_call *g, struct json_object *u)
+{
+	g->cached = http_json_int(u, "cache_read_input_tokens", 0);
+	g->prompt = http_json_int(u, "input_tokens", 0) + g->cached +
+	    http_json_int(u, "cache_creation_input_tokens", 0);
+}
+
+/* One event of Anthropic's stream, translated to OpenAI's chunks. */
+static void
+gw_event_anthropic(struct gw_call *g, const char *data, size_t n)
+{
+	struct json_object	*o, *d;
+	const char		*type, *s;
+
+	if ((o = http_json_parse(data, n, REQ_JSON_DEPTH * 2)) == NULL)
+		return;
+	if ((type = http_json_text(o, "type")) == NULL)
+		goto done;
+	if (strcmp(type, "message_start") == 0) {
+		snprintf(g->msg_id, sizeof(g->msg_id), "chatcmpl-%s",
+		    (s = http_json_text(o, "message.id")) != NULL ? s : "0");
+		if ((d = http_json_at(o, "message.usage")) != NULL)
+			gw_usage_anthropic_in(g, d);
+		d = json_object_new_object();
+		json_object_object_add(d, "role",
+		    json_object_new_string("assistant"));
+		json_object_object_add(d, "content", json_object_new_string(""));
+		gw_send_json(g, gw_chunk(g, d, NULL));
+	} else if (strcmp(type, "content_block_delta") == 0 &&
+	    (s = http_json_text(o, "delta.text")) != NULL) {
+		d = json_object_new_object();
+		json_object_object_add(d, "content", json_object_new_string(s));
+		gw_send_json(g, gw_chunk(g, d, NULL));
+	} else if (strcmp(type, "message_delta") == 0) {
+		g->have_usage = 1;
+		g->completion = http_json_int(o, "usage.output_tokens", 0);
+		gw_send_json(g, gw_chunk(g, json_object_new_object(),
+		    gw_finish(http_json_text(o, "delta.stop_reason"))));
+	} else if (strcmp(type, "message_stop") == 0) {
+		if (g->want_usage) {
+			d = gw_chunk(g, NULL, NULL);
+			json_object_object_add(d, "usage", gw_usage_json(g));
+			gw_send_json(g, d);
+		}
+		g->done = 1;
+		gw_send_data(g, "[DONE]", 6);
+	}
+done:
+	json_object_put(o);
+}
+
+/* A complete server-sent event: its data lines, handled. */
+static void
+gw_event(struct gw_call *g, char *ev, size_t n)
+{
+	struct buf	 data;
+	char		*line, *end, *stop = ev + n;
+
+	buf_init(&data, GW_EVENT_MAX);
+	for (line = ev; line < stop; line = end + 1) {
+		if ((end = memchr(line, '\n', (size_t)(stop - line))) == NULL)
+			end = stop;
+		if (end > line && end[-1] == '\r')
+			end[-1] = '\0';
+		*end = '\0';
+		if (strncmp(line, "data:", 5) == 0) {
+			if (data.len > 0)
+				buf_append(&data, "\n", 1);
+			line += line[5] == ' ' ? 6 : 5;
+			buf_append(&data, line, strlen(line));
+		}
+	}
+	if (data.len > 0) {
+		if (g->pv->shape == GW_ANTHROPIC)
+			gw_event_anthropic(g, data.p, data.len);
+		else
+			gw_event_openai(g, data.p, data.len);
+	}
+	buf_free(&data);
+}
+
+/* Stream bytes: split into events at their blank lines. */
+static int
+gw_stream_bytes(struct gw_call *g, const char *p, size_t n)
+{
+	char	*sep;
+	size_t	 used;
+
+	if (buf_append(&g->ev, p, n) == -1)
+		return -1;
+	for (;;) {
+		sep = NULL;
+		for (used = 0; used + 1 < g->ev.len; used++)
+			if (g->ev.p[used] == '\n' && (g->ev.p[used + 1] == '\n' ||
+			    (g->ev.p[used + 1] == '\r' && used + 2 < g->ev.len &&
+			    g->ev.p[used + 2] == '\n'))) {
+				sep = g->ev.p + used;
+				break;
+			}
+		if (sep == NULL)
+			return 0;
+		gw_event(g, g->ev.p, (size_t)(sep - g->ev.p));
+		used = (size_t)(sep - g->ev.p) + (sep[1] == '\r' ? 3 : 2);
+		memmove(g->ev.p, g->ev.p + used, g->ev.len - used);
+		g->ev.len -= used;
+	}
+}
+
+/* libcurl's sink: the provider's answer as it arrives. */
+static size_t
+gw_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct gw_call	*g = arg;
+	size_t		 n = size * nmemb;
+
+	if (g->t_first == 0)
+		g->t_first = util_now_ms();
+	if (g->status == 0)
+		return 0;
+	if (!g->stream || g->status != 200)
+		return buf_append(&g->body, p, n) == -1 ? 0 : n;
+	if (g->client_gone) {
+		g->drained += (long long)n;
+		/* Enough read, or the usage came: stop. */
+		if (g->have_usage || g->drained > GW_DRAIN_BYTES ||
+		    util_now_ms() - g->t_gone > GW_DRAIN_MS)
+			return 0;
+	}
+	if (gw_stream_bytes(g, p, n) == -1)
+		return 0;
+	return n;
+}
+
+/* The status line and Retry-After of the provider's answer. */
+static size_t
+gw_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct gw_call	*g = arg;
+	size_t		 n = size * nmemb, k;
+
+	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		g->status = 0;
+		for (k = 5; k < n && p[k] != ' '; k++)
+			continue;
+		if (k + 4 <= n)
+			g->status = strtol(p + k + 1, NULL, 10);
+	} else if (n > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		for (k = 12; k < n && p[k] == ' '; k++)
+			continue;
+		snprintf(g->retry_after, sizeof(g->retry_after), "%.*s",
+		    (int)strcspn(p + k, "\r\n"), p + k);
+		if (strspn(g->retry_after, "0123456789") !=
+		    strlen(g->retry_after))
+			g->retry_after[0] = '\0';
+	}
+	return n;
+}
+
+/* The provider's answer, called with the key; -1: not reached in time. */
+static int
+gw_call_provider(struct gw_call *g, const char *body, const char *key)
+{
+	struct curl_slist	*h = NULL;
+	CURL			*c;
+	CURLcode		 cc;
+	char			*url, *auth;
+	int			 rc = -1;
+
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	url = arena_printf(&g->r->arena, "%s%s", gw_base(g->pv), g->pv->path);
+	if (g->pv->shape == GW_ANTHROPIC) {
+		auth = arena_printf(&g->r->arena, "x-api-key: %s", key);
+		h = curl_slist_append(h, "anthropic-version: "
+		    GW_ANTHROPIC_VERSION);
+	} else
+		auth = arena_printf(&g->r->arena, "Authorization: Bearer %s",
+		    key);
+	h = curl_slist_append(h, auth);
+	OPENSSL_cleanse(auth, strlen(auth));
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, g->stream ? "Accept: text/event-stream" :
+	    "Accept: application/json");
+	h = curl_slist_append(h, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "Tollgate/" TOLLGATE_VERSION);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, GW_CONNECT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, GW_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gw_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, gw_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, g);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		rc = 0;
+	else if (g->status != 0 && (cc == CURLE_WRITE_ERROR ||
+	    cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
+	    cc == CURLE_OPERATION_TIMEDOUT) && g->t_first != 0) {
+		/* Stopped or cut mid-answer: what came is what there is. */
+		g->cut = 1;
+		rc = 0;
+	} else
+		log_warnx("gateway: %s %s: %s after %.0f ms", g->pv->name,
+		    g->pv->path, curl_easy_strerror(cc), util_now_ms() - g->t0);
+	if (cc == CURLE_OPERATION_TIMEDOUT && g->t_first == 0)
+		g->status = -1;
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return rc;
+}
+
+/* --- the end of a call ----------------------------------------------- */
+
+/* The call's slot, given back in the open transaction (at once). */
+static enum db_rc
+gw_slot_free(struct gw_call *g)
+{
+	enum db_rc	 rc = DB_OK;
+
+	if (g->slot >= 0 && (rc = db_gateway_slot_free(g->r, g->slot)) ==
+	    DB_OK)
+		g->slot = -1;
+	return rc;
+}
+
+/*
+ * Settle the hold with one usage event: the provider's usage, or the
+ * reserved maximum when a stream ended without it.  Then the call's
+ * record, the key's last use, the slot; all in one transaction the
+ * caller commits.
+ */
+static enum db_rc
+gw_settle(struct gw_call *g, const char *status)
+{
+	struct json_object	*arr, *e;
+	struct gw_record	 rec;
+	struct req		*r = g->r;
+	long long		 acc, dup;
+	enum db_rc		 rc;
+
+	if (!g->have_usage) {
+		g->prompt = g->prompt_est;
+		g->completion = g->max_tokens;
+		g->cached = 0;
+	}
+	e = json_object_new_object();
+	json_object_object_add(e, "idx", json_object_new_int(0));
+	json_object_object_add(e, "id", json_object_new_string(g->call_id));
+	json_object_object_add(e, "metric",
+	    json_object_new_string("llm_tokens"));
+	json_object_object_add(e, "value",
+	    json_object_new_int64(g->prompt + g->completion));
+	gw_str(e, "agent_id", g->agent);
+	gw_str(e, "reservation_id", g->hold);
+	gw_str(e, "provider", g->plan.provider);
+	gw_str(e, "model", g->plan.model);
+	json_object_object_add(e, "prompt_tokens",
+	    json_object_new_int64(g->prompt));
+	json_object_object_add(e, "completion_tokens",
+	    json_object_new_int64(g->completion));
+	json_object_object_add(e, "cached_tokens",
+	    json_object_new_int64(g->cached));
+	arr = json_object_new_array();
+	json_object_array_add(arr, e);
+	rc = db_usage_ingest(r, json_object_to_json_string_ext(arr,
+	    JSON_C_TO_STRING_PLAIN), 0, &acc, &dup);
+	json_object_put(arr);
+	if (rc != DB_OK) {
+		log_err("gateway: call %s not metered (%s): %lld tokens of %s",
+		    g->call_id, db_strerror(rc), g->prompt + g->completion,
+		    g->plan.model);
+		return rc;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.call_id = g->call_id;
+	rec.agent = g->agent;
+	rec.plan = &g->plan;
+	rec.stream = g->stream;
+	rec.status = status;
+	rec.http_status = g->status;
+	rec.prompt = g->prompt;
+	rec.completion = g->completion;
+	rec.cached = g->cached;
+	rec.usage_reported = g->have_usage;
+	rec.latency_ms = (int)(util_now_ms() - g->t0);
+	rec.ttfb_ms = g->t_first > 0 ? (int)(g->t_first - g->t0) : -1;
+	if ((rc = db_gateway_record(r, &rec)) != DB_OK ||
+	    (rc = gw_slot_free(g)) != DB_OK)
+		return rc;
+	return db_gateway_key_used(r, g->plan.key_id);
+}
+
+/*
+ * The provider refused or failed before generating: the hold goes back,
+ * the call is recorded at no cost, a refused key is marked failing.
+ */
+static enum db_rc
+gw_release(struct gw_call *g, const char *status, const char *detail)
+{
+	struct gw_record	 rec;
+	struct req		*r = g->r;
+	enum db_rc		 rc;
+
+	if ((rc = db_usage_unhold(r, g->hold, "released")) != DB_OK &&
+	    rc != DB_CONFLICT)
+		return rc;
+	memset(&rec, 0, sizeof(rec));
+	rec.call_id = g->call_id;
+	rec.agent = g->agent;
+	rec.plan = &g->plan;
+	rec.stream = g->stream;
+	rec.status = status;
+	rec.http_status = g->status < 0 ? 0 : g->status;
+	rec.latency_ms = (int)(util_now_ms() - g->t0);
+	rec.ttfb_ms = -1;
+	if ((rc = db_gateway_record(r, &rec)) != DB_OK ||
+	    (rc = gw_slot_free(g)) != DB_OK)
+		return rc;
+	if (g->status == 401 || g->status == 403)
+		return db_gateway_key_failed(r, g->plan.key_id, detail);
+	return DB_OK;
+}
+
+/* The provider's error message, for the client and the key's status. */
+static const char *
+gw_provider_message(struct gw_call *g)
+{
+	struct json_object	*o;
+	const char		*m = NULL;
+
+	if ((o = req_json_object(g->r, g->body.p, g->body.len)) != NULL &&
+	    (m = http_json_text(o, "error.message")) == NULL)
+		m = http_json_text(o, "message");
+	return arena_printf(&g->r->arena, "%s answered %ld%s%.200s",
+	    g->pv->name, g->status, m != NULL ? ": " : "", m != NULL ? m : "");
+}
+
+/* A refusal or failure of the provider, mapped to OpenAI's shape. */
+static void
+gw_provider_failed(struct gw_call *g, const char *status)
+{
+	const char	*msg = g->status > 0 ? gw_provider_message(g) :
+	    arena_printf(&g->r->arena, "%s could not be reached in time.",
+	    g->pv->name);
+	enum db_rc	 rc;
+
+	if ((rc = gw_release(g, status, msg)) != DB_OK)
+		log_warnx("gateway: call %s: the hold was not released (%s)",
+		    g->call_id, db_strerror(rc));
+	if (g->status == 401 || g->status == 403)
+		gw_fail(g, 502, "provider_key_rejected", arena_printf(
+		    &g->r->arena, "%s; the organization's %s key is marked "
+		    "failing.", msg, g->pv->name));
+	else if (g->status == 429)
+		gw_fail(g, 429, "provider_rate_limited", msg);
+	else if (g->status >= 400 && g->status < 500)
+		gw_fail(g, 400, "provider_invalid_request", msg);
+	else if (g->status > 0)
+		gw_fail(g, 502, "provider_error", msg);
+	else
+		gw_fail(g, 504, "provider_timeout", msg);
+}
+
+/* Anthropic's message as OpenAI's chat.completion. */
+static struct json_object *
+gw_from_anthropic(struct gw_call *g, struct json_object *a)
+{
+	struct json_object	*o, *ch, *c, *m, *content, *part;
+	struct buf		 text;
+	const char		*t;
+	size_t			 i;
+
+	buf_init(&text, GW_ANSWER_MAX);
+	if (json_object_object_get_ex(a, "content", &content))
+		for (i = 0; i < json_object_array_length(content); i++) {
+			part = json_object_array_get_idx(content, i);
+			if ((t = http_json_text(part, "text")) != NULL)
+				buf_append(&text, t, strlen(t));
+		}
+	if ((c = http_json_at(a, "usage")) != NULL) {
+		gw_usage_anthropic_in(g, c);
+		g->completion = http_json_int(c, "output_tokens", 0);
+		g->have_usage = 1;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(arena_printf(
+	    &g->r->arena, "chatcmpl-%s", (t = http_json_text(a, "id")) !=
+	    NULL ? t : "0")));
+	json_object_object_add(o, "object",
+	    json_object_new_string("chat.completion"));
+	json_object_object_add(o, "created", json_object_new_int64(
+	    (long long)time(NULL)));
+	json_object_object_add(o, "model",
+	    json_object_new_string(gw_model_name(g)));
+	m = json_object_new_object();
+	json_object_object_add(m, "role", json_object_new_string("assistant"));
+	json_object_object_add(m, "content", json_object_new_string_len(
+	    text.p != NULL ? text.p : "", (int)text.len));
+	json_object_object_add(m, "refusal", NULL);
+	c = json_object_new_object();
+	json_object_object_add(c, "index", json_object_new_int(0));
+	json_object_object_add(c, "message", m);
+	json_object_object_add(c, "logprobs", NULL);
+	json_object_object_add(c, "finish_reason", json_object_new_string(
+	    gw_finish(http_json_text(a, "stop_reason"))));
+	ch = json_object_new_array();
+	json_object_array_add(ch, c);
+	json_object_object_add(o, "choices", ch);
+	json_object_object_add(o, "usage", gw_usage_json(g));
+	buf_free(&text);
+	return o;
+}
+
+/* A non-streamed answer: settled, then passed on (or translated). */
+static void
+gw_answer(struct gw_call *g)
+{
+	struct json_object	*o, *u;
+	enum db_rc		 rc;
+
+	if ((o = req_json_object(g->r, g->body.p, g->body.len)) == NULL) {
+		g->status = 502;
+		gw_provider_failed(g, "provider_error");
+		return;
+	}
+	if (g->pv->shape == GW_ANTHROPIC)
+		o = gw_from_anthropic(g, o);
+	else {
+		if ((u = http_json_at(o, "usage")) != NULL &&
+		    json_object_is_type(u, json_type_object))
+			gw_usage_openai(g, u);
+		json_object_get(o);
+	}
+	if ((rc = gw_settle(g, "ok")) != DB_OK || (rc = db_commit(g->r)) !=
+	    DB_OK) {
+		json_object_put(o);
+		req_error_from_db(g->r, rc);
+		return;
+	}
+	req_json(g->r, 200, o);
+}
+
+/* A stream's end: settled and committed; the client already has it. */
+static void
+gw_stream_end(struct gw_call *g)
+{
+	const char	*status = "ok";
+	enum db_rc	 rc;
+
+	if (g->client_gone)
+		status = "client_gone";
+	else if (!g->done)
+		status = "cut";
+	if (!g->done && !g->client_gone)
+		log_warnx("gateway: call %s: the stream of %s ended %s", 
+		    g->call_id, g->plan.model, g->have_usage ?
+		    "early, with its usage" : "before its usage: settled at "
+		    "the reserved maximum");
+	if ((rc = gw_settle(g, status)) != DB_OK ||
+	    (rc = db_commit(g->r)) != DB_OK)
+		log_err("gateway: call %s: settlement failed (%s)", g->call_id,
+		    db_strerror(rc));
+	/* An empty 200 stream still needs its head. */
+	gw_stream_head(g);
+}
+
+/* The call, once held: the key opened, the provider called, the end. */
+static void
+gw_run(struct gw_call *g)
+{
+	struct req	*r = g->r;
+	char		*body, *key = NULL;
+	size_t		 keylen = 0;
+	int		 rc;
+	enum db_rc	 drc;
+
+	body = g->pv->shape == GW_ANTHROPIC ? gw_body_anthropic(g) :
+	    gw_body_openai(g);
+	if ((drc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
+		req_error_from_db(r, drc);
+		return;
+	}
+	if (body == NULL) {
+		/* The 400 is answered; give the hold back first. */
+		(void)db_usage_unhold(r, g->hold, "released");
+		(void)gw_slot_free(g);
+		(void)db_commit(r);
+		return;
+	}
+	if (vault_unseal(g->plan.ciphertext, &key, &keylen) == -1) {
+		(void)db_usage_unhold(r, g->hold, "released");
+		(void)gw_slot_free(g);
+		gw_fail(g, 409, "provider_key_unusable", "The stored provider "
+		    "key cannot be opened with the current encryption keys.");
+		return;
+	}
+	rc = gw_call_provider(g, body, key);
+	vault_wipe(key, keylen);
+	if (rc == -1 || (g->status != 200 && !g->head_sent)) {
+		gw_provider_failed(g, g->status == -1 ? "timeout" :
+		    "provider_error");
+		return;
+	}
+	if (g->stream)
+		gw_stream_end(g);
+	else
+		gw_answer(g);
+}
+
+/* POST /llm/chat/completions */
+void
+gateway_chat(struct req *r)
+{
+	struct gw_call	 g;
+	unsigned char	 raw[16];
+	enum db_rc	 rc;
+
+	memset(&g, 0, sizeof(g));
+	g.r = r;
+	g.in = r->json;
+	g.slot = -1;
+	g.t0 = util_now_ms();
+	g.created = (long long)time(NULL);
+	buf_init(&g.body, GW_ANSWER_MAX);
+	buf_init(&g.ev, GW_EVENT_MAX);
+	/* The event's id: ours, never the client's request id. */
+	(void)util_random(raw, sizeof(raw));
+	memcpy(g.call_id, "gw-", 3);
+	util_hex(raw, sizeof(raw), g.call_id + 3);
+	if (gw_parse(&g) == -1 || gw_plan(&g, json_object_get_string(
+	    json_object_object_get(g.in, "model"))) == -1 ||
+	    gw_hold(&g) == -1)
+		goto done;
+	gw_run(&g);
+done:
+	/* A path that did not give its slot back: a session lock stays. */
+	if (g.slot >= 0 && (rc = db_gateway_slot_free(r, g.slot)) != DB_OK)
+		log_warnx("gateway: slot %d not freed (%s)", g.slot,
+		    db_strerror(rc));
+	buf_free(&g.body);
+	buf_free(&g.ev);
+}
+
+/* GET /llm/models: OpenAI's list, of the models the tenant can use. */
+void
+gateway_models(struct req *r)
+{
+	struct json_object	*data, *o, *m;
+	struct pg_result	*res;
+	enum db_rc		 rc;
+	int			 i;
+
+	if ((rc = db_gateway_models(r, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	data = json_object_new_array();
+	for (i = 0; i < db_nrows(res); i++) {
+		m = json_object_new_object();
+		gw_str(m, "id", db_get(res, i, 0));
+		gw_str(m, "object", "model");
+		json_object_object_add(m, "created",
+		    json_object_new_int64(db_int(res, i, 2)));
+		gw_str(m, "owned_by", db_get(res, i, 1));
+		json_object_array_add(data, m);
+	}
+	o = json_object_new_object();
+	gw_str(o, "object", "list");
+	json_object_object_add(o, "data", data);
+	req_json(r, 200, o);
+}
