@@ -25,8 +25,13 @@ api_llmkey_json(const struct llmkey *k)
 	api_str(o, "key_hint", k->key_hint);
 	api_str(o, "created_at", k->created_at);
 	api_str(o, "last_used_at", k->last_used_at);
-	/* A token neither key opens (altered, or the key lost): say so. */
-	api_str(o, "status", vault_usable(k->ciphertext) ? "ok" : "unusable");
+	/*
+	 * A token neither key opens (altered, or the key lost), or a key
+	 * the provider refused at the gateway's last call: say so.
+	 */
+	api_str(o, "status", !vault_usable(k->ciphertext) ? "unusable" :
+	    k->status != NULL ? k->status : "working");
+	api_str(o, "status_detail", k->status_detail);
 	return o;
 }
 

@@ -139,3 +139,23 @@ db_gateway_models(struct req *r, struct pg_result **res)
 	    "since)::bigint FROM gateway_models() ORDER BY provider, model",
 	    0, NULL, res);
 }
+
+/*
+ * Gateway calls of a period by provider and model: provider, model,
+ * calls, failed calls, tokens, cost, median latency (ms).
+ */
+enum db_rc
+db_gateway_usage(struct req *r, const char *start, const char *end,
+    struct pg_result **res)
+{
+	const char	*v[2] = { start, end };
+
+	return db_exec(r, "SELECT provider, model, count(*), count(*) FILTER "
+	    "(WHERE status NOT IN ('ok', 'client_gone')), "
+	    "sum(prompt_tokens + completion_tokens), sum(cost_micros), "
+	    "percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms) "
+	    "FROM gateway_calls WHERE tenant_id = app_tenant() AND at >= "
+	    "$1::timestamptz AND at < $2::timestamptz GROUP BY provider, "
+	    "model ORDER BY sum(cost_micros) DESC, provider, model LIMIT 50",
+	    2, v, res);
+}

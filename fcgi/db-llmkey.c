@@ -16,7 +16,8 @@
 #include "tollgate.h"
 
 #define DB_LLMKEY_COLS	"k.key_id, k.provider, k.label, k.key_hint, " \
-	DB_TS("k.created_at") ", " DB_TS("k.last_used_at") ", k.ciphertext"
+	DB_TS("k.created_at") ", " DB_TS("k.last_used_at") ", k.ciphertext, " \
+	"k.status, k.status_detail"
 
 static void
 db_llmkey_fill(const PGresult *res, int i, struct llmkey *k)
@@ -29,6 +30,8 @@ db_llmkey_fill(const PGresult *res, int i, struct llmkey *k)
 	k->created_at = db_get(res, i, 4);
 	k->last_used_at = db_get(res, i, 5);
 	k->ciphertext = db_get(res, i, 6);
+	k->status = db_get(res, i, 7);
+	k->status_detail = db_get(res, i, 8);
 }
 
 /* Every key of the tenant, by provider (a handful at most). */

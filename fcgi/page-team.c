@@ -396,6 +396,11 @@ page_llmkeys_data(struct req *r)
 		if (!vault_usable(k[i].ciphertext)) {
 			tmpl_set_row(r, "LlmKeys", i, "unusable", "1");
 			tmpl_set(r, "Page.llm_unusable", "1");
+		} else if (k[i].status != NULL &&
+		    strcmp(k[i].status, "failing") == 0) {
+			tmpl_set_row(r, "LlmKeys", i, "failing", "1");
+			tmpl_set_row(r, "LlmKeys", i, "detail",
+			    k[i].status_detail);
 		}
 		page_row_time(r, "LlmKeys", i, "created", k[i].created_at);
 		page_row_time(r, "LlmKeys", i, "used", k[i].last_used_at);

@@ -666,6 +666,40 @@ page_usage_alerts(struct req *r, const struct pg_result *res,
 	}
 }
 
+/* The period's gateway calls by provider and model. */
+static int
+page_usage_gateway(struct req *r, const struct page_usage *u)
+{
+	struct pg_result	*res;
+	enum db_rc		 rc;
+	char			 b[40];
+	int			 i;
+
+	if ((rc = db_gateway_usage(r, u->start, u->end, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < db_nrows(res); i++) {
+		tmpl_set_row(r, "Gateway", (size_t)i, "provider",
+		    page_provider_name(r, db_get(res, i, 0)));
+		tmpl_set_row(r, "Gateway", (size_t)i, "model",
+		    db_get(res, i, 1));
+		fmt_count(b, sizeof(b), db_int(res, i, 2));
+		tmpl_set_row(r, "Gateway", (size_t)i, "calls", b);
+		if (db_int(res, i, 3) > 0) {
+			fmt_count(b, sizeof(b), db_int(res, i, 3));
+			tmpl_set_row(r, "Gateway", (size_t)i, "failed", b);
+		}
+		fmt_count(b, sizeof(b), db_int(res, i, 4));
+		tmpl_set_row(r, "Gateway", (size_t)i, "tokens", b);
+		tmpl_set_row(r, "Gateway", (size_t)i, "cost", page_usd(r,
+		    db_int(res, i, 5)));
+		tmpl_set_row(r, "Gateway", (size_t)i, "latency", arena_printf(
+		    &r->arena, "%lld ms", db_int(res, i, 6)));
+	}
+	return 0;
+}
+
 /*
  * Which period and metric the query names: ?period= current (the
  * default) or YYYY-MM, ?metric= one of the four (default llm_tokens).
@@ -725,7 +759,7 @@ page_usage(struct req *r)
 	page_usage_by(r, res[USAGE_PAGE_CHANNELS], "UsageChannels", &msgs);
 	page_usage_alerts(r, res[USAGE_PAGE_ALERTS], res[USAGE_PAGE_AGENTS]);
 	page_chart_metrics(r, &u);
-	if (page_storage_part(r) == -1)
+	if (page_storage_part(r) == -1 || page_usage_gateway(r, &u) == -1)
 		return;
 	tmpl_set(r, "Usage.llm_cost", page_usd(r, llm));
 	if (overage > 0)

@@ -1098,6 +1098,8 @@ struct llmkey {
 	const char	*created_at;
 	const char	*last_used_at;	/* NULL: never */
 	const char	*ciphertext;	/* the Fernet token: never answered */
+	const char	*status;	/* working, failing (the gateway's) */
+	const char	*status_detail;	/* the provider's refusal, or NULL */
 };
 struct llmkey_room {
 	const char	*plan_name;
@@ -1385,6 +1387,8 @@ enum db_rc	 db_gateway_key_failed(struct req *, const char *,
 		    const char *);
 enum db_rc	 db_gateway_key_used(struct req *, const char *);
 enum db_rc	 db_gateway_models(struct req *, struct pg_result **);
+enum db_rc	 db_gateway_usage(struct req *, const char *, const char *,
+		    struct pg_result **);
 
 /*
  * db-billing.c: the tenant's Stripe state, the webhook's event ledger,

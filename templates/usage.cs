@@ -189,6 +189,21 @@
 <?cs /if ?>
   </section>
 </div>
+<section class="card" aria-labelledby="gateway-h">
+  <h2 id="gateway-h">LLM gateway calls</h2>
+<?cs if:subcount(Gateway) ?>
+  <div class="table-wrap"><table class="list gateway">
+    <thead><tr><th scope="col">Model</th><th scope="col" class="num">Calls</th><th scope="col" class="num">Tokens</th><th scope="col" class="num">Cost</th><th scope="col" class="num">Median time</th></tr></thead>
+    <tbody>
+<?cs each:c = Gateway ?>
+    <tr><td><?cs var:c.model ?> <span class="muted small"><?cs var:c.provider ?></span></td><td data-label="Calls" class="num"><?cs var:c.calls ?><?cs if:c.failed ?> <span class="muted small">(<?cs var:c.failed ?> failed)</span><?cs /if ?></td><td data-label="Tokens" class="num"><?cs var:c.tokens ?></td><td data-label="Cost" class="num"><?cs var:c.cost ?></td><td data-label="Median time" class="num"><?cs var:c.latency ?></td></tr>
+<?cs /each ?>
+    </tbody>
+  </table></div>
+<?cs else ?>
+  <p class="empty">No calls through the gateway in this period (<code>POST /api/v1/llm/chat/completions</code>).</p>
+<?cs /if ?>
+</section>
 <section class="card" aria-labelledby="alerts-h">
   <h2 id="alerts-h">Alerts</h2>
 <?cs if:subcount(UsageAlerts) ?>
