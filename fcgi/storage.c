@@ -217,9 +217,15 @@ storage_upload(struct req *r, struct fail *f, const char *metric,
 	if (p->size <= 0)
 		return acct_fail(f, 400, "body_required", "Send the object as "
 		    "the body, with its Content-Length.", NULL);
-	if (p->size > (long long)conf.storage_object_max_mb << 20)
+	if (p->size > (long long)conf.storage_object_max_mb << 20) {
+		/* The operator's alert: plans without a limit meet only this. */
+		log_warnx("storage: %lld bytes refused for tenant %s (plan %s):"
+		    " over TOLLGATE_STORAGE_OBJECT_MAX_MB", p->size,
+		    r->auth.tenant_id, r->tenant != NULL ? r->tenant->plan :
+		    "-");
 		return acct_fail(f, 413, "object_too_large", "The object is "
 		    "over TOLLGATE_STORAGE_OBJECT_MAX_MB.", NULL);
+	}
 	if (storage_key(r, p->key, sizeof(p->key)) == -1)
 		return acct_fail(f, 500, "internal_error", "No object key.",
 		    NULL);
