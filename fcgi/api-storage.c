@@ -132,12 +132,15 @@ api_record_etag(struct req *r, long long revision)
 	req_header(r, "ETag", arena_printf(&r->arena, "\"%lld\"", revision));
 }
 
-/* POST /storage/records?table=T, the object as the body. */
-void
-api_records_create(struct req *r)
+/*
+ * The body of a record (a new one in table when id is NULL), uploaded
+ * and written: the record answered with its ETag and status "ok" (201
+ * or 200), or the failure answered.
+ */
+static void
+api_record_store(struct req *r, const char *id, const char *table,
+    long long expect, int ok)
 {
-	struct vvalue		 v[VOP_FIELDS_MAX];
-	struct vfail		 vf;
 	struct fail		 f;
 	struct storage_put	 p;
 	struct storage_record	 s;
@@ -146,42 +149,48 @@ api_records_create(struct req *r)
 	enum db_rc		 rc;
 
 	memset(&p, 0, sizeof(p));
-	if (valid_form(&r->args, VOP_RECORD_CREATE, v, &vf, 1) > 0) {
-		req_error_valid(r, &vf);
-		return;
-	}
 	if (storage_checksum(r, "HTTP_X_CHECKSUM_SHA256", want, &f) == -1 ||
 	    storage_upload(r, &f, "storage_bytes", want, &p) == -1) {
 		api_storage_fail(r, &f, &p);
 		return;
 	}
-	if ((rc = db_record_write(r, NULL, v[0].s, p.key, p.size, p.sha_hex,
-	    p.hold, -1, &st, &s)) != DB_OK) {
+	if ((rc = db_record_write(r, id, table, p.key, p.size, p.sha_hex,
+	    p.hold, expect, &st, &s)) != DB_OK) {
 		storage_abandon(r, &p, 1);
 		req_error_from_db(r, rc);
 		return;
 	}
-	if (strcmp(st, "created") != 0) {
+	if (strcmp(st, id == NULL ? "created" : "updated") != 0) {
 		api_storage_lost(r, &p, st);
 		return;
 	}
 	api_record_etag(r, s.revision);
-	req_json(r, 201, api_record_json(&s));
+	req_json(r, ok, api_record_json(&s));
+}
+
+/* POST /storage/records?table=T, the object as the body. */
+void
+api_records_create(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct vfail	 vf;
+
+	if (valid_form(&r->args, VOP_RECORD_CREATE, v, &vf, 1) > 0) {
+		req_error_valid(r, &vf);
+		return;
+	}
+	api_record_store(r, NULL, v[0].s, -1, 201);
 }
 
 /* PUT /storage/records/{id}: a new version; If-Match optional. */
 void
 api_records_update(struct req *r)
 {
-	struct fail		 f;
-	struct storage_put	 p;
 	struct storage_record	 s;
-	unsigned char		 want[32];
-	const char		*id = r->path_params[0], *st;
+	const char		*id = r->path_params[0];
 	long long		 expect;
 	enum db_rc		 rc;
 
-	memset(&p, 0, sizeof(p));
 	if (api_record_if_match(r, &expect) == -1)
 		return;
 	/* Refused before the body is read: unknown, or already stale. */
@@ -200,23 +209,7 @@ api_records_update(struct req *r)
 		    "changed since that revision.", "If-Match");
 		return;
 	}
-	if (storage_checksum(r, "HTTP_X_CHECKSUM_SHA256", want, &f) == -1 ||
-	    storage_upload(r, &f, "storage_bytes", want, &p) == -1) {
-		api_storage_fail(r, &f, &p);
-		return;
-	}
-	if ((rc = db_record_write(r, id, NULL, p.key, p.size, p.sha_hex,
-	    p.hold, expect, &st, &s)) != DB_OK) {
-		storage_abandon(r, &p, 1);
-		req_error_from_db(r, rc);
-		return;
-	}
-	if (strcmp(st, "updated") != 0) {
-		api_storage_lost(r, &p, st);
-		return;
-	}
-	api_record_etag(r, s.revision);
-	req_json(r, 200, api_record_json(&s));
+	api_record_store(r, id, NULL, expect, 200);
 }
 
 /* GET /storage/records/{id}: the object, its checksum and ETag. */
