@@ -336,7 +336,8 @@ gw_clamp(struct gw_call *g)
 			why = "budget_exceeded";
 		}
 	}
-	if (fit < GW_MIN_TOKENS || fit < 1) {
+	/* The client's own small max_tokens is its business. */
+	if (why != NULL && (fit < GW_MIN_TOKENS || fit < 1)) {
 		req_error(g->r, 429, NULL, why, strcmp(why,
 		    "budget_exceeded") == 0 ? "The agent's budget cannot pay "
 		    "for this prompt and a minimal answer." : "The plan's "

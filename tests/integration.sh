@@ -4,9 +4,11 @@
 # tests/integration.sh: the integration tests of `make check`.  Starts a
 # private stack (PostgreSQL, tollgate serve and work, lighttpd) in a
 # temporary directory with tests/stack.sh, exports its stack.env, runs
-# every integration program tests/it-* of the build tree and then
-# tests/apache-smoke.sh, and always stops the stack again.  Every program
-# runs even when an earlier one failed, so one run shows all results.
+# every integration program tests/it-* of the build tree, then
+# tests/apache-smoke.sh and tests/llm-gateway-node.sh (OpenAI's Node
+# client through the LLM gateway), and always stops the stack again.
+# Every program runs even when an earlier one failed, so one run shows
+# all results.
 #
 # Environment: top_srcdir, top_builddir (absolute; automake sets both),
 # STACK_HTTP_PORT (default: the first free port from 18180 on),
@@ -200,5 +202,17 @@ else
 	say "NOTE: $smoke is missing or not executable:" \
 	    "Apache smoke test not run"
 	results+=("NOT RUN: apache-smoke.sh (missing)")
+fi
+
+# OpenAI's official Node client (npm's openai, installed as
+# tests/llm-emu-node.sh does) through this stack's LLM gateway.
+gwnode=$top_srcdir/tests/llm-gateway-node.sh
+if [ -f "$gwnode" ] && [ -x "$gwnode" ]; then
+	run llm-gateway-node.sh "$gwnode"
+else
+	say "NOTE: $gwnode is missing or not executable:" \
+	    "LLM gateway node client not run"
+	results+=("NOT RUN: llm-gateway-node.sh (missing)")
+	failed=1
 fi
 
