@@ -685,8 +685,23 @@ gw_event_openai(struct gw_call *g, const char *data, size_t n)
 		}
 		json_object_put(o);
 	}
-	if (!drop)
-		gw_send_data(g, data, n);
+	if (drop)
+		return;
+	/*
+	 * Asked for usage on the client's behalf, the provider adds
+	 * "usage":null to every chunk; a client that did not ask sees the
+	 * chunks as it would without it.
+	 */
+	if (!g->want_usage && (p = memmem(data, n, ",\"usage\":null",
+	    13)) != NULL) {
+		gw_stream_head(g);
+		gw_send(g, "data: ", 6);
+		gw_send(g, data, (size_t)(p - data));
+		gw_send(g, p + 13, n - (size_t)(p - data) - 13);
+		gw_send(g, "\n\n", 2);
+		return;
+	}
+	gw_send_data(g, data, n);
 }
 
 /* A chat.completion.chunk of the translated Anthropic stream. */
