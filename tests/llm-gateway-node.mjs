@@ -480,9 +480,9 @@ async function streamed(want) {
 	    p.chunks.every((c) => c.choices?.length === 1) &&
 	    p.chunks.at(-1)?.choices[0].finish_reason === 'stop',
 	    p.error ? describe(p.error) : p.chunks.slice(-2));
-	console.log(`# without include_usage ${withUsageField} of ` +
-	    `${p.chunks.length} chunks carry "usage": null (OpenAI sends no ` +
-	    'usage field then; the gateway asked the provider for it)');
+	check('without stream_options: no chunk carries a "usage" field, as ' +
+	    'from OpenAI (the gateway asked the provider for it)',
+	    withUsageField === 0, `${withUsageField} of ${p.chunks.length}`);
 	[rec] = await requestsSince(seq);
 	[call] = await newCalls(known);
 	check('... but the gateway asked the provider for it ' +
