@@ -1521,6 +1521,9 @@ def browser_tests():
 		T.ok("No backups yet." in d.find_element(By.CSS_SELECTOR,
 		    "section[aria-labelledby='storage-h']").text, "usage: an "
 		    "organization without backups is told so")
+		T.ok(d.find_elements(By.CSS_SELECTOR,
+		    "section[aria-labelledby='gateway-h']"), "usage: the LLM "
+		    "gateway's calls have their part")
 		prov = {tr.find_element(By.TAG_NAME, "th").text.strip():
 		    tr.find_elements(By.TAG_NAME, "td")[0].text.strip() for tr in
 		    d.find_elements(By.CSS_SELECTOR, "section[aria-labelledby="
