@@ -311,6 +311,26 @@ gw_micros(long long n, long long per_mtok)
 }
 
 /*
+ * The budget or the quota cannot hold a minimal call: answered as the
+ * reservation's refusal of the same limit is (db.c), with the agent or
+ * the metric at fault.
+ */
+static void
+gw_refuse_limit(struct gw_call *g, const char *why)
+{
+	struct json_object	*e = json_object_new_object();
+	int			 budget = strcmp(why, "budget_exceeded") == 0;
+
+	json_object_object_add(e, budget ? "agent_id" : "metric",
+	    json_object_new_string(budget ? g->agent : "llm_tokens"));
+	req_error_with(g->r, 429, "quota_exceeded", why, budget ?
+	    "The agent's budget cannot pay for this prompt and a minimal "
+	    "answer." : "The plan's llm_tokens quota for this period cannot "
+	    "hold this prompt and a minimal answer.", budget ? "agent_id" :
+	    "metric", NULL, e);
+}
+
+/*
  * max_tokens within what the agent's budget and the period's quota
  * leave after the prompt; 429 when not even GW_MIN_TOKENS fit.
  */
@@ -338,11 +358,7 @@ gw_clamp(struct gw_call *g)
 	}
 	/* The client's own small max_tokens is its business. */
 	if (why != NULL && (fit < GW_MIN_TOKENS || fit < 1)) {
-		req_error(g->r, 429, NULL, why, strcmp(why,
-		    "budget_exceeded") == 0 ? "The agent's budget cannot pay "
-		    "for this prompt and a minimal answer." : "The plan's "
-		    "llm_tokens quota for this period cannot hold this prompt "
-		    "and a minimal answer.", NULL);
+		gw_refuse_limit(g, why);
 		return -1;
 	}
 	if (fit < g->max_tokens) {
@@ -401,7 +417,12 @@ gw_plan(struct gw_call *g, const char *model)
 	return gw_clamp(g);
 }
 
-/* A call slot and the hold, committed before the provider is called. */
+/*
+ * The hold, then a call slot, committed before the provider is called.
+ * In that order: a refused hold aborts the transaction (the pipeline
+ * rolls it back) before any slot, a session lock the rollback would not
+ * undo, is taken.
+ */
 static int
 gw_hold(struct gw_call *g)
 {
@@ -409,6 +430,11 @@ gw_hold(struct gw_call *g)
 	struct req		*r = g->r;
 	enum db_rc		 rc;
 
+	if ((rc = db_usage_reserve(r, "llm_tokens", g->hold_qty, g->agent,
+	    g->hold_cost, GW_HOLD_S, 0, &res)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
 	if ((rc = db_gateway_slot(r, conf.gateway_tenant_streams,
 	    &g->slot)) != DB_OK) {
 		req_error_from_db(r, rc);
@@ -420,13 +446,6 @@ gw_hold(struct gw_call *g)
 		    &r->arena, "This organization already has %d calls in "
 		    "progress (TOLLGATE_GATEWAY_TENANT_STREAMS).",
 		    conf.gateway_tenant_streams), NULL);
-		return -1;
-	}
-	if ((rc = db_usage_reserve(r, "llm_tokens", g->hold_qty, g->agent,
-	    g->hold_cost, GW_HOLD_S, 0, &res)) != DB_OK) {
-		(void)db_gateway_slot_free(r, g->slot);
-		g->slot = -1;
-		req_error_from_db(r, rc);
 		return -1;
 	}
 	g->hold = arena_strdup(&r->arena, res.reservation_id);
@@ -974,8 +993,9 @@ gw_call_provider(struct gw_call *g, const char *body, const char *key)
 	} else
 		log_warnx("gateway: %s %s: %s after %.0f ms", g->pv->name,
 		    g->pv->path, curl_easy_strerror(cc), util_now_ms() - g->t0);
-	if (cc == CURLE_OPERATION_TIMEDOUT && g->t_first == 0)
-		g->status = -1;
+	/* Not reached at all (-2) or not answered in time (-1). */
+	if (rc == -1)
+		g->status = cc == CURLE_OPERATION_TIMEDOUT ? -1 : -2;
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	return rc;
@@ -1112,8 +1132,8 @@ static void
 gw_provider_failed(struct gw_call *g, const char *status)
 {
 	const char	*msg = g->status > 0 ? gw_provider_message(g) :
-	    arena_printf(&g->r->arena, "%s could not be reached in time.",
-	    g->pv->name);
+	    arena_printf(&g->r->arena, g->status == -1 ? "%s did not answer "
+	    "in time." : "%s could not be reached.", g->pv->name);
 	enum db_rc	 rc;
 
 	if ((rc = gw_release(g, status, msg)) != DB_OK)
@@ -1129,8 +1149,10 @@ gw_provider_failed(struct gw_call *g, const char *status)
 		gw_fail(g, 400, "provider_invalid_request", msg);
 	else if (g->status > 0)
 		gw_fail(g, 502, "provider_error", msg);
-	else
+	else if (g->status == -1)
 		gw_fail(g, 504, "provider_timeout", msg);
+	else
+		gw_fail(g, 502, "provider_unreachable", msg);
 }
 
 /* Anthropic's message as OpenAI's chat.completion. */
@@ -1236,7 +1258,26 @@ gw_stream_end(struct gw_call *g)
 	gw_stream_head(g);
 }
 
-/* The call, once held: the key opened, the provider called, the end. */
+/*
+ * Give the hold and the slot back before the provider is called (the
+ * body or the key was refused), in a transaction of its own.
+ */
+static void
+gw_unhold(struct gw_call *g)
+{
+	struct req	*r = g->r;
+
+	if (db_begin(r, r->auth.tenant_id) != DB_OK)
+		return;
+	(void)db_usage_unhold(r, g->hold, "released");
+	(void)gw_slot_free(g);
+	(void)db_commit(r);
+}
+
+/*
+ * The call, once held: the key opened, the provider called with no
+ * transaction open (a stream lasts minutes), then the end in a new one.
+ */
 static void
 gw_run(struct gw_call *g)
 {
@@ -1248,26 +1289,26 @@ gw_run(struct gw_call *g)
 
 	body = g->pv->shape == GW_ANTHROPIC ? gw_body_anthropic(g) :
 	    gw_body_openai(g);
-	if ((drc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
-		req_error_from_db(r, drc);
-		return;
-	}
 	if (body == NULL) {
-		/* The 400 is answered; give the hold back first. */
-		(void)db_usage_unhold(r, g->hold, "released");
-		(void)gw_slot_free(g);
-		(void)db_commit(r);
+		/* The 400 is answered; the hold goes back. */
+		gw_unhold(g);
 		return;
 	}
 	if (vault_unseal(g->plan.ciphertext, &key, &keylen) == -1) {
-		(void)db_usage_unhold(r, g->hold, "released");
-		(void)gw_slot_free(g);
+		gw_unhold(g);
 		gw_fail(g, 409, "provider_key_unusable", "The stored provider "
 		    "key cannot be opened with the current encryption keys.");
 		return;
 	}
 	rc = gw_call_provider(g, body, key);
 	vault_wipe(key, keylen);
+	if ((drc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
+		log_err("gateway: call %s not settled: %s", g->call_id,
+		    db_strerror(drc));
+		if (!g->head_sent)
+			req_error_from_db(r, drc);
+		return;
+	}
 	if (rc == -1 || (g->status != 200 && !g->head_sent)) {
 		gw_provider_failed(g, g->status == -1 ? "timeout" :
 		    "provider_error");

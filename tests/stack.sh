@@ -649,7 +649,7 @@ stack_env_core() {
 	# The LLM gateway's own pool (lighttpd sends /api/v1/llm/ there).
 	kv TOLLGATE_GATEWAY_SOCKET "$GATEWAY_SOCKET"
 	kv TOLLGATE_GATEWAY_LISTEN "unix:$GATEWAY_SOCKET"
-	kv TOLLGATE_GATEWAY_WORKERS 4
+	kv TOLLGATE_GATEWAY_WORKERS 8
 	kv TOLLGATE_PIDFILE "$TOLLGATE_PIDFILE"
 	kv TOLLGATE_DATABASE_URL "$dburl user=tollgate"
 	kv TOLLGATE_OWNER_DATABASE_URL "$dburl user=tollgate_owner"
