@@ -444,6 +444,35 @@ fetch chunked -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked
 why=$(seen chunked)
 check "a body without Content-Length is refused with 411" test "$status" = 411
 
+# The LLM gateway through Apache: its own ProxyPass with flushpackets=on,
+# so a streamed completion reaches the client event by event (the LLM
+# emulator waits about 50 ms between events): the first and the last
+# event arrive far apart, not together at the end as when buffered.
+if [ -f "$STACK_DIR/demo-llm.env" ]; then
+	# shellcheck disable=SC1091
+	. "$STACK_DIR/demo-llm.env"
+	curl -sSN --max-time 30 "$base/api/v1/llm/chat/completions" \
+	    -H "Authorization: Bearer $TOLLGATE_DEMO_LLM_KEY" \
+	    -H 'Content-Type: application/json' \
+	    -d '{"model":"emu-gpt-small","stream":true,"messages":[{"role":"user","content":"through apache"}]}' \
+	    2>"$tmp/stream.err" | while IFS= read -r line; do
+		case $line in
+		data:*) printf '%s %s\n' "$(date +%s%3N)" "${line:0:40}" ;;
+		esac
+	done >"$tmp/stream.t"
+	events=$(wc -l <"$tmp/stream.t")
+	first=$(head -n 1 "$tmp/stream.t" | cut -d' ' -f1)
+	last=$(tail -n 1 "$tmp/stream.t" | cut -d' ' -f1)
+	spread=$(( ${last:-0} - ${first:-0} ))
+	why="$events events over $spread ms; last: $(tail -n 1 "$tmp/stream.t" | cut -d' ' -f2-) $(head -c 200 "$tmp/stream.err")"
+	check "a streamed completion through Apache ends with [DONE]" \
+	    grep -q 'data: \[DONE\]' "$tmp/stream.t"
+	check "its events arrive one by one (at least 300 ms from first to last)" \
+	    test "$events" -ge 5 -a "$spread" -ge 300
+else
+	ok "no demo gateway key in the stack: the streaming check is skipped"
+fi
+
 # The same checks on Apache's access log.
 secret_urls_check apache "$base" "$accesslog" "$errlog"
 
