@@ -692,8 +692,9 @@ page_usage_gateway(struct req *r, const struct page_usage *u)
 		}
 		fmt_count(b, sizeof(b), db_int(res, i, 4));
 		tmpl_set_row(r, "Gateway", (size_t)i, "tokens", b);
-		tmpl_set_row(r, "Gateway", (size_t)i, "cost", page_usd(r,
-		    db_int(res, i, 5)));
+		/* Exact: one call costs fractions of a cent. */
+		fmt_usd_micros(b, sizeof(b), db_int(res, i, 5));
+		tmpl_set_row(r, "Gateway", (size_t)i, "cost", b);
 		tmpl_set_row(r, "Gateway", (size_t)i, "latency", arena_printf(
 		    &r->arena, "%lld ms", db_int(res, i, 6)));
 	}
