@@ -1016,6 +1016,37 @@ gw_slot_free(struct gw_call *g)
 }
 
 /*
+ * The call's record (with its tokens when it generated), and its slot
+ * given back.
+ */
+static enum db_rc
+gw_record(struct gw_call *g, const char *status, int generated)
+{
+	struct gw_record	 rec;
+	enum db_rc		 rc;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.call_id = g->call_id;
+	rec.agent = g->agent;
+	rec.plan = &g->plan;
+	rec.stream = g->stream;
+	rec.status = status;
+	rec.http_status = g->status < 0 ? 0 : g->status;
+	rec.latency_ms = (int)(util_now_ms() - g->t0);
+	rec.ttfb_ms = generated && g->t_first > 0 ? (int)(g->t_first -
+	    g->t0) : -1;
+	if (generated) {
+		rec.prompt = g->prompt;
+		rec.completion = g->completion;
+		rec.cached = g->cached;
+		rec.usage_reported = g->have_usage;
+	}
+	if ((rc = db_gateway_record(g->r, &rec)) != DB_OK)
+		return rc;
+	return gw_slot_free(g);
+}
+
+/*
  * Settle the hold with one usage event: the provider's usage, or the
  * reserved maximum when a stream ended without it.  Then the call's
  * record, the key's last use, the slot; all in one transaction the
@@ -1025,7 +1056,6 @@ static enum db_rc
 gw_settle(struct gw_call *g, const char *status)
 {
 	struct json_object	*arr, *e;
-	struct gw_record	 rec;
 	struct req		*r = g->r;
 	long long		 acc, dup;
 	enum db_rc		 rc;
@@ -1063,21 +1093,7 @@ gw_settle(struct gw_call *g, const char *status)
 		    g->plan.model);
 		return rc;
 	}
-	memset(&rec, 0, sizeof(rec));
-	rec.call_id = g->call_id;
-	rec.agent = g->agent;
-	rec.plan = &g->plan;
-	rec.stream = g->stream;
-	rec.status = status;
-	rec.http_status = g->status;
-	rec.prompt = g->prompt;
-	rec.completion = g->completion;
-	rec.cached = g->cached;
-	rec.usage_reported = g->have_usage;
-	rec.latency_ms = (int)(util_now_ms() - g->t0);
-	rec.ttfb_ms = g->t_first > 0 ? (int)(g->t_first - g->t0) : -1;
-	if ((rc = db_gateway_record(r, &rec)) != DB_OK ||
-	    (rc = gw_slot_free(g)) != DB_OK)
+	if ((rc = gw_record(g, status, 1)) != DB_OK)
 		return rc;
 	return db_gateway_key_used(r, g->plan.key_id);
 }
@@ -1089,24 +1105,13 @@ gw_settle(struct gw_call *g, const char *status)
 static enum db_rc
 gw_release(struct gw_call *g, const char *status, const char *detail)
 {
-	struct gw_record	 rec;
 	struct req		*r = g->r;
 	enum db_rc		 rc;
 
 	if ((rc = db_usage_unhold(r, g->hold, "released")) != DB_OK &&
 	    rc != DB_CONFLICT)
 		return rc;
-	memset(&rec, 0, sizeof(rec));
-	rec.call_id = g->call_id;
-	rec.agent = g->agent;
-	rec.plan = &g->plan;
-	rec.stream = g->stream;
-	rec.status = status;
-	rec.http_status = g->status < 0 ? 0 : g->status;
-	rec.latency_ms = (int)(util_now_ms() - g->t0);
-	rec.ttfb_ms = -1;
-	if ((rc = db_gateway_record(r, &rec)) != DB_OK ||
-	    (rc = gw_slot_free(g)) != DB_OK)
+	if ((rc = gw_record(g, status, 0)) != DB_OK)
 		return rc;
 	if (g->status == 401 || g->status == 403)
 		return db_gateway_key_failed(r, g->plan.key_id, detail);
