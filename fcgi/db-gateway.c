@@ -44,6 +44,44 @@ db_gateway_plan(struct req *r, const char *model, const char *agent,
 	return DB_OK;
 }
 
+/*
+ * The call's hold and slot, and the COMMIT, in one round trip; the
+ * commit need not wait for the disk (a hold lost in a crash of the
+ * server only lets its call go unmetered as its process died with it).
+ */
+enum db_rc
+db_gateway_hold(struct req *r, long long qty, const char *agent,
+    long long cost, int ttl, int cap, const char **hold, int *slot)
+{
+	char		 q[24], c[24], t[16], k[16];
+	const char	*v[5] = { q, agent, c, t, k };
+	struct db_call	 calls[3];
+	enum db_rc	 rc;
+
+	*hold = NULL;
+	*slot = -1;
+	snprintf(q, sizeof(q), "%lld", qty);
+	snprintf(c, sizeof(c), "%lld", cost);
+	snprintf(t, sizeof(t), "%d", ttl);
+	snprintf(k, sizeof(k), "%d", cap);
+	memset(calls, 0, sizeof(calls));
+	calls[0].sql = "SELECT set_config('synchronous_commit', 'off', true)";
+	calls[1].sql = "SELECT reservation_id, slot FROM gateway_hold("
+	    "$1::bigint, $2::uuid, $3::bigint, $4::integer, $5::integer)";
+	calls[1].n = 5;
+	calls[1].vals = v;
+	calls[2].sql = "COMMIT";
+	if ((rc = db_exec_many(r, calls, 3)) != DB_OK)
+		return rc;
+	r->in_tx = 0;
+	if (calls[1].res == NULL || db_nrows(calls[1].res) != 1 ||
+	    calls[2].res == NULL)
+		return DB_ERROR;
+	*hold = db_get(calls[1].res, 0, 0);
+	*slot = (int)db_int(calls[1].res, 0, 1);
+	return DB_OK;
+}
+
 /* One of the tenant's cap concurrent calls: *slot, or -1 when full. */
 enum db_rc
 db_gateway_slot(struct req *r, int cap, int *slot)

@@ -77,6 +77,8 @@ static const struct gw_provider	gw_providers[] = {
 };
 #undef B
 
+static CURL	*gw_curl;
+
 /* One call, from the client's body to its settlement. */
 struct gw_call {
 	struct req		*r;
@@ -107,6 +109,7 @@ struct gw_call {
 	/* Usage, as the provider reported it. */
 	int			 have_usage;
 	long long		 prompt, completion, cached;
+	const char		*end;		/* how it ended, for gw_after() */
 	/* Anthropic streams, translated. */
 	char			 msg_id[80];
 	long long		 created;
@@ -216,7 +219,8 @@ gw_agent(struct gw_call *g)
 		    "must be an agent's id.", "X-Tollgate-Agent");
 		return -1;
 	}
-	g->agent = v;
+	/* Kept past the answer: the settlement runs after it (gw_after). */
+	g->agent = arena_strdup(&g->r->arena, v);
 	return 0;
 }
 
@@ -418,39 +422,21 @@ gw_plan(struct gw_call *g, const char *model)
 }
 
 /*
- * The hold, then a call slot, committed before the provider is called.
- * In that order: a refused hold aborts the transaction (the pipeline
- * rolls it back) before any slot, a session lock the rollback would not
- * undo, is taken.
+ * The hold and a call slot, committed before the provider is called, in
+ * one round trip (db_gateway_hold(): a refusal of either undoes both).
  */
 static int
 gw_hold(struct gw_call *g)
 {
-	struct reservation	 res;
-	struct req		*r = g->r;
-	enum db_rc		 rc;
+	struct req	*r = g->r;
+	enum db_rc	 rc;
 
-	if ((rc = db_usage_reserve(r, "llm_tokens", g->hold_qty, g->agent,
-	    g->hold_cost, GW_HOLD_S, 0, &res)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
-	if ((rc = db_gateway_slot(r, conf.gateway_tenant_streams,
-	    &g->slot)) != DB_OK) {
-		req_error_from_db(r, rc);
-		return -1;
-	}
-	if (g->slot < 0) {
-		req_header(r, "Retry-After", "1");
-		req_error(r, 429, NULL, "concurrency_limit", arena_printf(
-		    &r->arena, "This organization already has %d calls in "
-		    "progress (TOLLGATE_GATEWAY_TENANT_STREAMS).",
-		    conf.gateway_tenant_streams), NULL);
-		return -1;
-	}
-	g->hold = arena_strdup(&r->arena, res.reservation_id);
-	if ((rc = db_commit(r)) != DB_OK) {
-		g->hold = NULL;
+	if ((rc = db_gateway_hold(r, g->hold_qty, g->agent, g->hold_cost,
+	    GW_HOLD_S, conf.gateway_tenant_streams, &g->hold, &g->slot)) !=
+	    DB_OK) {
+		if (rc == DB_REFUSED && r->refusal_code != NULL &&
+		    strcmp(r->refusal_code, "concurrency_limit") == 0)
+			req_header(r, "Retry-After", "1");
 		req_error_from_db(r, rc);
 		return -1;
 	}
@@ -952,7 +938,12 @@ gw_call_provider(struct gw_call *g, const char *body, const char *key)
 	char			*url, *auth;
 	int			 rc = -1;
 
-	if ((c = curl_easy_init()) == NULL)
+	/* One handle a process: its connections to the providers stay. */
+	if (gw_curl == NULL)
+		gw_curl = curl_easy_init();
+	else
+		curl_easy_reset(gw_curl);
+	if ((c = gw_curl) == NULL)
 		return -1;
 	url = arena_printf(&g->r->arena, "%s%s", gw_base(g->pv), g->pv->path);
 	if (g->pv->shape == GW_ANTHROPIC) {
@@ -997,7 +988,6 @@ gw_call_provider(struct gw_call *g, const char *body, const char *key)
 	if (rc == -1)
 		g->status = cc == CURLE_OPERATION_TIMEDOUT ? -1 : -2;
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return rc;
 }
 
@@ -1160,6 +1150,32 @@ gw_provider_failed(struct gw_call *g, const char *status)
 		gw_fail(g, 502, "provider_unreachable", msg);
 }
 
+/* Once the answer is out: the settlement, in a transaction of its own. */
+static void
+gw_after(struct req *r)
+{
+	struct gw_call	*g = r->after_arg;
+	enum db_rc	 rc;
+
+	if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK ||
+	    (rc = gw_settle(g, g->end)) != DB_OK ||
+	    (rc = db_commit(r)) != DB_OK)
+		log_err("gateway: call %s: settlement failed (%s)", g->call_id,
+		    db_strerror(rc));
+}
+
+/*
+ * The call is answered: it is settled after the answer is delivered,
+ * so that the client does not wait for the metering's commit.
+ */
+static void
+gw_settle_after(struct gw_call *g, const char *status)
+{
+	g->end = status;
+	g->r->after = gw_after;
+	g->r->after_arg = g;
+}
+
 /* Anthropic's message as OpenAI's chat.completion. */
 static struct json_object *
 gw_from_anthropic(struct gw_call *g, struct json_object *a)
@@ -1210,7 +1226,7 @@ gw_from_anthropic(struct gw_call *g, struct json_object *a)
 	return o;
 }
 
-/* A non-streamed answer: settled, then passed on (or translated). */
+/* A non-streamed answer: passed on (or translated), then settled. */
 static void
 gw_answer(struct gw_call *g)
 {
@@ -1219,6 +1235,10 @@ gw_answer(struct gw_call *g)
 
 	if ((o = req_json_object(g->r, g->body.p, g->body.len)) == NULL) {
 		g->status = 502;
+		if ((rc = db_begin(g->r, g->r->auth.tenant_id)) != DB_OK) {
+			req_error_from_db(g->r, rc);
+			return;
+		}
 		gw_provider_failed(g, "provider_error");
 		return;
 	}
@@ -1230,21 +1250,15 @@ gw_answer(struct gw_call *g)
 			gw_usage_openai(g, u);
 		json_object_get(o);
 	}
-	if ((rc = gw_settle(g, "ok")) != DB_OK || (rc = db_commit(g->r)) !=
-	    DB_OK) {
-		json_object_put(o);
-		req_error_from_db(g->r, rc);
-		return;
-	}
 	req_json(g->r, 200, o);
+	gw_settle_after(g, "ok");
 }
 
-/* A stream's end: settled and committed; the client already has it. */
+/* A stream's end: the client has it all; settled after. */
 static void
 gw_stream_end(struct gw_call *g)
 {
 	const char	*status = "ok";
-	enum db_rc	 rc;
 
 	if (g->client_gone)
 		status = "client_gone";
@@ -1255,12 +1269,9 @@ gw_stream_end(struct gw_call *g)
 		    g->call_id, g->plan.model, g->have_usage ?
 		    "early, with its usage" : "before its usage: settled at "
 		    "the reserved maximum");
-	if ((rc = gw_settle(g, status)) != DB_OK ||
-	    (rc = db_commit(g->r)) != DB_OK)
-		log_err("gateway: call %s: settlement failed (%s)", g->call_id,
-		    db_strerror(rc));
 	/* An empty 200 stream still needs its head. */
 	gw_stream_head(g);
+	gw_settle_after(g, status);
 }
 
 /*
@@ -1307,14 +1318,11 @@ gw_run(struct gw_call *g)
 	}
 	rc = gw_call_provider(g, body, key);
 	vault_wipe(key, keylen);
-	if ((drc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
-		log_err("gateway: call %s not settled: %s", g->call_id,
-		    db_strerror(drc));
-		if (!g->head_sent)
-			req_error_from_db(r, drc);
-		return;
-	}
 	if (rc == -1 || (g->status != 200 && !g->head_sent)) {
+		if ((drc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
+			req_error_from_db(r, drc);
+			return;
+		}
 		gw_provider_failed(g, g->status == -1 ? "timeout" :
 		    "provider_error");
 		return;
@@ -1329,34 +1337,39 @@ gw_run(struct gw_call *g)
 void
 gateway_chat(struct req *r)
 {
-	struct gw_call	 g;
+	struct gw_call	*g;
 	unsigned char	 raw[16];
 	enum db_rc	 rc;
 
-	memset(&g, 0, sizeof(g));
-	g.r = r;
-	g.in = r->json;
-	g.slot = -1;
-	g.t0 = util_now_ms();
-	g.created = (long long)time(NULL);
-	buf_init(&g.body, GW_ANSWER_MAX);
-	buf_init(&g.ev, GW_EVENT_MAX);
+	/* In the arena: gw_after() settles the call after the answer. */
+	g = arena_calloc(&r->arena, 1, sizeof(*g));
+	g->r = r;
+	g->in = r->json;
+	g->slot = -1;
+	g->t0 = util_now_ms();
+	g->created = (long long)time(NULL);
+	buf_init(&g->body, GW_ANSWER_MAX);
+	buf_init(&g->ev, GW_EVENT_MAX);
 	/* The event's id: ours, never the client's request id. */
 	(void)util_random(raw, sizeof(raw));
-	memcpy(g.call_id, "gw-", 3);
-	util_hex(raw, sizeof(raw), g.call_id + 3);
-	if (gw_parse(&g) == -1 || gw_plan(&g, json_object_get_string(
-	    json_object_object_get(g.in, "model"))) == -1 ||
-	    gw_hold(&g) == -1)
+	memcpy(g->call_id, "gw-", 3);
+	util_hex(raw, sizeof(raw), g->call_id + 3);
+	if (gw_parse(g) == -1 || gw_plan(g, json_object_get_string(
+	    json_object_object_get(g->in, "model"))) == -1 ||
+	    gw_hold(g) == -1)
 		goto done;
-	gw_run(&g);
+	gw_run(g);
 done:
-	/* A path that did not give its slot back: a session lock stays. */
-	if (g.slot >= 0 && (rc = db_gateway_slot_free(r, g.slot)) != DB_OK)
-		log_warnx("gateway: slot %d not freed (%s)", g.slot,
+	/*
+	 * A path that did not give its slot back, and will not settle
+	 * after the answer: a session lock would stay.
+	 */
+	if (g->slot >= 0 && r->after != gw_after &&
+	    (rc = db_gateway_slot_free(r, g->slot)) != DB_OK)
+		log_warnx("gateway: slot %d not freed (%s)", g->slot,
 		    db_strerror(rc));
-	buf_free(&g.body);
-	buf_free(&g.ev);
+	buf_free(&g->body);
+	buf_free(&g->ev);
 }
 
 /* GET /llm/models: OpenAI's list, of the models the tenant can use. */

@@ -1380,6 +1380,8 @@ struct gw_record {
 };
 enum db_rc	 db_gateway_plan(struct req *, const char *, const char *,
 		    struct gw_plan *);
+enum db_rc	 db_gateway_hold(struct req *, long long, const char *,
+		    long long, int, int, const char **, int *);
 enum db_rc	 db_gateway_slot(struct req *, int, int *);
 enum db_rc	 db_gateway_slot_free(struct req *, int);
 enum db_rc	 db_gateway_record(struct req *, const struct gw_record *);

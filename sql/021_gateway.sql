@@ -142,18 +142,6 @@ BEGIN
 	END IF;
 END $$;
 
--- The key worked: last use and status, one statement with the
--- call's record.
-CREATE FUNCTION gateway_key_used(p_key uuid)
-	RETURNS void
-	LANGUAGE sql
-	AS $$
-	UPDATE tenant_llm_keys SET last_used_at = now(),
-	    status = 'working', status_detail = NULL,
-	    status_at = CASE WHEN status = 'working' THEN status_at ELSE now()
-	    END
-	    WHERE tenant_id = app_tenant() AND key_id = p_key
-$$;
 
 -- One of the tenant's p_cap concurrent calls: a session advisory lock
 -- on (tenant, slot) taken for the length of the call and released by
@@ -180,4 +168,44 @@ CREATE FUNCTION gateway_slot_free(p_slot integer)
 	LANGUAGE sql
 	AS $$
 	SELECT pg_advisory_unlock(hashtext(app_tenant()::text), -1 - p_slot)
+$$;
+
+-- The hold of a call and one of the tenant's p_cap call slots, in one
+-- statement: the reservation (usage_reserve, refused with TG429 when
+-- the budget or the quota cannot hold it), then a slot; none free
+-- refuses too, and the refusal undoes the reservation with the rest of
+-- the transaction.  A slot is taken only when the hold stands.
+CREATE FUNCTION gateway_hold(p_qty bigint, p_agent uuid, p_cost bigint,
+    p_ttl integer, p_cap integer)
+	RETURNS TABLE (reservation_id uuid, slot integer)
+	LANGUAGE plpgsql
+	AS $$
+DECLARE
+	v_id	uuid;
+	v_slot	integer;
+BEGIN
+	SELECT r.reservation_id INTO v_id FROM usage_reserve('llm_tokens',
+	    p_qty, p_agent, p_cost, p_ttl) r;
+	v_slot := gateway_slot(p_cap);
+	IF v_slot IS NULL THEN
+		PERFORM usage_refuse('TG429', 'concurrency_limit', format(
+		    'This organization already has %s calls in progress '
+		    '(TOLLGATE_GATEWAY_TENANT_STREAMS).', p_cap), NULL);
+	END IF;
+	RETURN QUERY SELECT v_id, v_slot;
+END $$;
+
+-- A key used lately and working is not written again: one write a
+-- minute at most per key, not one per call.
+CREATE FUNCTION gateway_key_used(p_key uuid)
+	RETURNS void
+	LANGUAGE sql
+	AS $$
+	UPDATE tenant_llm_keys SET last_used_at = now(),
+	    status = 'working', status_detail = NULL,
+	    status_at = CASE WHEN status = 'working' THEN status_at ELSE now()
+	    END
+	    WHERE tenant_id = app_tenant() AND key_id = p_key AND
+	    (status <> 'working' OR last_used_at IS NULL OR
+	    last_used_at < now() - interval '1 minute')
 $$;
