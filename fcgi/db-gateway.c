@@ -105,51 +105,106 @@ enum db_rc
 db_gateway_slot_free(struct req *r, int slot)
 {
 	char		 s[16];
-	const char	*v[1] = { s };
+	const char	*v[2] = { r->auth.tenant_id, s };
 
 	snprintf(s, sizeof(s), "%d", slot);
-	return db_exec(r, "SELECT gateway_slot_free($1::integer)", 1, v, NULL);
+	return db_exec(r, "SELECT gateway_slot_free($1::uuid, $2::integer)",
+	    2, v, NULL);
+}
+
+#define DB_GATEWAY_RECORD	"INSERT INTO gateway_calls (tenant_id, " \
+	"call_id, agent_id, provider, model, stream, status, http_status, " \
+	"prompt_tokens, completion_tokens, cached_tokens, usage_reported, " \
+	"cost_micros, latency_ms, ttfb_ms) VALUES (app_tenant(), $1, " \
+	"$2::uuid, $3, $4, $5::boolean, $6, $7::integer, $8::bigint, " \
+	"$9::bigint, $10::bigint, $11::boolean, usage_llm_cost($8, $9, $10, " \
+	"$12, $13, $14), $15::integer, $16::integer)"
+
+/* The numbers of a call's record as text, for its statement. */
+struct db_gw_args {
+	char		 n[9][24];
+	const char	*v[16];
+};
+
+static void
+db_gateway_args(const struct gw_record *g, struct db_gw_args *a)
+{
+	snprintf(a->n[0], sizeof(a->n[0]), "%ld", g->http_status);
+	snprintf(a->n[1], sizeof(a->n[1]), "%lld", g->prompt);
+	snprintf(a->n[2], sizeof(a->n[2]), "%lld", g->completion);
+	snprintf(a->n[3], sizeof(a->n[3]), "%lld", g->cached);
+	snprintf(a->n[4], sizeof(a->n[4]), "%lld", g->plan->prompt_per_mtok);
+	snprintf(a->n[5], sizeof(a->n[5]), "%lld",
+	    g->plan->completion_per_mtok);
+	snprintf(a->n[6], sizeof(a->n[6]), "%lld", g->plan->cached_per_mtok);
+	snprintf(a->n[7], sizeof(a->n[7]), "%d", g->latency_ms);
+	snprintf(a->n[8], sizeof(a->n[8]), "%d", g->ttfb_ms);
+	a->v[0] = g->call_id;
+	a->v[1] = g->agent;
+	a->v[2] = g->plan->provider;
+	a->v[3] = g->plan->model;
+	a->v[4] = g->stream ? "t" : "f";
+	a->v[5] = g->status;
+	a->v[6] = a->n[0];
+	a->v[7] = a->n[1];
+	a->v[8] = a->n[2];
+	a->v[9] = a->n[3];
+	a->v[10] = g->usage_reported ? "t" : "f";
+	a->v[11] = a->n[4];
+	a->v[12] = a->n[5];
+	a->v[13] = a->n[6];
+	a->v[14] = a->n[7];
+	a->v[15] = g->ttfb_ms >= 0 ? a->n[8] : NULL;
 }
 
 /* The call's record beside its usage event, its cost by the plan. */
 enum db_rc
 db_gateway_record(struct req *r, const struct gw_record *g)
 {
-	char		 n[9][24];
-	const char	*v[16];
+	struct db_gw_args	 a;
 
-	snprintf(n[0], sizeof(n[0]), "%ld", g->http_status);
-	snprintf(n[1], sizeof(n[1]), "%lld", g->prompt);
-	snprintf(n[2], sizeof(n[2]), "%lld", g->completion);
-	snprintf(n[3], sizeof(n[3]), "%lld", g->cached);
-	snprintf(n[4], sizeof(n[4]), "%lld", g->plan->prompt_per_mtok);
-	snprintf(n[5], sizeof(n[5]), "%lld", g->plan->completion_per_mtok);
-	snprintf(n[6], sizeof(n[6]), "%lld", g->plan->cached_per_mtok);
-	snprintf(n[7], sizeof(n[7]), "%d", g->latency_ms);
-	snprintf(n[8], sizeof(n[8]), "%d", g->ttfb_ms);
-	v[0] = g->call_id;
-	v[1] = g->agent;
-	v[2] = g->plan->provider;
-	v[3] = g->plan->model;
-	v[4] = g->stream ? "t" : "f";
-	v[5] = g->status;
-	v[6] = n[0];
-	v[7] = n[1];
-	v[8] = n[2];
-	v[9] = n[3];
-	v[10] = g->usage_reported ? "t" : "f";
-	v[11] = n[4];
-	v[12] = n[5];
-	v[13] = n[6];
-	v[14] = n[7];
-	v[15] = g->ttfb_ms >= 0 ? n[8] : NULL;
-	return db_exec(r, "INSERT INTO gateway_calls (tenant_id, call_id, "
-	    "agent_id, provider, model, stream, status, http_status, "
-	    "prompt_tokens, completion_tokens, cached_tokens, usage_reported, "
-	    "cost_micros, latency_ms, ttfb_ms) VALUES (app_tenant(), $1, "
-	    "$2::uuid, $3, $4, $5::boolean, $6, $7::integer, $8::bigint, "
-	    "$9::bigint, $10::bigint, $11::boolean, usage_llm_cost($8, $9, "
-	    "$10, $12, $13, $14), $15::integer, $16::integer)", 16, v, NULL);
+	db_gateway_args(g, &a);
+	return db_exec(r, DB_GATEWAY_RECORD, 16, a.v, NULL);
+}
+
+/*
+ * A generated call's end in one round trip: BEGIN, the usage event
+ * (usage_ingest(), settling the hold), the call's record, its slot
+ * given back, the key's last use, COMMIT (durable: this is billing).
+ */
+enum db_rc
+db_gateway_settle(struct req *r, const char *events,
+    const struct gw_record *g, int slot)
+{
+	struct db_gw_args	 a;
+	struct db_call		 c[5];
+	char			 sl[16];
+	const char		*sv[2] = { r->auth.tenant_id, sl };
+	enum db_rc		 rc;
+
+	db_gateway_args(g, &a);
+	snprintf(sl, sizeof(sl), "%d", slot);
+	memset(c, 0, sizeof(c));
+	c[0].sql = "SELECT accepted, duplicates FROM usage_ingest($1::jsonb)";
+	c[0].n = 1;
+	c[0].vals = &events;
+	c[1].sql = DB_GATEWAY_RECORD;
+	c[1].n = 16;
+	c[1].vals = a.v;
+	c[2].sql = "SELECT gateway_slot_free($1::uuid, $2::integer)";
+	c[2].n = 2;
+	c[2].vals = sv;
+	c[3].sql = "SELECT gateway_key_used($1::uuid)";
+	c[3].n = 1;
+	c[3].vals = &g->plan->key_id;
+	c[4].sql = "COMMIT";
+	/* No slot (-1): the unlock is a harmless false. */
+	if ((rc = db_begin_with(r, r->auth.tenant_id, c, 5)) != DB_OK)
+		return rc;
+	if (c[4].res == NULL || strcmp(PQcmdStatus(c[4].res), "COMMIT") != 0)
+		return DB_ERROR;
+	r->in_tx = 0;
+	return DB_OK;
 }
 
 /* The provider refused the key: failing, and the organization told. */

@@ -109,7 +109,6 @@ struct gw_call {
 	/* Usage, as the provider reported it. */
 	int			 have_usage;
 	long long		 prompt, completion, cached;
-	const char		*end;		/* how it ended, for gw_after() */
 	/* Anthropic streams, translated. */
 	char			 msg_id[80];
 	long long		 created;
@@ -219,8 +218,7 @@ gw_agent(struct gw_call *g)
 		    "must be an agent's id.", "X-Tollgate-Agent");
 		return -1;
 	}
-	/* Kept past the answer: the settlement runs after it (gw_after). */
-	g->agent = arena_strdup(&g->r->arena, v);
+	g->agent = v;
 	return 0;
 }
 
@@ -1005,49 +1003,40 @@ gw_slot_free(struct gw_call *g)
 	return rc;
 }
 
-/*
- * The call's record (with its tokens when it generated), and its slot
- * given back.
- */
-static enum db_rc
-gw_record(struct gw_call *g, const char *status, int generated)
+/* The call's record (with its tokens when it generated). */
+static void
+gw_record_fill(const struct gw_call *g, const char *status, int generated,
+    struct gw_record *rec)
 {
-	struct gw_record	 rec;
-	enum db_rc		 rc;
-
-	memset(&rec, 0, sizeof(rec));
-	rec.call_id = g->call_id;
-	rec.agent = g->agent;
-	rec.plan = &g->plan;
-	rec.stream = g->stream;
-	rec.status = status;
-	rec.http_status = g->status < 0 ? 0 : g->status;
-	rec.latency_ms = (int)(util_now_ms() - g->t0);
-	rec.ttfb_ms = generated && g->t_first > 0 ? (int)(g->t_first -
+	memset(rec, 0, sizeof(*rec));
+	rec->call_id = g->call_id;
+	rec->agent = g->agent;
+	rec->plan = &g->plan;
+	rec->stream = g->stream;
+	rec->status = status;
+	rec->http_status = g->status < 0 ? 0 : g->status;
+	rec->latency_ms = (int)(util_now_ms() - g->t0);
+	rec->ttfb_ms = generated && g->t_first > 0 ? (int)(g->t_first -
 	    g->t0) : -1;
 	if (generated) {
-		rec.prompt = g->prompt;
-		rec.completion = g->completion;
-		rec.cached = g->cached;
-		rec.usage_reported = g->have_usage;
+		rec->prompt = g->prompt;
+		rec->completion = g->completion;
+		rec->cached = g->cached;
+		rec->usage_reported = g->have_usage;
 	}
-	if ((rc = db_gateway_record(g->r, &rec)) != DB_OK)
-		return rc;
-	return gw_slot_free(g);
 }
 
 /*
  * Settle the hold with one usage event: the provider's usage, or the
- * reserved maximum when a stream ended without it.  Then the call's
- * record, the key's last use, the slot; all in one transaction the
- * caller commits.
+ * reserved maximum when a stream ended without it.  With the call's
+ * record, its slot and the key's last use, in one round trip that
+ * commits (db_gateway_settle()).
  */
 static enum db_rc
 gw_settle(struct gw_call *g, const char *status)
 {
 	struct json_object	*arr, *e;
-	struct req		*r = g->r;
-	long long		 acc, dup;
+	struct gw_record	 rec;
 	enum db_rc		 rc;
 
 	if (!g->have_usage) {
@@ -1074,8 +1063,9 @@ gw_settle(struct gw_call *g, const char *status)
 	    json_object_new_int64(g->cached));
 	arr = json_object_new_array();
 	json_object_array_add(arr, e);
-	rc = db_usage_ingest(r, json_object_to_json_string_ext(arr,
-	    JSON_C_TO_STRING_PLAIN), 0, &acc, &dup);
+	gw_record_fill(g, status, 1, &rec);
+	rc = db_gateway_settle(g->r, json_object_to_json_string_ext(arr,
+	    JSON_C_TO_STRING_PLAIN), &rec, g->slot);
 	json_object_put(arr);
 	if (rc != DB_OK) {
 		log_err("gateway: call %s not metered (%s): %lld tokens of %s",
@@ -1083,9 +1073,8 @@ gw_settle(struct gw_call *g, const char *status)
 		    g->plan.model);
 		return rc;
 	}
-	if ((rc = gw_record(g, status, 1)) != DB_OK)
-		return rc;
-	return db_gateway_key_used(r, g->plan.key_id);
+	g->slot = -1;
+	return DB_OK;
 }
 
 /*
@@ -1095,13 +1084,16 @@ gw_settle(struct gw_call *g, const char *status)
 static enum db_rc
 gw_release(struct gw_call *g, const char *status, const char *detail)
 {
+	struct gw_record	 rec;
 	struct req		*r = g->r;
 	enum db_rc		 rc;
 
 	if ((rc = db_usage_unhold(r, g->hold, "released")) != DB_OK &&
 	    rc != DB_CONFLICT)
 		return rc;
-	if ((rc = gw_record(g, status, 0)) != DB_OK)
+	gw_record_fill(g, status, 0, &rec);
+	if ((rc = db_gateway_record(r, &rec)) != DB_OK ||
+	    (rc = gw_slot_free(g)) != DB_OK)
 		return rc;
 	if (g->status == 401 || g->status == 403)
 		return db_gateway_key_failed(r, g->plan.key_id, detail);
@@ -1148,32 +1140,6 @@ gw_provider_failed(struct gw_call *g, const char *status)
 		gw_fail(g, 504, "provider_timeout", msg);
 	else
 		gw_fail(g, 502, "provider_unreachable", msg);
-}
-
-/* Once the answer is out: the settlement, in a transaction of its own. */
-static void
-gw_after(struct req *r)
-{
-	struct gw_call	*g = r->after_arg;
-	enum db_rc	 rc;
-
-	if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK ||
-	    (rc = gw_settle(g, g->end)) != DB_OK ||
-	    (rc = db_commit(r)) != DB_OK)
-		log_err("gateway: call %s: settlement failed (%s)", g->call_id,
-		    db_strerror(rc));
-}
-
-/*
- * The call is answered: it is settled after the answer is delivered,
- * so that the client does not wait for the metering's commit.
- */
-static void
-gw_settle_after(struct gw_call *g, const char *status)
-{
-	g->end = status;
-	g->r->after = gw_after;
-	g->r->after_arg = g;
 }
 
 /* Anthropic's message as OpenAI's chat.completion. */
@@ -1226,7 +1192,7 @@ gw_from_anthropic(struct gw_call *g, struct json_object *a)
 	return o;
 }
 
-/* A non-streamed answer: passed on (or translated), then settled. */
+/* A non-streamed answer: settled, then passed on (or translated). */
 static void
 gw_answer(struct gw_call *g)
 {
@@ -1250,11 +1216,15 @@ gw_answer(struct gw_call *g)
 			gw_usage_openai(g, u);
 		json_object_get(o);
 	}
+	if ((rc = gw_settle(g, "ok")) != DB_OK) {
+		json_object_put(o);
+		req_error_from_db(g->r, rc);
+		return;
+	}
 	req_json(g->r, 200, o);
-	gw_settle_after(g, "ok");
 }
 
-/* A stream's end: the client has it all; settled after. */
+/* A stream's end: settled; the client already has every event. */
 static void
 gw_stream_end(struct gw_call *g)
 {
@@ -1271,7 +1241,9 @@ gw_stream_end(struct gw_call *g)
 		    "the reserved maximum");
 	/* An empty 200 stream still needs its head. */
 	gw_stream_head(g);
-	gw_settle_after(g, status);
+	if (gw_settle(g, status) != DB_OK)
+		log_err("gateway: call %s: the stream went unmetered",
+		    g->call_id);
 }
 
 /*
@@ -1341,7 +1313,6 @@ gateway_chat(struct req *r)
 	unsigned char	 raw[16];
 	enum db_rc	 rc;
 
-	/* In the arena: gw_after() settles the call after the answer. */
 	g = arena_calloc(&r->arena, 1, sizeof(*g));
 	g->r = r;
 	g->in = r->json;
@@ -1360,12 +1331,8 @@ gateway_chat(struct req *r)
 		goto done;
 	gw_run(g);
 done:
-	/*
-	 * A path that did not give its slot back, and will not settle
-	 * after the answer: a session lock would stay.
-	 */
-	if (g->slot >= 0 && r->after != gw_after &&
-	    (rc = db_gateway_slot_free(r, g->slot)) != DB_OK)
+	/* A path that did not give its slot back: a session lock stays. */
+	if (g->slot >= 0 && (rc = db_gateway_slot_free(r, g->slot)) != DB_OK)
 		log_warnx("gateway: slot %d not freed (%s)", g->slot,
 		    db_strerror(rc));
 	buf_free(&g->body);

@@ -1385,6 +1385,8 @@ enum db_rc	 db_gateway_hold(struct req *, long long, const char *,
 enum db_rc	 db_gateway_slot(struct req *, int, int *);
 enum db_rc	 db_gateway_slot_free(struct req *, int);
 enum db_rc	 db_gateway_record(struct req *, const struct gw_record *);
+enum db_rc	 db_gateway_settle(struct req *, const char *,
+		    const struct gw_record *, int);
 enum db_rc	 db_gateway_key_failed(struct req *, const char *,
 		    const char *);
 enum db_rc	 db_gateway_key_used(struct req *, const char *);

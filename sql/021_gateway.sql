@@ -163,11 +163,13 @@ BEGIN
 	RETURN NULL;
 END $$;
 
-CREATE FUNCTION gateway_slot_free(p_slot integer)
+-- Given back outside any transaction too (a session lock): the tenant
+-- is named rather than read from the transaction.
+CREATE FUNCTION gateway_slot_free(p_tenant uuid, p_slot integer)
 	RETURNS boolean
 	LANGUAGE sql
 	AS $$
-	SELECT pg_advisory_unlock(hashtext(app_tenant()::text), -1 - p_slot)
+	SELECT pg_advisory_unlock(hashtext(p_tenant::text), -1 - p_slot)
 $$;
 
 -- The hold of a call and one of the tenant's p_cap call slots, in one

@@ -410,6 +410,10 @@ def message_list(items):
 # --- HTTP ------------------------------------------------------------------------------
 
 class Handler(BaseHTTPRequestHandler):
+	# A kept connection answered in two writes (the head, then the
+	# body) would wait for the client's delayed ACK (Nagle): 40 ms a
+	# request.  Providers answer at once.
+	disable_nagle_algorithm = True
 	protocol_version = 'HTTP/1.1'
 	sys_version = ''
 

@@ -594,6 +594,18 @@ slots_after(const struct tenant *t)
 	return n;
 }
 
+/* Wait until the tenant's calls are settled: no hold left. */
+static void
+holds_settled(const struct tenant *t)
+{
+	double	 deadline = it_now_ms() + ROW_WAIT_S * 1000.0;
+
+	while (sqln(t, "SELECT count(*) FROM reservations WHERE tenant_id = "
+	    "app_tenant() AND status = 'held'", NULL) != 0 &&
+	    it_now_ms() < deadline)
+		it_sleep_ms(20);
+}
+
 /* --- a chat call through lighttpd ---------------------------------------- */
 
 /* One call's answer, and what its events said. */
@@ -1606,6 +1618,7 @@ test_free_plan(void **state)
 		    "\"%s\"; want 200 and none (4096 fit in 12,000)",
 		    c.status, c.max_hdr);
 	chat_free(&c);
+	holds_settled(&t);
 	used = sqln(&t, "SELECT used FROM usage_counters WHERE tenant_id = "
 	    "app_tenant() AND metric = 'llm_tokens'", NULL);
 
@@ -1617,6 +1630,7 @@ test_free_plan(void **state)
 		    "X-Tollgate-Max-Tokens \"%s\"; want 200 and %s", c.status,
 		    c.max_hdr, want);
 	chat_free(&c);
+	holds_settled(&t);
 
 	/* 5 tokens left: not even the prompt fits. */
 	used = sqln(&t, "SELECT used FROM usage_counters WHERE tenant_id = "
