@@ -6,8 +6,9 @@
  * list (tests/cycles.sh fails the build on a call cycle between files):
  *
  *   support	util.c buf.c arena.c log.c crypto.c fernet.c jwt.c passwd.c
+ *		vec.c (vector files)
  *   parsers	http-parse.c http-escape.c valid.c fmt.c quota.c
- *		stripe-sig.c oauth.c
+ *		stripe-sig.c oauth.c sigv4.c
  *   process	conf.c ratelimit.c metrics.c
  *   database	db.c (the connection, transactions, round trips)
  *   request	fcgi-req.c (struct req: input, response helpers)
@@ -15,10 +16,11 @@
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
  *		db-meter.c db-migrate.c db-llmkey.c db-vault.c db-channel.c
- *		db-notify.c
+ *		db-notify.c db-storage.c db-gateway.c
+ *   objects	blob-fs.c blob-s3.c, then blob.c (the object store)
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
  *		agent.c meter.c usage.c llmkey.c vault.c upstream.c
- *		channel.c notify.c
+ *		channel.c notify.c storage.c gateway.c
  *   handlers	api.c api-*.c page.c page-*.c
  *   routing	route.c (the route table, naming every handler)
  *   pipeline	responder.c (accept, run, end the transaction, send, log)
