@@ -468,6 +468,7 @@ auth_bind_key(struct req *r, const struct route *rt)
 	const char		*chk[3];
 	const char *const	*check;
 	struct apikey_auth	 k;
+	struct db_call		 with;
 	struct tenant		*t;
 	const char		*named;
 	int			 in_body;
@@ -478,9 +479,12 @@ auth_bind_key(struct req *r, const struct route *rt)
 	check = rt->key_check ? auth_check_args(r, chk) : NULL;
 	if (check != NULL)
 		r->verdict = arena_calloc(&r->arena, 1, sizeof(*r->verdict));
+	memset(&with, 0, sizeof(with));
+	if (rt->key_with != NULL)
+		rt->key_with(r, &with);
 	rc = db_apikey_bind_check(r, r->auth.key_hash, named != NULL &&
 	    valid_uuid(named) ? named : NULL, rt->key_bind_only ||
-	    check != NULL, check, &k, t, r->verdict);
+	    check != NULL, check, &with, &k, t, r->verdict);
 	if (rc == DB_NOTFOUND)
 		return auth_fail(r, 401, "invalid_api_key",
 		    "The API key is unknown or revoked.");
@@ -512,6 +516,7 @@ auth_bind_key(struct req *r, const struct route *rt)
 	snprintf(r->auth.tenant_id, sizeof(r->auth.tenant_id), "%s",
 	    k.tenant_id);
 	r->tenant = t;
+	r->key_with = with.res;
 	return auth_rate_tenant(r, rt);
 }
 

@@ -68,52 +68,48 @@ db_apikey_find(struct req *r, const char *hash, struct apikey_auth *k)
  * transaction's tenant and returns the tenant's row with the key.  With
  * "alone" the statement runs by itself, its own transaction (a route
  * that reads nothing more: one statement in all); otherwise BEGIN
- * travels with it and the transaction stays open.  A platform key binds
- * "tenant" (NULL: none named) when it exists; k->tenant_id is NULL when
- * nothing was bound.  DB_NOTFOUND: unknown or revoked.
- */
-enum db_rc
-db_apikey_bind(struct req *r, const char *hash, const char *tenant,
-    int alone, struct apikey_auth *k, struct tenant *t)
-{
-	return db_apikey_bind_check(r, hash, tenant, alone, NULL, k, t, NULL);
-}
-
-/*
- * db_apikey_bind(), and with check (metric, quantity, agent id or NULL)
- * the entitlement check of the bound tenant in the same statement, its
- * verdict into *u (allowed 0 and reason NULL when nothing was bound).
+ * travels with it, and "with" (when its sql is set) after it, and the
+ * transaction stays open.  With check (metric, quantity, agent id or
+ * NULL) the entitlement check of the bound tenant runs in the same
+ * statement, its verdict into *u (allowed 0 and reason NULL when
+ * nothing was bound).  A platform key binds "tenant" (NULL: none
+ * named) when it exists; k->tenant_id is NULL when nothing was bound.
+ * DB_NOTFOUND: unknown or revoked.
  */
 enum db_rc
 db_apikey_bind_check(struct req *r, const char *hash, const char *tenant,
-    int alone, const char *const *check, struct apikey_auth *k,
-    struct tenant *t, struct usage_verdict *u)
+    int alone, const char *const *check, struct db_call *with,
+    struct apikey_auth *k, struct tenant *t, struct usage_verdict *u)
 {
 	const char	*v[5] = { hash, tenant, NULL, NULL, NULL };
-	struct db_call	 c;
+	struct db_call	 c[2];
 	PGresult	*res;
 	enum db_rc	 rc;
 
-	memset(&c, 0, sizeof(c));
-	c.sql = DB_APIKEY_BIND;
-	c.n = 2;
-	c.vals = v;
+	memset(c, 0, sizeof(c));
+	c[0].sql = DB_APIKEY_BIND;
+	c[0].n = 2;
+	c[0].vals = v;
 	if (check != NULL) {
 		v[2] = check[0];
 		v[3] = check[1];
 		v[4] = check[2];
-		c.sql = DB_APIKEY_CHECK;
-		c.n = 5;
+		c[0].sql = DB_APIKEY_CHECK;
+		c[0].n = 5;
 	}
 	if (alone) {
-		rc = check != NULL ? db_exec(r, DB_APIKEY_CHECK, 5, v, &c.res) :
-		    db_exec(r, DB_APIKEY_BIND, 2, v, &c.res);
+		rc = check != NULL ? db_exec(r, DB_APIKEY_CHECK, 5, v,
+		    &c[0].res) : db_exec(r, DB_APIKEY_BIND, 2, v, &c[0].res);
 		r->committed = 1;
+	} else if (with != NULL && with->sql != NULL) {
+		c[1] = *with;
+		rc = db_begin_with(r, NULL, c, 2);
+		with->res = c[1].res;
 	} else
-		rc = db_begin_with(r, NULL, &c, 1);
+		rc = db_begin_with(r, NULL, c, 1);
 	if (rc != DB_OK)
 		return rc;
-	if ((res = c.res) == NULL || db_nrows(res) == 0)
+	if ((res = c[0].res) == NULL || db_nrows(res) == 0)
 		return DB_NOTFOUND;
 	if (check != NULL) {
 		u->allowed = db_bool(res, 0, 13);

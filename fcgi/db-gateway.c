@@ -14,21 +14,42 @@
 
 #include "tollgate.h"
 
-/* What a call needs before it is made; DB_NOTFOUND: no price. */
-enum db_rc
-db_gateway_plan(struct req *r, const char *model, const char *agent,
-    struct gw_plan *p)
-{
-	const char	*v[2] = { model, agent };
-	PGresult	*res;
-	enum db_rc	 rc;
+/*
+ * No tenant bound (an unknown key, when the statement travels with the
+ * binding): no row, and gateway_plan() is not run, as it would refuse
+ * the missing tenant and fail the binding's answer with it.
+ */
+#define DB_GATEWAY_PLAN	"SELECT provider, model, prompt_per_mtok, " \
+	"completion_per_mtok, cached_per_mtok, key_id, ciphertext, " \
+	"agent_found, agent_active, budget_left, tokens_left FROM " \
+	"gateway_plan($1, $2::uuid) WHERE app_tenant() IS NOT NULL"
 
+/*
+ * The plan's statement for the key's binding to carry (gateway_key_with
+ * in gateway.c): model and agent must be valid already, as a failed
+ * statement would fail the binding with it.
+ */
+void
+db_gateway_plan_call(struct req *r, const char *model, const char *agent,
+    struct db_call *c)
+{
+	const char	**v;
+
+	v = arena_calloc(&r->arena, 2, sizeof(*v));
+	v[0] = model;
+	v[1] = agent;
+	c->sql = DB_GATEWAY_PLAN;
+	c->n = 2;
+	c->vals = v;
+}
+
+/* A plan from its statement's result; DB_NOTFOUND: no price. */
+enum db_rc
+db_gateway_plan_read(PGresult *res, struct gw_plan *p)
+{
 	memset(p, 0, sizeof(*p));
-	if ((rc = db_row(r, "SELECT provider, model, prompt_per_mtok, "
-	    "completion_per_mtok, cached_per_mtok, key_id, ciphertext, "
-	    "agent_found, agent_active, budget_left, tokens_left FROM "
-	    "gateway_plan($1, $2::uuid)", 2, v, &res)) != DB_OK)
-		return rc;
+	if (res == NULL || db_nrows(res) == 0)
+		return DB_NOTFOUND;
 	p->provider = db_get(res, 0, 0);
 	p->model = db_get(res, 0, 1);
 	p->prompt_per_mtok = db_int(res, 0, 2);
@@ -42,6 +63,21 @@ db_gateway_plan(struct req *r, const char *model, const char *agent,
 	p->tokens_left = db_get(res, 0, 10) == NULL ? -1 :
 	    db_int(res, 0, 10);
 	return DB_OK;
+}
+
+/* What a call needs before it is made; DB_NOTFOUND: no price. */
+enum db_rc
+db_gateway_plan(struct req *r, const char *model, const char *agent,
+    struct gw_plan *p)
+{
+	const char	*v[2] = { model, agent };
+	PGresult	*res;
+	enum db_rc	 rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = db_row(r, DB_GATEWAY_PLAN, 2, v, &res)) != DB_OK)
+		return rc;
+	return db_gateway_plan_read(res, p);
 }
 
 /*

@@ -199,19 +199,27 @@ gw_prompt_estimate(struct json_object *msgs)
 	return bytes / 2 + 8 * (long long)n + 16;
 }
 
-/* The agent: X-Tollgate-Agent, or metadata.tollgate_agent. */
-static int
-gw_agent(struct gw_call *g)
+/* The agent named: X-Tollgate-Agent, or metadata.tollgate_agent. */
+static const char *
+gw_agent_named(struct req *r, struct json_object *in)
 {
 	struct json_object	*md, *a;
 	const char		*v;
 
-	v = req_env(g->r, "HTTP_X_TOLLGATE_AGENT");
-	if (v == NULL && json_object_object_get_ex(g->in, "metadata", &md) &&
+	v = req_env(r, "HTTP_X_TOLLGATE_AGENT");
+	if (v == NULL && json_object_object_get_ex(in, "metadata", &md) &&
 	    json_object_object_get_ex(md, "tollgate_agent", &a) &&
 	    json_object_is_type(a, json_type_string))
 		v = json_object_get_string(a);
-	if (v == NULL)
+	return v;
+}
+
+static int
+gw_agent(struct gw_call *g)
+{
+	const char	*v;
+
+	if ((v = gw_agent_named(g->r, g->in)) == NULL)
 		return 0;
 	if (!valid_uuid(v)) {
 		req_error(g->r, 400, NULL, "invalid_value", "X-Tollgate-Agent "
@@ -220,6 +228,38 @@ gw_agent(struct gw_call *g)
 	}
 	g->agent = v;
 	return 0;
+}
+
+/* The model named, when it is a string of 1 to 200 characters. */
+static const char *
+gw_model_named(struct json_object *in)
+{
+	struct json_object	*o;
+
+	if (!json_object_object_get_ex(in, "model", &o) ||
+	    !json_object_is_type(o, json_type_string) ||
+	    json_object_get_string_len(o) < 1 ||
+	    json_object_get_string_len(o) > 200)
+		return NULL;
+	return json_object_get_string(o);
+}
+
+/*
+ * The plan travels with the key's binding (route.c, key_with), one round
+ * trip fewer, when the model and the agent are well formed; otherwise
+ * gw_parse() answers their fault.
+ */
+void
+gateway_key_with(struct req *r, struct db_call *c)
+{
+	const char	*model, *agent;
+
+	if (r->json == NULL || (model = gw_model_named(r->json)) == NULL)
+		return;
+	agent = gw_agent_named(r, r->json);
+	if (agent != NULL && !valid_uuid(agent))
+		return;
+	db_gateway_plan_call(r, model, agent, c);
 }
 
 /* A positive integer field of the body, or -1 when absent. */
@@ -253,10 +293,7 @@ gw_parse(struct gw_call *g)
 	long long		 a, b;
 	size_t			 i, n;
 
-	if (!json_object_object_get_ex(g->in, "model", &o) ||
-	    !json_object_is_type(o, json_type_string) ||
-	    json_object_get_string_len(o) < 1 ||
-	    json_object_get_string_len(o) > 200) {
+	if (gw_model_named(g->in) == NULL) {
 		req_error(r, 400, NULL, "invalid_value", "model must name a "
 		    "model (1 to 200 characters).", "model");
 		return -1;
@@ -381,7 +418,9 @@ gw_plan(struct gw_call *g, const char *model)
 	struct req	*r = g->r;
 	enum db_rc	 rc;
 
-	rc = db_gateway_plan(r, model, g->agent, &g->plan);
+	/* Planned with the key's binding (gateway_key_with()), or now. */
+	rc = r->key_with != NULL ? db_gateway_plan_read(r->key_with,
+	    &g->plan) : db_gateway_plan(r, model, g->agent, &g->plan);
 	if (rc == DB_NOTFOUND) {
 		req_error(r, 400, NULL, "unknown_model", arena_printf(
 		    &r->arena, "There is no price for the model %s: the "

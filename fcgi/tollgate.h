@@ -741,6 +741,8 @@ struct req {
 	const struct tenant *tenant;	/* loaded once per request (auth.c) */
 	/* An entitlement check answered with the key's binding (auth.c). */
 	struct usage_verdict *verdict;
+	/* The route's key_with statement, run with the binding (auth.c). */
+	struct pg_result *key_with;
 	/* A refusal raised by SQL (DB_REFUSED): status, code, message. */
 	int		 refusal_status;
 	const char	*refusal_code;
@@ -934,11 +936,10 @@ struct apikey {
 };
 enum db_rc	 db_apikey_find(struct req *, const char *,
 		    struct apikey_auth *);
-enum db_rc	 db_apikey_bind(struct req *, const char *, const char *, int,
-		    struct apikey_auth *, struct tenant *);
 enum db_rc	 db_apikey_bind_check(struct req *, const char *, const char *,
-		    int, const char *const *, struct apikey_auth *,
-		    struct tenant *, struct usage_verdict *);
+		    int, const char *const *, struct db_call *,
+		    struct apikey_auth *, struct tenant *,
+		    struct usage_verdict *);
 enum db_rc	 db_apikey_create(struct req *, const char *, const char *,
 		    const char *, int, const char *, struct apikey *);
 enum db_rc	 db_apikey_live(struct req *, int *);
@@ -1380,6 +1381,9 @@ struct gw_record {
 	int			 latency_ms;
 	int			 ttfb_ms;	/* -1: no byte came */
 };
+void		 db_gateway_plan_call(struct req *, const char *,
+		    const char *, struct db_call *);
+enum db_rc	 db_gateway_plan_read(struct pg_result *, struct gw_plan *);
 enum db_rc	 db_gateway_plan(struct req *, const char *, const char *,
 		    struct gw_plan *);
 enum db_rc	 db_gateway_hold(struct req *, long long, const char *,
@@ -2026,6 +2030,7 @@ enum db_rc	 storage_collect(struct req *, long long *);
  * request, streams sent as they come).
  */
 void		 gateway_chat(struct req *);
+void		 gateway_key_with(struct req *, struct db_call *);
 void		 gateway_models(struct req *);
 
 /*
@@ -2365,6 +2370,14 @@ struct route {
 	 * check runs in the binding's statement (one round trip in all).
 	 */
 	int		 key_check;
+	/*
+	 * With an API key, a statement of the handler's sent in the
+	 * binding's round trip, after it in the same transaction (so it
+	 * sees the bound tenant); its result is r->key_with.  It leaves
+	 * the call's sql NULL when the request cannot use one (the handler
+	 * then answers the body's fault, or runs the statement itself).
+	 */
+	void		(*key_with)(struct req *, struct db_call *);
 };
 extern const struct route	routes[ROUTE__MAX];
 enum route_match {

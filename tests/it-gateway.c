@@ -888,6 +888,30 @@ chat(struct chat *c, const char *token, const char *agent, const char *body)
 	    c->max_hdr, c->stream ? c->text : c->body != NULL ? c->body : "");
 }
 
+/*
+ * The database round trips of a call, from its log line (found by the
+ * X-Request-Id of its answer): the plan with the key's binding, the
+ * hold with its COMMIT, the settlement (docs/design.md, "LLM gateway").
+ */
+static unsigned
+chat_round_trips(const struct chat *c)
+{
+	char		 rid[64], needle[128], line[1024];
+	const char	*p;
+	unsigned	 db, prep;
+
+	if ((p = strcasestr(c->head, "\nX-Request-Id:")) == NULL ||
+	    sscanf(p + 14, " %63[0-9a-zA-Z-]", rid) != 1)
+		fail_msg("no X-Request-Id in the answer's head");
+	snprintf(needle, sizeof(needle), " rid=%s ", rid);
+	if (!it_log_find(needle, " db=", 5.0, line, sizeof(line)))
+		fail_msg("no log line for request %s", rid);
+	if ((p = strstr(line, " db=")) == NULL ||
+	    sscanf(p, " db=%u prep=%u", &db, &prep) != 2)
+		fail_msg("no db= in: %s", line);
+	return db;
+}
+
 /* The answer must be this status and error code (deferred). */
 static void
 expect_refusal(const struct chat *c, long status, const char *code,
@@ -965,6 +989,7 @@ test_plain(void **state)
 	const char		*user = "What is the cost of seven plain words";
 	char			 body[4096];
 	long long		 est, p, comp, cached, cost;
+	unsigned		 n;
 
 	(void)state;
 	tenant_new(&t, "plain", "pro", WITH_OPENAI);
@@ -978,6 +1003,9 @@ test_plain(void **state)
 		    c.body != NULL ? c.body : "");
 	if ((rec = emu_one(t.hint, "non-streamed")) == NULL)
 		fail_msg("no record of the call at the emulator");
+	if ((n = chat_round_trips(&c)) != 3)
+		it_deferred_fail("%u database round trips, want 3 (the plan "
+		    "with the binding, the hold, the settlement)", n);
 	rec_usage(rec, &p, &comp, &cached);
 	print_message("# emulator: %s %s max_tokens %lld usage %lld+%lld\n",
 	    jtext(rec, "path"), jtext(rec, "model"), jint(rec, "max_tokens"),
@@ -1512,6 +1540,9 @@ test_refusals(void **state)
 	    "a key without the llm scope");
 	refused(&t, NULL, NULL, NULL, b, 401, "missing_token", NULL, 0,
 	    "no credentials");
+	/* The plan travels with the binding; an unknown key binds none. */
+	refused(&t, "tg_00112233445566778899aabbccddeeff", NULL, NULL, b, 401,
+	    "invalid_api_key", NULL, 0, "an unknown API key");
 	it_deferred_check();
 }
 
