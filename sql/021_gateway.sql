@@ -198,16 +198,19 @@ BEGIN
 END $$;
 
 -- A key used lately and working is not written again: one write a
--- minute at most per key, not one per call.
+-- minute at most per key, not one per call.  PL/pgSQL keeps the
+-- UPDATE's plan for the session; as an SQL function it was planned
+-- again at every settlement (0.1 ms, measured).
 CREATE FUNCTION gateway_key_used(p_key uuid)
 	RETURNS void
-	LANGUAGE sql
+	LANGUAGE plpgsql
 	AS $$
+BEGIN
 	UPDATE tenant_llm_keys SET last_used_at = now(),
 	    status = 'working', status_detail = NULL,
 	    status_at = CASE WHEN status = 'working' THEN status_at ELSE now()
 	    END
 	    WHERE tenant_id = app_tenant() AND key_id = p_key AND
 	    (status <> 'working' OR last_used_at IS NULL OR
-	    last_used_at < now() - interval '1 minute')
-$$;
+	    last_used_at < now() - interval '1 minute');
+END $$;
