@@ -1778,6 +1778,30 @@ test_alerts(void **state)
 	it_deferred_check();
 }
 
+/*
+ * A threshold reached without a batch crossing it: usage that was little
+ * on pro is past 80 % of free's quota after a downgrade, and the next
+ * batch fires what is reached and has no alert yet (sql/022).
+ */
+static void
+test_alerts_downgrade(void **state)
+{
+	struct tenant	 t;
+	const char	*v[1];
+	char		 n[16];
+
+	(void)state;
+	tenant_new(&t, "alerts-down", "pro");
+	messages(&t, 90, "notified");
+	v[0] = t.id;
+	if (it_owner_sql(n, sizeof(n), t.id, "UPDATE tenants SET plan = "
+	    "'free' WHERE tenant_id = $1", 1, v) != 1)
+		fail_msg("the downgrade to free");
+	messages(&t, 1, "80:91/100 notified quota_80=1");
+	messages(&t, 1, "80:91/100 notified quota_80=1");
+	it_deferred_check();
+}
+
 /* --- 8. refusal past a limit ---------------------------------------------- */
 
 /* A 429 of metering: type, code, and the limit's numbers (SPEC 5). */
@@ -2187,6 +2211,7 @@ main(void)
 	T(test_check);
 	T(test_llm_cost);
 	T(test_alerts);
+	T(test_alerts_downgrade);
 	T(test_refusal);
 	T(test_period_rollover);
 	T(test_race_quota);
