@@ -344,6 +344,23 @@ const struct route	routes[ROUTE__MAX] = {
 	    .handler = api_llmkeys_delete },
 
 	/*
+	 * The organization's own prices of models (the gateway's and the
+	 * metering's): read with the llm scope too, set by admins.
+	 */
+	[ROUTE_LLMPRICES_LIST] = { .method = "GET",
+	    .pattern = API "/llm-prices", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_LLM, .resp = RESP_API,
+	    .handler = api_llmprices_list },
+	[ROUTE_LLMPRICES_SET] = { .method = "PUT",
+	    .pattern = API "/llm-prices", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .body = BODY_JSON, .resp = RESP_API,
+	    .handler = api_llmprices_set },
+	[ROUTE_LLMPRICES_DELETE] = { .method = "DELETE",
+	    .pattern = API "/llm-prices/{id}", .auth = AUTH_USER,
+	    .role = ROLE_ADMIN, .resp = RESP_API,
+	    .handler = api_llmprices_delete },
+
+	/*
 	 * Channels (SPEC 9): members read, admins connect, test and
 	 * disconnect.  Users only, as for LLM keys: tokens are secrets.
 	 * The Slack callback is the portal's (/channels/slack/callback).

@@ -408,6 +408,8 @@ enum vop {
 	VOP_VEC_UPSERT,		/* collection, items */
 	VOP_VEC_SEARCH,		/* collection, vector, top_k */
 	VOP_VEC_DELETE,		/* collection, ids */
+	VOP_LLM_PRICE,		/* provider, model, prompt_per_mtok,
+				   completion_per_mtok, cached_per_mtok */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -1117,6 +1119,28 @@ enum db_rc	 db_llmkey_count(struct req *, const char *,
 enum db_rc	 db_llmkey_insert(struct req *, const char *, const char *,
 		    const char *, const char *, struct llmkey *);
 enum db_rc	 db_llmkey_delete(struct req *, const char *, struct llmkey *);
+
+/*
+ * db-llmprice.c: a tenant's own prices of models (sql/021), which take
+ * the place of the platform's at the gateway and in usage_ingest.
+ */
+#define LLMPRICE_MAX	1000000000000LL	/* micro-USD per Mtok: $1M */
+#define LLMPRICE_CAP	500		/* prices a tenant */
+struct llmprice {
+	const char	*price_id;
+	const char	*provider;
+	const char	*model;
+	long long	 prompt_per_mtok;
+	long long	 completion_per_mtok;
+	long long	 cached_per_mtok;
+	const char	*created_at;
+	const char	*updated_at;
+};
+enum db_rc	 db_llmprice_list(struct req *, struct llmprice **, size_t *);
+enum db_rc	 db_llmprice_set(struct req *, const struct llmprice *,
+		    struct llmprice *, int *);
+enum db_rc	 db_llmprice_delete(struct req *, const char *,
+		    struct llmprice *);
 
 /*
  * db-vault.c: the stored secrets, the columns of Fernet tokens that
@@ -2089,6 +2113,11 @@ void		 api_llmkeys_list(struct req *);
 void		 api_llmkeys_add(struct req *);
 void		 api_llmkeys_delete(struct req *);
 
+/* api-llmprices.c */
+void		 api_llmprices_list(struct req *);
+void		 api_llmprices_set(struct req *);
+void		 api_llmprices_delete(struct req *);
+
 /* api-channels.c */
 struct json_object *api_channel_json(const struct channel *);
 void		 api_channels_list(struct req *);
@@ -2266,6 +2295,9 @@ enum route_id {
 	ROUTE_LLMKEYS_LIST,
 	ROUTE_LLMKEYS_ADD,
 	ROUTE_LLMKEYS_DELETE,
+	ROUTE_LLMPRICES_LIST,
+	ROUTE_LLMPRICES_SET,
+	ROUTE_LLMPRICES_DELETE,
 	ROUTE_CHANNELS_LIST,
 	ROUTE_CHANNELS_SLACK_INSTALL,
 	ROUTE_CHANNELS_WHATSAPP,

@@ -100,6 +100,14 @@ static const struct vfield	valid_llmkey_add[] = {
 	{ "api_key", V_SECRET, 1, LLMKEY_MIN, LLMKEY_MAX, NULL },
 	{ "label", V_STRING, 0, 1, 100, NULL },
 };
+/* Micro-USD per million tokens, as model_prices (sql/021). */
+static const struct vfield	valid_llm_price[] = {
+	{ "provider", V_ENUM, 1, 0, 0, valid_llm_providers },
+	{ "model", V_STRING, 1, 1, 128, NULL },
+	{ "prompt_per_mtok", V_INT, 1, 0, LLMPRICE_MAX, NULL },
+	{ "completion_per_mtok", V_INT, 1, 0, LLMPRICE_MAX, NULL },
+	{ "cached_per_mtok", V_INT, 0, 0, LLMPRICE_MAX, NULL },
+};
 /* V_DIGITS with these choices: an optional leading "+". */
 static const char *const	valid_plus[] = { "+", NULL };
 static const struct vfield	valid_whatsapp[] = {
@@ -172,6 +180,7 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_VEC_UPSERT] = VOP(valid_vec_upsert),
 	[VOP_VEC_SEARCH] = VOP(valid_vec_search),
 	[VOP_VEC_DELETE] = VOP(valid_vec_delete),
+	[VOP_LLM_PRICE] = VOP(valid_llm_price),
 };
 #undef VOP
 

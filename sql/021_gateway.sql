@@ -45,9 +45,42 @@ CREATE POLICY tenant_isolation ON gateway_calls
 	USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
 REVOKE TRUNCATE ON gateway_calls FROM tollgate_app;
 
+-- A tenant's own price of a model, in micro-USD per million tokens like
+-- model_prices: a self-hosted model behind the custom base URL, or a
+-- rate negotiated with a provider.  It takes the place of the
+-- platform's price for that tenant, at the gateway and for
+-- POST /usage/events alike (usage_ingest, sql/022); it is not
+-- versioned: an event is priced at the tenant's price when it arrives.
+-- At most 500 a tenant (llmprice.c).
+CREATE TABLE tenant_model_prices (
+	tenant_id	uuid NOT NULL REFERENCES tenants ON DELETE CASCADE,
+	price_id	uuid NOT NULL DEFAULT gen_random_uuid(),
+	provider	text NOT NULL CHECK (provider IN ('openai', 'anthropic',
+			    'google', 'mistral', 'azure_openai', 'groq',
+			    'openrouter', 'custom')),
+	model		text NOT NULL CHECK (length(model) BETWEEN 1 AND 128),
+	prompt_per_mtok	bigint NOT NULL CHECK (prompt_per_mtok BETWEEN 0 AND
+			    1000000000000),
+	completion_per_mtok bigint NOT NULL CHECK (completion_per_mtok
+			    BETWEEN 0 AND 1000000000000),
+	cached_per_mtok	bigint NOT NULL CHECK (cached_per_mtok BETWEEN 0 AND
+			    1000000000000),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (tenant_id, price_id),
+	UNIQUE (tenant_id, provider, model)
+);
+
+ALTER TABLE tenant_model_prices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant_model_prices FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenant_model_prices
+	USING (tenant_id = app_tenant()) WITH CHECK (tenant_id = app_tenant());
+REVOKE TRUNCATE ON tenant_model_prices FROM tollgate_app;
+
 -- What a call needs to know before it is made, for the bound tenant:
 -- the provider of the model (the one the tenant has a key for when
--- several list it; "provider/model" names one), its current prices,
+-- several list it; "provider/model" names one), its current prices
+-- (the tenant's own when it set one, else the platform's),
 -- the tenant's key for that provider, and for the agent (when one is
 -- named) whether it exists and is active and, when its budget blocks,
 -- the micro-USD left; the llm_tokens left in the period (NULL: no
@@ -64,14 +97,23 @@ CREATE FUNCTION gateway_plan(p_model text, p_agent uuid)
 	    t.current_period_end, now()) AS p FROM tenants t
 	    WHERE t.tenant_id = app_tenant()),
 	m AS (
-		SELECT DISTINCT ON (mp.provider) mp.provider, mp.model,
-		    mp.prompt_per_mtok, mp.completion_per_mtok,
-		    mp.cached_per_mtok
-		FROM model_prices mp
-		WHERE (mp.model = p_model OR mp.provider || '/' || mp.model =
+		SELECT DISTINCT ON (x.provider) x.provider, x.model,
+		    x.prompt_per_mtok, x.completion_per_mtok, x.cached_per_mtok
+		FROM (SELECT tp.provider, tp.model, tp.prompt_per_mtok,
+		    tp.completion_per_mtok, tp.cached_per_mtok, 0 AS rank,
+		    NULL::date AS since
+		    FROM tenant_model_prices tp
+		    WHERE tp.tenant_id = app_tenant() AND (tp.model = p_model OR
+		    tp.provider || '/' || tp.model = p_model)
+		UNION ALL
+		SELECT mp.provider, mp.model, mp.prompt_per_mtok,
+		    mp.completion_per_mtok, mp.cached_per_mtok, 1,
+		    mp.effective_from
+		    FROM model_prices mp
+		    WHERE (mp.model = p_model OR mp.provider || '/' || mp.model =
 		    p_model) AND mp.effective_from <= (now() AT TIME ZONE
-		    'UTC')::date
-		ORDER BY mp.provider, mp.effective_from DESC
+		    'UTC')::date) x
+		ORDER BY x.provider, x.rank, x.since DESC
 	),
 	pick AS (
 		SELECT m.*, k.key_id, k.ciphertext FROM m
@@ -105,19 +147,25 @@ CREATE FUNCTION gateway_plan(p_model text, p_agent uuid)
 	FROM pick
 $$;
 
--- The tenant's models: those with a price at a provider the tenant
--- has a key for (GET /llm/models).
+-- The tenant's models: those with a price (the platform's or its own)
+-- at a provider the tenant has a key for (GET /llm/models); since: the
+-- platform price's date, or the day the tenant set its own.
 CREATE FUNCTION gateway_models()
 	RETURNS TABLE (model text, provider text, since date)
 	LANGUAGE sql STABLE
 	AS $$
-	SELECT DISTINCT ON (mp.provider, mp.model) mp.model, mp.provider,
-	    mp.effective_from
-	FROM model_prices mp
+	SELECT DISTINCT ON (x.provider, x.model) x.model, x.provider, x.since
+	FROM (SELECT mp.model, mp.provider, mp.effective_from AS since,
+	    1 AS rank
+	    FROM model_prices mp
+	    WHERE mp.effective_from <= (now() AT TIME ZONE 'UTC')::date
+	UNION ALL
+	SELECT tp.model, tp.provider, (tp.updated_at AT TIME ZONE
+	    'UTC')::date, 0
+	    FROM tenant_model_prices tp WHERE tp.tenant_id = app_tenant()) x
 	JOIN tenant_llm_keys k ON k.tenant_id = app_tenant() AND
-	    k.provider = mp.provider
-	WHERE mp.effective_from <= (now() AT TIME ZONE 'UTC')::date
-	ORDER BY mp.provider, mp.model, mp.effective_from DESC
+	    k.provider = x.provider
+	ORDER BY x.provider, x.model, x.rank, x.since DESC
 $$;
 
 -- The provider refused the key (401): it is marked failing and the

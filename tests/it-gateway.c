@@ -2512,6 +2512,253 @@ test_models(void **state)
 
 /* --- the program ---------------------------------------------------------- */
 
+/* --- 11. the organization's own prices ----------------------------------- */
+
+/* PUT /llm-prices as "token": the status, the price's id into id. */
+static long
+price_put(const char *token, const char *body, char *id, size_t idsz)
+{
+	struct it_resp	 r;
+	long		 status;
+
+	it_call(&r, token, "PUT", API "/llm-prices", body);
+	status = r.status;
+	if (id != NULL) {
+		id[0] = '\0';
+		if (status == 200 || status == 201)
+			it_copy_str(id, idsz, &r, "id");
+	}
+	print_message("# PUT /llm-prices %.120s: %ld %.200s\n", body, status,
+	    r.body != NULL ? r.body : "");
+	it_response_free(&r);
+	return status;
+}
+
+/* A price body: provider, model, prices (cached -1: absent). */
+static const char *
+price_body(const char *provider, const char *model, long long in,
+    long long out, long long cached)
+{
+	static char	 b[512];
+	char		 c[64] = "";
+
+	if (cached != -1)
+		snprintf(c, sizeof(c), ",\"cached_per_mtok\":%lld", cached);
+	snprintf(b, sizeof(b), "{\"provider\":\"%s\",\"model\":\"%s\","
+	    "\"prompt_per_mtok\":%lld,\"completion_per_mtok\":%lld%s}",
+	    provider, model, in, out, c);
+	return b;
+}
+
+/* The tenant's prices as "provider/model:in/out/cached,...". */
+static void
+prices_of(const struct tenant *t, const char *token, char *out, size_t outsz)
+{
+	struct it_resp		 r;
+	struct json_object	*data, *p;
+	size_t			 i, len = 0;
+
+	out[0] = '\0';
+	it_call(&r, token, "GET", API "/llm-prices", NULL);
+	it_expect_status(&r, 200);
+	if (!it_json_get(it_json(&r), "data", &data) || data == NULL ||
+	    !json_object_is_type(data, json_type_array))
+		fail_msg("GET /llm-prices: %.300s", r.body);
+	for (i = 0; i < json_object_array_length(data); i++) {
+		p = json_object_array_get_idx(data, i);
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s/%s:%lld/"
+		    "%lld/%lld", i > 0 ? "," : "", jtext(p, "provider"),
+		    jtext(p, "model"), jint(p, "prompt_per_mtok"),
+		    jint(p, "completion_per_mtok"), jint(p, "cached_per_mtok"));
+		if (len >= outsz)
+			break;
+	}
+	(void)t;
+	it_response_free(&r);
+}
+
+/* One call of "model" that must answer 200: its row's cost (n-th row). */
+static void
+priced_call(const struct tenant *t, const char *model, const char *hint,
+    long row, long long in, long long out, long long cp, const char *what)
+{
+	struct json_object	*rec;
+	struct chat		 c;
+	struct gwrow		 g;
+	long long		 p, comp, cached, cost;
+
+	chat(&c, t->key, NULL, body_of(model, NULL, "What does a llama cost",
+	    -1, -1, 50, ""));
+	if (c.status != 200)
+		fail_msg("%s: %ld %.300s", what, c.status, c.body != NULL ?
+		    c.body : "");
+	if ((rec = emu_one(hint, what)) == NULL)
+		fail_msg("%s: no record at the emulator", what);
+	if (strcmp(jtext(rec, "model"), model) != 0 || strcmp(jtext(rec,
+	    "path"), "/v1/chat/completions") != 0)
+		it_deferred_fail("%s: upstream %s", what,
+		    json_object_to_json_string(rec));
+	rec_usage(rec, &p, &comp, &cached);
+	cost = cost_of(p, comp, cached, in, out, cp);
+	if (call_row(t, row, &g, what) == 0) {
+		if (g.cost != cost)
+			it_deferred_fail("%s: cost %lld, want %lld (%lld+%lld "
+			    "at %lld/%lld per Mtok)", what, g.cost, cost, p,
+			    comp, in, out);
+		expect_event(t, g.call_id, strcmp(hint, t->hint) == 0 ?
+		    "openai" : "custom", model, p, comp, cost, "-", what);
+	}
+	json_object_put(rec);
+	chat_free(&c);
+}
+
+/*
+ * PUT/GET/DELETE /llm-prices: a self-hosted model behind the custom
+ * base is unknown until the organization prices it, then called and
+ * settled at its price; the organization's price of a platform model
+ * takes the place of the platform's until deleted; POST /usage/events
+ * prices the same way; bad prices store nothing; at most 500.
+ */
+static void
+test_prices(void **state)
+{
+	struct tenant	 t, other;
+	struct it_resp	 r;
+	char		 model[64], custom[64], chint[32], member[IT_TOKEN_MAX];
+	char		 id[64], id2[64], id3[64], got[1024], want[256];
+	char		 ukey[256], ev[512], path[128], n[32], big[160];
+	size_t		 i;
+	const char	*bad[9];
+
+	(void)state;
+	tenant_new(&t, "prices", "pro", WITH_OPENAI);
+	tenant_new(&other, "prices-other", "pro", 0);
+	provider_key("sk-", custom, sizeof(custom), chint, sizeof(chint));
+	llm_key_add(&t, "custom", custom);
+	snprintf(model, sizeof(model), "it-llama-%ld", (long)getpid());
+
+	refused(&t, t.key, NULL, NULL, body_of(model, NULL, "hi", -1, -1, -1,
+	    ""), 400, "unknown_model", "model", 0, "a self-hosted model "
+	    "without a price");
+
+	/* Bad prices: 400, nothing stored. */
+	memset(big, 'm', 129);
+	big[129] = '\0';
+	bad[0] = strdup(price_body("nobody", model, 1, 1, -1));
+	bad[1] = strdup(price_body("custom", model, -1, 1, -1));
+	bad[2] = strdup(price_body("custom", "", 1, 1, -1));
+	bad[3] = strdup(price_body("custom", big, 1, 1, -1));
+	bad[4] = strdup(price_body("custom", model, 1000000000001LL, 1, -1));
+	bad[5] = strdup("{\"provider\":\"custom\",\"model\":\"x\","
+	    "\"prompt_per_mtok\":1}");
+	bad[6] = strdup("{\"provider\":\"custom\",\"model\":\"x\","
+	    "\"prompt_per_mtok\":\"1.5\",\"completion_per_mtok\":1}");
+	bad[7] = strdup(price_body("custom", model, 1, 1, -2));
+	bad[8] = strdup("{\"provider\":\"custom\",\"model\":\"x\","
+	    "\"prompt_per_mtok\":1,\"completion_per_mtok\":1,\"rate\":2}");
+	for (i = 0; i < 9; i++) {
+		if (price_put(t.o.access, bad[i], NULL, 0) != 400)
+			it_deferred_fail("bad price %zu (%s): not 400", i,
+			    bad[i]);
+		free((void *)(uintptr_t)bad[i]);
+	}
+	prices_of(&t, t.key, got, sizeof(got));
+	if (got[0] != '\0')
+		it_deferred_fail("prices after refusals: \"%s\"", got);
+
+	/* A member reads the prices but may not set them. */
+	it_member_new(&t.o, "prices", member, sizeof(member));
+	if (price_put(member, price_body("custom", model, 1, 1, -1), NULL,
+	    0) != 403)
+		it_deferred_fail("a member set a price");
+
+	/* Set (cached at the prompt's price), then replaced. */
+	if (price_put(t.o.access, price_body("custom", model, 2000000,
+	    4000000, -1), id, sizeof(id)) != 201)
+		fail_msg("PUT /llm-prices: not 201");
+	prices_of(&t, member, got, sizeof(got));
+	snprintf(want, sizeof(want), "custom/%s:2000000/4000000/2000000",
+	    model);
+	if (strcmp(got, want) != 0)
+		it_deferred_fail("prices \"%s\", want \"%s\"", got, want);
+	if (price_put(t.o.access, price_body("custom", model, 2000000,
+	    5000000, 100000), id2, sizeof(id2)) != 200 || strcmp(id, id2) != 0)
+		it_deferred_fail("the price replaced: not 200 with id %s", id);
+	prices_of(&t, t.key, got, sizeof(got));
+	snprintf(want, sizeof(want), "custom/%s:2000000/5000000/100000",
+	    model);
+	if (strcmp(got, want) != 0)
+		it_deferred_fail("prices \"%s\", want \"%s\"", got, want);
+	if (sqln(&t, "SELECT count(*) FROM audit_events WHERE tenant_id = "
+	    "app_tenant() AND action = 'llm_price.set' AND target = $1", id) !=
+	    2)
+		it_deferred_fail("llm_price.set not audited twice");
+
+	/* Another organization sees none of it and cannot delete it. */
+	prices_of(&other, other.key, got, sizeof(got));
+	if (got[0] != '\0')
+		it_deferred_fail("another organization's prices: \"%s\"", got);
+	snprintf(path, sizeof(path), API "/llm-prices/%s", id);
+	if (it_call_status(other.o.access, "DELETE", path, NULL) != 404)
+		it_deferred_fail("another organization deleted a price");
+
+	/* GET /llm/models lists it; a call at the organization's price. */
+	it_call(&r, t.key, "GET", MODELS, NULL);
+	snprintf(want, sizeof(want), "\"id\":\"%s\",\"object\":\"model\"",
+	    model);
+	if (r.status != 200 || r.body == NULL || strstr(r.body, want) == NULL)
+		it_deferred_fail("GET %s: %ld, no %s", MODELS, r.status, model);
+	it_response_free(&r);
+	priced_call(&t, model, chint, 1, 2000000, 5000000, 100000,
+	    "the self-hosted model at its price");
+
+	/* The platform's model at the organization's price, then not. */
+	if (price_put(t.o.access, price_body("openai", SMALL, 7000000,
+	    9000000, -1), id3, sizeof(id3)) != 201)
+		fail_msg("PUT /llm-prices for %s: not 201", SMALL);
+	priced_call(&t, SMALL, t.hint, 2, 7000000, 9000000, 7000000,
+	    "the platform's model at the organization's price");
+	snprintf(path, sizeof(path), API "/llm-prices/%s", id3);
+	if (it_call_status(t.o.access, "DELETE", path, NULL) != 204 ||
+	    it_call_status(t.o.access, "DELETE", path, NULL) != 404)
+		it_deferred_fail("DELETE %s: not 204 then 404", path);
+	priced_call(&t, SMALL, t.hint, 3, SMALL_IN, SMALL_OUT, SMALL_CACHED,
+	    "the platform's price again");
+
+	/* POST /usage/events prices an event of the model the same way. */
+	api_key(&t, "[\"usage:write\"]", ukey, sizeof(ukey));
+	snprintf(n, sizeof(n), "itp-%ld", (long)getpid());
+	snprintf(ev, sizeof(ev), "{\"events\":[{\"id\":\"%s\",\"metric\":"
+	    "\"llm_tokens\",\"value\":300,\"properties\":{\"provider\":"
+	    "\"custom\",\"model\":\"%s\",\"prompt_tokens\":100,"
+	    "\"completion_tokens\":200}}]}", n, model);
+	if (it_call_status(ukey, "POST", API "/usage/events", ev) != 200)
+		it_deferred_fail("POST /usage/events of %s: not 200", model);
+	else if (sqln(&t, "SELECT cost_micros FROM usage_events WHERE "
+	    "tenant_id = app_tenant() AND event_id = $1", n) !=
+	    cost_of(100, 200, 0, 2000000, 5000000, 100000))
+		it_deferred_fail("the event of %s: cost %lld, want %lld", model,
+		    sqln(&t, "SELECT cost_micros FROM usage_events WHERE "
+		    "tenant_id = app_tenant() AND event_id = $1", n),
+		    cost_of(100, 200, 0, 2000000, 5000000, 100000));
+
+	/* 500 at most: a new model is refused, a price replaced is not. */
+	if (it_owner_sql(NULL, 0, t.o.tenant, "INSERT INTO tenant_model_prices "
+	    "(tenant_id, provider, model, prompt_per_mtok, "
+	    "completion_per_mtok, cached_per_mtok) SELECT app_tenant(), "
+	    "'custom', 'cap-' || i, 1, 1, 1 FROM generate_series(1, 499) i",
+	    0, NULL) != 499)
+		fail_msg("499 prices not inserted");
+	it_call(&r, t.o.access, "PUT", API "/llm-prices", price_body("custom",
+	    "one-too-many", 1, 1, -1));
+	it_expect_code(&r, 409, "limit_reached", "the 501st price");
+	it_response_free(&r);
+	if (price_put(t.o.access, price_body("custom", model, 3, 3, 3), NULL,
+	    0) != 200)
+		it_deferred_fail("a price replaced at the cap: not 200");
+	it_deferred_check();
+}
+
 static int
 group_setup(void **state)
 {
@@ -2562,6 +2809,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_concurrency_cap, emu_clean,
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_models, emu_clean,
+		    emu_clean),
+		cmocka_unit_test_setup_teardown(test_prices, emu_clean,
 		    emu_clean),
 	};
 

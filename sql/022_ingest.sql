@@ -1,13 +1,19 @@
--- Tollgate 022: usage_ingest() (sql/014) with a cost that does not grow
--- with a tenant's history.  Its check of what only the database can
--- tell (agents, reservations, events accepted before) was joined to the
--- tenant's rows, and the planner, estimating that from statistics,
--- could hash every event id the tenant ever sent (6,700 rows for the
--- demo tenant: 2 ms of a 1-event batch, and more each month); each of
--- those lookups is now an index probe per event of the batch.  And the
--- thresholds of the rows a batch touched are fired (usage_alerts_fire)
--- only when one that was reached has no alert yet in its period, not on
--- every batch of a tenant past 80 %: the same alerts, once each.
+-- Tollgate 022: usage_ingest() (sql/014) again, for three reasons.
+-- - Its cost no longer grows with a tenant's history.  Its check of
+--   what only the database can tell (agents, reservations, events
+--   accepted before) was joined to the tenant's rows, and the planner,
+--   estimating that from statistics, could hash every event id the
+--   tenant ever sent (6,700 rows for the demo tenant: 2 ms of a 1-event
+--   batch, and more each month); each of those lookups is now an index
+--   probe per event of the batch.
+-- - The thresholds of the rows a batch touched are fired
+--   (usage_alerts_fire) only when one that was reached has no alert yet
+--   in its period, not on every batch of a tenant past 80 %: the same
+--   alerts, once each.
+-- - An LLM event without cost_micros is priced at the tenant's own
+--   price of its model when it set one (tenant_model_prices, sql/021),
+--   else at the platform's of the event's day; either makes the model
+--   known.
 -- The rest is 014's, unchanged.
 
 CREATE OR REPLACE FUNCTION usage_ingest(p_events jsonb)
@@ -49,7 +55,10 @@ BEGIN
 	    WHEN e.cost_micros IS NULL AND e.model IS NOT NULL AND NOT EXISTS (
 	        SELECT 1 FROM model_prices mp WHERE mp.provider = e.provider
 	        AND mp.model = e.model AND mp.effective_from <=
-	        (coalesce(e.ts, now()) AT TIME ZONE 'UTC')::date)
+	        (coalesce(e.ts, now()) AT TIME ZONE 'UTC')::date) AND
+	        (SELECT true FROM tenant_model_prices tp WHERE
+	        tp.tenant_id = app_tenant() AND tp.provider = e.provider AND
+	        tp.model = e.model) IS NULL
 	        THEN 'unknown_model' END AS why
 	    FROM jsonb_to_recordset(p_events) AS e(idx integer, id text,
 	        metric text, agent_id uuid, reservation_id uuid, ts timestamptz,
@@ -104,6 +113,12 @@ BEGIN
 		    usage_period(t.current_period_start, t.current_period_end,
 		    ev.at) AS period,
 		    coalesce(ev.cost_micros, (SELECT usage_llm_cost(
+		        ev.prompt_tokens, ev.completion_tokens, ev.cached_tokens,
+		        tp.prompt_per_mtok, tp.completion_per_mtok,
+		        tp.cached_per_mtok) FROM tenant_model_prices tp
+		        WHERE tp.tenant_id = app_tenant() AND
+		        tp.provider = ev.provider AND tp.model = ev.model),
+		        (SELECT usage_llm_cost(
 		        ev.prompt_tokens, ev.completion_tokens, ev.cached_tokens,
 		        mp.prompt_per_mtok, mp.completion_per_mtok,
 		        mp.cached_per_mtok) FROM model_prices mp

@@ -1,0 +1,132 @@
+/*
+ * Copyright (c) 2026 The Tollgate developers.  ISC licence (see LICENSE).
+ *
+ * /llm-prices: the organization's own prices of models, in micro-USD per
+ * million tokens, which take the place of the platform's (model_prices)
+ * at the gateway and for POST /usage/events: a self-hosted model behind
+ * the custom provider's base URL, or a negotiated rate.  A model with
+ * neither price is refused, never priced by a guess.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "tollgate.h"
+
+static struct json_object *
+api_llmprice_json(const struct llmprice *p)
+{
+	struct json_object	*o = json_object_new_object();
+
+	api_str(o, "id", p->price_id);
+	api_str(o, "provider", p->provider);
+	api_str(o, "model", p->model);
+	json_object_object_add(o, "prompt_per_mtok",
+	    json_object_new_int64(p->prompt_per_mtok));
+	json_object_object_add(o, "completion_per_mtok",
+	    json_object_new_int64(p->completion_per_mtok));
+	json_object_object_add(o, "cached_per_mtok",
+	    json_object_new_int64(p->cached_per_mtok));
+	api_str(o, "created_at", p->created_at);
+	api_str(o, "updated_at", p->updated_at);
+	return o;
+}
+
+/* The audit's detail: what was set or removed, as JSON. */
+static const char *
+api_llmprice_audit(struct req *r, const struct llmprice *p)
+{
+	struct json_object	*o;
+	const char		*s;
+
+	o = api_llmprice_json(p);
+	json_object_object_del(o, "created_at");
+	json_object_object_del(o, "updated_at");
+	s = arena_strdup(&r->arena, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+/* GET /llm-prices */
+void
+api_llmprices_list(struct req *r)
+{
+	struct json_object	*data;
+	struct llmprice		*p;
+	size_t			 n, i;
+	enum db_rc		 rc;
+
+	if ((rc = db_llmprice_list(r, &p, &n)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	data = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(data, api_llmprice_json(&p[i]));
+	api_list(r, data, 0);
+}
+
+/*
+ * PUT /llm-prices {provider, model, prompt_per_mtok, completion_per_mtok,
+ * cached_per_mtok?}: 201 for a new price, 200 for one replaced.  Cached
+ * input tokens cost the prompt's price unless told otherwise.
+ */
+void
+api_llmprices_set(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct llmprice	 in, p;
+	int		 created;
+	enum db_rc	 rc;
+
+	if (api_input(r, VOP_LLM_PRICE, v) == -1)
+		return;
+	memset(&in, 0, sizeof(in));
+	in.provider = v[0].s;
+	in.model = v[1].s;
+	in.prompt_per_mtok = v[2].i;
+	in.completion_per_mtok = v[3].i;
+	in.cached_per_mtok = v[4].present ? v[4].i : v[2].i;
+	rc = db_llmprice_set(r, &in, &p, &created);
+	if (rc == DB_CONFLICT) {
+		req_error(r, 409, NULL, "limit_reached", arena_printf(
+		    &r->arena, "An organization sets at most %d prices: "
+		    "delete one first.", LLMPRICE_CAP), "model");
+		return;
+	}
+	if (rc == DB_OK)
+		rc = db_audit_add(r, "llm_price.set", p.price_id,
+		    api_llmprice_audit(r, &p));
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	req_json(r, created ? 201 : 200, api_llmprice_json(&p));
+}
+
+/* DELETE /llm-prices/{id} */
+void
+api_llmprices_delete(struct req *r)
+{
+	struct llmprice	 p;
+	enum db_rc	 rc;
+
+	rc = valid_uuid(r->path_params[0]) ? db_llmprice_delete(r,
+	    r->path_params[0], &p) : DB_NOTFOUND;
+	if (rc == DB_NOTFOUND) {
+		req_error(r, 404, NULL, "not_found", "There is no such price.",
+		    NULL);
+		return;
+	}
+	if (rc == DB_OK)
+		rc = db_audit_add(r, "llm_price.deleted", p.price_id,
+		    api_llmprice_audit(r, &p));
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	r->status = 204;
+}
