@@ -15,8 +15,8 @@
  *   entities	db-tenant.c db-token.c db-session.c db-apikey.c
  *		db-invitation.c db-verify.c db-reset.c db-idem.c db-audit.c
  *		db-reveal.c db-plan.c db-billing.c db-usage.c db-agent.c
- *		db-meter.c db-migrate.c db-llmkey.c db-vault.c db-channel.c
- *		db-notify.c db-storage.c db-gateway.c
+ *		db-meter.c db-migrate.c db-llmkey.c db-llmprice.c db-vault.c
+ *		db-channel.c db-notify.c db-storage.c db-gateway.c
  *   objects	blob-fs.c blob-s3.c, then blob.c (the object store)
  *   services	auth.c idem.c mail.c tmpl.c acct.c stripe.c billing.c
  *		agent.c meter.c usage.c llmkey.c vault.c upstream.c
