@@ -34,22 +34,6 @@ api_llmprice_json(const struct llmprice *p)
 	return o;
 }
 
-/* The audit's detail: what was set or removed, as JSON. */
-static const char *
-api_llmprice_audit(struct req *r, const struct llmprice *p)
-{
-	struct json_object	*o;
-	const char		*s;
-
-	o = api_llmprice_json(p);
-	json_object_object_del(o, "created_at");
-	json_object_object_del(o, "updated_at");
-	s = arena_strdup(&r->arena, json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN));
-	json_object_put(o);
-	return s;
-}
-
 /* GET /llm-prices */
 void
 api_llmprices_list(struct req *r)
@@ -79,8 +63,8 @@ api_llmprices_set(struct req *r)
 {
 	struct vvalue	 v[VOP_FIELDS_MAX];
 	struct llmprice	 in, p;
+	struct fail	 f;
 	int		 created;
-	enum db_rc	 rc;
 
 	if (api_input(r, VOP_LLM_PRICE, v) == -1)
 		return;
@@ -90,18 +74,8 @@ api_llmprices_set(struct req *r)
 	in.prompt_per_mtok = v[2].i;
 	in.completion_per_mtok = v[3].i;
 	in.cached_per_mtok = v[4].present ? v[4].i : v[2].i;
-	rc = db_llmprice_set(r, &in, &p, &created);
-	if (rc == DB_CONFLICT) {
-		req_error(r, 409, NULL, "limit_reached", arena_printf(
-		    &r->arena, "An organization sets at most %d prices: "
-		    "delete one first.", LLMPRICE_CAP), "model");
-		return;
-	}
-	if (rc == DB_OK)
-		rc = db_audit_add(r, "llm_price.set", p.price_id,
-		    api_llmprice_audit(r, &p));
-	if (rc != DB_OK) {
-		req_error_from_db(r, rc);
+	if (llmprice_set(r, &f, &in, &p, &created) == -1) {
+		acct_answer(r, &f);
 		return;
 	}
 	req_json(r, created ? 201 : 200, api_llmprice_json(&p));
@@ -112,20 +86,10 @@ void
 api_llmprices_delete(struct req *r)
 {
 	struct llmprice	 p;
-	enum db_rc	 rc;
+	struct fail	 f;
 
-	rc = valid_uuid(r->path_params[0]) ? db_llmprice_delete(r,
-	    r->path_params[0], &p) : DB_NOTFOUND;
-	if (rc == DB_NOTFOUND) {
-		req_error(r, 404, NULL, "not_found", "There is no such price.",
-		    NULL);
-		return;
-	}
-	if (rc == DB_OK)
-		rc = db_audit_add(r, "llm_price.deleted", p.price_id,
-		    api_llmprice_audit(r, &p));
-	if (rc != DB_OK) {
-		req_error_from_db(r, rc);
+	if (llmprice_delete(r, &f, r->path_params[0], &p) == -1) {
+		acct_answer(r, &f);
 		return;
 	}
 	r->status = 204;

@@ -6,7 +6,9 @@
  * with Fernet under TOLLGATE_ENCRYPTION_KEY (MultiFernet with the
  * previous key), and the plaintext is wiped as soon as it is sealed:
  * it never reaches the database, a log or an answer.  Only key_hint
- * ("..." and the last four characters) is ever shown.  acct.c's error
+ * ("..." and the last four characters) is ever shown.  And the
+ * tenant's own prices of models (tenant_model_prices), which the
+ * gateway and usage_ingest use before the platform's.  acct.c's error
  * convention.
  */
 #include "config.h"
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
 #include <openssl/crypto.h>
 
 #include "tollgate.h"
@@ -122,6 +125,72 @@ llmkey_delete(struct req *r, struct fail *f, const char *key_id)
 	if ((rc = db_audit_add(r, "llm_key.deleted", key_id,
 	    arena_printf(&r->arena, "{\"provider\":\"%s\"}", k.provider))) !=
 	    DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/* A price for the audit's details, as JSON (a model name may quote). */
+static const char *
+llmprice_audit(struct req *r, const struct llmprice *p)
+{
+	struct json_object	*o = json_object_new_object();
+	const char		*s;
+
+	json_object_object_add(o, "provider",
+	    json_object_new_string(p->provider));
+	json_object_object_add(o, "model", json_object_new_string(p->model));
+	json_object_object_add(o, "prompt_per_mtok",
+	    json_object_new_int64(p->prompt_per_mtok));
+	json_object_object_add(o, "completion_per_mtok",
+	    json_object_new_int64(p->completion_per_mtok));
+	json_object_object_add(o, "cached_per_mtok",
+	    json_object_new_int64(p->cached_per_mtok));
+	s = arena_strdup(&r->arena, json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+/*
+ * Set the tenant's price of a model (a new one, or the one there
+ * replaced: *created says which), audited; 409 limit_reached past
+ * LLMPRICE_CAP prices.
+ */
+int
+llmprice_set(struct req *r, struct fail *f, const struct llmprice *in,
+    struct llmprice *out, int *created)
+{
+	enum db_rc	 rc;
+
+	rc = db_llmprice_set(r, in, out, created);
+	if (rc == DB_CONFLICT)
+		return acct_fail(f, 409, "limit_reached", arena_printf(
+		    &r->arena, "An organization sets at most %d prices: "
+		    "delete one first.", LLMPRICE_CAP), "model");
+	if (rc == DB_OK)
+		rc = db_audit_add(r, "llm_price.set", out->price_id,
+		    llmprice_audit(r, out));
+	if (rc != DB_OK)
+		return acct_fail_db(f, rc);
+	return 0;
+}
+
+/* Remove a price of the tenant, audited; 404 for none or another's. */
+int
+llmprice_delete(struct req *r, struct fail *f, const char *price_id,
+    struct llmprice *out)
+{
+	enum db_rc	 rc;
+
+	rc = valid_uuid(price_id) ? db_llmprice_delete(r, price_id, out) :
+	    DB_NOTFOUND;
+	if (rc == DB_NOTFOUND)
+		return acct_fail(f, 404, "not_found", "There is no such price.",
+		    NULL);
+	if (rc == DB_OK)
+		rc = db_audit_add(r, "llm_price.deleted", out->price_id,
+		    llmprice_audit(r, out));
+	if (rc != DB_OK)
 		return acct_fail_db(f, rc);
 	return 0;
 }

@@ -416,13 +416,54 @@ page_llmkeys_data(struct req *r)
 	return 0;
 }
 
+/* A price per million tokens in USD for the page: "0.15". */
+static const char *
+page_price_usd(struct req *r, long long micros)
+{
+	char	 b[32];
+
+	quota_micros_to_usd(micros, b, sizeof(b));
+	return arena_strdup(&r->arena, b);
+}
+
+/* The tenant's own prices of models, and the providers for the form. */
+static int
+page_llmprices_data(struct req *r)
+{
+	struct llmprice	*p;
+	size_t		 n, i;
+	enum db_rc	 rc;
+
+	if ((rc = db_llmprice_list(r, &p, &n)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		tmpl_set_row(r, "Prices", i, "id", p[i].price_id);
+		tmpl_set_row(r, "Prices", i, "provider",
+		    page_llm_provider_label(p[i].provider));
+		tmpl_set_row(r, "Prices", i, "model", p[i].model);
+		tmpl_set_row(r, "Prices", i, "prompt", page_price_usd(r,
+		    p[i].prompt_per_mtok));
+		tmpl_set_row(r, "Prices", i, "completion", page_price_usd(r,
+		    p[i].completion_per_mtok));
+		tmpl_set_row(r, "Prices", i, "cached", page_price_usd(r,
+		    p[i].cached_per_mtok));
+		page_row_time(r, "Prices", i, "updated", p[i].updated_at);
+	}
+	if (n >= LLMPRICE_CAP)
+		tmpl_set(r, "Page.prices_full", "1");
+	return 0;
+}
+
 static void
 page_keys_render(struct req *r, int status)
 {
 	page_layout(r, "Keys", "keys");
 	if (r->auth.role >= ROLE_ADMIN)
 		tmpl_set(r, "Page.can_manage", "1");
-	if (page_llmkeys_data(r) == -1 || page_keys_data(r, 1) == -1)
+	if (page_llmkeys_data(r) == -1 || page_llmprices_data(r) == -1 ||
+	    page_keys_data(r, 1) == -1)
 		return;
 	tmpl_render(r, status, "keys.cs");
 }
@@ -604,6 +645,112 @@ page_keys_llm_delete(struct req *r)
 	req_redirect(r, "/keys");
 }
 
+/* A form's USD per million tokens into micro-USD; -1 with its error. */
+static int
+page_price_field(struct req *r, const char *name, const char *text,
+    long long *out)
+{
+	if (quota_usd_to_micros(text, out) == 0 && *out <= LLMPRICE_MAX)
+		return 0;
+	tmpl_set(r, arena_printf(&r->arena, "Form.%s.error", name),
+	    "Give a price in US dollars per million tokens, such as 0.15 "
+	    "(at most six decimals).");
+	return -1;
+}
+
+/*
+ * POST /keys/prices: the organization's price of a model, in USD per
+ * million tokens (cached input at the input's price when left empty).
+ */
+void
+page_keys_price_set(struct req *r)
+{
+	struct vvalue	 v[VOP_FIELDS_MAX];
+	struct llmprice	 in, p;
+	struct fail	 f;
+	int		 created, bad = 0;
+	enum db_rc	 rc;
+
+	memset(&f, 0, sizeof(f));
+	memset(&in, 0, sizeof(in));
+	if (page_input(r, VOP_LLM_PRICE_FORM, NULL, v) > 0)
+		bad = 1;
+	else {
+		in.provider = v[0].s;
+		in.model = v[1].s;
+		bad |= page_price_field(r, "prompt_usd", v[2].s,
+		    &in.prompt_per_mtok) == -1;
+		bad |= page_price_field(r, "completion_usd", v[3].s,
+		    &in.completion_per_mtok) == -1;
+		in.cached_per_mtok = in.prompt_per_mtok;
+		if (v[4].present && *v[4].s != '\0')
+			bad |= page_price_field(r, "cached_usd", v[4].s,
+			    &in.cached_per_mtok) == -1;
+	}
+	if (bad) {
+		req_refuse(r);
+		f.status = 400;
+	} else if (llmprice_set(r, &f, &in, &p, &created) == -1) {
+		page_fail(r, &f, "model");
+		if (f.db != 0)
+			return;
+	} else {
+		page_flash(r, "llm_price_set");
+		req_redirect(r, "/keys");
+		return;
+	}
+	if ((rc = db_restart(r)) != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	page_keep(r, "model");
+	page_keep(r, "prompt_usd");
+	page_keep(r, "completion_usd");
+	page_keep(r, "cached_usd");
+	tmpl_set(r, "Form.price_provider.value", page_form(r, "provider"));
+	tmpl_set(r, "Form.price_form", "1");
+	page_keys_render(r, f.status);
+}
+
+/* POST /keys/prices/delete, after a confirmation page. */
+void
+page_keys_price_delete(struct req *r)
+{
+	struct llmprice	*p, gone;
+	struct fail	 f;
+	const char	*id = page_form(r, "price_id");
+	size_t		 n, i;
+
+	if (!page_confirmed(r)) {
+		if (!valid_uuid(id) || db_llmprice_list(r, &p, &n) != DB_OK)
+			n = 0;
+		for (i = 0; i < n; i++)
+			if (strcmp(p[i].price_id, id) == 0)
+				break;
+		if (i == n) {
+			page_team_gone(r, "/keys");
+			return;
+		}
+		page_confirm(r, "keys", "Delete a model's price", arena_printf(
+		    &r->arena, "Delete your price of %s at %s? Calls and usage "
+		    "of it are then priced at the platform's price, or refused "
+		    "when it has none.", p[i].model,
+		    page_llm_provider_label(p[i].provider)),
+		    "/keys/prices/delete", "price_id", id, "Delete", "/keys");
+		return;
+	}
+	if (llmprice_delete(r, &f, id, &gone) == -1) {
+		if (f.db != 0) {
+			req_error_from_db(r, f.db);
+			return;
+		}
+		page_team_gone(r, "/keys");
+		return;
+	}
+	page_flash(r, "llm_price_deleted");
+	req_redirect(r, "/keys");
+}
+
 /* The actions a tenant's trail records, for the filter's menu. */
 static const char *const	page_audit_actions[] = {
 	"agent.created", "agent.deactivated", "agent.reactivated",
@@ -612,6 +759,7 @@ static const char *const	page_audit_actions[] = {
 	"auth.password_changed", "auth.password_reset", "auth.refresh_reused",
 	"channel.connected", "channel.disconnected", "channel.tested",
 	"channel.updated", "llm_key.added", "llm_key.deleted",
+	"llm_price.deleted", "llm_price.set",
 	"member.invitation_revoked", "member.invited", "member.joined",
 	"member.removed", "member.role_changed", "tenant.created", NULL
 };

@@ -133,6 +133,9 @@ static const struct page_flash_msg	page_flashes[] = {
 	    "first, or upgrade the plan on the Billing page.", 1 },
 	{ "llm_key_added", "The LLM provider key was stored, encrypted.", 0 },
 	{ "llm_key_deleted", "The LLM provider key was deleted.", 0 },
+	{ "llm_price_set", "The model's price was saved: calls and usage "
+	    "of it are priced at it from now on.", 0 },
+	{ "llm_price_deleted", "The model's price was deleted.", 0 },
 	{ "llm_keys_full", "Your plan allows no more LLM providers: delete a "
 	    "key first, or upgrade the plan on the Billing page.", 1 },
 	{ "upstream_error", "The provider could not be reached: nothing was "

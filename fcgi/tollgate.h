@@ -410,6 +410,8 @@ enum vop {
 	VOP_VEC_DELETE,		/* collection, ids */
 	VOP_LLM_PRICE,		/* provider, model, prompt_per_mtok,
 				   completion_per_mtok, cached_per_mtok */
+	VOP_LLM_PRICE_FORM,	/* provider, model, prompt_usd,
+				   completion_usd, cached_usd */
 	VOP__MAX
 };
 #define VOP_FIELDS_MAX	8
@@ -1883,6 +1885,10 @@ int		 llmkey_add(struct req *, struct fail *, const char *,
 		    const char *, char *, struct llmkey *,
 		    struct llmkey_room *);
 int		 llmkey_delete(struct req *, struct fail *, const char *);
+int		 llmprice_set(struct req *, struct fail *,
+		    const struct llmprice *, struct llmprice *, int *);
+int		 llmprice_delete(struct req *, struct fail *, const char *,
+		    struct llmprice *);
 
 /*
  * vault.c: `tollgate admin keys rotate`, every stored secret sealed
@@ -2215,6 +2221,8 @@ void		 page_keys_create(struct req *);
 void		 page_keys_revoke(struct req *);
 void		 page_keys_llm_add(struct req *);
 void		 page_keys_llm_delete(struct req *);
+void		 page_keys_price_set(struct req *);
+void		 page_keys_price_delete(struct req *);
 void		 page_audit(struct req *);
 void		 page_pricing(struct req *);
 void		 page_billing(struct req *);
@@ -2347,6 +2355,8 @@ enum route_id {
 	ROUTE_PAGE_KEYS_REVOKE,
 	ROUTE_PAGE_KEYS_LLM_ADD,
 	ROUTE_PAGE_KEYS_LLM_DELETE,
+	ROUTE_PAGE_KEYS_PRICE_SET,
+	ROUTE_PAGE_KEYS_PRICE_DELETE,
 	ROUTE_PAGE_AUDIT,
 	ROUTE_PAGE_VERIFY_RESEND,	/* before /verify/{token} */
 	ROUTE_PAGE_VERIFY,

@@ -108,6 +108,14 @@ static const struct vfield	valid_llm_price[] = {
 	{ "completion_per_mtok", V_INT, 1, 0, LLMPRICE_MAX, NULL },
 	{ "cached_per_mtok", V_INT, 0, 0, LLMPRICE_MAX, NULL },
 };
+/* The portal's form: USD per million tokens, as decimals (quota.c). */
+static const struct vfield	valid_llm_price_form[] = {
+	{ "provider", V_ENUM, 1, 0, 0, valid_llm_providers },
+	{ "model", V_STRING, 1, 1, 128, NULL },
+	{ "prompt_usd", V_STRING, 1, 1, 24, NULL },
+	{ "completion_usd", V_STRING, 1, 1, 24, NULL },
+	{ "cached_usd", V_STRING, 0, 0, 24, NULL },
+};
 /* V_DIGITS with these choices: an optional leading "+". */
 static const char *const	valid_plus[] = { "+", NULL };
 static const struct vfield	valid_whatsapp[] = {
@@ -181,6 +189,7 @@ const struct vop_def	valid_ops[VOP__MAX] = {
 	[VOP_VEC_SEARCH] = VOP(valid_vec_search),
 	[VOP_VEC_DELETE] = VOP(valid_vec_delete),
 	[VOP_LLM_PRICE] = VOP(valid_llm_price),
+	[VOP_LLM_PRICE_FORM] = VOP(valid_llm_price_form),
 };
 #undef VOP
 

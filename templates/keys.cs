@@ -26,12 +26,12 @@
     <?cs call:csrf() ?>
     <div class="field<?cs if:Form.provider.error ?> has-error<?cs /if ?>">
       <label for="f-provider">Provider</label>
-      <select id="f-provider" name="provider"<?cs if:Form.provider.error ?> aria-invalid="true" aria-describedby="e-provider"<?cs /if ?>>
+      <select id="f-provider" name="provider"<?cs if:Form.provider.error && !Form.price_form ?> aria-invalid="true" aria-describedby="e-provider"<?cs /if ?>>
 <?cs each:p = Providers ?>
         <option value="<?cs var:p.id ?>"<?cs if:Form.provider.value == p.id ?> selected<?cs /if ?>><?cs var:p.label ?></option>
 <?cs /each ?>
       </select>
-      <?cs if:Form.provider.error ?><p class="field-error" id="e-provider"><?cs var:Form.provider.error ?></p><?cs /if ?>
+      <?cs if:Form.provider.error && !Form.price_form ?><p class="field-error" id="e-provider"><?cs var:Form.provider.error ?></p><?cs /if ?>
     </div>
     <div class="field<?cs if:Form.api_key.error ?> has-error<?cs /if ?>">
       <label for="f-api_key">API key</label>
@@ -41,6 +41,45 @@
     </div>
     <?cs call:field("label", "Label (optional)", "text", "off") ?>
     <div class="actions"><button class="primary" type="submit">Add key</button></div>
+  </form>
+<?cs /if ?>
+</section>
+<section class="card" aria-labelledby="prices-h">
+  <h2 id="prices-h">Model prices</h2>
+  <p class="hint">Your own price of a model, in US dollars per million tokens: a self-hosted model behind the Other (OpenAI-compatible) provider, or a rate you negotiated. It takes the place of the platform's price for your organization, at the LLM gateway and for the usage you report; a model with neither price is refused.</p>
+  <?cs if:subcount(Prices) ?>
+  <div class="table-wrap"><table class="list">
+    <thead><tr><th scope="col">Model</th><th scope="col">Provider</th><th scope="col">Input</th><th scope="col">Output</th><th scope="col">Cached input</th><th scope="col">Updated</th><?cs if:Page.can_manage ?><th scope="col">Actions</th><?cs /if ?></tr></thead>
+    <tbody>
+<?cs each:p = Prices ?>
+    <tr><td><code><?cs var:p.model ?></code></td><td data-label="Provider"><?cs var:p.provider ?></td><td data-label="Input">$<?cs var:p.prompt ?></td><td data-label="Output">$<?cs var:p.completion ?></td><td data-label="Cached input">$<?cs var:p.cached ?></td><td data-label="Updated"><?cs call:when(p.updated) ?></td>
+<?cs if:Page.can_manage ?>
+      <td class="actions"><form class="inline" method="post" action="/keys/prices/delete"><?cs call:csrf() ?><input type="hidden" name="price_id" value="<?cs var:p.id ?>"><button class="danger" type="submit">Delete<span class="visually-hidden"> the price of <?cs var:p.model ?></span></button></form></td>
+<?cs /if ?>
+    </tr>
+<?cs /each ?>
+    </tbody>
+  </table></div>
+  <?cs else ?><p class="empty">No prices of your own: models are priced at the platform's prices.</p><?cs /if ?>
+<?cs if:Page.can_manage ?>
+  <h3>Set a price</h3>
+  <?cs if:Page.prices_full ?><p class="warning">You have 500 prices, the most an organization sets: delete one to add another (a price already set can still be changed).</p><?cs /if ?>
+  <form class="stack" method="post" action="/keys/prices" novalidate>
+    <?cs call:csrf() ?>
+    <div class="field<?cs if:Form.provider.error && Form.price_form ?> has-error<?cs /if ?>">
+      <label for="f-price_provider">Provider</label>
+      <select id="f-price_provider" name="provider"<?cs if:Form.provider.error && Form.price_form ?> aria-invalid="true" aria-describedby="e-price_provider"<?cs /if ?>>
+<?cs each:pv = Providers ?>
+        <option value="<?cs var:pv.id ?>"<?cs if:Form.price_provider.value == pv.id ?> selected<?cs /if ?>><?cs var:pv.label ?></option>
+<?cs /each ?>
+      </select>
+      <?cs if:Form.provider.error && Form.price_form ?><p class="field-error" id="e-price_provider"><?cs var:Form.provider.error ?></p><?cs /if ?>
+    </div>
+    <?cs call:field("model", "Model, as the provider names it", "text", "off") ?>
+    <?cs call:field("prompt_usd", "Input, USD per million tokens", "text", "off") ?>
+    <?cs call:field("completion_usd", "Output, USD per million tokens", "text", "off") ?>
+    <?cs call:field("cached_usd", "Cached input, USD per million tokens (optional: the input's price)", "text", "off") ?>
+    <div class="actions"><button class="primary" type="submit">Save price</button></div>
   </form>
 <?cs /if ?>
 </section>

@@ -1713,6 +1713,46 @@ def browser_tests():
 		T.eq([r.text for r in rows(d, "LLM provider keys")], [], "no LLM "
 		    "key is listed")
 
+		# /keys: the organization's price of a self-hosted model; a
+		# price that is not one is refused at its field, kept typed.
+		Select(d.find_element(By.ID, "f-price_provider")
+		    ).select_by_value("custom")
+		fill(d, "f-model", "browser-llama-3")
+		fill(d, "f-prompt_usd", "0.2")
+		fill(d, "f-completion_usd", "lots")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/keys/"
+		    "prices']//button"))
+		T.ok("US dollars per million" in d.find_element(By.ID,
+		    "e-completion_usd").text, "a price in words is refused at "
+		    "its field")
+		T.eq(d.find_element(By.ID, "f-model").get_attribute("value"),
+		    "browser-llama-3", "the model typed is kept")
+		T.eq(Select(d.find_element(By.ID, "f-price_provider")
+		    ).first_selected_option.get_attribute("value"), "custom",
+		    "and the provider chosen")
+		T.eq([r.text for r in rows(d, "Model prices")], [], "nothing "
+		    "is stored")
+		fill(d, "f-completion_usd", "0.6")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/keys/"
+		    "prices']//button"))
+		T.ok("price was saved" in flash(d), "a model's price is saved",
+		    flash(d))
+		prices = [r.text for r in rows(d, "Model prices")]
+		T.ok(len(prices) == 1 and "browser-llama-3" in prices[0] and
+		    "$0.2" in prices[0] and "$0.6" in prices[0], "it is listed "
+		    "in dollars, cached input at the input's price", prices)
+		views(d, "keys-prices", "/keys with a model's price")
+		submit(d, d.find_element(By.XPATH, "//form[@action='/keys/"
+		    "prices/delete']//button"))
+		T.ok("Delete your price of browser-llama-3" in d.find_element(
+		    By.TAG_NAME, "body").text, "deleting a price asks first")
+		submit(d, d.find_element(By.CSS_SELECTOR, "section.confirm "
+		    "button[type='submit']"))
+		T.ok("price was deleted" in flash(d), "then deletes it",
+		    flash(d))
+		T.eq([r.text for r in rows(d, "Model prices")], [], "no price is "
+		    "listed")
+
 	# --- notifications: recipients and the Slack emulator's webhook,
 	# a test notification, and the delivery log showing both sent.
 

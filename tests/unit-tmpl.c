@@ -185,6 +185,22 @@ static const struct field	fields[] = {
 	{ "Form.provider.value", H, NULL, 0 },
 	{ "Form.provider.error", H, NULL, 0 },
 	{ "Form.api_key.error", H, NULL, 0 },
+	/* keys.cs: the organization's own price of a model, its form. */
+	{ "Prices.0.id", H, NULL, 0 },
+	{ "Prices.0.provider", H, NULL, 0 },
+	{ "Prices.0.model", H, NULL, 0 },
+	{ "Prices.0.prompt", H, NULL, 0 },
+	{ "Prices.0.completion", H, NULL, 0 },
+	{ "Prices.0.cached", H, NULL, 0 },
+	{ "Prices.0.updated.iso", H, NULL, 0 },
+	{ "Prices.0.updated.date", H, NULL, 0 },
+	{ "Prices.0.updated.ago", H, NULL, 0 },
+	{ "Page.prices_full", FLAG, NULL, 0 },
+	{ "Form.price_provider.value", H, NULL, 0 },
+	{ "Form.model.value", H, NULL, 0 },
+	{ "Form.model.error", H, NULL, 0 },
+	{ "Form.prompt_usd.value", H, NULL, 0 },
+	{ "Form.prompt_usd.error", H, NULL, 0 },
 	/*
 	 * channels.cs: Channels.0 a WhatsApp number tested (its form),
 	 * Channels.1 a Slack channel failing; the add forms.
