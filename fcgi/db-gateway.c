@@ -204,9 +204,11 @@ db_gateway_record(struct req *r, const struct gw_record *g)
 }
 
 /*
- * A generated call's end in one round trip: BEGIN, the usage event
- * (usage_ingest(), settling the hold), the call's record, its slot
- * given back, the key's last use, COMMIT (durable: this is billing).
+ * The settlement, from BEGIN to a durable COMMIT in one round trip (the
+ * call's slot first, the usage event, the call's record, the key's last
+ * use).  Whatever happens the slot is given back (an advisory unlock
+ * outlives a rollback): a refused or failed settlement leaves nothing
+ * else, its transaction given up here.  No slot (-1): nothing to unlock.
  */
 enum db_rc
 db_gateway_settle(struct req *r, const char *events,
@@ -221,26 +223,52 @@ db_gateway_settle(struct req *r, const char *events,
 	db_gateway_args(g, &a);
 	snprintf(sl, sizeof(sl), "%d", slot);
 	memset(c, 0, sizeof(c));
-	c[0].sql = "SELECT accepted, duplicates FROM usage_ingest($1::jsonb)";
-	c[0].n = 1;
-	c[0].vals = &events;
-	c[1].sql = DB_GATEWAY_RECORD;
-	c[1].n = 16;
-	c[1].vals = a.v;
-	c[2].sql = "SELECT gateway_slot_free($1::uuid, $2::integer)";
-	c[2].n = 2;
-	c[2].vals = sv;
+	c[0].sql = "SELECT gateway_slot_free($1::uuid, $2::integer)";
+	c[0].n = 2;
+	c[0].vals = sv;
+	c[1].sql = "SELECT accepted, duplicates FROM usage_ingest($1::jsonb)";
+	c[1].n = 1;
+	c[1].vals = &events;
+	c[2].sql = DB_GATEWAY_RECORD;
+	c[2].n = 16;
+	c[2].vals = a.v;
 	c[3].sql = "SELECT gateway_key_used($1::uuid)";
 	c[3].n = 1;
 	c[3].vals = &g->plan->key_id;
 	c[4].sql = "COMMIT";
-	/* No slot (-1): the unlock is a harmless false. */
-	if ((rc = db_begin_with(r, r->auth.tenant_id, c, 5)) != DB_OK)
-		return rc;
-	if (c[4].res == NULL || strcmp(PQcmdStatus(c[4].res), "COMMIT") != 0)
-		return DB_ERROR;
-	r->in_tx = 0;
-	return DB_OK;
+	rc = db_begin_with(r, r->auth.tenant_id, c, 5);
+	if (rc == DB_OK && (c[4].res == NULL ||
+	    strcmp(PQcmdStatus(c[4].res), "COMMIT") != 0))
+		rc = DB_ERROR;
+	if (rc == DB_OK) {
+		r->in_tx = 0;
+		return DB_OK;
+	}
+	if (r->in_tx)
+		db_rollback(r);
+	if (slot >= 0 && c[0].res == NULL)
+		(void)db_gateway_slot_free(r, slot);
+	return rc;
+}
+
+/*
+ * After a step of a call's end failed: its transaction given up, its
+ * slot given back and its hold released in a transaction of its own
+ * (what the failed step wrote, the release included, is gone with it).
+ */
+void
+db_gateway_abandon(struct req *r, const char *hold, int slot)
+{
+	if (r->in_tx)
+		db_rollback(r);
+	if (slot >= 0)
+		(void)db_gateway_slot_free(r, slot);
+	if (hold == NULL || db_begin(r, r->auth.tenant_id) != DB_OK)
+		return;
+	if (db_usage_unhold(r, hold, "released") == DB_OK)
+		(void)db_commit(r);
+	else
+		db_rollback(r);
 }
 
 /* The provider refused the key: failing, and the organization told. */

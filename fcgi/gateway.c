@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@
 #define GW_MIN_TOKENS		16	/* less would be no answer at all */
 #define GW_HOLD_S		900	/* a call's hold, streams included */
 #define GW_ANSWER_MAX		(4 << 20)	/* a non-streamed answer */
+#define GW_COST_MAX		1000000000000000LL	/* micro-USD: $1B */
+#define GW_TOKENS_MAX		1000000000LL	/* a provider's count, sane */
 #define GW_EVENT_MAX		(1 << 20)	/* one server-sent event */
 #define GW_DRAIN_BYTES		(1 << 20)	/* read for usage, client gone */
 #define GW_DRAIN_MS		30000.0
@@ -281,6 +284,25 @@ gw_int_field(struct gw_call *g, const char *k, long long max, long long *out)
 	return 0;
 }
 
+/* A message's content: none, null, text, or an array of part objects. */
+static int
+gw_content_ok(struct json_object *msg)
+{
+	struct json_object	*c;
+	size_t			 i;
+
+	if (!json_object_object_get_ex(msg, "content", &c) || c == NULL ||
+	    json_object_is_type(c, json_type_string))
+		return 1;
+	if (!json_object_is_type(c, json_type_array))
+		return 0;
+	for (i = 0; i < json_object_array_length(c); i++)
+		if (!json_object_is_type(json_object_array_get_idx(c, i),
+		    json_type_object))
+			return 0;
+	return 1;
+}
+
 /*
  * The fields the gateway reads (model, messages, stream, max_tokens);
  * the rest goes to the provider as it is.
@@ -308,13 +330,20 @@ gw_parse(struct gw_call *g)
 	for (i = 0; i < n; i++) {
 		o = json_object_array_get_idx(m, i);
 		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, "role", &o) ||
-		    !json_object_is_type(o, json_type_string)) {
+		    !json_object_is_type(json_object_object_get(o, "role"),
+		    json_type_string) || !gw_content_ok(o)) {
 			req_error(r, 400, NULL, "invalid_value", arena_printf(
 			    &r->arena, "messages[%zu] must be an object with "
-			    "a role.", i), "messages");
+			    "a role, and a content that is text or an array "
+			    "of parts.", i), "messages");
 			return -1;
 		}
+	}
+	if (json_object_object_get_ex(g->in, "metadata", &o) && o != NULL &&
+	    !json_object_is_type(o, json_type_object)) {
+		req_error(r, 400, NULL, "invalid_type", "metadata must be an "
+		    "object.", "metadata");
+		return -1;
 	}
 	if (json_object_object_get_ex(g->in, "stream", &o) && o != NULL) {
 		if (!json_object_is_type(o, json_type_boolean)) {
@@ -336,17 +365,43 @@ gw_parse(struct gw_call *g)
 	if (gw_int_field(g, "max_tokens", 1000000, &a) == -1 ||
 	    gw_int_field(g, "max_completion_tokens", 1000000, &b) == -1)
 		return -1;
-	g->max_field = b > 0 ? "max_completion_tokens" : "max_tokens";
+	/* NULL: the client named no limit (gw_body_openai() picks one). */
+	g->max_field = b > 0 ? "max_completion_tokens" : a > 0 ?
+	    "max_tokens" : NULL;
 	g->max_tokens = b > 0 ? b : a > 0 ? a : GW_MAX_TOKENS;
 	g->prompt_est = gw_prompt_estimate(m);
 	return gw_agent(g);
 }
 
-/* Micro-USD of n tokens at a price per million, rounded up. */
+/*
+ * Micro-USD of n tokens at a price per million, rounded up, and at most
+ * GW_COST_MAX: an organization's price (to $1M per Mtok) times a huge
+ * prompt must not wrap round to a negative hold.
+ */
 static long long
 gw_micros(long long n, long long per_mtok)
 {
-	return (n * per_mtok + 999999) / 1000000;
+	long long	 p;
+
+	if (n <= 0 || per_mtok <= 0)
+		return 0;
+	if (__builtin_mul_overflow(n, per_mtok, &p) ||
+	    p / 1000000 >= GW_COST_MAX)
+		return GW_COST_MAX;
+	return (p + 999999) / 1000000;
+}
+
+/* The tokens "left" micro-USD pay for at per_mtok, without wrapping. */
+static long long
+gw_affordable(long long left, long long per_mtok)
+{
+	long long	 q = left / per_mtok;
+
+	if (left < 0)
+		return -1;
+	if (q > LLONG_MAX / 1000000 - 1)
+		return LLONG_MAX;
+	return q * 1000000 + left % per_mtok * 1000000 / per_mtok;
 }
 
 /*
@@ -385,13 +440,10 @@ gw_clamp(struct gw_call *g)
 		why = "quota_exceeded";
 	}
 	if (p->budget_left >= 0 && p->completion_per_mtok > 0) {
-		left = p->budget_left - gw_micros(g->prompt_est,
-		    p->prompt_per_mtok);
-		if (left / p->completion_per_mtok * 1000000 +
-		    left % p->completion_per_mtok * 1000000 /
-		    p->completion_per_mtok < fit) {
-			fit = left < 0 ? -1 : left * 1000000 /
-			    p->completion_per_mtok;
+		left = gw_affordable(p->budget_left - gw_micros(g->prompt_est,
+		    p->prompt_per_mtok), p->completion_per_mtok);
+		if (left < fit) {
+			fit = left;
 			why = "budget_exceeded";
 		}
 	}
@@ -500,15 +552,18 @@ gw_body_openai(struct gw_call *g)
 	    json_object_new_string(gw_model_name(g)));
 	json_object_object_del(o, "max_tokens");
 	json_object_object_del(o, "max_completion_tokens");
-	json_object_object_add(o, g->max_field,
-	    json_object_new_int64(g->max_tokens));
+	/* OpenAI's reasoning models refuse max_tokens; all take this. */
+	json_object_object_add(o, g->max_field != NULL ? g->max_field :
+	    strcmp(g->plan.provider, "openai") == 0 ? "max_completion_tokens" :
+	    "max_tokens", json_object_new_int64(g->max_tokens));
 	if (g->stream) {
 		so = json_object_new_object();
 		json_object_object_add(so, "include_usage",
 		    json_object_new_boolean(1));
 		json_object_object_add(o, "stream_options", so);
 	}
-	if (json_object_object_get_ex(o, "metadata", &md)) {
+	if (json_object_object_get_ex(o, "metadata", &md) &&
+	    json_object_is_type(md, json_type_object)) {
 		json_object_object_del(md, "tollgate_agent");
 		if (json_object_object_length(md) == 0)
 			json_object_object_del(o, "metadata");
@@ -523,7 +578,8 @@ gw_body_openai(struct gw_call *g)
 static int
 gw_anthropic_content(struct json_object *c, struct json_object **out)
 {
-	struct json_object	*arr, *part, *t, *ty, *p;
+	struct json_object	*arr, *part, *t, *p;
+	const char		*ty_s;
 	size_t			 i;
 
 	if (json_object_is_type(c, json_type_string)) {
@@ -535,8 +591,8 @@ gw_anthropic_content(struct json_object *c, struct json_object **out)
 	arr = json_object_new_array();
 	for (i = 0; i < json_object_array_length(c); i++) {
 		part = json_object_array_get_idx(c, i);
-		if (!json_object_object_get_ex(part, "type", &ty) ||
-		    strcmp(json_object_get_string(ty), "text") != 0 ||
+		if ((ty_s = http_json_text(part, "type")) == NULL ||
+		    strcmp(ty_s, "text") != 0 ||
 		    !json_object_object_get_ex(part, "text", &t)) {
 			json_object_put(arr);
 			return -1;
@@ -723,7 +779,8 @@ gw_event_openai(struct gw_call *g, const char *data, size_t n)
 		    json_object_is_type(u, json_type_object)) {
 			gw_usage_openai(g, u);
 			drop = !g->want_usage && json_object_object_get_ex(o,
-			    "choices", &ch) && json_object_array_length(ch) == 0;
+			    "choices", &ch) && json_object_is_type(ch,
+			    json_type_array) && json_object_array_length(ch) == 0;
 		}
 		json_object_put(o);
 	}
@@ -965,6 +1022,15 @@ gw_header(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* curl_slist_append() copied the key's header: wiped before it is freed. */
+static void
+gw_slist_wipe(struct curl_slist *h)
+{
+	for (; h != NULL; h = h->next)
+		if (h->data != NULL)
+			OPENSSL_cleanse(h->data, strlen(h->data));
+}
+
 /* The provider's answer, called with the key; -1: not reached in time. */
 static int
 gw_call_provider(struct gw_call *g, const char *body, const char *key)
@@ -1012,10 +1078,12 @@ gw_call_provider(struct gw_call *g, const char *body, const char *key)
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_OK)
 		rc = 0;
-	else if (g->status != 0 && (cc == CURLE_WRITE_ERROR ||
-	    cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
-	    cc == CURLE_OPERATION_TIMEDOUT) && g->t_first != 0) {
-		/* Stopped or cut mid-answer: what came is what there is. */
+	else if (g->status != 0 && g->t_first != 0) {
+		/*
+		 * Stopped or cut mid-answer (the client gone, the connection
+		 * reset, a stream error, the time up): what came is what
+		 * there is, and the provider generated it.
+		 */
 		g->cut = 1;
 		rc = 0;
 	} else
@@ -1024,6 +1092,7 @@ gw_call_provider(struct gw_call *g, const char *body, const char *key)
 	/* Not reached at all (-2) or not answered in time (-1). */
 	if (rc == -1)
 		g->status = cc == CURLE_OPERATION_TIMEDOUT ? -1 : -2;
+	gw_slist_wipe(h);
 	curl_slist_free_all(h);
 	return rc;
 }
@@ -1066,30 +1135,23 @@ gw_record_fill(const struct gw_call *g, const char *status, int generated,
 }
 
 /*
- * Settle the hold with one usage event: the provider's usage, or the
- * reserved maximum when a stream ended without it.  With the call's
- * record, its slot and the key's last use, in one round trip that
- * commits (db_gateway_settle()).
+ * The call's usage event, as usage_ingest() takes a batch; "at_hold":
+ * valued at what the hold admitted (tokens and cost) rather than at the
+ * provider's count.
  */
-static enum db_rc
-gw_settle(struct gw_call *g, const char *status)
+static const char *
+gw_usage_event(struct gw_call *g, int at_hold)
 {
 	struct json_object	*arr, *e;
-	struct gw_record	 rec;
-	enum db_rc		 rc;
+	const char		*out;
 
-	if (!g->have_usage) {
-		g->prompt = g->prompt_est;
-		g->completion = g->max_tokens;
-		g->cached = 0;
-	}
 	e = json_object_new_object();
 	json_object_object_add(e, "idx", json_object_new_int(0));
 	json_object_object_add(e, "id", json_object_new_string(g->call_id));
 	json_object_object_add(e, "metric",
 	    json_object_new_string("llm_tokens"));
-	json_object_object_add(e, "value",
-	    json_object_new_int64(g->prompt + g->completion));
+	json_object_object_add(e, "value", json_object_new_int64(at_hold ?
+	    g->hold_qty : g->prompt + g->completion));
 	gw_str(e, "agent_id", g->agent);
 	gw_str(e, "reservation_id", g->hold);
 	gw_str(e, "provider", g->plan.provider);
@@ -1100,19 +1162,63 @@ gw_settle(struct gw_call *g, const char *status)
 	    json_object_new_int64(g->completion));
 	json_object_object_add(e, "cached_tokens",
 	    json_object_new_int64(g->cached));
+	if (at_hold)
+		json_object_object_add(e, "cost_micros",
+		    json_object_new_int64(g->hold_cost));
 	arr = json_object_new_array();
 	json_object_array_add(arr, e);
-	gw_record_fill(g, status, 1, &rec);
-	rc = db_gateway_settle(g->r, json_object_to_json_string_ext(arr,
-	    JSON_C_TO_STRING_PLAIN), &rec, g->slot);
+	out = arena_strdup(&g->r->arena, json_object_to_json_string_ext(arr,
+	    JSON_C_TO_STRING_PLAIN));
 	json_object_put(arr);
+	return out;
+}
+
+/*
+ * Settle the hold with one usage event: the provider's usage, or the
+ * reserved maximum when a stream ended without it.  With the call's
+ * record, its slot and the key's last use, in one round trip that
+ * commits (db_gateway_settle()).
+ */
+static enum db_rc
+gw_settle(struct gw_call *g, const char *status)
+{
+	struct gw_record	 rec;
+	enum db_rc		 rc;
+
+	if (!g->have_usage) {
+		g->prompt = g->prompt_est;
+		g->completion = g->max_tokens;
+		g->cached = 0;
+	}
+	/* A provider's count is trusted, within reason. */
+	g->prompt = g->prompt < 0 ? 0 : g->prompt > GW_TOKENS_MAX ?
+	    GW_TOKENS_MAX : g->prompt;
+	g->completion = g->completion < 0 ? 0 : g->completion >
+	    GW_TOKENS_MAX ? GW_TOKENS_MAX : g->completion;
+	g->cached = g->cached < 0 ? 0 : g->cached > g->prompt ? g->prompt :
+	    g->cached;
+	gw_record_fill(g, status, 1, &rec);
+	rc = db_gateway_settle(g->r, gw_usage_event(g, 0), &rec, g->slot);
+	g->slot = -1;		/* given back, whatever happened */
+	if (rc == DB_REFUSED) {
+		/*
+		 * More than was held (a prompt the estimate missed) passes a
+		 * limit: the call happened, so it is recorded at what its
+		 * hold admitted, which no limit refuses.
+		 */
+		log_warnx("gateway: call %s: %lld tokens of %s pass a limit "
+		    "(%s): settled at its hold, %lld tokens", g->call_id,
+		    g->prompt + g->completion, g->plan.model,
+		    g->r->refusal_code != NULL ? g->r->refusal_code : "-",
+		    g->hold_qty);
+		rc = db_gateway_settle(g->r, gw_usage_event(g, 1), &rec, -1);
+	}
 	if (rc != DB_OK) {
 		log_err("gateway: call %s not metered (%s): %lld tokens of %s",
 		    g->call_id, db_strerror(rc), g->prompt + g->completion,
 		    g->plan.model);
 		return rc;
 	}
-	g->slot = -1;
 	return DB_OK;
 }
 
@@ -1162,9 +1268,13 @@ gw_provider_failed(struct gw_call *g, const char *status)
 	    "in time." : "%s could not be reached.", g->pv->name);
 	enum db_rc	 rc;
 
-	if ((rc = gw_release(g, status, msg)) != DB_OK)
-		log_warnx("gateway: call %s: the hold was not released (%s)",
-		    g->call_id, db_strerror(rc));
+	if ((rc = gw_release(g, status, msg)) != DB_OK) {
+		log_warnx("gateway: call %s: its end was not recorded (%s): "
+		    "the hold released on its own", g->call_id,
+		    db_strerror(rc));
+		db_gateway_abandon(g->r, g->hold, g->slot);
+		g->slot = -1;
+	}
 	if (g->status == 401 || g->status == 403)
 		gw_fail(g, 502, "provider_key_rejected", arena_printf(
 		    &g->r->arena, "%s; the organization's %s key is marked "
@@ -1191,7 +1301,8 @@ gw_from_anthropic(struct gw_call *g, struct json_object *a)
 	size_t			 i;
 
 	buf_init(&text, GW_ANSWER_MAX);
-	if (json_object_object_get_ex(a, "content", &content))
+	if (json_object_object_get_ex(a, "content", &content) &&
+	    json_object_is_type(content, json_type_array))
 		for (i = 0; i < json_object_array_length(content); i++) {
 			part = json_object_array_get_idx(content, i);
 			if ((t = http_json_text(part, "text")) != NULL)
@@ -1239,12 +1350,16 @@ gw_answer(struct gw_call *g)
 	enum db_rc		 rc;
 
 	if ((o = req_json_object(g->r, g->body.p, g->body.len)) == NULL) {
-		g->status = 502;
-		if ((rc = db_begin(g->r, g->r->auth.tenant_id)) != DB_OK) {
-			req_error_from_db(g->r, rc);
-			return;
-		}
-		gw_provider_failed(g, "provider_error");
+		/*
+		 * The provider answered, so it generated (and the key pays):
+		 * settled at what was held, though the answer cannot be
+		 * passed on (over GW_ANSWER_MAX, or not JSON).
+		 */
+		(void)gw_settle(g, "provider_error");
+		gw_fail(g, 502, "provider_error", arena_printf(&g->r->arena,
+		    "%s answered with a body the gateway cannot pass on (not "
+		    "JSON, or over %d MiB); the call was metered at its hold.",
+		    g->pv->name, GW_ANSWER_MAX >> 20));
 		return;
 	}
 	if (g->pv->shape == GW_ANTHROPIC)

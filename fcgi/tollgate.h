@@ -1419,6 +1419,7 @@ enum db_rc	 db_gateway_slot_free(struct req *, int);
 enum db_rc	 db_gateway_record(struct req *, const struct gw_record *);
 enum db_rc	 db_gateway_settle(struct req *, const char *,
 		    const struct gw_record *, int);
+void		 db_gateway_abandon(struct req *, const char *, int);
 enum db_rc	 db_gateway_key_failed(struct req *, const char *,
 		    const char *);
 enum db_rc	 db_gateway_key_used(struct req *, const char *);

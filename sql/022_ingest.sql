@@ -10,6 +10,9 @@
 --   (usage_alerts_fire) only when one that was reached has no alert yet
 --   in its period, not on every batch of a tenant past 80 %: the same
 --   alerts, once each.
+-- - An event that settles a held reservation is recorded although its
+--   agent was deactivated since: the hold admitted it (an LLM call in
+--   flight when the agent was stopped).
 -- - An LLM event without cost_micros is priced at the tenant's own
 --   price of its model when it set one (tenant_model_prices, sql/021),
 --   else at the platform's of the event's day; either makes the model
@@ -45,7 +48,10 @@ BEGIN
 	SELECT e.idx, CASE
 	    WHEN e.agent_id IS NOT NULL AND a.agent_id IS NULL
 	        THEN 'unknown_agent'
-	    WHEN e.agent_id IS NOT NULL AND NOT a.active THEN 'agent_inactive'
+	    -- Usage its hold admitted before the agent was deactivated
+	    -- (a call in flight) is recorded all the same.
+	    WHEN e.agent_id IS NOT NULL AND NOT a.active AND
+	        e.reservation_id IS NULL THEN 'agent_inactive'
 	    WHEN e.reservation_id IS NOT NULL AND r.reservation_id IS NULL
 	        THEN 'unknown_reservation'
 	    WHEN e.reservation_id IS NOT NULL AND (r.status <> 'held' OR

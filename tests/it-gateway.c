@@ -162,8 +162,8 @@ emu_settings(int delay_ms, int tokens)
 {
 	char	 body[128];
 
-	snprintf(body, sizeof(body), "{\"stream_delay_ms\":%d,\"tokens\":%d}",
-	    delay_ms, tokens);
+	snprintf(body, sizeof(body), "{\"stream_delay_ms\":%d,\"tokens\":%d,"
+	    "\"cache_write\":0}", delay_ms, tokens);
 	emu_ctl("POST", "/_emu/settings", body);
 }
 
@@ -2512,6 +2512,117 @@ test_models(void **state)
 
 /* --- the program ---------------------------------------------------------- */
 
+/* --- 12. ends that must still be metered --------------------------------- */
+
+/*
+ * A call's end the database would refuse is metered all the same: a
+ * provider's count past what was held that passes the agent's blocking
+ * budget is recorded at what the hold admitted; an agent deactivated
+ * while its call streams does not lose the call.  And bodies that once
+ * crashed a responder after the hold are refused before it.
+ */
+static void
+test_settle_refused(void **state)
+{
+	struct one_call	 o;
+	struct tenant	 t;
+	struct chat	 c;
+	struct gwrow	 g;
+	pthread_t	 th;
+	char		 agent[64], agent2[64], path[128], b[512];
+	const char	*user = "Count my cache writes please";
+	long long	 est, qty, cost, spent;
+
+	(void)state;
+	tenant_new(&t, "settle", "pro", WITH_ANTHROPIC);
+	agent_new(&t, "0.001000", "block", agent, sizeof(agent));
+
+	/* Bodies refused before anything is held. */
+	snprintf(b, sizeof(b), "{\"model\":\"%s\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"hi\"}],\"metadata\":\"x\"}", CLAUDE);
+	refused(&t, t.key, NULL, NULL, b, 400, "invalid_type", "metadata", 0,
+	    "metadata that is not an object");
+	snprintf(b, sizeof(b), "{\"model\":\"%s\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":[{\"type\":null,\"text\":\"x\"}]}]}",
+	    CLAUDE);
+	refused(&t, t.key, NULL, NULL, b, 400, "invalid_value", "messages", 0,
+	    "a content part without a type, for Anthropic");
+	snprintf(b, sizeof(b), "{\"model\":\"%s\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":[\"x\"]}]}", CLAUDE);
+	refused(&t, t.key, NULL, NULL, b, 400, "invalid_value", "messages", 0,
+	    "a content part that is not an object");
+
+	/*
+	 * 300 cache-write tokens the estimate cannot know of: the real
+	 * cost (about 1,100 micro-USD) passes the budget of 1,000 that the
+	 * hold (about 300) fit in.
+	 */
+	emu_ctl("POST", "/_emu/settings", "{\"cache_write\":300}");
+	est = prompt_est(NULL, user);
+	qty = est + MIN_TOKENS;
+	cost = micros_up(est, CLAUDE_IN) + micros_up(MIN_TOKENS, CLAUDE_OUT);
+	chat(&c, t.key, agent, body_of(CLAUDE, NULL, user, -1, -1, MIN_TOKENS,
+	    ""));
+	if (c.status != 200 || c.prompt < 300)
+		it_deferred_fail("past the budget: %ld, prompt %lld tokens; "
+		    "want 200 with the provider's 300 and more", c.status,
+		    c.prompt);
+	if (call_row(&t, 1, &g, "past the budget") == 0) {
+		if (strcmp(g.status, "ok") != 0 || g.prompt != c.prompt)
+			it_deferred_fail("past the budget: the call's row %s "
+			    "prompt %lld", g.status, g.prompt);
+		snprintf(b, sizeof(b), "%lld|%lld", qty, cost);
+		sqlv(path, sizeof(path), &t, "SELECT value || '|' || "
+		    "cost_micros FROM usage_events WHERE tenant_id = "
+		    "app_tenant() AND event_id = $1", g.call_id,
+		    (const char *)NULL);
+		if (strcmp(path, b) != 0)
+			it_deferred_fail("past the budget: the event \"%s\", "
+			    "want the hold's \"%s\"", path, b);
+	}
+	spent = sqln(&t, "SELECT cost_micros FROM agent_spend WHERE "
+	    "tenant_id = app_tenant() AND agent_id = $1", agent);
+	if (spent != cost)
+		it_deferred_fail("past the budget: the agent spent %lld, want "
+		    "the hold's %lld (within its budget of 1000)", spent, cost);
+	expect_hold(&t, "settled", qty, cost, "past the budget");
+	if (slots_after(&t) != 0)
+		it_deferred_fail("past the budget: a slot is still held");
+	chat_free(&c);
+	emu_ctl("POST", "/_emu/settings", "{\"cache_write\":0}");
+
+	/* An agent deactivated while its call streams. */
+	agent_new(&t, "1", "block", agent2, sizeof(agent2));
+	emu_settings(200, 6);
+	memset(&o, 0, sizeof(o));
+	o.key = t.key;
+	o.agent = agent2;
+	o.body = body_of(CLAUDE, NULL, user, 1, 1, 64, "");
+	assert_int_equal(pthread_create(&th, NULL, one_call_run, &o), 0);
+	it_sleep_ms(500);
+	snprintf(path, sizeof(path), API "/agents/%s", agent2);
+	if (it_call_status(t.o.access, "DELETE", path, NULL) / 100 != 2)
+		it_deferred_fail("DELETE %s: not 2xx", path);
+	pthread_join(th, NULL);
+	if (o.rc == -1 || o.c.status != 200 || !o.c.done)
+		it_deferred_fail("the stream of a deactivated agent: %ld, "
+		    "done %d", o.c.status, o.c.done);
+	if (call_row(&t, 2, &g, "deactivated mid-stream") == 0) {
+		if (strcmp(g.status, "ok") != 0 || !g.usage_reported)
+			it_deferred_fail("deactivated mid-stream: %s, usage "
+			    "reported %d", g.status, g.usage_reported);
+		expect_event(&t, g.call_id, "anthropic", CLAUDE, g.prompt,
+		    g.completion, g.cost, agent2, "deactivated mid-stream");
+	}
+	if (sqln(&t, "SELECT count(*) FROM reservations WHERE tenant_id = "
+	    "app_tenant() AND status = 'held'", NULL) != 0 ||
+	    slots_after(&t) != 0)
+		it_deferred_fail("deactivated mid-stream: a hold or a slot is "
+		    "left");
+	chat_free(&o.c);
+	it_deferred_check();
+}
+
 /* --- 11. the organization's own prices ----------------------------------- */
 
 /* PUT /llm-prices as "token": the status, the price's id into id. */
@@ -2811,6 +2922,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_models, emu_clean,
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_prices, emu_clean,
+		    emu_clean),
+		cmocka_unit_test_setup_teardown(test_settle_refused, emu_clean,
 		    emu_clean),
 	};
 

@@ -87,7 +87,10 @@
 #                          after it), ?path=, ?model=, ?provider= filter
 #   POST   /_emu/revoke    {"key": "sk-..."}: that key gets 401 from now on
 #   POST   /_emu/reset     forgets requests, revoked keys, faults, settings
-#   GET|POST /_emu/settings  {"stream_delay_ms": 50, "tokens": 12}
+#   GET|POST /_emu/settings  {"stream_delay_ms": 50, "tokens": 12,
+#                          "cache_write": 0} (the last: Anthropic's
+#                          cache_creation_input_tokens of every answer
+#                          without X-Emu-Cache-Write)
 #   GET    /_emu/count?text=...   {"tokens": words of the text}
 #   POST   /_emu/count     a chat or messages body (plus "tokens", and
 #                          "cached"): {"prompt_tokens", "text",
@@ -134,7 +137,7 @@ import emu_common as emu	# noqa: E402
 OPENAI_MODELS = ('emu-gpt-small', 'emu-gpt-large')
 ANTHROPIC_MODELS = (('emu-claude', 'Emu Claude'),)
 MODELS_CREATED = 1767225600	# 2026-01-01T00:00:00Z
-DEFAULT_SETTINGS = {'stream_delay_ms': 50, 'tokens': 12}
+DEFAULT_SETTINGS = {'stream_delay_ms': 50, 'tokens': 12, 'cache_write': 0}
 MAX_WORDS = 10000		# X-Emu-Tokens and the tokens setting
 MAX_STREAM_DELAY = 10000	# X-Emu-Delay-Ms
 RETRY_AFTER = '7'		# of every 429
@@ -580,7 +583,9 @@ class LLM:
 		count = header_int(req, 'X-Emu-Tokens', 0, MAX_WORDS)
 		delay = header_int(req, 'X-Emu-Delay-Ms', 0, MAX_STREAM_DELAY)
 		cached = header_int(req, 'X-Emu-Cached', 0, 10 ** 6 - 1) or 0
-		write = header_int(req, 'X-Emu-Cache-Write', 0, 10 ** 6 - 1) or 0
+		write = header_int(req, 'X-Emu-Cache-Write', 0, 10 ** 6 - 1)
+		if write is None:
+			write = settings.get('cache_write', 0)
 		return (settings['tokens'] if count is None else count,
 		    (settings['stream_delay_ms'] if delay is None else delay) /
 		    1000.0, cached, write)
@@ -868,7 +873,8 @@ class LLM:
 		return emu.json_response(200, self.settings)
 
 	def set_settings(self, req, body):
-		limits = {'stream_delay_ms': MAX_STREAM_DELAY, 'tokens': MAX_WORDS}
+		limits = {'stream_delay_ms': MAX_STREAM_DELAY, 'tokens': MAX_WORDS,
+		    'cache_write': 10 ** 6 - 1}
 		unknown = sorted(set(body) - set(limits))
 		if unknown:
 			return emu.json_response(400, {'error': 'unknown settings: %s' %

@@ -370,12 +370,14 @@ async function plain(want) {
 	    /^[A-Za-z0-9._-]{8,64}$/.test(r._request_id ?? '') &&
 	    r._request_id === xid && r._request_id !== rec?.request_id,
 	    { sdk: r._request_id, header: xid, provider: rec?.request_id });
-	check('the provider saw the organization\'s openai key, max_tokens ' +
-	    '4096 (the gateway\'s default), no stream_options, Tollgate\'s ' +
+	check('the provider saw the organization\'s openai key, ' +
+	    'max_completion_tokens 4096 (the gateway\'s default, the field ' +
+	    'OpenAI\'s reasoning models take), no stream_options, Tollgate\'s ' +
 	    'User-Agent and none of the SDK\'s headers', rec?.path ===
 	    '/v1/chat/completions' && rec.model === 'emu-gpt-small' &&
 	    rec.stream === false && rec.stream_options === null &&
-	    rec.max_tokens === 4096 && rec.max_tokens_field === 'max_tokens' &&
+	    rec.max_tokens === 4096 &&
+	    rec.max_tokens_field === 'max_completion_tokens' &&
 	    /^Tollgate\//.test(rec.user_agent ?? '') &&
 	    Object.keys(rec.stainless ?? {}).length === 0 &&
 	    rec.status === 200 && rec.usage_sent === true, rec);
