@@ -435,7 +435,7 @@ api_backup_put(struct req *r)
 	in.size = p.size;
 	in.sha256 = p.sha_hex;
 	if ((rc = db_backup_write(r, &in, p.hold, expect[0] != '\0' ? expect :
-	    NULL, &st, &b)) != DB_OK) {
+	    NULL, &st, &b, &p.pruned)) != DB_OK) {
 		storage_abandon(r, &p, 1);
 		req_error_from_db(r, rc);
 		return;

@@ -448,6 +448,29 @@ api_vec_results(struct req *r, const char *name, const struct vec_hit *hits,
 	return arr;
 }
 
+/*
+ * The best hits whose payloads fit in an answer (REQ_RESP_MAX, less a
+ * margin): a large top_k of large payloads keeps the first ones and says
+ * so (1), rather than failing the whole search.
+ */
+static int
+api_vec_fit(struct json_object *res)
+{
+	size_t	 i, n = json_object_array_length(res), sum = 0;
+
+	for (i = 0; i < n; i++) {
+		sum += strlen(json_object_to_json_string_ext(
+		    json_object_array_get_idx(res, i),
+		    JSON_C_TO_STRING_PLAIN)) + 1;
+		if (sum > REQ_RESP_MAX - 4096)
+			break;
+	}
+	if (i == n)
+		return 0;
+	json_object_array_del_idx(res, i, n - i);
+	return 1;
+}
+
 /* POST /storage/vectors/search {collection?, vector, top_k} */
 void
 api_vectors_search(struct req *r)
@@ -497,6 +520,8 @@ api_vectors_search(struct req *r)
 	}
 	o = json_object_new_object();
 	api_str(o, "collection", name);
+	json_object_object_add(o, "truncated", json_object_new_boolean(
+	    api_vec_fit(res)));
 	json_object_object_add(o, "results", res);
 	req_json(r, 200, o);
 }

@@ -190,7 +190,7 @@ db_record_delete(struct req *r, const char *id, long long expect,
 enum db_rc
 db_backup_write(struct req *r, const struct storage_backup *in,
     const char *res_id, const char *expect, const char **status,
-    struct storage_backup *out)
+    struct storage_backup *out, int *pruned)
 {
 	char		 sz[24];
 	const char	*v[7] = { in->object_key, sz, in->sha256, in->version,
@@ -200,15 +200,16 @@ db_backup_write(struct req *r, const struct storage_backup *in,
 
 	snprintf(sz, sizeof(sz), "%lld", in->size);
 	if ((rc = db_row(r, "SELECT w.status, w.backup_id, "
-	    DB_TS("w.created_at") ", extract(epoch FROM w.created_at)::bigint "
-	    "FROM storage_backup_write($1, $2::bigint, decode($3, 'hex'), $4, "
-	    "$5::timestamptz, $6::uuid, $7::uuid) w", 7, v, &res)) != DB_OK)
+	    DB_TS("w.created_at") ", extract(epoch FROM w.created_at)::bigint, "
+	    "w.pruned FROM storage_backup_write($1, $2::bigint, "
+	    "decode($3, 'hex'), $4, $5::timestamptz, $6::uuid, $7::uuid) w", 7, v, &res)) != DB_OK)
 		return rc;
 	*out = *in;
 	*status = db_get(res, 0, 0);
 	out->backup_id = db_get(res, 0, 1);
 	out->created_at = db_get(res, 0, 2);
 	out->created = (time_t)db_int(res, 0, 3);
+	*pruned = (int)db_int(res, 0, 4);
 	return DB_OK;
 }
 

@@ -341,7 +341,12 @@ storage_send(struct req *r, struct fail *f, const char *key, long long size)
 	r->status = 0;
 	r->nheaders = 0;
 	log_warnx("storage: %s not readable (%d)", key, brc);
-	return storage_fail_blob(f, brc == BLOB_NOTFOUND ? BLOB_ERROR : brc);
+	/* Replaced (and collected) between the row's read and now. */
+	if (brc == BLOB_NOTFOUND)
+		return acct_fail(f, 409, "changed", "The object was replaced "
+		    "or deleted while it was being read: read it again.",
+		    NULL);
+	return storage_fail_blob(f, brc);
 }
 
 /* The checksum headers of a download, from the stored hex digest. */

@@ -1338,7 +1338,7 @@ enum db_rc	 db_record_delete(struct req *, const char *, long long,
 		    const char **);
 enum db_rc	 db_backup_write(struct req *, const struct storage_backup *,
 		    const char *, const char *, const char **,
-		    struct storage_backup *);
+		    struct storage_backup *, int *);
 enum db_rc	 db_backup_get(struct req *, const char *,
 		    struct storage_backup *);
 enum db_rc	 db_backup_list(struct req *, struct storage_backup **,

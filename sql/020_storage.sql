@@ -181,10 +181,23 @@ CREATE FUNCTION storage_taken(p_metric text) RETURNS bigint
 	    c.metric = p_metric AND c.period_start = '-infinity'), 0)
 $$;
 
--- Delete the oldest unpinned backups (not p_keep) until p_need more
--- bytes fit under p_lim; returns how many went.  The caller holds the
--- counter's row lock.
-CREATE FUNCTION storage_backup_prune(p_lim bigint, p_need bigint)
+-- The bytes pruning could free: every unpinned version but the newest
+-- (the one a device last saw, and the If-Match of the next upload).
+CREATE FUNCTION storage_backup_prunable() RETURNS bigint
+	LANGUAGE sql STABLE
+	AS $$
+	SELECT coalesce(sum(b.size), 0)::bigint FROM storage_backups b
+	    WHERE b.tenant_id = app_tenant() AND NOT b.pinned AND
+	    b.backup_id IS DISTINCT FROM (SELECT n.backup_id
+	    FROM storage_backups n WHERE n.tenant_id = app_tenant()
+	    ORDER BY n.created_at DESC LIMIT 1)
+$$;
+
+-- Delete the oldest unpinned backups, never the newest, until the bytes
+-- stored are back under p_lim; returns how many went.  Run when a new
+-- version commits (storage_backup_write), so that a failed upload
+-- prunes nothing.  The caller holds the counter's row lock.
+CREATE FUNCTION storage_backup_prune(p_lim bigint)
 	RETURNS integer
 	LANGUAGE plpgsql
 	AS $$
@@ -192,11 +205,14 @@ DECLARE
 	b	storage_backups;
 	n	integer := 0;
 BEGIN
-	FOR b IN SELECT * FROM storage_backups
-	    WHERE tenant_id = app_tenant() AND NOT pinned
-	    ORDER BY created_at LIMIT 1000
+	FOR b IN SELECT * FROM storage_backups s
+	    WHERE s.tenant_id = app_tenant() AND NOT s.pinned AND
+	    s.backup_id IS DISTINCT FROM (SELECT x.backup_id
+	    FROM storage_backups x WHERE x.tenant_id = app_tenant()
+	    ORDER BY x.created_at DESC LIMIT 1)
+	    ORDER BY s.created_at LIMIT 1000
 	LOOP
-		EXIT WHEN storage_taken('backup_bytes') + p_need <= p_lim;
+		EXIT WHEN storage_taken('backup_bytes') <= p_lim;
 		DELETE FROM storage_backups WHERE tenant_id = app_tenant() AND
 		    backup_id = b.backup_id;
 		UPDATE usage_counters SET used = greatest(used - b.size, 0)
@@ -242,12 +258,13 @@ BEGIN
 	    ON CONFLICT (tenant_id, metric, period_start) DO UPDATE
 	    SET reserved = c.reserved;
 	v_taken := storage_taken(p_metric);
+	-- Opted in to pruning: held when pruning at the commit would make
+	-- room (nothing is deleted before the new version is stored).
 	IF v_lim IS NOT NULL AND v_taken + p_bytes > v_lim AND
 	    p_metric = 'backup_bytes' AND p_bytes <= v_lim AND
 	    coalesce((SELECT s.backup_prune FROM storage_settings s
 	    WHERE s.tenant_id = app_tenant()), false) THEN
-		v_pruned := storage_backup_prune(v_lim, p_bytes);
-		v_taken := storage_taken(p_metric);
+		v_taken := v_taken - storage_backup_prunable();
 	END IF;
 	IF v_lim IS NOT NULL AND v_taken + p_bytes > v_lim THEN
 		RETURN QUERY SELECT NULL::uuid, v_lim, v_taken, NULL::text,
@@ -283,7 +300,7 @@ DECLARE
 BEGIN
 	UPDATE reservations SET status = 'settled'
 	    WHERE tenant_id = app_tenant() AND reservation_id = p_res AND
-	    status = 'held'
+	    status = 'held' AND expires_at > now()
 	    RETURNING * INTO r;
 	IF NOT FOUND THEN
 		RETURN false;
@@ -322,6 +339,15 @@ CREATE FUNCTION storage_charge(p_delta bigint, OUT ok boolean,
 BEGIN
 	SELECT l.lim, l.plan_needed INTO lim, plan_needed
 	    FROM storage_limit('storage_bytes') l;
+	-- Bytes given back are given back whatever the plan now allows.
+	IF lim = 0 AND p_delta <= 0 THEN
+		UPDATE usage_counters SET used = greatest(used + p_delta, 0)
+		    WHERE tenant_id = app_tenant() AND
+		    metric = 'storage_bytes' AND period_start = '-infinity';
+		ok := true;
+		taken := 0;
+		RETURN;
+	END IF;
 	IF lim = 0 THEN
 		ok := false;
 		taken := 0;
@@ -461,12 +487,15 @@ END $$;
 CREATE FUNCTION storage_backup_write(p_key text, p_size bigint,
     p_sha bytea, p_version text, p_ts timestamptz, p_res uuid,
     p_expect uuid)
-	RETURNS TABLE (status text, backup_id uuid, created_at timestamptz)
+	RETURNS TABLE (status text, backup_id uuid, created_at timestamptz,
+	    pruned integer)
 	LANGUAGE plpgsql
 	AS $$
 DECLARE
 	v_newest uuid;
 	v_st	text;
+	v_lim	bigint;
+	v_pruned integer := 0;
 BEGIN
 	-- The counter's row lock orders concurrent uploads of the tenant,
 	-- so that "newest" cannot change under the comparison.
@@ -486,13 +515,20 @@ BEGIN
 	END IF;
 	IF v_st IS NOT NULL THEN
 		PERFORM usage_unhold(p_res, 'released');
-		RETURN QUERY SELECT v_st, v_newest, NULL::timestamptz;
+		RETURN QUERY SELECT v_st, v_newest, NULL::timestamptz, 0;
 		RETURN;
+	END IF;
+	-- Stored: the oldest versions go now if the tenant opted in.
+	SELECT l.lim INTO v_lim FROM storage_limit('backup_bytes') l;
+	IF v_lim IS NOT NULL AND storage_taken('backup_bytes') > v_lim AND
+	    coalesce((SELECT s.backup_prune FROM storage_settings s
+	    WHERE s.tenant_id = app_tenant()), false) THEN
+		v_pruned := storage_backup_prune(v_lim);
 	END IF;
 	RETURN QUERY INSERT INTO storage_backups AS b (tenant_id, object_key,
 	    size, sha256, version, client_ts)
 	    VALUES (app_tenant(), p_key, p_size, p_sha, p_version, p_ts)
-	    RETURNING 'created'::text, b.backup_id, b.created_at;
+	    RETURNING 'created'::text, b.backup_id, b.created_at, v_pruned;
 END $$;
 
 -- Delete a backup version: its bytes freed, its object collected.
