@@ -15,25 +15,6 @@
 
 #include "tollgate.h"
 
-static struct json_object *
-api_llmprice_json(const struct llmprice *p)
-{
-	struct json_object	*o = json_object_new_object();
-
-	api_str(o, "id", p->price_id);
-	api_str(o, "provider", p->provider);
-	api_str(o, "model", p->model);
-	json_object_object_add(o, "prompt_per_mtok",
-	    json_object_new_int64(p->prompt_per_mtok));
-	json_object_object_add(o, "completion_per_mtok",
-	    json_object_new_int64(p->completion_per_mtok));
-	json_object_object_add(o, "cached_per_mtok",
-	    json_object_new_int64(p->cached_per_mtok));
-	api_str(o, "created_at", p->created_at);
-	api_str(o, "updated_at", p->updated_at);
-	return o;
-}
-
 /* GET /llm-prices */
 void
 api_llmprices_list(struct req *r)
@@ -49,7 +30,7 @@ api_llmprices_list(struct req *r)
 	}
 	data = json_object_new_array();
 	for (i = 0; i < n; i++)
-		json_object_array_add(data, api_llmprice_json(&p[i]));
+		json_object_array_add(data, llmprice_json(&p[i], 1));
 	api_list(r, data, 0);
 }
 
@@ -78,7 +59,7 @@ api_llmprices_set(struct req *r)
 		acct_answer(r, &f);
 		return;
 	}
-	req_json(r, created ? 201 : 200, api_llmprice_json(&p));
+	req_json(r, created ? 201 : 200, llmprice_json(&p, 1));
 }
 
 /* DELETE /llm-prices/{id} */

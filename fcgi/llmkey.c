@@ -129,13 +129,18 @@ llmkey_delete(struct req *r, struct fail *f, const char *key_id)
 	return 0;
 }
 
-/* A price for the audit's details, as JSON (a model name may quote). */
-static const char *
-llmprice_audit(struct req *r, const struct llmprice *p)
+/*
+ * A price as JSON, the API's answer (with its id and times) or the
+ * audit's details (without).
+ */
+struct json_object *
+llmprice_json(const struct llmprice *p, int full)
 {
 	struct json_object	*o = json_object_new_object();
-	const char		*s;
 
+	if (full)
+		json_object_object_add(o, "id",
+		    json_object_new_string(p->price_id));
 	json_object_object_add(o, "provider",
 	    json_object_new_string(p->provider));
 	json_object_object_add(o, "model", json_object_new_string(p->model));
@@ -145,6 +150,22 @@ llmprice_audit(struct req *r, const struct llmprice *p)
 	    json_object_new_int64(p->completion_per_mtok));
 	json_object_object_add(o, "cached_per_mtok",
 	    json_object_new_int64(p->cached_per_mtok));
+	if (full) {
+		json_object_object_add(o, "created_at",
+		    json_object_new_string(p->created_at));
+		json_object_object_add(o, "updated_at",
+		    json_object_new_string(p->updated_at));
+	}
+	return o;
+}
+
+/* A price for the audit's details (a model name may need quoting). */
+static const char *
+llmprice_audit(struct req *r, const struct llmprice *p)
+{
+	struct json_object	*o = llmprice_json(p, 0);
+	const char		*s;
+
 	s = arena_strdup(&r->arena, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);

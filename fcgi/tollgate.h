@@ -1886,6 +1886,7 @@ int		 llmkey_add(struct req *, struct fail *, const char *,
 		    const char *, char *, struct llmkey *,
 		    struct llmkey_room *);
 int		 llmkey_delete(struct req *, struct fail *, const char *);
+struct json_object *llmprice_json(const struct llmprice *, int);
 int		 llmprice_set(struct req *, struct fail *,
 		    const struct llmprice *, struct llmprice *, int *);
 int		 llmprice_delete(struct req *, struct fail *, const char *,
