@@ -65,11 +65,11 @@ api_vec_dir(struct req *r)
 	char	*dir;
 
 	dir = arena_printf(&r->arena, "%s/vectors", blob_dir());
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+	if (util_mkdir_durable(dir) == -1)
 		return NULL;
 	dir = arena_printf(&r->arena, "%s/vectors/%s", blob_dir(),
 	    r->auth.tenant_id);
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+	if (util_mkdir_durable(dir) == -1)
 		return NULL;
 	return dir;
 }
@@ -295,6 +295,48 @@ api_vec_file_fail(struct req *r, enum vec_rc rc, const char *cause)
 		    "could not be written.", NULL);
 }
 
+/* A generation written for a change that may not commit. */
+struct api_vec_unborn {
+	const char	*dir;
+	const char	*name;
+	unsigned	 dim;
+	uint64_t	 gen;
+};
+
+/*
+ * After the answer of a change that failed after its generation was
+ * written (its publication refused, or its commit): the file goes,
+ * unless a later change published that generation meanwhile.  The
+ * collection's lock (made afresh, so that a concurrent first upsert is
+ * waited for) keeps any other change from writing it while it goes.
+ */
+static void
+api_vec_unborn_after(struct req *r)
+{
+	struct api_vec_unborn	*u = r->after_arg;
+	struct vec_collection	 c;
+	enum db_rc		 rc;
+
+	/* The pipeline committed what answered below 400 (responder.c). */
+	if (r->status < 400 && !r->refused)
+		return;
+	if ((rc = db_begin(r, r->auth.tenant_id)) == DB_OK &&
+	    (rc = db_vec_lock(r, u->name, u->dim, &c)) == DB_OK) {
+		if ((uint64_t)c.generation < u->gen &&
+		    vec_remove(u->dir, u->name, u->gen) == -1)
+			log_warnx("vectors: %s.%llu not removed: %s", u->name,
+			    (unsigned long long)u->gen, strerror(errno));
+		if (c.generation == 0)
+			rc = db_vec_drop_unborn(r, u->name);
+		if (rc == DB_OK)
+			rc = db_commit(r);
+	}
+	if (rc != DB_OK)
+		log_warnx("vectors: generation %llu of %s not checked (%s); "
+		    "the next change replaces it", (unsigned long long)u->gen,
+		    u->name, db_strerror(rc));
+}
+
 /*
  * Write the next generation (upserts or deletes) and publish it with
  * the bytes changed; 0, or -1 with the answer set.
@@ -304,10 +346,11 @@ api_vec_commit(struct req *r, const struct vec_collection *c,
     const struct vec_item *up, size_t nup, const char *const *del,
     size_t ndel, long long delta)
 {
-	struct vec_stat	 st;
-	const char	*dir, *cause = NULL;
-	enum vec_rc	 vrc;
-	enum db_rc	 rc;
+	struct api_vec_unborn	*u;
+	struct vec_stat		 st;
+	const char		*dir, *cause = NULL;
+	enum vec_rc		 vrc;
+	enum db_rc		 rc;
 
 	if ((dir = api_vec_dir(r)) == NULL) {
 		api_vec_file_fail(r, VEC_FULL, "no vectors directory");
@@ -318,6 +361,15 @@ api_vec_commit(struct req *r, const struct vec_collection *c,
 	    &cause)) != VEC_OK) {
 		api_vec_file_fail(r, vrc, cause);
 		return -1;
+	}
+	if (r->after == NULL) {
+		u = arena_calloc(&r->arena, 1, sizeof(*u));
+		u->dir = dir;
+		u->name = arena_strdup(&r->arena, c->name);
+		u->dim = c->dim;
+		u->gen = (uint64_t)c->generation + 1;
+		r->after = api_vec_unborn_after;
+		r->after_arg = u;
 	}
 	if (vec_stat(dir, c->name, (uint64_t)c->generation + 1, &st,
 	    &cause) == -1) {

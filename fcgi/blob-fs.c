@@ -12,8 +12,6 @@
  */
 #include "config.h"
 
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -49,7 +47,10 @@ blobfs_path(const char *key, char *path, size_t size, char *dir,
 	return 0;
 }
 
-/* mkdir -p of the object's directory, below the existing objects/. */
+/*
+ * mkdir -p of the object's directory, below the existing objects/,
+ * each new directory synced into its parent.
+ */
 static int
 blobfs_mkdirs(char *dir)
 {
@@ -58,25 +59,11 @@ blobfs_mkdirs(char *dir)
 
 	while (rc == 0 && (p = strchr(p + 1, '/')) != NULL) {
 		*p = '\0';
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-			rc = -1;
+		rc = util_mkdir_durable(dir);
 		*p = '/';
 	}
-	if (rc == 0 && mkdir(dir, 0700) == -1 && errno != EEXIST)
-		rc = -1;
-	return rc;
-}
-
-static int
-blobfs_sync_dir(const char *dir)
-{
-	int	 fd, rc = -1;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	if (fsync(fd) == 0)
-		rc = 0;
-	close(fd);
+	if (rc == 0)
+		rc = util_mkdir_durable(dir);
 	return rc;
 }
 
@@ -102,7 +89,7 @@ blobfs_store(struct req *r, const char *key, struct blob_spool *sp)
 	}
 	/* The spool's name is gone: nothing for blob_store() to unlink. */
 	sp->path[0] = '\0';
-	if (blobfs_sync_dir(dir) == -1) {
+	if (util_fsync_dir(dir) == -1) {
 		rc = BLOB_FULL;
 		log_warnx("%s: fsync %s: %s", __func__, dir, strerror(errno));
 		unlink(path);

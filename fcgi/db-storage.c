@@ -413,6 +413,17 @@ db_vec_lock(struct req *r, const char *name, unsigned dim,
 	return DB_OK;
 }
 
+/*
+ * The locked collection (db_vec_lock) that no change ever published:
+ * made by a change that failed, it goes with it.
+ */
+enum db_rc
+db_vec_drop_unborn(struct req *r, const char *name)
+{
+	return db_exec(r, "DELETE FROM vector_collections WHERE tenant_id = "
+	    "app_tenant() AND name = $1 AND generation = 0", 1, &name, NULL);
+}
+
 /* The collection as it is (for a search). */
 enum db_rc
 db_vec_get(struct req *r, const char *name, struct vec_collection *c)
@@ -501,6 +512,8 @@ db_vec_drop(struct req *r, const char *name, const char *ids)
 /*
  * Publish generation gen + 1 with its count, the bytes changed by
  * delta, and the old generation's file (if any) entered as garbage.
+ * The garbage is due a minute later, not now: a search that read the
+ * old generation just before this commit still opens its file.
  */
 enum db_rc
 db_vec_publish(struct req *r, const struct vec_collection *c,
@@ -521,7 +534,8 @@ db_vec_publish(struct req *r, const struct vec_collection *c,
 	    "greatest(bytes + $4::bigint, 0), updated_at = now() WHERE "
 	    "tenant_id = app_tenant() AND name = $1 RETURNING 1) "
 	    "INSERT INTO storage_garbage (tenant_id, object_key, kind, due_at) "
-	    "SELECT app_tenant(), $5::text, 'vector', now() FROM u WHERE $5 IS NOT "
+	    "SELECT app_tenant(), $5::text, 'vector', now() + interval '1 minute' "
+	    "FROM u WHERE $5 IS NOT "
 	    "NULL ON CONFLICT DO NOTHING", 5, v, NULL);
 }
 

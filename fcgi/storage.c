@@ -199,6 +199,24 @@ storage_fail_hold(struct req *r, struct fail *f, const char *metric,
 }
 
 /*
+ * After the answer of an upload whose row did not commit (refused, or
+ * its commit failed after the answer was made): the object goes, if it
+ * is still there, and so does the hold, at once rather than at expiry.
+ */
+static void
+storage_after(struct req *r)
+{
+	struct storage_pending	*w = r->after_arg;
+
+	/* The pipeline committed what answered below 400 (responder.c). */
+	if (r->status < 400 && !r->refused)
+		return;
+	if (!w->removed && blob_remove(r, w->key) != BLOB_OK)
+		log_warnx("storage: %s left to the garbage collector", w->key);
+	storage_release(r, w->hold);
+}
+
+/*
  * Steps 1 and 2 of an upload (above) for metric, the body checked
  * against want[]; on success the object is stored under p->key, a new
  * transaction is open for the row, and p->hold is the hold to settle.
@@ -252,6 +270,14 @@ storage_upload(struct req *r, struct fail *f, const char *metric,
 	}
 	if ((brc = blob_store(r, p->key, &sp)) != BLOB_OK)
 		goto fail;
+	/* From here the object and the hold go unless the row commits. */
+	p->pending = arena_calloc(&r->arena, 1, sizeof(*p->pending));
+	p->pending->key = arena_strdup(&r->arena, p->key);
+	p->pending->hold = p->hold;
+	if (r->after == NULL) {
+		r->after = storage_after;
+		r->after_arg = p->pending;
+	}
 	if ((rc = db_begin(r, r->auth.tenant_id)) != DB_OK) {
 		storage_abandon(r, p, 1);
 		return acct_fail_db(f, rc);
@@ -262,18 +288,12 @@ fail:
 	return storage_fail_blob(f, brc);
 }
 
-/* After the answer: the hold of an upload whose row failed, released. */
-static void
-storage_release_after(struct req *r)
-{
-	storage_release(r, r->after_arg);
-}
-
 /*
  * The row was not written (a conflict found at commit, the hold lost,
  * the database failing): the stored object goes now rather than with
  * the garbage.  With "held", the hold is still there, in a transaction
- * the pipeline rolls back: it is released once the answer is out.
+ * the pipeline rolls back: storage_after() releases it once the answer
+ * is out; without, the SQL that refused the row released it.
  */
 void
 storage_abandon(struct req *r, const struct storage_put *p, int held)
@@ -281,9 +301,10 @@ storage_abandon(struct req *r, const struct storage_put *p, int held)
 	if (blob_remove(r, p->key) != BLOB_OK)
 		log_warnx("storage: %s left to the garbage collector",
 		    p->key);
-	if (held && p->hold != NULL && r->after == NULL) {
-		r->after = storage_release_after;
-		r->after_arg = (void *)(uintptr_t)p->hold;
+	if (p->pending != NULL) {
+		p->pending->removed = 1;
+		if (!held)
+			p->pending->hold = NULL;
 	}
 }
 

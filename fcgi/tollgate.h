@@ -79,6 +79,8 @@ void		 util_hex(const unsigned char *, size_t, char *);
 int		 util_ct_equal(const void *, const void *, size_t);
 double		 util_now_ms(void);
 int		 util_errno_full(int);
+int		 util_fsync_dir(const char *);
+int		 util_mkdir_durable(const char *);
 
 /*
  * buf.c: a growable byte buffer with a hard cap.  Appends past the cap
@@ -1358,6 +1360,7 @@ struct vec_collection {
 };
 enum db_rc	 db_vec_lock(struct req *, const char *, unsigned,
 		    struct vec_collection *);
+enum db_rc	 db_vec_drop_unborn(struct req *, const char *);
 enum db_rc	 db_vec_get(struct req *, const char *,
 		    struct vec_collection *);
 enum db_rc	 db_vec_list(struct req *, struct vec_collection **, size_t *);
@@ -2036,6 +2039,12 @@ void		 vec_cache_clear(void);
  * the object stored), downloads streamed, checksum and entity-tag
  * headers.
  */
+/* An upload's object and hold, until its row commits. */
+struct storage_pending {
+	const char	*key;
+	const char	*hold;		/* NULL once released */
+	int		 removed;	/* the object is gone already */
+};
 struct storage_put {
 	char		 key[128];	/* the new object */
 	char		 sha_hex[65];	/* the body's, verified */
@@ -2043,6 +2052,7 @@ struct storage_put {
 	const char	*hold;		/* the reservation to settle */
 	int		 pruned;	/* old backups deleted to make room */
 	long long	 limit, taken, needed;	/* of a 507 */
+	struct storage_pending	*pending;	/* once stored */
 };
 int		 storage_checksum(struct req *, const char *, unsigned char *,
 		    struct fail *);

@@ -8,12 +8,15 @@
 #include "config.h"
 
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tollgate.h"
 
@@ -153,4 +156,52 @@ util_errno_full(int e)
 {
 	return e == ENOSPC || e == EDQUOT || e == EROFS || e == EACCES ||
 	    e == EPERM || e == EFBIG;
+}
+
+/* fsync a directory, so that the names made in it survive a crash. */
+int
+util_fsync_dir(const char *dir)
+{
+	int	 fd, rc;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/*
+ * mkdir(dir, 0700), its name made durable when it is new: a file
+ * fsynced into a directory that a crash forgets is lost with it.  0
+ * when the directory is there (new or not), -1 with errno.
+ */
+int
+util_mkdir_durable(const char *dir)
+{
+	char	 parent[1024], *slash;
+	int	 rc = -1, saved;
+
+	if (mkdir(dir, 0700) == -1)
+		return errno == EEXIST ? 0 : -1;
+	if (strlen(dir) >= sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		goto done;
+	}
+	memcpy(parent, dir, strlen(dir) + 1);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	rc = util_fsync_dir(parent);
+done:
+	if (rc == -1) {
+		/* Gone again, so that the next attempt syncs it. */
+		saved = errno;
+		(void)rmdir(dir);
+		errno = saved;
+	}
+	return rc;
 }

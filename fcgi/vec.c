@@ -710,18 +710,6 @@ vec_append_new(struct vec_out *o, unsigned dim, const struct vec_item *up,
 	return 0;
 }
 
-static int
-vec_fsync_dir(const char *dir)
-{
-	int	 fd, rc;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /*
  * Write the slots after a zero header, then the header with the count,
  * then make the file durable before it takes its name, and the name
@@ -767,7 +755,7 @@ vec_out_write(struct vec_out *o, const char *dir, const char *path,
 		goto done;
 	o->tmp[0] = '\0';
 	*cause = "fsync of the directory";
-	if (vec_fsync_dir(dir) == -1)
+	if (util_fsync_dir(dir) == -1)
 		goto done;
 	*cause = NULL;
 	rc = VEC_OK;

@@ -2400,6 +2400,217 @@ test_garbage(void **state)
 	it_deferred_check();
 }
 
+/* --- 11. a commit that fails after the answer was made ------------------ */
+
+/*
+ * A deferred constraint trigger that fails the commit of a row of table
+ * whose column col names a value listed in it_commit_fails: the one way
+ * to make the request's final COMMIT fail on purpose.
+ */
+static void
+commit_fails_install(const char *table, const char *events, const char *col)
+{
+	char	 sql[512];
+
+	it_owner_sql(NULL, 0, NULL, "CREATE TABLE IF NOT EXISTS "
+	    "it_commit_fails (what text PRIMARY KEY)", 0, NULL);
+	it_owner_sql(NULL, 0, NULL, "CREATE OR REPLACE FUNCTION "
+	    "it_commit_fails() RETURNS trigger LANGUAGE plpgsql SECURITY "
+	    "DEFINER AS $$ BEGIN IF EXISTS (SELECT 1 FROM it_commit_fails "
+	    "WHERE what = TG_TABLE_NAME || ':' || (to_jsonb(NEW) ->> "
+	    "TG_ARGV[0])) THEN RAISE EXCEPTION 'it: this commit fails'; "
+	    "END IF; RETURN NULL; END $$", 0, NULL);
+	snprintf(sql, sizeof(sql), "DROP TRIGGER IF EXISTS it_commit_fails "
+	    "ON %s", table);
+	it_owner_sql(NULL, 0, NULL, sql, 0, NULL);
+	snprintf(sql, sizeof(sql), "CREATE CONSTRAINT TRIGGER it_commit_fails "
+	    "AFTER %s ON %s DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+	    "EXECUTE FUNCTION it_commit_fails('%s')", events, table, col);
+	it_owner_sql(NULL, 0, NULL, sql, 0, NULL);
+}
+
+static void
+commit_fails_set(const char *what, int on)
+{
+	it_owner_sql(NULL, 0, NULL, on ? "INSERT INTO it_commit_fails VALUES "
+	    "($1) ON CONFLICT DO NOTHING" : "DELETE FROM it_commit_fails "
+	    "WHERE what = $1", 1, &what);
+}
+
+static void
+commit_fails_remove(void)
+{
+	it_owner_sql(NULL, 0, NULL, "DROP TRIGGER IF EXISTS it_commit_fails "
+	    "ON storage_records", 0, NULL);
+	it_owner_sql(NULL, 0, NULL, "DROP TRIGGER IF EXISTS it_commit_fails "
+	    "ON storage_backups", 0, NULL);
+	it_owner_sql(NULL, 0, NULL, "DROP TRIGGER IF EXISTS it_commit_fails "
+	    "ON vector_collections", 0, NULL);
+	it_owner_sql(NULL, 0, NULL, "DROP FUNCTION IF EXISTS "
+	    "it_commit_fails()", 0, NULL);
+	it_owner_sql(NULL, 0, NULL, "DROP TABLE IF EXISTS it_commit_fails",
+	    0, NULL);
+}
+
+/* The flat file of a collection's generation: is it on disk? */
+static int
+vec_file_exists(const struct it_owner *o, const char *name, int gen)
+{
+	char	 path[1024];
+
+	snprintf(path, sizeof(path), "%s/vectors/%s/%s.%d.vec", storage_dir(),
+	    o->tenant, name, gen);
+	return access(path, F_OK) == 0;
+}
+
+/* Wait until the file of a generation is gone: 0, or -1. */
+static int
+vec_file_wait_gone(const struct it_owner *o, const char *name, int gen)
+{
+	double	 deadline = it_now_ms() + SETTLE_S * 1000.0;
+
+	while (vec_file_exists(o, name, gen)) {
+		if (it_now_ms() >= deadline)
+			return -1;
+		it_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* Upsert one item of 3 dimensions into name: the status. */
+static long
+vec_upsert_one(const struct it_owner *o, const char *name, const char *id,
+    const double *v)
+{
+	struct json_object	*item;
+	struct it_resp		 r;
+	char			*json;
+	long			 status;
+
+	item = vec_item(id, v, 3, 40, 60, NULL);
+	json = vec_upsert_body(name, &item, 1);
+	api_json(&r, o->access, "POST", VECTORS "/upsert", json);
+	free(json);
+	status = r.status;
+	it_response_free(&r);
+	return status;
+}
+
+/*
+ * The row's COMMIT fails after the handler made a 201: the answer is
+ * an error, the object goes and the hold is given back at once (not at
+ * its expiry, a quarter of an hour later); a vector generation written
+ * for a change that did not commit goes too, and a later change works.
+ */
+static void
+test_commit_fails(void **state)
+{
+	static const double	 vx[3] = { 1, 0, 0 }, vy[3] = { 0, 1, 0 };
+	struct it_owner		 o;
+	struct it_resp		 r;
+	unsigned char		*p;
+	const size_t		 n = 3000;
+	char			 what[128], key[256];
+	const char		*v[1];
+	long long		 used0, used1, res;
+	long			 st;
+
+	(void)state;
+	if (on_s3)
+		skip();
+	tenant_new(&o, "commit-fails", 1);
+	p = bytes_new(n, 70);
+	commit_fails_install("storage_records", "INSERT OR UPDATE", "tbl");
+	commit_fails_install("storage_backups", "INSERT", "tenant_id");
+	commit_fails_install("vector_collections", "UPDATE", "name");
+	counter(&o, "storage_bytes", &used0, &res);
+
+	/* A record. */
+	commit_fails_set("storage_records:cf", 1);
+	st = record_post(&o, "cf", p, n, NULL);
+	commit_fails_set("storage_records:cf", 0);
+	if (st != 500)
+		it_deferred_fail("a record whose commit fails: %ld, want 500",
+		    st);
+	if (record_rows(&o, "cf") != 0)
+		it_deferred_fail("a record whose commit failed has a row");
+	holds_settle(&o);
+	counter(&o, "storage_bytes", &used1, &res);
+	if (used1 != used0)
+		it_deferred_fail("storage_bytes used %lld after a failed "
+		    "commit, was %lld", used1, used0);
+	v[0] = o.tenant;
+	it_owner_sql(key, sizeof(key), o.tenant, "SELECT object_key FROM "
+	    "storage_garbage WHERE tenant_id = $1 AND kind = 'object'", 1, v);
+	if (key[0] == '\0')
+		it_deferred_fail("no garbage entry for the failed record's "
+		    "object");
+	else if (object_wait_gone(key) == -1)
+		it_deferred_fail("the failed record's object %s is still "
+		    "stored after %.0f s", key, SETTLE_S);
+
+	/* A backup. */
+	snprintf(what, sizeof(what), "storage_backups:%s", o.tenant);
+	commit_fails_set(what, 1);
+	backup_put(&r, &o, p, n, "1", "1767225600", NULL);
+	commit_fails_set(what, 0);
+	if (r.status != 500)
+		it_deferred_fail("a backup whose commit fails: %ld, want 500",
+		    r.status);
+	it_response_free(&r);
+	if (backup_rows(&o) != 0)
+		it_deferred_fail("a backup whose commit failed has a row");
+	holds_settle(&o);
+
+	/* A new collection: its first generation and its row go. */
+	commit_fails_set("vector_collections:cf-new", 1);
+	st = vec_upsert_one(&o, "cf-new", "a", vx);
+	commit_fails_set("vector_collections:cf-new", 0);
+	if (st != 500)
+		it_deferred_fail("an upsert whose commit fails: %ld, want 500",
+		    st);
+	if (vec_file_wait_gone(&o, "cf-new", 1) == -1)
+		it_deferred_fail("generation 1 of a collection that never "
+		    "committed is still on disk after %.0f s", SETTLE_S);
+	if (sql_num(&o, "SELECT count(*) FROM vector_collections WHERE "
+	    "tenant_id = $1 AND name = $2", "cf-new") != 0)
+		it_deferred_fail("a collection whose first upsert failed "
+		    "exists");
+
+	/* An existing one: generation 2 goes, 1 still answers, then 2. */
+	if (vec_upsert_one(&o, "cf-old", "x", vx) != 200)
+		it_deferred_fail("the first upsert of cf-old failed");
+	commit_fails_set("vector_collections:cf-old", 1);
+	st = vec_upsert_one(&o, "cf-old", "y", vy);
+	commit_fails_set("vector_collections:cf-old", 0);
+	if (st != 500)
+		it_deferred_fail("a second upsert whose commit fails: %ld, "
+		    "want 500", st);
+	if (vec_file_wait_gone(&o, "cf-old", 2) == -1)
+		it_deferred_fail("generation 2, never committed, is still on "
+		    "disk after %.0f s", SETTLE_S);
+	if (!vec_file_exists(&o, "cf-old", 1))
+		it_deferred_fail("the published generation 1 went with it");
+	vec_search(&r, &o, "cf-old", vy, 3, 10);
+	it_expect_status(&r, 200);
+	if (jlen(&r, "results") != 1 || !vec_found(&r, "x"))
+		it_deferred_fail("after the failed upsert, a search finds "
+		    "%.200s; want x only", r.body);
+	it_response_free(&r);
+	if (vec_upsert_one(&o, "cf-old", "y", vy) != 200)
+		it_deferred_fail("the upsert after the failed one failed");
+	vec_search(&r, &o, "cf-old", vy, 3, 10);
+	it_expect_status(&r, 200);
+	if (jlen(&r, "results") != 2 || !vec_found(&r, "y"))
+		it_deferred_fail("after a good upsert, a search finds "
+		    "%.200s; want x and y", r.body);
+	it_response_free(&r);
+
+	commit_fails_remove();
+	free(p);
+	it_deferred_check();
+}
+
 /* --- records and backups on s3 -------------------------------------------- */
 
 static int
@@ -2483,6 +2694,7 @@ main(void)
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_storage_unwritable),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_commit_fails),
 		cmocka_unit_test(test_s3),
 	};
 
