@@ -297,6 +297,15 @@ db_gateway_models(struct req *r, struct pg_result **res)
 	    0, NULL, res);
 }
 
+/* One of them (the first provider's when two price the same name). */
+enum db_rc
+db_gateway_model(struct req *r, const char *model, struct pg_result **res)
+{
+	return db_row(r, "SELECT model, provider, extract(epoch FROM "
+	    "since)::bigint FROM gateway_models() WHERE model = $1 ORDER BY "
+	    "provider LIMIT 1", 1, &model, res);
+}
+
 /*
  * Gateway calls of a period by provider and model: provider, model,
  * calls, failed calls, tokens, cost, median latency (ms).

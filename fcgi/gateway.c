@@ -1493,11 +1493,37 @@ done:
 	buf_free(&g->ev);
 }
 
+/* A model's name from a path: 1 to 200 bytes, no control character. */
+static int
+gw_model_ok(const char *m)
+{
+	size_t	 i;
+
+	for (i = 0; m[i] != '\0'; i++)
+		if ((unsigned char)m[i] < 0x20 || m[i] == 0x7f)
+			return 0;
+	return i >= 1 && i <= 200;
+}
+
+/* OpenAI's model object of row i: id, created, owned_by. */
+static struct json_object *
+gw_model_json(struct pg_result *res, int i)
+{
+	struct json_object	*m = json_object_new_object();
+
+	gw_str(m, "id", db_get(res, i, 0));
+	gw_str(m, "object", "model");
+	json_object_object_add(m, "created",
+	    json_object_new_int64(db_int(res, i, 2)));
+	gw_str(m, "owned_by", db_get(res, i, 1));
+	return m;
+}
+
 /* GET /llm/models: OpenAI's list, of the models the tenant can use. */
 void
 gateway_models(struct req *r)
 {
-	struct json_object	*data, *o, *m;
+	struct json_object	*data, *o;
 	struct pg_result	*res;
 	enum db_rc		 rc;
 	int			 i;
@@ -1507,17 +1533,36 @@ gateway_models(struct req *r)
 		return;
 	}
 	data = json_object_new_array();
-	for (i = 0; i < db_nrows(res); i++) {
-		m = json_object_new_object();
-		gw_str(m, "id", db_get(res, i, 0));
-		gw_str(m, "object", "model");
-		json_object_object_add(m, "created",
-		    json_object_new_int64(db_int(res, i, 2)));
-		gw_str(m, "owned_by", db_get(res, i, 1));
-		json_object_array_add(data, m);
-	}
+	for (i = 0; i < db_nrows(res); i++)
+		json_object_array_add(data, gw_model_json(res, i));
 	o = json_object_new_object();
 	gw_str(o, "object", "list");
 	json_object_object_add(o, "data", data);
 	req_json(r, 200, o);
+}
+
+/*
+ * GET /llm/models/{model}: one of the list (OpenAI's models.retrieve);
+ * a model the tenant cannot use is 404, as OpenAI answers one unknown.
+ */
+void
+gateway_model(struct req *r)
+{
+	struct pg_result	*res;
+	const char		*model = r->path_params[0];
+	enum db_rc		 rc;
+
+	if (!gw_model_ok(model) || (rc = db_gateway_model(r, model, &res)) ==
+	    DB_NOTFOUND) {
+		req_error(r, 404, NULL, "model_not_found", arena_printf(
+		    &r->arena, "The model %s does not exist or this "
+		    "organization has no key and price for it.", gw_model_ok(
+		    model) ? model : "named"), "model");
+		return;
+	}
+	if (rc != DB_OK) {
+		req_error_from_db(r, rc);
+		return;
+	}
+	req_json(r, 200, gw_model_json(res, 0));
 }

@@ -520,6 +520,10 @@ const struct route	routes[ROUTE__MAX] = {
 	    .pattern = API "/llm/models", .auth = AUTH_API,
 	    .role = ROLE_MEMBER, .scope = SCOPE_LLM, .resp = RESP_API,
 	    .handler = gateway_models },
+	[ROUTE_LLM_MODEL] = { .method = "GET",
+	    .pattern = API "/llm/models/{model*}", .auth = AUTH_API,
+	    .role = ROLE_MEMBER, .scope = SCOPE_LLM, .resp = RESP_API,
+	    .handler = gateway_model },
 
 	/*
 	 * The billing page: members read it; paying, the Stripe portal and
@@ -640,7 +644,9 @@ route_seglen(const char *s)
 
 /*
  * Match one pattern against a path.  On success the "{...}" segments
- * are copied into params (from the arena).
+ * are copied into params (from the arena).  A last segment "{name*}"
+ * takes the rest of the path, slashes included (a model id such as
+ * "openrouter/meta/llama" arrives with its %2F decoded).
  */
 static int
 route_match_path(const char *pat, const char *path, struct arena *a,
@@ -655,6 +661,9 @@ route_match_path(const char *pat, const char *path, struct arena *a,
 		path++;
 		pl = route_seglen(pat);
 		sl = route_seglen(path);
+		if (pl > 2 && pat[0] == '{' && pat[pl - 2] == '*' &&
+		    pat[pl - 1] == '}' && pat[pl] == '\0')
+			sl = strlen(path);
 		if (pl > 1 && pat[0] == '{' && pat[pl - 1] == '}') {
 			if (sl == 0 || n == REQ_PATH_SEGS)
 				return 0;

@@ -1427,6 +1427,8 @@ enum db_rc	 db_gateway_key_failed(struct req *, const char *,
 		    const char *);
 enum db_rc	 db_gateway_key_used(struct req *, const char *);
 enum db_rc	 db_gateway_models(struct req *, struct pg_result **);
+enum db_rc	 db_gateway_model(struct req *, const char *,
+		    struct pg_result **);
 enum db_rc	 db_gateway_usage(struct req *, const char *, const char *,
 		    struct pg_result **);
 
@@ -2074,6 +2076,7 @@ enum db_rc	 storage_collect(struct req *, long long *);
 void		 gateway_chat(struct req *);
 void		 gateway_key_with(struct req *, struct db_call *);
 void		 gateway_models(struct req *);
+void		 gateway_model(struct req *);
 
 /*
  * upstream.c: one bounded HTTP exchange with a provider other than
@@ -2348,6 +2351,7 @@ enum route_id {
 	ROUTE_VEC_LIST,
 	ROUTE_LLM_CHAT,
 	ROUTE_LLM_MODELS,
+	ROUTE_LLM_MODEL,
 	ROUTE_PAGE_ROOT,
 	ROUTE_PAGE_LOGIN,
 	ROUTE_PAGE_LOGIN_POST,

@@ -2491,22 +2491,59 @@ expect_models(const struct tenant *t, const char *providers, const char *what)
 	it_response_free(&r);
 }
 
+/*
+ * GET /llm/models/{model} (OpenAI's models.retrieve): 200 with the
+ * model owned by provider, or (provider NULL) 404 model_not_found.
+ */
+static void
+expect_model(const struct tenant *t, const char *model, const char *provider)
+{
+	struct it_resp	 r;
+	char		 path[512];
+
+	snprintf(path, sizeof(path), MODELS "/%s", model);
+	it_call(&r, t->key, "GET", path, NULL);
+	if (provider == NULL)
+		it_expect_code(&r, 404, "model_not_found", path);
+	else if (r.status != 200 || strcmp(jtext(it_json(&r), "id"),
+	    model) != 0 || strcmp(jtext(it_json(&r), "object"), "model") !=
+	    0 || strcmp(jtext(it_json(&r), "owned_by"), provider) != 0)
+		it_deferred_fail("GET %s: %ld %.300s; want the model owned "
+		    "by %s", path, r.status, r.body, provider);
+	it_response_free(&r);
+}
+
 static void
 test_models(void **state)
 {
 	struct tenant	 t;
+	char		 om[256], am[256];
 
 	(void)state;
 	tenant_new(&t, "models", "pro", 0);
+	sqlv(om, sizeof(om), &t, "SELECT min(model COLLATE \"C\") FROM "
+	    "model_prices WHERE provider = $1 AND effective_from <= "
+	    "(now() AT TIME ZONE 'UTC')::date", "openai", (const char *)NULL);
+	sqlv(am, sizeof(am), &t, "SELECT min(model COLLATE \"C\") FROM "
+	    "model_prices WHERE provider = $1 AND effective_from <= "
+	    "(now() AT TIME ZONE 'UTC')::date", "anthropic",
+	    (const char *)NULL);
+	if (om[0] == '\0' || am[0] == '\0')
+		fail_msg("no OpenAI or Anthropic model in model_prices");
 	expect_models(&t, "", "no keys");
+	expect_model(&t, om, NULL);
 	provider_key("sk-", t.openai, sizeof(t.openai), t.hint,
 	    sizeof(t.hint));
 	llm_key_add(&t, "openai", t.openai);
 	expect_models(&t, "openai", "an OpenAI key");
+	expect_model(&t, om, "openai");
+	expect_model(&t, am, NULL);
+	expect_model(&t, "no-such%2Fmodel", NULL);
 	provider_key("sk-ant-", t.anthropic, sizeof(t.anthropic), t.ahint,
 	    sizeof(t.ahint));
 	llm_key_add(&t, "anthropic", t.anthropic);
 	expect_models(&t, "openai,anthropic", "OpenAI and Anthropic keys");
+	expect_model(&t, am, "anthropic");
 	it_deferred_check();
 }
 

@@ -345,6 +345,15 @@ async function models() {
 	    page.data.find((m) => m.id === 'emu-claude')?.owned_by ===
 	    'anthropic', { got: page.data, priced });
 	console.log(`# ${ids.length} models: ${ids.join(', ')}`);
+	const one = await client().models.retrieve('emu-claude');
+	check('models.retrieve(\'emu-claude\'): the model, owned by anthropic',
+	    one.id === 'emu-claude' && one.object === 'model' &&
+	    one.owned_by === 'anthropic' && Number.isInteger(one.created), one);
+	await raises('models.retrieve() of a model no one prices: ' +
+	    'NotFoundError, 404, model_not_found (its id URL-encoded, slash ' +
+	    'included)', () => client().models.retrieve(`no-such/${RUN}`),
+	    (e) => e instanceof errors('NotFoundError') && e.status === 404 &&
+	    e.code === 'model_not_found' && e.param === 'model');
 }
 
 async function plain(want) {

@@ -2,8 +2,8 @@
 
 /*
  * Unit tests of the route lookup (route.c).  They assert only about the
- * health route and paths that no route will ever have, so they keep
- * passing as the table grows.
+ * health route, the rest-of-path pattern of the model route and paths
+ * that no route will ever have, so they keep passing as the table grows.
  */
 #include "config.h"
 
@@ -158,6 +158,29 @@ test_absent_paths(void **state)
 				    methods[j], paths[i]);
 }
 
+/* "{model*}" takes the rest of the path; it never matches nothing. */
+static void
+test_rest_of_path(void **state)
+{
+	struct lookup	*l = *state;
+
+	assert_int_equal(lookup(l, "GET", "/api/v1/llm/models/emu-gpt-small"),
+	    ROUTE_FOUND);
+	assert_int_equal(l->id, ROUTE_LLM_MODEL);
+	assert_int_equal(l->nparams, 1);
+	assert_string_equal(l->params[0], "emu-gpt-small");
+	assert_int_equal(lookup(l, "GET",
+	    "/api/v1/llm/models/openrouter/meta/llama-3"), ROUTE_FOUND);
+	assert_int_equal(l->id, ROUTE_LLM_MODEL);
+	assert_string_equal(l->params[0], "openrouter/meta/llama-3");
+	assert_int_equal(lookup(l, "GET", "/api/v1/llm/models"), ROUTE_FOUND);
+	assert_int_equal(l->id, ROUTE_LLM_MODELS);
+	assert_int_equal(lookup(l, "GET", "/api/v1/llm/models/"),
+	    ROUTE_NO_PATH);
+	assert_int_equal(lookup(l, "POST", "/api/v1/llm/models/a/b"),
+	    ROUTE_NO_METHOD);
+}
+
 int
 main(void)
 {
@@ -170,6 +193,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_health_other_methods,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_small_buffer, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_rest_of_path, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_absent_paths, setup,
 		    teardown),
