@@ -115,6 +115,7 @@ struct gw_call {
 	/* Anthropic streams, translated. */
 	char			 msg_id[80];
 	long long		 created;
+	int			 tools;		/* tool_use blocks so far */
 };
 
 /* A string member, or null. */
@@ -188,7 +189,7 @@ gw_content_bytes(struct json_object *c)
  * provider will count, or the settlement could pass the budget.
  */
 static long long
-gw_prompt_estimate(struct json_object *msgs)
+gw_prompt_estimate(struct json_object *in, struct json_object *msgs)
 {
 	struct json_object	*m, *c;
 	size_t			 i, n = json_object_array_length(msgs);
@@ -198,7 +199,15 @@ gw_prompt_estimate(struct json_object *msgs)
 		m = json_object_array_get_idx(msgs, i);
 		if (json_object_object_get_ex(m, "content", &c))
 			bytes += (long long)gw_content_bytes(c);
+		/* A call's name and arguments are prompt when sent back. */
+		if (json_object_object_get_ex(m, "tool_calls", &c) && c != NULL)
+			bytes += (long long)strlen(json_object_to_json_string_ext(
+			    c, JSON_C_TO_STRING_PLAIN));
 	}
+	/* So are the tools' definitions. */
+	if (json_object_object_get_ex(in, "tools", &c) && c != NULL)
+		bytes += (long long)strlen(json_object_to_json_string_ext(c,
+		    JSON_C_TO_STRING_PLAIN));
 	return bytes / 2 + 8 * (long long)n + 16;
 }
 
@@ -369,7 +378,7 @@ gw_parse(struct gw_call *g)
 	g->max_field = b > 0 ? "max_completion_tokens" : a > 0 ?
 	    "max_tokens" : NULL;
 	g->max_tokens = b > 0 ? b : a > 0 ? a : GW_MAX_TOKENS;
-	g->prompt_est = gw_prompt_estimate(m);
+	g->prompt_est = gw_prompt_estimate(g->in, m);
 	return gw_agent(g);
 }
 
@@ -607,17 +616,244 @@ gw_anthropic_content(struct json_object *c, struct json_object **out)
 	return 0;
 }
 
+/* A 400 about the body sent to Anthropic; -1. */
+static int
+gw_anthropic_bad(struct gw_call *g, const char *param, const char *msg)
+{
+	req_error(g->r, 400, NULL, "invalid_value", msg, param);
+	return -1;
+}
+
+/*
+ * OpenAI's tools, tool_choice and parallel_tool_calls as Anthropic's
+ * tools (name, description, input_schema) and tool_choice, into o.
+ */
+static int
+gw_anthropic_tools(struct gw_call *g, struct json_object *o)
+{
+	struct json_object	*tools, *t, *f, *out, *a, *v, *tc = NULL;
+	const char		*ty, *name;
+	size_t			 i;
+
+	if (json_object_object_get_ex(g->in, "tools", &tools) &&
+	    tools != NULL) {
+		if (!json_object_is_type(tools, json_type_array))
+			return gw_anthropic_bad(g, "tools", "tools must be an "
+			    "array of functions.");
+		out = json_object_new_array();
+		json_object_object_add(o, "tools", out);
+		for (i = 0; i < json_object_array_length(tools); i++) {
+			t = json_object_array_get_idx(tools, i);
+			if ((ty = http_json_text(t, "type")) == NULL ||
+			    strcmp(ty, "function") != 0 ||
+			    !json_object_object_get_ex(t, "function", &f) ||
+			    (name = http_json_text(f, "name")) == NULL)
+				return gw_anthropic_bad(g, "tools", arena_printf(
+				    &g->r->arena, "tools[%zu] must be {\"type\": "
+				    "\"function\", \"function\": {\"name\": ...}}.",
+				    i));
+			a = json_object_new_object();
+			json_object_object_add(a, "name",
+			    json_object_new_string(name));
+			if (json_object_object_get_ex(f, "description", &v) &&
+			    json_object_is_type(v, json_type_string))
+				json_object_object_add(a, "description",
+				    json_object_get(v));
+			if (json_object_object_get_ex(f, "parameters", &v) &&
+			    json_object_is_type(v, json_type_object))
+				json_object_object_add(a, "input_schema",
+				    json_object_get(v));
+			else {
+				v = json_object_new_object();
+				json_object_object_add(v, "type",
+				    json_object_new_string("object"));
+				json_object_object_add(a, "input_schema", v);
+			}
+			json_object_array_add(out, a);
+		}
+	}
+	if (json_object_object_get_ex(g->in, "tool_choice", &v) && v != NULL) {
+		ty = json_object_is_type(v, json_type_string) ?
+		    json_object_get_string(v) : NULL;
+		name = ty == NULL ? http_json_text(v, "function.name") : NULL;
+		tc = json_object_new_object();
+		json_object_object_add(o, "tool_choice", tc);
+		if (ty != NULL && (strcmp(ty, "auto") == 0 ||
+		    strcmp(ty, "none") == 0))
+			json_object_object_add(tc, "type",
+			    json_object_new_string(ty));
+		else if (ty != NULL && strcmp(ty, "required") == 0)
+			json_object_object_add(tc, "type",
+			    json_object_new_string("any"));
+		else if (name != NULL) {
+			json_object_object_add(tc, "type",
+			    json_object_new_string("tool"));
+			json_object_object_add(tc, "name",
+			    json_object_new_string(name));
+		} else
+			return gw_anthropic_bad(g, "tool_choice", "tool_choice "
+			    "must be \"auto\", \"none\", \"required\" or "
+			    "{\"type\": \"function\", \"function\": {\"name\": "
+			    "...}}.");
+	}
+	/* parallel_tool_calls: false is Anthropic's disable_parallel_... */
+	if (json_object_object_get(o, "tools") != NULL &&
+	    json_object_object_get_ex(g->in, "parallel_tool_calls", &v) &&
+	    json_object_is_type(v, json_type_boolean) &&
+	    !json_object_get_boolean(v)) {
+		if (tc == NULL) {
+			tc = json_object_new_object();
+			json_object_object_add(tc, "type",
+			    json_object_new_string("auto"));
+			json_object_object_add(o, "tool_choice", tc);
+		}
+		if (strcmp(http_json_text(tc, "type"), "none") != 0)
+			json_object_object_add(tc, "disable_parallel_tool_use",
+			    json_object_new_boolean(1));
+	}
+	return 0;
+}
+
+/*
+ * An assistant message's tool calls as Anthropic's tool_use blocks,
+ * after its text (if any): the arguments must be a JSON object.
+ */
+static int
+gw_anthropic_calls(struct gw_call *g, size_t at, struct json_object *calls,
+    struct json_object *text, struct json_object *blocks)
+{
+	struct json_object	*tc, *b, *in, *p;
+	const char		*id, *name, *args;
+	size_t			 i;
+
+	if (json_object_is_type(text, json_type_string) &&
+	    json_object_get_string_len(text) > 0) {
+		b = json_object_new_object();
+		json_object_object_add(b, "type", json_object_new_string("text"));
+		json_object_object_add(b, "text", json_object_get(text));
+		json_object_array_add(blocks, b);
+	} else if (json_object_is_type(text, json_type_array)) {
+		if (gw_anthropic_content(text, &p) == -1)
+			return gw_anthropic_bad(g, "messages", arena_printf(
+			    &g->r->arena, "messages[%zu]: Anthropic's models "
+			    "take text content only through the gateway.", at));
+		for (i = 0; i < json_object_array_length(p); i++)
+			json_object_array_add(blocks, json_object_get(
+			    json_object_array_get_idx(p, i)));
+		json_object_put(p);
+	}
+	for (i = 0; i < json_object_array_length(calls); i++) {
+		tc = json_object_array_get_idx(calls, i);
+		if ((id = http_json_text(tc, "id")) == NULL ||
+		    (name = http_json_text(tc, "function.name")) == NULL ||
+		    (args = http_json_text(tc, "function.arguments")) == NULL ||
+		    (in = http_json_parse(args, strlen(args),
+		    REQ_JSON_DEPTH)) == NULL)
+			return gw_anthropic_bad(g, "messages", arena_printf(
+			    &g->r->arena, "messages[%zu].tool_calls[%zu] needs "
+			    "an id, function.name and function.arguments, a "
+			    "JSON object as a string.", at, i));
+		if (!json_object_is_type(in, json_type_object)) {
+			json_object_put(in);
+			return gw_anthropic_bad(g, "messages", arena_printf(
+			    &g->r->arena, "messages[%zu].tool_calls[%zu]."
+			    "function.arguments must be a JSON object.", at, i));
+		}
+		b = json_object_new_object();
+		json_object_object_add(b, "type",
+		    json_object_new_string("tool_use"));
+		json_object_object_add(b, "id", json_object_new_string(id));
+		json_object_object_add(b, "name", json_object_new_string(name));
+		json_object_object_add(b, "input", in);
+		json_object_array_add(blocks, b);
+	}
+	return 0;
+}
+
+/*
+ * One OpenAI message as Anthropic's, appended to msgs; system text to
+ * sys.  A "tool" message is a tool_result block, and consecutive ones
+ * share one user message (*results), as Anthropic wants them.
+ */
+static int
+gw_anthropic_message(struct gw_call *g, size_t i, struct json_object *nm,
+    struct json_object *msgs, struct buf *sys, struct json_object **results)
+{
+	struct json_object	*c = NULL, *content, *v, *calls, *b;
+	const char		*rs, *id;
+	int			 tool_calls;
+
+	rs = json_object_get_string(json_object_object_get(nm, "role"));
+	(void)json_object_object_get_ex(nm, "content", &c);
+	tool_calls = strcmp(rs, "assistant") == 0 &&
+	    json_object_object_get_ex(nm, "tool_calls", &calls) &&
+	    json_object_is_type(calls, json_type_array) &&
+	    json_object_array_length(calls) > 0;
+	if (strcmp(rs, "tool") == 0) {
+		if ((id = http_json_text(nm, "tool_call_id")) == NULL ||
+		    gw_anthropic_content(c, &content) == -1)
+			return gw_anthropic_bad(g, "messages", arena_printf(
+			    &g->r->arena, "messages[%zu]: a tool message needs "
+			    "tool_call_id and text content.", i));
+		b = json_object_new_object();
+		json_object_object_add(b, "type",
+		    json_object_new_string("tool_result"));
+		json_object_object_add(b, "tool_use_id",
+		    json_object_new_string(id));
+		json_object_object_add(b, "content", content);
+		if (*results == NULL) {
+			*results = json_object_new_array();
+			v = json_object_new_object();
+			json_object_object_add(v, "role",
+			    json_object_new_string("user"));
+			json_object_object_add(v, "content", *results);
+			json_object_array_add(msgs, v);
+		}
+		json_object_array_add(*results, b);
+		return 0;
+	}
+	*results = NULL;
+	if (tool_calls) {
+		content = json_object_new_array();
+		if (gw_anthropic_calls(g, i, calls, c, content) == -1) {
+			json_object_put(content);
+			return -1;
+		}
+	} else if (gw_anthropic_content(c, &content) == -1)
+		return gw_anthropic_bad(g, "messages", arena_printf(
+		    &g->r->arena, "messages[%zu]: Anthropic's models take text "
+		    "content (and tool calls) only through the gateway.", i));
+	if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
+		if (!json_object_is_type(content, json_type_string)) {
+			json_object_put(content);
+			return gw_anthropic_bad(g, "messages", arena_printf(
+			    &g->r->arena, "messages[%zu]: a system message "
+			    "must be text.", i));
+		}
+		buf_printf(sys, "%s%s", sys->len > 0 ? "\n\n" : "",
+		    json_object_get_string(content));
+		json_object_put(content);
+		return 0;
+	}
+	v = json_object_new_object();
+	json_object_object_add(v, "role", json_object_new_string(
+	    strcmp(rs, "assistant") == 0 ? "assistant" : "user"));
+	json_object_object_add(v, "content", content);
+	json_object_array_add(msgs, v);
+	return 0;
+}
+
 /*
  * The body for Anthropic's messages API: system messages joined into
- * "system", the others as they are (text only), max_tokens required,
- * stop as stop_sequences.  NULL with the 400 answered.
+ * "system", the others with their text and tool calls, tools and
+ * tool_choice translated, max_tokens required, stop as stop_sequences.
+ * NULL with the 400 answered.
  */
 static char *
 gw_body_anthropic(struct gw_call *g)
 {
-	struct json_object	*o, *msgs, *m, *role, *c, *nm, *content, *v;
+	struct json_object	*o, *msgs, *m, *c, *v, *results = NULL;
 	struct buf		 sys;
-	const char		*rs;
 	char			*out = NULL;
 	size_t			 i;
 
@@ -625,29 +861,10 @@ gw_body_anthropic(struct gw_call *g)
 	msgs = json_object_new_array();
 	buf_init(&sys, GW_ANSWER_MAX);
 	json_object_object_get_ex(g->in, "messages", &m);
-	for (i = 0; i < json_object_array_length(m); i++) {
-		nm = json_object_array_get_idx(m, i);
-		json_object_object_get_ex(nm, "role", &role);
-		rs = json_object_get_string(role);
-		if (!json_object_object_get_ex(nm, "content", &c) ||
-		    gw_anthropic_content(c, &content) == -1)
-			goto bad;
-		if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
-			if (!json_object_is_type(content, json_type_string)) {
-				json_object_put(content);
-				goto bad;
-			}
-			buf_printf(&sys, "%s%s", sys.len > 0 ? "\n\n" : "",
-			    json_object_get_string(content));
-			json_object_put(content);
-			continue;
-		}
-		v = json_object_new_object();
-		json_object_object_add(v, "role", json_object_new_string(
-		    strcmp(rs, "assistant") == 0 ? "assistant" : "user"));
-		json_object_object_add(v, "content", content);
-		json_object_array_add(msgs, v);
-	}
+	for (i = 0; i < json_object_array_length(m); i++)
+		if (gw_anthropic_message(g, i, json_object_array_get_idx(m, i),
+		    msgs, &sys, &results) == -1)
+			goto done;
 	json_object_object_add(o, "model",
 	    json_object_new_string(gw_model_name(g)));
 	json_object_object_add(o, "max_tokens",
@@ -657,6 +874,8 @@ gw_body_anthropic(struct gw_call *g)
 		    json_object_new_string_len(sys.p, (int)sys.len));
 	json_object_object_add(o, "messages", msgs);
 	msgs = NULL;
+	if (gw_anthropic_tools(g, o) == -1)
+		goto done;
 	if (g->stream)
 		json_object_object_add(o, "stream", json_object_new_boolean(1));
 	if (json_object_object_get_ex(g->in, "temperature", &v))
@@ -674,11 +893,6 @@ gw_body_anthropic(struct gw_call *g)
 	}
 	out = arena_strdup(&g->r->arena, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN));
-	goto done;
-bad:
-	req_error(g->r, 400, NULL, "invalid_value", arena_printf(&g->r->arena,
-	    "messages[%zu]: Anthropic's models take text content only "
-	    "through the gateway.", i), "messages");
 done:
 	json_object_put(msgs);
 	json_object_put(o);
@@ -871,11 +1085,50 @@ gw_usage_anthropic_in(struct gw_call *g, struct json_object *u)
 	    http_json_int(u, "cache_creation_input_tokens", 0);
 }
 
+/*
+ * Anthropic's tool_use block as OpenAI's tool call: the input object
+ * as the arguments string.  index >= 0: a stream's first delta of it
+ * (with its index, and empty arguments that the deltas fill).
+ */
+static struct json_object *
+gw_tool_call(struct json_object *block, int index)
+{
+	struct json_object	*c, *f, *in;
+	const char		*s;
+
+	c = json_object_new_object();
+	if (index >= 0)
+		json_object_object_add(c, "index", json_object_new_int(index));
+	gw_str(c, "id", (s = http_json_text(block, "id")) != NULL ? s : "");
+	gw_str(c, "type", "function");
+	f = json_object_new_object();
+	gw_str(f, "name", (s = http_json_text(block, "name")) != NULL ? s :
+	    "");
+	in = http_json_at(block, "input");
+	gw_str(f, "arguments", index >= 0 ? "" : in != NULL ?
+	    json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN) : "{}");
+	json_object_object_add(c, "function", f);
+	return c;
+}
+
+/* A stream's chunk carrying one tool call's delta. */
+static struct json_object *
+gw_tool_delta(struct gw_call *g, struct json_object *call)
+{
+	struct json_object	*d, *arr;
+
+	d = json_object_new_object();
+	arr = json_object_new_array();
+	json_object_array_add(arr, call);
+	json_object_object_add(d, "tool_calls", arr);
+	return gw_chunk(g, d, NULL);
+}
+
 /* One event of Anthropic's stream, translated to OpenAI's chunks. */
 static void
 gw_event_anthropic(struct gw_call *g, const char *data, size_t n)
 {
-	struct json_object	*o, *d;
+	struct json_object	*o, *d, *f;
 	const char		*type, *s;
 
 	if ((o = http_json_parse(data, n, REQ_JSON_DEPTH * 2)) == NULL)
@@ -892,6 +1145,22 @@ gw_event_anthropic(struct gw_call *g, const char *data, size_t n)
 		    json_object_new_string("assistant"));
 		json_object_object_add(d, "content", json_object_new_string(""));
 		gw_send_json(g, gw_chunk(g, d, NULL));
+	} else if (strcmp(type, "content_block_start") == 0 &&
+	    (s = http_json_text(o, "content_block.type")) != NULL &&
+	    strcmp(s, "tool_use") == 0) {
+		gw_send_json(g, gw_tool_delta(g, gw_tool_call(http_json_at(o,
+		    "content_block"), g->tools++)));
+	} else if (strcmp(type, "content_block_delta") == 0 &&
+	    (s = http_json_text(o, "delta.partial_json")) != NULL &&
+	    g->tools > 0) {
+		/* Blocks come one after another: the deltas are the last's. */
+		d = json_object_new_object();
+		json_object_object_add(d, "index",
+		    json_object_new_int(g->tools - 1));
+		f = json_object_new_object();
+		gw_str(f, "arguments", s);
+		json_object_object_add(d, "function", f);
+		gw_send_json(g, gw_tool_delta(g, d));
 	} else if (strcmp(type, "content_block_delta") == 0 &&
 	    (s = http_json_text(o, "delta.text")) != NULL) {
 		d = json_object_new_object();
@@ -1295,17 +1564,22 @@ gw_provider_failed(struct gw_call *g, const char *status)
 static struct json_object *
 gw_from_anthropic(struct gw_call *g, struct json_object *a)
 {
-	struct json_object	*o, *ch, *c, *m, *content, *part;
+	struct json_object	*o, *ch, *c, *m, *content, *part, *calls;
 	struct buf		 text;
 	const char		*t;
 	size_t			 i;
 
 	buf_init(&text, GW_ANSWER_MAX);
+	calls = json_object_new_array();
 	if (json_object_object_get_ex(a, "content", &content) &&
 	    json_object_is_type(content, json_type_array))
 		for (i = 0; i < json_object_array_length(content); i++) {
 			part = json_object_array_get_idx(content, i);
-			if ((t = http_json_text(part, "text")) != NULL)
+			if ((t = http_json_text(part, "type")) != NULL &&
+			    strcmp(t, "tool_use") == 0)
+				json_object_array_add(calls, gw_tool_call(part,
+				    -1));
+			else if ((t = http_json_text(part, "text")) != NULL)
 				buf_append(&text, t, strlen(t));
 		}
 	if ((c = http_json_at(a, "usage")) != NULL) {
@@ -1325,9 +1599,16 @@ gw_from_anthropic(struct gw_call *g, struct json_object *a)
 	    json_object_new_string(gw_model_name(g)));
 	m = json_object_new_object();
 	json_object_object_add(m, "role", json_object_new_string("assistant"));
-	json_object_object_add(m, "content", json_object_new_string_len(
-	    text.p != NULL ? text.p : "", (int)text.len));
+	/* OpenAI's content is null beside tool calls when there is none. */
+	json_object_object_add(m, "content", text.len == 0 &&
+	    json_object_array_length(calls) > 0 ? NULL :
+	    json_object_new_string_len(text.p != NULL ? text.p : "",
+	    (int)text.len));
 	json_object_object_add(m, "refusal", NULL);
+	if (json_object_array_length(calls) > 0) {
+		json_object_object_add(m, "tool_calls", calls);
+		calls = NULL;
+	}
 	c = json_object_new_object();
 	json_object_object_add(c, "index", json_object_new_int(0));
 	json_object_object_add(c, "message", m);
@@ -1338,6 +1619,7 @@ gw_from_anthropic(struct gw_call *g, struct json_object *a)
 	json_object_array_add(ch, c);
 	json_object_object_add(o, "choices", ch);
 	json_object_object_add(o, "usage", gw_usage_json(g));
+	json_object_put(calls);
 	buf_free(&text);
 	return o;
 }

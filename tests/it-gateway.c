@@ -1546,6 +1546,54 @@ test_refusals(void **state)
 	it_deferred_check();
 }
 
+/*
+ * Tools sent to Anthropic in shapes that cannot be translated: each a
+ * 400 naming the field, the provider not called, nothing kept.
+ * (tests/llm-gateway-node.sh drives whole tool loops with OpenAI's
+ * client through both providers.)
+ */
+static void
+test_tools_refused(void **state)
+{
+	static const struct {
+		const char	*extra, *msgs, *param, *what;
+	} bad[] = {
+		{ ",\"tools\":{\"type\":\"function\"}", NULL, "tools",
+		    "tools not an array" },
+		{ ",\"tools\":[{\"type\":\"retrieval\"}]", NULL, "tools",
+		    "a tool that is not a function" },
+		{ ",\"tools\":[{\"type\":\"function\",\"function\":{}}]",
+		    NULL, "tools", "a function without a name" },
+		{ ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+		    "\"f\"}}],\"tool_choice\":42", NULL, "tool_choice",
+		    "tool_choice a number" },
+		{ "", ",{\"role\":\"tool\",\"content\":\"x\"}", "messages",
+		    "a tool message without tool_call_id" },
+		{ "", ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+		    "[{\"id\":\"t1\",\"type\":\"function\",\"function\":"
+		    "{\"name\":\"f\",\"arguments\":\"[1]\"}}]}", "messages",
+		    "tool call arguments that are no JSON object" },
+		{ "", ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+		    "[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+		    "\"arguments\":\"{}\"}}]}", "messages",
+		    "a tool call without an id" },
+	};
+	struct tenant	 t;
+	char		 b[1024];
+	size_t		 i;
+
+	(void)state;
+	tenant_new(&t, "tools", "pro", WITH_ANTHROPIC);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(b, sizeof(b), "{\"model\":\"" CLAUDE "\",\"messages\":"
+		    "[{\"role\":\"user\",\"content\":\"hi\"}%s]%s}",
+		    bad[i].msgs != NULL ? bad[i].msgs : "", bad[i].extra);
+		refused(&t, t.key, NULL, NULL, b, 400, "invalid_value",
+		    bad[i].param, 0, bad[i].what);
+	}
+	it_deferred_check();
+}
+
 /* A budget that fits some of the answer, or not even 16 tokens. */
 static void
 test_budget(void **state)
@@ -2943,6 +2991,8 @@ main(void)
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_cut, emu_clean, emu_clean),
 		cmocka_unit_test_setup_teardown(test_refusals, emu_clean,
+		    emu_clean),
+		cmocka_unit_test_setup_teardown(test_tools_refused, emu_clean,
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_budget, emu_clean,
 		    emu_clean),

@@ -60,6 +60,11 @@
 #        "max_tokens" when that cut it short
 #   Streamed, the first word is the first delta and every other word one
 #   delta with its leading space, so the deltas join to the answer.
+#   tools offered (and a tool choice that allows a call), the last
+#        message not a tool's result: one call of the chosen (or first)
+#        tool with {"query": the last user message}, 3 + its words as
+#        completion tokens, its arguments streamed 8 characters a delta;
+#        after a tool's result: "Echo:" and the result's words
 #
 # ---- Per-request headers (test switches; a bad value is a 400)
 #
@@ -234,8 +239,10 @@ def content_text(content):
 	if isinstance(content, str):
 		return content
 	if isinstance(content, list):
-		return ' '.join(p['text'] for p in content if isinstance(p, dict)
-		    and p.get('type') == 'text' and isinstance(p.get('text'), str))
+		return ' '.join(content_text(p.get('content')) if p.get('type') ==
+		    'tool_result' else p['text'] for p in content if
+		    isinstance(p, dict) and (p.get('type') == 'tool_result' or
+		    (p.get('type') == 'text' and isinstance(p.get('text'), str))))
 	return ''
 
 
@@ -259,7 +266,7 @@ def answer_words(messages, count):
 	cycled."""
 	source = []
 	for m in reversed(messages):
-		if m.get('role') == 'user':
+		if m.get('role') in ('user', 'tool'):
 			source = words(content_text(m.get('content')))
 			break
 	source = source or ['nothing']
@@ -285,6 +292,32 @@ def plan(messages, system, count, max_tokens, cached=0, cache_write=0):
 def deltas(out_words):
 	"""One delta per word; joined, they are the answer."""
 	return [w if i == 0 else ' ' + w for i, w in enumerate(out_words)]
+
+
+def last_user_words(messages):
+	for m in reversed(messages):
+		if m.get('role') == 'user':
+			return words(content_text(m.get('content')))
+	return []
+
+
+def tool_plan(messages, system, name, cached=0, cache_write=0):
+	"""A call of the tool name, with {"query": the last user message}:
+	what the emulator answers when tools are offered (tool_choice
+	permitting) and the last message is not a tool's result."""
+	args = json.dumps({'query': ' '.join(last_user_words(messages))},
+	    separators=(',', ':'))
+	prompt = prompt_tokens(messages, system)
+	return {'prompt_tokens': prompt, 'words': [], 'text': '',
+	    'completion_tokens': 3 + len(words(args)), 'tool': name,
+	    'arguments': args, 'finish_reason': 'tool_calls',
+	    'stop_reason': 'tool_use', 'cached': min(cached, prompt),
+	    'cache_write': cache_write}
+
+
+def pieces(text, size=8):
+	"""A tool call's arguments as streamed: size characters a delta."""
+	return [text[i:i + size] for i in range(0, len(text), size)] or ['']
 
 
 def openai_usage(p):
@@ -656,7 +689,10 @@ class LLM:
 		user = body.get('user')
 		rec['user'] = user if isinstance(user, str) else None
 		count, delay, cached, write = self.switches(req)
-		p = plan(messages, None, count, max_tokens, cached)
+		tool = openai_tool(body, messages)
+		rec['tools'] = len(body.get('tools') or [])
+		p = tool_plan(messages, None, tool, cached) if tool else \
+		    plan(messages, None, count, max_tokens, cached)
 		usage = openai_usage(p)
 		rec['usage'] = usage
 		rec['finish_reason'] = p['finish_reason']
@@ -665,11 +701,18 @@ class LLM:
 		fingerprint = 'fp_emu' + emu.random_string(6, '0123456789abcdef')
 		headers = [('x-request-id', rec['request_id']),
 		    ('openai-processing-ms', '1'), ('openai-version', '2020-10-01')]
+		call_id = new_id('call_', 24)
 		if not stream:
+			msg = {'role': 'assistant', 'content': p['text'],
+			    'refusal': None, 'annotations': []}
+			if tool:
+				msg['content'] = None
+				msg['tool_calls'] = [{'id': call_id, 'type': 'function',
+				    'function': {'name': tool,
+				    'arguments': p['arguments']}}]
 			out = {'id': cid, 'object': 'chat.completion',
 			    'created': created, 'model': model,
-			    'choices': [{'index': 0, 'message': {'role': 'assistant',
-			    'content': p['text'], 'refusal': None, 'annotations': []},
+			    'choices': [{'index': 0, 'message': msg,
 			    'logprobs': None, 'finish_reason': p['finish_reason']}],
 			    'usage': usage, 'service_tier': 'default',
 			    'system_fingerprint': fingerprint}
@@ -688,9 +731,20 @@ class LLM:
 				# null in every chunk but the last, as at OpenAI
 				c['usage'] = usage
 			return sse_data(c)
-		events = [chunk({'role': 'assistant', 'content': '',
-		    'refusal': None})]
-		events += [chunk({'content': d}) for d in deltas(p['words'])]
+		if tool:
+			parts = pieces(p['arguments'])
+			events = [chunk({'role': 'assistant', 'content': None,
+			    'tool_calls': [{'index': 0, 'id': call_id,
+			    'type': 'function', 'function': {'name': tool,
+			    'arguments': ''}}], 'refusal': None})]
+			events += [chunk({'tool_calls': [{'index': 0, 'function':
+			    {'arguments': a}}]}) for a in parts]
+			n_content = len(parts)
+		else:
+			events = [chunk({'role': 'assistant', 'content': '',
+			    'refusal': None})]
+			events += [chunk({'content': d}) for d in deltas(p['words'])]
+			n_content = len(p['words'])
 		events.append(chunk({}, p['finish_reason']))
 		usage_index = None
 		if include_usage:
@@ -698,7 +752,7 @@ class LLM:
 			events.append(chunk({}, choices=False, usage=usage))
 		events.append(b'data: [DONE]\n\n')
 		return StreamResponse(events, delay,
-		    self.cut_stop(cut, 1, len(p['words'])), usage_index, headers)
+		    self.cut_stop(cut, 1, n_content), usage_index, headers)
 
 	# --- Anthropic messages ---------------------------------------------
 
@@ -730,16 +784,23 @@ class LLM:
 			raise bad_request('stream: Input should be a valid boolean')
 		rec['stream'] = stream
 		count, delay, cached, write = self.switches(req)
-		p = plan(messages, system, count, max_tokens, cached, write)
+		tool = anthropic_tool(body, messages)
+		rec['tools'] = len(body.get('tools') or [])
+		p = tool_plan(messages, system, tool, cached, write) if tool else \
+		    plan(messages, system, count, max_tokens, cached, write)
 		usage = anthropic_usage(p)
 		rec['usage'] = usage
 		rec['finish_reason'] = p['stop_reason']
 		mid = 'msg_01' + emu.random_string(22)
 		headers = [('request-id', rec['request_id'])]
+		use_id = 'toolu_01' + emu.random_string(22)
+		block = {'type': 'tool_use', 'id': use_id, 'name': tool,
+		    'input': json.loads(p['arguments'])} if tool else \
+		    {'type': 'text', 'text': p['text']}
 		if not stream:
 			out = {'id': mid, 'type': 'message', 'role': 'assistant',
 			    'model': model,
-			    'content': [{'type': 'text', 'text': p['text']}],
+			    'content': [block],
 			    'stop_reason': p['stop_reason'], 'stop_sequence': None,
 			    'usage': usage}
 			resp = emu.json_response(200, out, headers)
@@ -750,11 +811,19 @@ class LLM:
 		    'model': model, 'content': [], 'stop_reason': None,
 		    'stop_sequence': None, 'usage': anthropic_usage(p, 1)}}),
 		    sse_event('content_block_start', {'type': 'content_block_start',
-		    'index': 0, 'content_block': {'type': 'text', 'text': ''}}),
+		    'index': 0, 'content_block': dict(block, input={}) if tool else
+		    {'type': 'text', 'text': ''}}),
 		    sse_event('ping', {'type': 'ping'})]
-		events += [sse_event('content_block_delta', {'type':
-		    'content_block_delta', 'index': 0, 'delta': {'type':
-		    'text_delta', 'text': d}}) for d in deltas(p['words'])]
+		if tool:
+			parts = pieces(p['arguments'])
+			events += [sse_event('content_block_delta', {'type':
+			    'content_block_delta', 'index': 0, 'delta': {'type':
+			    'input_json_delta', 'partial_json': a}}) for a in parts]
+		else:
+			parts = p['words']
+			events += [sse_event('content_block_delta', {'type':
+			    'content_block_delta', 'index': 0, 'delta': {'type':
+			    'text_delta', 'text': d}}) for d in deltas(parts)]
 		events.append(sse_event('content_block_stop', {'type':
 		    'content_block_stop', 'index': 0}))
 		usage_index = len(events)
@@ -764,7 +833,7 @@ class LLM:
 		    'usage': {'output_tokens': p['completion_tokens']}}))
 		events.append(sse_event('message_stop', {'type': 'message_stop'}))
 		return StreamResponse(events, delay,
-		    self.cut_stop(cut, 3, len(p['words'])), usage_index, headers)
+		    self.cut_stop(cut, 3, len(parts)), usage_index, headers)
 
 	# --- models ---------------------------------------------------------
 
@@ -1039,6 +1108,105 @@ def anthropic_messages(messages):
 			raise bad_request('messages.%d.content: Input should be a valid '
 			    'string or a list of content blocks' % i)
 	return messages
+
+
+TOOL_NAME_RE = re.compile(r'[a-zA-Z0-9_-]{1,64}\Z')
+
+
+def openai_tool(body, messages):
+	"""Check tools, tool_choice and the tool calls of the history as
+	OpenAI does; the tool to call now, or None."""
+	tools = body.get('tools')
+	if tools is not None and (not isinstance(tools, list) or not all(
+	    isinstance(t, dict) and t.get('type') == 'function' and
+	    isinstance(t.get('function'), dict) and isinstance(
+	    t['function'].get('name'), str) and TOOL_NAME_RE.match(
+	    t['function']['name']) and isinstance(t['function'].get(
+	    'parameters', {}), dict) for t in tools)):
+		raise bad_request('Invalid \'tools\': each must be {"type": '
+		    '"function", "function": {"name", "parameters"}}.', 'tools',
+		    'invalid_value')
+	names = [t['function']['name'] for t in tools or []]
+	choice = body.get('tool_choice')
+	if choice is not None and choice not in ('none', 'auto', 'required') \
+	    and not (isinstance(choice, dict) and choice.get('type') ==
+	    'function' and isinstance(choice.get('function'), dict) and
+	    choice['function'].get('name') in names):
+		raise bad_request('Invalid \'tool_choice\'.', 'tool_choice',
+		    'invalid_value')
+	if choice is not None and not names:
+		raise bad_request('Invalid value for \'tool_choice\': '
+		    '\'tool_choice\' is only allowed when \'tools\' are specified.',
+		    'tool_choice', 'invalid_value')
+	calls = set()
+	for i, m in enumerate(messages):
+		for j, c in enumerate(m.get('tool_calls') or []):
+			if m['role'] != 'assistant' or not (isinstance(c, dict) and
+			    isinstance(c.get('id'), str) and c.get('type') ==
+			    'function' and isinstance(c.get('function'), dict) and
+			    isinstance(c['function'].get('name'), str) and
+			    isinstance(c['function'].get('arguments'), str)):
+				raise bad_request('Invalid \'messages[%d].tool_calls[%d]\'.'
+				    % (i, j), 'messages[%d].tool_calls' % i, 'invalid_value')
+			calls.add(c['id'])
+		if m['role'] == 'tool' and m.get('tool_call_id') not in calls:
+			raise bad_request('Invalid parameter: messages with role '
+			    '\'tool\' must be a response to a preceeding message with '
+			    '\'tool_calls\'.', 'messages.[%d].role' % i)
+	if not names or choice == 'none' or messages[-1]['role'] == 'tool':
+		return None
+	if isinstance(choice, dict):
+		return choice['function']['name']
+	return names[0]
+
+
+def anthropic_tool(body, messages):
+	"""Check tools, tool_choice, tool_use and tool_result blocks as
+	Anthropic does; the tool to call now, or None."""
+	tools = body.get('tools')
+	if tools is not None and (not isinstance(tools, list) or not all(
+	    isinstance(t, dict) and isinstance(t.get('name'), str) and
+	    TOOL_NAME_RE.match(t['name']) and isinstance(t.get(
+	    'input_schema'), dict) and t['input_schema'].get('type') ==
+	    'object' for t in tools)):
+		raise bad_request('tools: each tool needs a name and an '
+		    'input_schema of type object')
+	names = [t['name'] for t in tools or []]
+	choice = body.get('tool_choice')
+	if choice is not None and not (isinstance(choice, dict) and
+	    choice.get('type') in ('auto', 'any', 'none', 'tool') and
+	    (choice['type'] != 'tool' or choice.get('name') in names)):
+		raise bad_request('tool_choice: Input should be a valid tool '
+		    'choice')
+	prev = set()
+	for i, m in enumerate(messages):
+		blocks = m['content'] if isinstance(m['content'], list) else []
+		uses = set()
+		for j, b in enumerate(blocks):
+			if b['type'] == 'tool_use':
+				if m['role'] != 'assistant' or not (isinstance(b.get('id'),
+				    str) and isinstance(b.get('name'), str) and
+				    isinstance(b.get('input'), dict)):
+					raise bad_request('messages.%d.content.%d: a tool_use '
+					    'block needs an id, a name and an input object' %
+					    (i, j))
+				uses.add(b['id'])
+			elif b['type'] == 'tool_result' and (m['role'] != 'user' or
+			    b.get('tool_use_id') not in prev):
+				raise bad_request('messages.%d.content.%d: unexpected '
+				    '`tool_use_id` found in `tool_result` blocks: %s. Each '
+				    '`tool_result` block must have a corresponding '
+				    '`tool_use` block in the previous message.' % (i, j,
+				    b.get('tool_use_id')))
+		prev = uses
+	last = messages[-1]
+	if not names or (choice or {}).get('type') == 'none' or (isinstance(
+	    last['content'], list) and any(b['type'] == 'tool_result'
+	    for b in last['content'])):
+		return None
+	if (choice or {}).get('type') == 'tool':
+		return choice['name']
+	return names[0]
 
 
 # --- HTTP -------------------------------------------------------------------

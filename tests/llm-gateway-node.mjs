@@ -356,6 +356,87 @@ async function models() {
 	    e.code === 'model_not_found' && e.param === 'model');
 }
 
+// Tools, through both providers' shapes: the model calls one, its
+// result goes back, the answer uses it (OpenAI's tools are passed on;
+// Anthropic's are translated both ways, streamed too).
+const TOOLS = [{ type: 'function', function: { name: 'lookup',
+    description: 'Looks a thing up.', parameters: { type: 'object',
+    properties: { query: { type: 'string' } }, required: ['query'] } } }];
+const ASK = [{ role: 'user', content: 'weather in Paris' }];
+
+function argsOf(call) {
+	try {
+		return JSON.parse(call?.function?.arguments ?? '');
+	} catch {
+		return null;
+	}
+}
+
+async function toolCall(model, stream) {
+	const body = { model, messages: ASK, tools: TOOLS };
+	if (!stream) {
+		const r = await client().chat.completions.create(body);
+		return { call: r.choices?.[0]?.message?.tool_calls?.[0],
+		    finish: r.choices?.[0]?.finish_reason,
+		    content: r.choices?.[0]?.message?.content, n:
+		    r.choices?.[0]?.message?.tool_calls?.length };
+	}
+	const s = await client().chat.completions.create({ ...body,
+	    stream: true });
+	const call = { id: '', type: 'function', function: { name: '',
+	    arguments: '' } };
+	let finish = null, n = 0, content = '';
+	for await (const ch of s) {
+		const d = ch.choices?.[0]?.delta ?? {};
+		content += d.content ?? '';
+		for (const tc of d.tool_calls ?? []) {
+			n = Math.max(n, tc.index + 1);
+			call.id ||= tc.id ?? '';
+			call.function.name ||= tc.function?.name ?? '';
+			call.function.arguments += tc.function?.arguments ?? '';
+		}
+		finish = ch.choices?.[0]?.finish_reason ?? finish;
+	}
+	return { call, finish, content: content || null, n };
+}
+
+async function tools() {
+	for (const model of ['emu-gpt-small', 'emu-claude']) {
+		for (const stream of [false, true]) {
+			const seq = await lastSeq();
+			const what = `${model}${stream ? ', streamed' : ''}`;
+			const got = await toolCall(model, stream);
+			check(`tools, ${what}: one call of lookup with {"query": ` +
+			    '"weather in Paris"}, content null, finish_reason ' +
+			    'tool_calls', got.n === 1 && got.call?.function?.name ===
+			    'lookup' && argsOf(got.call)?.query === 'weather in ' +
+			    'Paris' && /^(call_|toolu_)/.test(got.call?.id ?? '') &&
+			    got.content === null && got.finish === 'tool_calls', got);
+			const r = await client().chat.completions.create({ model,
+			    tools: TOOLS, messages: [...ASK, { role: 'assistant',
+			    content: null, tool_calls: [got.call] }, { role: 'tool',
+			    tool_call_id: got.call?.id, content: 'sunny and warm' }] });
+			check(`tools, ${what}: the result sent back (a tool message), ` +
+			    'the answer made of it', r.choices?.[0]?.message?.content
+			    ?.startsWith('Echo: sunny and warm') &&
+			    r.choices[0].finish_reason === 'stop', r);
+			const recs = await requestsSince(seq, 2);
+			check(`tools, ${what}: the provider was offered the tool both ` +
+			    'times', recs.length === 2 && recs.every((x) =>
+			    x.tools === 1), recs);
+		}
+	}
+	await raises('tools, emu-claude: a tool call whose arguments are no ' +
+	    'JSON object: BadRequestError, 400, before the provider',
+	    () => client().chat.completions.create({ model: 'emu-claude',
+	    tools: TOOLS, messages: [...ASK, { role: 'assistant', content: null,
+	    tool_calls: [{ id: 'toolu_x', type: 'function', function: {
+	    name: 'lookup', arguments: '[1, 2]' } }] }, { role: 'tool',
+	    tool_call_id: 'toolu_x', content: 'x' }] }),
+	    (e) => e instanceof errors('BadRequestError') && e.status === 400 &&
+	    e.param === 'messages');
+}
+
 async function plain(want) {
 	let seq = await lastSeq();
 	const known = calls().length;
@@ -670,6 +751,7 @@ async function run() {
 	// One section's exception fails that section, not the run.
 	for (const [name, section] of [['models', models],
 	    ['plain', plain], ['streamed', streamed], ['claude', claude],
+	    ['tools', tools],
 	    ['failures', failures], ['abandoned', abandoned],
 	    ['summary', summary]]) {
 		try {
