@@ -178,7 +178,8 @@ gw_content_bytes(struct json_object *c)
 		    json_object_is_type(t, json_type_string))
 			n += (size_t)json_object_get_string_len(t);
 		else
-			n += 1024;	/* an image or a file: a fair share */
+			/* An image: what the largest costs at Anthropic. */
+			n += 2 * 1600;
 	}
 	return n;
 }
@@ -583,7 +584,55 @@ gw_body_openai(struct gw_call *g)
 	return out;
 }
 
-/* Text parts of an OpenAI content as Anthropic's; -1: a kind it lacks. */
+/*
+ * An OpenAI image part as Anthropic's image block: a data URL of one of
+ * the four image types Anthropic takes, in base64, or an https URL.
+ * NULL when it is neither.
+ */
+static struct json_object *
+gw_anthropic_image(struct json_object *part)
+{
+	static const char *const	 types[] = { "image/jpeg", "image/png",
+	    "image/gif", "image/webp" };
+	struct json_object		*b, *src;
+	const char			*url, *semi;
+	size_t				 i, n;
+
+	if ((url = http_json_text(part, "image_url.url")) == NULL)
+		return NULL;
+	src = json_object_new_object();
+	if (strncmp(url, "https://", 8) == 0) {
+		gw_str(src, "type", "url");
+		gw_str(src, "url", url);
+	} else if (strncmp(url, "data:", 5) == 0 &&
+	    (semi = strchr(url, ';')) != NULL &&
+	    strncmp(semi, ";base64,", 8) == 0 && semi[8] != '\0') {
+		n = (size_t)(semi - url - 5);
+		for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			if (strlen(types[i]) == n &&
+			    strncmp(url + 5, types[i], n) == 0)
+				break;
+		if (i == sizeof(types) / sizeof(types[0])) {
+			json_object_put(src);
+			return NULL;
+		}
+		gw_str(src, "type", "base64");
+		gw_str(src, "media_type", types[i]);
+		gw_str(src, "data", semi + 8);
+	} else {
+		json_object_put(src);
+		return NULL;
+	}
+	b = json_object_new_object();
+	gw_str(b, "type", "image");
+	json_object_object_add(b, "source", src);
+	return b;
+}
+
+/*
+ * Text and image parts of an OpenAI content as Anthropic's; -1: a kind
+ * it lacks, or an image it cannot take.
+ */
 static int
 gw_anthropic_content(struct json_object *c, struct json_object **out)
 {
@@ -600,8 +649,13 @@ gw_anthropic_content(struct json_object *c, struct json_object **out)
 	arr = json_object_new_array();
 	for (i = 0; i < json_object_array_length(c); i++) {
 		part = json_object_array_get_idx(c, i);
-		if ((ty_s = http_json_text(part, "type")) == NULL ||
-		    strcmp(ty_s, "text") != 0 ||
+		ty_s = http_json_text(part, "type");
+		if (ty_s != NULL && strcmp(ty_s, "image_url") == 0 &&
+		    (p = gw_anthropic_image(part)) != NULL) {
+			json_object_array_add(arr, p);
+			continue;
+		}
+		if (ty_s == NULL || strcmp(ty_s, "text") != 0 ||
 		    !json_object_object_get_ex(part, "text", &t)) {
 			json_object_put(arr);
 			return -1;
@@ -821,8 +875,9 @@ gw_anthropic_message(struct gw_call *g, size_t i, struct json_object *nm,
 		}
 	} else if (gw_anthropic_content(c, &content) == -1)
 		return gw_anthropic_bad(g, "messages", arena_printf(
-		    &g->r->arena, "messages[%zu]: Anthropic's models take text "
-		    "content (and tool calls) only through the gateway.", i));
+		    &g->r->arena, "messages[%zu]: Anthropic's models take text, "
+		    "images (a base64 data URL of JPEG, PNG, GIF or WebP, or "
+		    "an https URL) and tool calls through the gateway.", i));
 	if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
 		if (!json_object_is_type(content, json_type_string)) {
 			json_object_put(content);

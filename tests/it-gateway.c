@@ -1547,7 +1547,8 @@ test_refusals(void **state)
 }
 
 /*
- * Tools sent to Anthropic in shapes that cannot be translated: each a
+ * Tools and parts sent to Anthropic in shapes that cannot be translated
+ * (an image it cannot fetch or read, audio): each a
  * 400 naming the field, the provider not called, nothing kept.
  * (tests/llm-gateway-node.sh drives whole tool loops with OpenAI's
  * client through both providers.)
@@ -1577,6 +1578,16 @@ test_tools_refused(void **state)
 		    "[{\"type\":\"function\",\"function\":{\"name\":\"f\","
 		    "\"arguments\":\"{}\"}}]}", "messages",
 		    "a tool call without an id" },
+		{ "", ",{\"role\":\"user\",\"content\":[{\"type\":"
+		    "\"image_url\",\"image_url\":{\"url\":\"http://x/a.png\"}}]}",
+		    "messages", "an image at a plain http URL" },
+		{ "", ",{\"role\":\"user\",\"content\":[{\"type\":"
+		    "\"image_url\",\"image_url\":{\"url\":"
+		    "\"data:image/tiff;base64,AAAA\"}}]}", "messages",
+		    "an image of a type Anthropic does not take" },
+		{ "", ",{\"role\":\"user\",\"content\":[{\"type\":"
+		    "\"input_audio\",\"input_audio\":{}}]}", "messages",
+		    "an audio part" },
 	};
 	struct tenant	 t;
 	char		 b[1024];

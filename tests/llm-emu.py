@@ -123,6 +123,7 @@
 #   A request is recorded when it arrives ("done": false) and completed
 #   when its answer has been sent.
 import errno
+import base64
 import json
 import os
 import re
@@ -691,6 +692,7 @@ class LLM:
 		count, delay, cached, write = self.switches(req)
 		tool = openai_tool(body, messages)
 		rec['tools'] = len(body.get('tools') or [])
+		rec['images'] = images_in(messages, 'image_url')
 		p = tool_plan(messages, None, tool, cached) if tool else \
 		    plan(messages, None, count, max_tokens, cached)
 		usage = openai_usage(p)
@@ -786,6 +788,7 @@ class LLM:
 		count, delay, cached, write = self.switches(req)
 		tool = anthropic_tool(body, messages)
 		rec['tools'] = len(body.get('tools') or [])
+		rec['images'] = images_in(messages, 'image')
 		p = tool_plan(messages, system, tool, cached, write) if tool else \
 		    plan(messages, system, count, max_tokens, cached, write)
 		usage = anthropic_usage(p)
@@ -1107,7 +1110,45 @@ def anthropic_messages(messages):
 		    for b in c)):
 			raise bad_request('messages.%d.content: Input should be a valid '
 			    'string or a list of content blocks' % i)
+		for j, b in enumerate(c if isinstance(c, list) else []):
+			if b['type'] == 'image':
+				check_image(b.get('source'), 'messages.%d.content.%d' %
+				    (i, j))
 	return messages
+
+
+def images_in(messages, kind):
+	"""Image parts (OpenAI's image_url, Anthropic's image) of a request."""
+	return sum(1 for m in messages if isinstance(m.get('content'), list)
+	    for b in m['content'] if isinstance(b, dict) and b.get('type') ==
+	    kind)
+
+
+IMAGE_TYPES = ('image/jpeg', 'image/png', 'image/gif', 'image/webp')
+
+
+def check_image(src, where):
+	"""An image block's source as Anthropic checks it: base64 data of one
+	of four image types, or a URL."""
+	if not isinstance(src, dict) or src.get('type') not in ('base64',
+	    'url'):
+		raise bad_request('%s.source: Input tag does not match any of the '
+		    'expected tags: \'base64\', \'url\'' % where)
+	if src['type'] == 'url':
+		if not isinstance(src.get('url'), str) or not \
+		    src['url'].startswith('https://'):
+			raise bad_request('%s.source.url: Only HTTPS URLs are '
+			    'supported' % where)
+		return
+	if src.get('media_type') not in IMAGE_TYPES:
+		raise bad_request('%s.source.base64.media_type: Input should be '
+		    '\'image/jpeg\', \'image/png\', \'image/gif\' or '
+		    '\'image/webp\'' % where)
+	try:
+		base64.b64decode(src.get('data') or '', validate=True)
+	except (ValueError, TypeError):
+		raise bad_request('%s.source.base64.data: The image data is not '
+		    'valid base64' % where)
 
 
 TOOL_NAME_RE = re.compile(r'[a-zA-Z0-9_-]{1,64}\Z')

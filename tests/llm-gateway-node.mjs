@@ -437,6 +437,35 @@ async function tools() {
 	    e.param === 'messages');
 }
 
+// An image beside the text (a 1x1 PNG as a data URL, and an https
+// URL): passed on to OpenAI, Anthropic image blocks for Claude.
+const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAf' +
+    'FcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
+async function images() {
+	for (const model of ['emu-gpt-small', 'emu-claude']) {
+		const seq = await lastSeq();
+		const r = await client().chat.completions.create({ model,
+		    messages: [{ role: 'user', content: [
+		    { type: 'text', text: 'what is in these' },
+		    { type: 'image_url', image_url: { url: PNG } },
+		    { type: 'image_url', image_url: {
+		    url: 'https://example.com/cat.jpg' } }] }] });
+		const [rec] = await requestsSince(seq);
+		check(`images, ${model}: the answer from the text, both images ` +
+		    'given to the provider', r.choices?.[0]?.message?.content
+		    ?.startsWith('Echo: what is in these') && rec?.images === 2,
+		    { r, rec });
+	}
+	await raises('images, emu-claude: an image Anthropic does not take ' +
+	    '(image/bmp): BadRequestError, 400, before the provider',
+	    () => client().chat.completions.create({ model: 'emu-claude',
+	    messages: [{ role: 'user', content: [{ type: 'image_url',
+	    image_url: { url: 'data:image/bmp;base64,Qk0=' } }] }] }),
+	    (e) => e instanceof errors('BadRequestError') && e.status === 400 &&
+	    e.param === 'messages');
+}
+
 async function plain(want) {
 	let seq = await lastSeq();
 	const known = calls().length;
@@ -751,7 +780,7 @@ async function run() {
 	// One section's exception fails that section, not the run.
 	for (const [name, section] of [['models', models],
 	    ['plain', plain], ['streamed', streamed], ['claude', claude],
-	    ['tools', tools],
+	    ['tools', tools], ['images', images],
 	    ['failures', failures], ['abandoned', abandoned],
 	    ['summary', summary]]) {
 		try {
