@@ -58,6 +58,16 @@ td=$(grep -nE '^typedef[[:space:]]+struct' fcgi/*.c fcgi/*.h 2>/dev/null)
 [ -n "$td" ] && report "typedef'd struct:
 $td"
 
+# What make install puts in place: every migration, template and static
+# file is listed in Makefile.am (a migration left out is a schema that
+# an installed Tollgate never gets).
+unlisted=
+for f in sql/*.sql templates/*.cs static/*; do
+	grep -qE "^[[:space:]]+$f( \\\\)?\$" Makefile.am ||
+		unlisted="$unlisted $f"
+done
+[ -n "$unlisted" ] && report "not installed (add to Makefile.am):$unlisted"
+
 if [ "$fail" -eq 0 ]; then
 	echo "checksrc: ok"
 fi
