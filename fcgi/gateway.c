@@ -202,8 +202,9 @@ gw_prompt_estimate(struct json_object *in, struct json_object *msgs)
 			bytes += (long long)gw_content_bytes(c);
 		/* A call's name and arguments are prompt when sent back. */
 		if (json_object_object_get_ex(m, "tool_calls", &c) && c != NULL)
-			bytes += (long long)strlen(json_object_to_json_string_ext(
-			    c, JSON_C_TO_STRING_PLAIN));
+			bytes += (long long)strlen(
+			    json_object_to_json_string_ext(c,
+			    JSON_C_TO_STRING_PLAIN));
 	}
 	/* So are the tools' definitions. */
 	if (json_object_object_get_ex(in, "tools", &c) && c != NULL)
@@ -702,10 +703,10 @@ gw_anthropic_tools(struct gw_call *g, struct json_object *o)
 			    strcmp(ty, "function") != 0 ||
 			    !json_object_object_get_ex(t, "function", &f) ||
 			    (name = http_json_text(f, "name")) == NULL)
-				return gw_anthropic_bad(g, "tools", arena_printf(
-				    &g->r->arena, "tools[%zu] must be {\"type\": "
-				    "\"function\", \"function\": {\"name\": ...}}.",
-				    i));
+				return gw_anthropic_bad(g, "tools",
+				    arena_printf(&g->r->arena, "tools[%zu] "
+				    "must be {\"type\": \"function\", "
+				    "\"function\": {\"name\": ...}}.", i));
 			a = json_object_new_object();
 			json_object_object_add(a, "name",
 			    json_object_new_string(name));
@@ -783,7 +784,7 @@ gw_anthropic_calls(struct gw_call *g, size_t at, struct json_object *calls,
 	if (json_object_is_type(text, json_type_string) &&
 	    json_object_get_string_len(text) > 0) {
 		b = json_object_new_object();
-		json_object_object_add(b, "type", json_object_new_string("text"));
+		gw_str(b, "type", "text");
 		json_object_object_add(b, "text", json_object_get(text));
 		json_object_array_add(blocks, b);
 	} else if (json_object_is_type(text, json_type_array)) {
@@ -811,7 +812,8 @@ gw_anthropic_calls(struct gw_call *g, size_t at, struct json_object *calls,
 			json_object_put(in);
 			return gw_anthropic_bad(g, "messages", arena_printf(
 			    &g->r->arena, "messages[%zu].tool_calls[%zu]."
-			    "function.arguments must be a JSON object.", at, i));
+			    "function.arguments must be a JSON object.", at,
+			    i));
 		}
 		b = json_object_new_object();
 		json_object_object_add(b, "type",
@@ -875,9 +877,10 @@ gw_anthropic_message(struct gw_call *g, size_t i, struct json_object *nm,
 		}
 	} else if (gw_anthropic_content(c, &content) == -1)
 		return gw_anthropic_bad(g, "messages", arena_printf(
-		    &g->r->arena, "messages[%zu]: Anthropic's models take text, "
-		    "images (a base64 data URL of JPEG, PNG, GIF or WebP, or "
-		    "an https URL) and tool calls through the gateway.", i));
+		    &g->r->arena, "messages[%zu]: Anthropic's models take "
+		    "text, images (a base64 data URL of JPEG, PNG, GIF or "
+		    "WebP, or an https URL) and tool calls through the "
+		    "gateway.", i));
 	if (strcmp(rs, "system") == 0 || strcmp(rs, "developer") == 0) {
 		if (!json_object_is_type(content, json_type_string)) {
 			json_object_put(content);

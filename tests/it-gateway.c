@@ -2966,6 +2966,125 @@ test_prices(void **state)
 	it_deferred_check();
 }
 
+/*
+ * An organization's price is dated (sql/023): a usage event is priced
+ * at the price in force when it happened, sent late or not.  Prices A
+ * then B are set for the platform's model and then removed; one batch
+ * carries an event from before A, one from A's time, one from B's and
+ * one from now: the platform's price, A, B, the platform's again.  A
+ * self-hosted model's event from before its price was set is refused
+ * (no price then), nothing stored.
+ */
+#define TS_BETWEEN	"SELECT to_char(((SELECT since FROM " \
+	"tenant_model_price_history WHERE tenant_id = app_tenant() AND " \
+	"model = $1 ORDER BY since OFFSET $2::integer LIMIT 1) + coalesce(" \
+	"((SELECT since FROM tenant_model_price_history WHERE tenant_id = " \
+	"app_tenant() AND model = $1 ORDER BY since OFFSET $2::integer + 1 " \
+	"LIMIT 1) - (SELECT since FROM tenant_model_price_history WHERE " \
+	"tenant_id = app_tenant() AND model = $1 ORDER BY since OFFSET " \
+	"$2::integer LIMIT 1)) / 2, interval '-1 second')) AT TIME ZONE " \
+	"'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+static void
+test_prices_dated(void **state)
+{
+	static const char *const	 names[] = { "before A", "in A's time",
+	    "in B's time", "now (removed)" };
+	struct tenant	 t;
+	struct it_resp	 r;
+	char		 ukey[256], id[64], path[128], ts[4][40], ev[2048];
+	char		 eid[4][48], model[64], hist[16];
+	long long	 want[4], got;
+	size_t		 i;
+
+	(void)state;
+	tenant_new(&t, "prices-dated", "pro", WITH_OPENAI);
+	api_key(&t, "[\"usage:write\"]", ukey, sizeof(ukey));
+	if (price_put(t.o.access, price_body("openai", SMALL, 7000000,
+	    9000000, -1), id, sizeof(id)) != 201)
+		fail_msg("PUT price A: not 201");
+	it_sleep_ms(50);
+	if (price_put(t.o.access, price_body("openai", SMALL, 11000000,
+	    13000000, -1), NULL, 0) != 200)
+		fail_msg("PUT price B: not 200");
+	it_sleep_ms(50);
+	snprintf(path, sizeof(path), API "/llm-prices/%s", id);
+	if (it_call_status(t.o.access, "DELETE", path, NULL) != 204)
+		fail_msg("DELETE %s: not 204", path);
+	if (sqln(&t, "SELECT count(*) FROM tenant_model_price_history WHERE "
+	    "tenant_id = app_tenant() AND model = $1", SMALL) != 3)
+		it_deferred_fail("%s: %lld history rows, want 3 (A, B, removed)",
+		    SMALL, sqln(&t, "SELECT count(*) FROM "
+		    "tenant_model_price_history WHERE tenant_id = app_tenant() "
+		    "AND model = $1", SMALL));
+
+	/* Before A (a second before it), mid A-B, mid B-removal. */
+	for (i = 0; i < 3; i++) {
+		snprintf(hist, sizeof(hist), "%d", (int)i - 1);
+		if (i == 0)
+			sqlv(ts[i], sizeof(ts[i]), &t, "SELECT to_char(((SELECT "
+			    "min(since) FROM tenant_model_price_history WHERE "
+			    "tenant_id = app_tenant() AND model = $1) - interval "
+			    "'1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\""
+			    "HH24:MI:SS.US\"Z\"')", SMALL, (const char *)NULL);
+		else
+			sqlv(ts[i], sizeof(ts[i]), &t, TS_BETWEEN, SMALL, hist,
+			    (const char *)NULL);
+		if (ts[i][0] == '\0')
+			fail_msg("no timestamp for the event %s", names[i]);
+	}
+	want[0] = cost_of(100, 200, 0, SMALL_IN, SMALL_OUT, SMALL_CACHED);
+	want[1] = cost_of(100, 200, 0, 7000000, 9000000, 7000000);
+	want[2] = cost_of(100, 200, 0, 11000000, 13000000, 11000000);
+	want[3] = want[0];
+	snprintf(ev, sizeof(ev), "{\"events\":[");
+	for (i = 0; i < 4; i++) {
+		snprintf(eid[i], sizeof(eid[i]), "itd-%ld-%zu", (long)getpid(),
+		    i);
+		snprintf(ev + strlen(ev), sizeof(ev) - strlen(ev), "%s{\"id\":"
+		    "\"%s\",\"metric\":\"llm_tokens\",\"value\":300,%s%s%s"
+		    "\"properties\":{\"provider\":\"openai\",\"model\":\"" SMALL
+		    "\",\"prompt_tokens\":100,\"completion_tokens\":200}}",
+		    i > 0 ? "," : "", eid[i], i < 3 ? "\"timestamp\":\"" : "",
+		    i < 3 ? ts[i] : "", i < 3 ? "\"," : "");
+	}
+	snprintf(ev + strlen(ev), sizeof(ev) - strlen(ev), "]}");
+	it_call(&r, ukey, "POST", API "/usage/events", ev);
+	it_expect_status(&r, 200);
+	it_response_free(&r);
+	for (i = 0; i < 4; i++) {
+		got = sqln(&t, "SELECT cost_micros FROM usage_events WHERE "
+		    "tenant_id = app_tenant() AND event_id = $1", eid[i]);
+		print_message("# the event %s (%s): %lld micro-USD\n", names[i],
+		    i < 3 ? ts[i] : "now", got);
+		if (got != want[i])
+			it_deferred_fail("the event %s: cost %lld, want %lld",
+			    names[i], got, want[i]);
+	}
+
+	/* A self-hosted model: nothing to price an event from before. */
+	snprintf(model, sizeof(model), "it-dated-%ld", (long)getpid());
+	if (price_put(t.o.access, price_body("custom", model, 1, 1, -1), NULL,
+	    0) != 201)
+		fail_msg("PUT the price of %s: not 201", model);
+	sqlv(ts[0], sizeof(ts[0]), &t, "SELECT to_char((now() - interval "
+	    "'1 minute') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+	    (const char *)NULL);
+	snprintf(ev, sizeof(ev), "{\"events\":[{\"id\":\"itd-%ld-c\","
+	    "\"metric\":\"llm_tokens\",\"value\":3,\"timestamp\":\"%s\","
+	    "\"properties\":{\"provider\":\"custom\",\"model\":\"%s\","
+	    "\"prompt_tokens\":1,\"completion_tokens\":2}}]}", (long)getpid(),
+	    ts[0], model);
+	it_call(&r, ukey, "POST", API "/usage/events", ev);
+	it_expect_code(&r, 400, "unknown_model", "an event of a self-hosted "
+	    "model from before its price");
+	it_response_free(&r);
+	if (sqln(&t, "SELECT count(*) FROM usage_events WHERE tenant_id = "
+	    "app_tenant() AND model = $1", model) != 0)
+		it_deferred_fail("the refused event of %s was stored", model);
+	it_deferred_check();
+}
+
 static int
 group_setup(void **state)
 {
@@ -3020,6 +3139,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_models, emu_clean,
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_prices, emu_clean,
+		    emu_clean),
+		cmocka_unit_test_setup_teardown(test_prices_dated, emu_clean,
 		    emu_clean),
 		cmocka_unit_test_setup_teardown(test_settle_refused, emu_clean,
 		    emu_clean),
