@@ -2328,9 +2328,13 @@ test_garbage(void **state)
 	if (object_wait_gone(key1) == -1)
 		it_deferred_fail("the replaced object %s is still on disk "
 		    "after %.0f s", key1, SETTLE_S);
+	/* The worker removes the object, then its entry: wait for both. */
+	deadline = it_now_ms() + SETTLE_S * 1000.0;
+	while (garbage_rows(&o, key1) != 0 && it_now_ms() < deadline)
+		it_sleep_ms(100);
 	if (garbage_rows(&o, key1) != 0)
 		it_deferred_fail("the replaced object %s is still entered as "
-		    "garbage after it went", key1);
+		    "garbage %.0f s after it went", key1, SETTLE_S);
 	if (!object_exists(key2, NULL) || garbage_rows(&o, key2) != 0)
 		it_deferred_fail("the new version's object %s: on disk %d, "
 		    "garbage entries %lld", key2, object_exists(key2, NULL),
