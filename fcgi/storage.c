@@ -18,11 +18,16 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -32,6 +37,8 @@
 #define STORAGE_HOLD_MIN_S	900	/* a hold lives at least this */
 #define STORAGE_HOLD_MAX_S	86400
 #define STORAGE_BYTES_PER_S	250000	/* the slowest upload we wait for */
+#define STORAGE_VEC_SWEEP_S	600	/* vector files looked over this often */
+#define STORAGE_VEC_ORPHAN_S	3600	/* a file this old has no writer left */
 
 /* A new object's key: "<tenant>/<random uuid>", ids only. */
 static int
@@ -439,6 +446,104 @@ storage_collect_vector(const char *key)
 	return vec_remove(dir, name, (uint64_t)gen);
 }
 
+/* "name.gen.vec" into name and gen; -1 when it is not such a name. */
+static int
+storage_vec_file(const char *f, char *name, size_t size, long long *gen)
+{
+	const char	*ext, *dot;
+	char		 num[24];
+
+	if ((ext = strrchr(f, '.')) == NULL || strcmp(ext, ".vec") != 0 ||
+	    ext == f)
+		return -1;
+	for (dot = ext - 1; dot > f && *dot != '.'; dot--)
+		continue;
+	if (dot == f || (size_t)(dot - f) >= size ||
+	    (size_t)(ext - dot - 1) >= sizeof(num))
+		return -1;
+	memcpy(num, dot + 1, (size_t)(ext - dot - 1));
+	num[ext - dot - 1] = '\0';
+	memcpy(name, f, (size_t)(dot - f));
+	name[dot - f] = '\0';
+	if (!vec_name_valid(name) ||
+	    util_strtonum(num, 1, (long long)1 << 62, gen) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * One tenant's vector files that no generation owns: a generation
+ * above the one its collection published (or of no collection), which
+ * a responder killed between writing it and committing left behind,
+ * and writers' temporary files.  Only files an hour old (no change is
+ * still writing them), and a generation under its collection's lock.
+ */
+static long long
+storage_vec_sweep_tenant(struct req *r, const char *top, const char *tenant)
+{
+	struct vec_collection	 c;
+	struct dirent		*de;
+	struct stat		 st;
+	DIR			*d;
+	char			 dir[512], name[VEC_NAME_MAX + 1];
+	long long		 gen, n = 0;
+	time_t			 now = time(NULL);
+	enum db_rc		 rc;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", top, tenant) >=
+	    sizeof(dir) || (d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISREG(st.st_mode) ||
+		    now - st.st_mtime < STORAGE_VEC_ORPHAN_S)
+			continue;
+		if (de->d_name[0] == '.') {
+			/* vec_apply()'s temporary file of a dead writer. */
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				n++;
+			continue;
+		}
+		if (storage_vec_file(de->d_name, name, sizeof(name), &gen) ==
+		    -1 || db_begin(r, tenant) != DB_OK)
+			continue;
+		rc = db_vec_lock(r, name, 0, &c);
+		if ((rc == DB_NOTFOUND || (rc == DB_OK && gen > c.generation))
+		    && vec_remove(dir, name, (uint64_t)gen) == 0) {
+			log_info("storage: vector file %s/%s of no generation "
+			    "removed", tenant, de->d_name);
+			n++;
+		}
+		(void)db_commit(r);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every tenant's vector files, every STORAGE_VEC_SWEEP_S at most. */
+static long long
+storage_vec_sweep(struct req *r)
+{
+	static time_t	 last;
+	struct dirent	*de;
+	DIR		*d;
+	char		 top[512];
+	time_t		 now = time(NULL);
+	long long	 n = 0;
+
+	if (last != 0 && now - last < STORAGE_VEC_SWEEP_S)
+		return 0;
+	last = now;
+	if ((size_t)snprintf(top, sizeof(top), "%s/vectors", blob_dir()) >=
+	    sizeof(top) || (d = opendir(top)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (valid_uuid(de->d_name))
+			n += storage_vec_sweep_tenant(r, top, de->d_name);
+	closedir(d);
+	return n;
+}
+
 /*
  * The worker's job: objects and vector files nobody owns any more (a
  * replaced or deleted version, an upload whose row never came), each
@@ -454,6 +559,7 @@ storage_collect(struct req *r, long long *n)
 	int			 i, gone;
 
 	*n += blob_spool_sweep();
+	*n += storage_vec_sweep(r);
 	if ((rc = db_storage_garbage_due(r, 200, &res)) != DB_OK)
 		return rc;
 	for (i = 0; i < db_nrows(res); i++) {

@@ -2615,6 +2615,95 @@ test_commit_fails(void **state)
 	it_deferred_check();
 }
 
+/* --- 12. vector files of no generation ------------------------------------ */
+
+/* A file under the tenant's vectors directory, its mtime hours ago. */
+static void
+vec_file_make(const struct it_owner *o, const char *leaf, int hours)
+{
+	struct timespec	 ts[2];
+	char		 path[1024];
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/vectors/%s/%s", storage_dir(),
+	    o->tenant, leaf);
+	if ((fp = fopen(path, "wb")) == NULL || fwrite("junk", 1, 4, fp) != 4 ||
+	    fclose(fp) != 0)
+		fail_msg("writing %s: %s", path, strerror(errno));
+	chown_like_storage(path);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - hours * 3600;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, path, ts, 0) == -1)
+		fail_msg("utimensat %s: %s", path, strerror(errno));
+}
+
+static int
+vec_leaf_exists(const struct it_owner *o, const char *leaf)
+{
+	char	 path[1024];
+
+	snprintf(path, sizeof(path), "%s/vectors/%s/%s", storage_dir(),
+	    o->tenant, leaf);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * What a responder killed between writing a generation and committing
+ * it leaves: a generation above the published one, or of a collection
+ * that never came to be, and a writer's temporary file.  The worker
+ * (at its start, then every 10 minutes) removes those an hour old; a
+ * recent one (a change may still be writing it) and the published
+ * generation stay.
+ */
+static void
+test_vec_sweep(void **state)
+{
+	static const double	 vx[3] = { 1, 0, 0 };
+	static const char *const gone[] = { "swept.5.vec", "ghost.1.vec",
+	    ".swept.9.AbCdEf" };
+	static const char *const kept[] = { "swept.1.vec", "swept.7.vec" };
+	struct it_owner		 o;
+	struct it_resp		 r;
+	double			 deadline;
+	size_t			 i, left;
+
+	(void)state;
+	if (on_s3)
+		skip();
+	tenant_new(&o, "vec-sweep", 1);
+	if (vec_upsert_one(&o, "swept", "x", vx) != 200)
+		fail_msg("the upsert of swept failed");
+	for (i = 0; i < 3; i++)
+		vec_file_make(&o, gone[i], 2);
+	vec_file_make(&o, "swept.7.vec", 0);
+	if (it_sh("'%s/tests/stack.sh' work-stop '%s' && '%s/tests/stack.sh' "
+	    "work-start '%s'", it_env("TOLLGATE_SRCDIR"), it_env("STACK_DIR"),
+	    it_env("TOLLGATE_SRCDIR"), it_env("STACK_DIR")) != 0)
+		fail_msg("the worker did not restart");
+	deadline = it_now_ms() + SETTLE_S * 1000.0;
+	do {
+		for (i = left = 0; i < 3; i++)
+			left += vec_leaf_exists(&o, gone[i]);
+		if (left > 0)
+			it_sleep_ms(200);
+	} while (left > 0 && it_now_ms() < deadline);
+	for (i = 0; i < 3; i++)
+		if (vec_leaf_exists(&o, gone[i]))
+			it_deferred_fail("%s, two hours old and of no "
+			    "generation, is still there after %.0f s", gone[i],
+			    SETTLE_S);
+	for (i = 0; i < 2; i++)
+		if (!vec_leaf_exists(&o, kept[i]))
+			it_deferred_fail("%s was removed", kept[i]);
+	vec_search(&r, &o, "swept", vx, 3, 10);
+	it_expect_status(&r, 200);
+	if (jlen(&r, "results") != 1 || !vec_found(&r, "x"))
+		it_deferred_fail("after the sweep, a search finds %.200s",
+		    r.body);
+	it_response_free(&r);
+	it_deferred_check();
+}
+
 /* --- records and backups on s3 -------------------------------------------- */
 
 static int
@@ -2699,6 +2788,7 @@ main(void)
 		cmocka_unit_test(test_storage_unwritable),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_commit_fails),
+		cmocka_unit_test(test_vec_sweep),
 		cmocka_unit_test(test_s3),
 	};
 
